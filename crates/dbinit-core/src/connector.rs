@@ -1,0 +1,96 @@
+//! [`Connector`]: a backend's entry point, claimed by URL scheme.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{CoreError, DatabaseUrl, Session};
+
+/// The SQL dialect a backend speaks; selects the per-backend migration set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Dialect {
+    /// SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Dialect {
+    /// The dialect's lowercase name, also the migration subdirectory name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "sqlite",
+            Dialect::Postgres => "postgres",
+        }
+    }
+}
+
+/// Options for [`Connector::connect`] and [`Connector::ensure_database`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectOptions {
+    /// How long to keep retrying an unreachable server before giving up.
+    pub connect_timeout: Duration,
+    /// How long a statement waits for a locked database (SQLite `busy_timeout`).
+    pub busy_timeout: Duration,
+    /// Reported to the server where it supports it (PostgreSQL `application_name`).
+    pub application_name: String,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            connect_timeout: Duration::from_secs(30),
+            busy_timeout: Duration::from_secs(5),
+            application_name: "dbinit".to_owned(),
+        }
+    }
+}
+
+/// Whether [`Connector::ensure_database`] had to create the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseCreated {
+    /// It did not exist and was created.
+    Created,
+    /// It already existed.
+    Existed,
+}
+
+/// A database backend. Registered with
+/// [`ConnectorRegistration`](crate::ConnectorRegistration) and chosen by the
+/// URL scheme.
+#[async_trait]
+pub trait Connector: Send + Sync + 'static {
+    /// The backend's name, e.g. `"sqlite"`.
+    fn name(&self) -> &'static str;
+
+    /// The dialect of SQL the backend speaks.
+    fn dialect(&self) -> Dialect;
+
+    /// Creates the database when it does not exist; never touches an existing one.
+    ///
+    /// # Errors
+    ///
+    /// When the target exists but is not a database of this backend, or
+    /// cannot be created (permissions, missing server, ...).
+    async fn ensure_database(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<DatabaseCreated, CoreError>;
+
+    /// Opens a session on an existing database.
+    ///
+    /// # Errors
+    ///
+    /// When the database does not exist or cannot be reached.
+    async fn connect(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<Box<dyn Session>, CoreError>;
+}

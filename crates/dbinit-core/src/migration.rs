@@ -1,0 +1,290 @@
+//! Migration sets and the validation that runs before anything is applied.
+//!
+//! refinery embeds, names, orders and checksums migrations; dbinit keeps its
+//! history table format (`refinery_schema_history`) and adds what refinery
+//! lacks: validation with a report naming the file, and atomic application
+//! (done by each backend's [`Session::apply_migrations`](crate::Session)).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use refinery_core::Migration;
+use serde::Serialize;
+
+use crate::CoreError;
+
+/// refinery's history table; dbinit writes rows refinery can read back.
+pub const HISTORY_TABLE: &str = "refinery_schema_history";
+
+/// An ordered set of migrations for one dialect.
+#[derive(Clone)]
+pub struct MigrationSet {
+    origin: String,
+    migrations: Vec<Migration>,
+}
+
+impl fmt::Debug for MigrationSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MigrationSet")
+            .field("origin", &self.origin)
+            .field("migrations", &self.migrations.len())
+            .finish()
+    }
+}
+
+/// A row of the history table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AppliedMigration {
+    /// Migration version.
+    pub version: i64,
+    /// Migration name (the part after `V{version}__`).
+    pub name: String,
+    /// When it was applied (RFC 3339), as recorded.
+    pub applied_on: String,
+    /// refinery's checksum of name, version and SQL.
+    pub checksum: u64,
+    /// How long applying it took, when applied in this run.
+    #[serde(skip_serializing_if = "Option::is_none", with = "opt_millis")]
+    pub duration: Option<Duration>,
+}
+
+impl AppliedMigration {
+    /// `V{version}__{name}`, the stem of the migration file.
+    pub fn file_stem(&self) -> String {
+        format!("V{}__{}", self.version, self.name)
+    }
+}
+
+/// A migration batch stopped at a failing migration.
+#[derive(Debug)]
+pub struct MigrationBatchError {
+    /// Migrations committed before the failure.
+    pub applied: Vec<AppliedMigration>,
+    /// Why the batch stopped.
+    pub error: CoreError,
+}
+
+impl From<CoreError> for MigrationBatchError {
+    fn from(error: CoreError) -> Self {
+        MigrationBatchError {
+            applied: Vec::new(),
+            error,
+        }
+    }
+}
+
+impl MigrationSet {
+    /// A set from already-built refinery migrations (for example
+    /// `embedded::migrations::runner().get_migrations()`), sorted by version.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidMigrationSet`] when two migrations share a version.
+    pub fn new(origin: impl Into<String>, migrations: &[Migration]) -> Result<Self, CoreError> {
+        let mut migrations = migrations.to_vec();
+        migrations.sort_by_key(Migration::version);
+        if let Some(pair) = migrations.windows(2).find(|w| w[0].version() == w[1].version()) {
+            return Err(CoreError::InvalidMigrationSet {
+                reason: format!(
+                    "{} and {} share version {}",
+                    pair[0],
+                    pair[1],
+                    pair[0].version()
+                ),
+            });
+        }
+        Ok(MigrationSet {
+            origin: origin.into(),
+            migrations,
+        })
+    }
+
+    /// Loads `V{n}__{name}.sql` files from a directory at run time.
+    ///
+    /// # Errors
+    ///
+    /// When the directory cannot be read, a file name does not parse, or
+    /// versions repeat.
+    pub fn from_dir(dir: &Path) -> Result<Self, CoreError> {
+        if !dir.is_dir() {
+            return Err(CoreError::InvalidMigrationSet {
+                reason: format!("{} is not a directory", dir.display()),
+            });
+        }
+        let migrations = refinery_core::load_sql_migrations(dir).map_err(|e| {
+            CoreError::InvalidMigrationSet {
+                reason: format!("{}: {e}", dir.display()),
+            }
+        })?;
+        Self::new(dir.display().to_string(), &migrations)
+    }
+
+    /// Where the set came from (a directory, or `embedded:...`).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The migrations, by ascending version.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// Checks the history against the set and returns the migrations to apply.
+    ///
+    /// Refuses, before anything is changed, when an applied migration is
+    /// missing from the set or differs from it (name or checksum), or when an
+    /// unapplied versioned migration sorts below the newest applied one.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::MissingMigration`], [`CoreError::DivergentMigration`] or
+    /// [`CoreError::OutOfOrderMigration`].
+    pub fn pending(&self, applied: &[AppliedMigration]) -> Result<Vec<&Migration>, CoreError> {
+        let by_version: HashMap<i64, &Migration> = self
+            .migrations
+            .iter()
+            .map(|m| (i64::from(m.version()), m))
+            .collect();
+        for app in applied {
+            let Some(file) = by_version.get(&app.version) else {
+                return Err(CoreError::MissingMigration {
+                    version: app.version,
+                    name: app.name.clone(),
+                });
+            };
+            let what = if file.name() != app.name {
+                Some(format!("the name is now `{}`", file.name()))
+            } else if file.checksum() != app.checksum {
+                Some(format!(
+                    "its checksum changed from {} to {} (the file was edited)",
+                    app.checksum,
+                    file.checksum()
+                ))
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(CoreError::DivergentMigration {
+                    version: app.version,
+                    applied_name: app.name.clone(),
+                    file: format!("{file}.sql"),
+                    what,
+                });
+            }
+        }
+        let newest = applied.iter().map(|a| a.version).max();
+        let applied_versions: std::collections::HashSet<i64> =
+            applied.iter().map(|a| a.version).collect();
+        let mut pending = Vec::new();
+        for m in &self.migrations {
+            let version = i64::from(m.version());
+            if applied_versions.contains(&version) {
+                continue;
+            }
+            // Unversioned (`U`) migrations may land in any order, as in refinery.
+            let versioned = m.prefix().to_string() == "V";
+            if let Some(current) = newest.filter(|&n| versioned && n >= version) {
+                return Err(CoreError::OutOfOrderMigration {
+                    file: format!("{m}.sql"),
+                    current,
+                });
+            }
+            pending.push(m);
+        }
+        Ok(pending)
+    }
+}
+
+mod opt_millis {
+    use std::time::Duration;
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64() * 1e3),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(files: &[(&str, &str)]) -> MigrationSet {
+        let ms: Vec<Migration> = files
+            .iter()
+            .map(|(n, sql)| Migration::unapplied(n, sql).unwrap())
+            .collect();
+        MigrationSet::new("test", &ms).unwrap()
+    }
+
+    fn applied(m: &Migration) -> AppliedMigration {
+        AppliedMigration {
+            version: i64::from(m.version()),
+            name: m.name().to_owned(),
+            applied_on: "2026-01-01T00:00:00Z".to_owned(),
+            checksum: m.checksum(),
+            duration: None,
+        }
+    }
+
+    #[test]
+    fn pending_lists_unapplied_in_version_order() {
+        let s = set(&[("V2__b", "B"), ("V1__a", "A"), ("V3__c", "C")]);
+        let history = vec![applied(&s.migrations()[0])];
+        let pending: Vec<String> = s.pending(&history).unwrap().iter().map(|m| m.to_string()).collect();
+        assert_eq!(pending, ["V2__b", "V3__c"]);
+        let all: Vec<_> = s.migrations().iter().map(applied).collect();
+        assert!(s.pending(&all).unwrap().is_empty());
+    }
+
+    #[test]
+    fn edited_file_is_divergent_and_named() {
+        let before = set(&[("V1__a", "A"), ("V2__b", "B")]);
+        let history: Vec<_> = before.migrations().iter().map(applied).collect();
+        let after = set(&[("V1__a", "A"), ("V2__b", "B -- edited")]);
+        let err = after.pending(&history).unwrap_err();
+        assert!(matches!(err, CoreError::DivergentMigration { version: 2, .. }), "{err}");
+        assert!(err.to_string().contains("V2__b.sql"), "{err}");
+    }
+
+    #[test]
+    fn renamed_file_is_divergent() {
+        let before = set(&[("V1__a", "A")]);
+        let history: Vec<_> = before.migrations().iter().map(applied).collect();
+        let err = set(&[("V1__renamed", "A")]).pending(&history).unwrap_err();
+        assert!(err.to_string().contains("the name is now `renamed`"), "{err}");
+    }
+
+    #[test]
+    fn deleted_file_is_missing() {
+        let before = set(&[("V1__a", "A"), ("V2__b", "B")]);
+        let history: Vec<_> = before.migrations().iter().map(applied).collect();
+        let err = set(&[("V1__a", "A")]).pending(&history).unwrap_err();
+        assert!(matches!(err, CoreError::MissingMigration { version: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn new_file_below_the_newest_applied_is_refused() {
+        let before = set(&[("V1__a", "A"), ("V3__c", "C")]);
+        let history: Vec<_> = before.migrations().iter().map(applied).collect();
+        let err = set(&[("V1__a", "A"), ("V2__b", "B"), ("V3__c", "C")])
+            .pending(&history)
+            .unwrap_err();
+        assert!(matches!(err, CoreError::OutOfOrderMigration { current: 3, .. }), "{err}");
+    }
+
+    #[test]
+    fn duplicate_versions_are_rejected() {
+        let ms = vec![
+            Migration::unapplied("V1__a", "A").unwrap(),
+            Migration::unapplied("V1__b", "B").unwrap(),
+        ];
+        let err = MigrationSet::new("test", &ms).unwrap_err();
+        assert!(err.to_string().contains("share version 1"), "{err}");
+    }
+}

@@ -1,0 +1,176 @@
+//! Typed reports, for humans (see the runner's renderer) and machines (serde).
+//!
+//! Reports hold only redacted URLs: they are safe to print, log and store.
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+
+use crate::health::HealthStatus;
+use crate::{AppliedMigration, CoreError, DatabaseCreated, Environment, ErrorKind, SeedOutcome};
+
+/// Serializes a duration as fractional milliseconds.
+pub fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
+}
+
+/// Whether the run finished with the database ready.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Everything succeeded and every health check passed.
+    Ready,
+    /// The run stopped at an error; see [`InitReport::error`].
+    Failed,
+}
+
+/// One step of the pipeline and how long it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    /// Step name: `connect`, `lock`, `migrate`, `seed`, `health`, ...
+    pub name: String,
+    /// Wall time.
+    #[serde(serialize_with = "millis", rename = "duration_ms")]
+    pub duration: Duration,
+    /// One-line summary.
+    pub detail: String,
+}
+
+/// The migration step.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MigrationsReport {
+    /// Where the migration set came from.
+    pub source: String,
+    /// Migrations applied in this run.
+    pub applied: Vec<AppliedMigration>,
+    /// Migrations that were already applied before this run.
+    pub already_applied: usize,
+    /// Migrations still pending (after the run; non-zero only on failure or status).
+    pub pending: Vec<String>,
+}
+
+/// One seeder.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeederReport {
+    /// Seeder name.
+    pub name: String,
+    /// Records created and skipped.
+    #[serde(flatten)]
+    pub outcome: SeedOutcome,
+    /// Wall time, inside its transaction.
+    #[serde(serialize_with = "millis", rename = "duration_ms")]
+    pub duration: Duration,
+}
+
+/// One health check.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    /// Check name.
+    pub name: String,
+    /// Verdict.
+    pub status: HealthStatus,
+    /// What was found.
+    pub detail: String,
+    /// How long the check took.
+    #[serde(serialize_with = "millis", rename = "latency_ms")]
+    pub latency: Duration,
+}
+
+/// The error that stopped a run, as shown in reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct ErrorReport {
+    /// Stable kind.
+    pub kind: ErrorKind,
+    /// The message (no secrets: URLs are redacted at the source).
+    pub message: String,
+    /// What to do about it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl From<&CoreError> for ErrorReport {
+    fn from(err: &CoreError) -> Self {
+        let mut message = err.to_string();
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !message.contains(&text) {
+                message.push_str(": ");
+                message.push_str(&text);
+            }
+            source = cause.source();
+        }
+        ErrorReport {
+            kind: err.kind(),
+            message,
+            hint: err.hint(),
+        }
+    }
+}
+
+/// Everything an `init` run did. Also returned (partially filled) on failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitReport {
+    /// The database, redacted.
+    pub database: String,
+    /// The backend that served it (empty if none was chosen).
+    pub backend: String,
+    /// The environment.
+    pub environment: Environment,
+    /// Whether `DATABASE_URL` was unset and the embedded default was used.
+    pub used_default_url: bool,
+    /// Whether the database had to be created (`None` if not reached).
+    pub database_created: Option<DatabaseCreated>,
+    /// The pipeline's steps, in order.
+    pub steps: Vec<StepReport>,
+    /// The migration step.
+    pub migrations: MigrationsReport,
+    /// The seeders, in the order they ran.
+    pub seeders: Vec<SeederReport>,
+    /// The health checks.
+    pub health: Vec<HealthReport>,
+    /// Total wall time.
+    #[serde(serialize_with = "millis", rename = "total_ms")]
+    pub total: Duration,
+    /// Ready or failed.
+    pub outcome: Outcome,
+    /// The error, when failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorReport>,
+}
+
+impl InitReport {
+    /// An empty report for a run that is about to start.
+    pub fn new(database: String, environment: Environment, used_default_url: bool) -> Self {
+        InitReport {
+            database,
+            backend: String::new(),
+            environment,
+            used_default_url,
+            database_created: None,
+            steps: Vec::new(),
+            migrations: MigrationsReport::default(),
+            seeders: Vec::new(),
+            health: Vec::new(),
+            total: Duration::ZERO,
+            outcome: Outcome::Failed,
+            error: None,
+        }
+    }
+
+    /// Records a finished step.
+    pub fn step(&mut self, name: &str, duration: Duration, detail: impl Into<String>) {
+        self.steps.push(StepReport {
+            name: name.to_owned(),
+            duration,
+            detail: detail.into(),
+        });
+    }
+
+    /// Records created and skipped across all seeders.
+    pub fn seed_totals(&self) -> SeedOutcome {
+        self.seeders
+            .iter()
+            .fold(SeedOutcome::default(), |acc, s| acc + s.outcome)
+    }
+}

@@ -1,0 +1,551 @@
+//! [`DatabaseUrl`]: one parser for every accepted form, with the password
+//! redacted wherever the URL is shown.
+//!
+//! Accepted forms: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`,
+//! `file:` URIs (SQLite), `postgres://` / `postgresql://` URLs, libpq
+//! `key=value` strings, and any other `scheme://...` URL (so that an unknown
+//! scheme can be reported as such by the registry rather than as garbage).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::CoreError;
+
+/// Placeholder shown instead of a secret.
+const REDACTED: &str = "***";
+
+/// Query or conninfo keys whose values are secrets.
+const SECRET_KEYS: &[&str] = &[
+    "password",
+    "pass",
+    "pwd",
+    "passwd",
+    "sslpassword",
+    "key",
+    "hexkey",
+    "secret",
+    "token",
+];
+
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key.trim()))
+}
+
+/// A parsed database URL.
+///
+/// The original string (which may hold a password) is private and only handed
+/// out by [`DatabaseUrl::expose_secret`]; `Display` and `Debug` show the
+/// redacted form.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: String,
+    scheme: String,
+    form: UrlForm,
+    redacted: String,
+}
+
+/// The parts of a URL that a backend or a report needs. Holds no secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UrlForm {
+    /// `sqlite:`, `sqlite://`, `sqlite::memory:` or a `file:` URI.
+    Sqlite {
+        /// The database file, or memory.
+        path: SqlitePath,
+        /// Query parameters, such as `mode=ro`.
+        params: Vec<(String, String)>,
+    },
+    /// A network URL (`postgres://...`) or a libpq `key=value` string.
+    Server {
+        /// Host name, IP address or socket directory.
+        host: Option<String>,
+        /// Port.
+        port: Option<u16>,
+        /// Database name.
+        database: Option<String>,
+        /// User name.
+        user: Option<String>,
+        /// Non-secret parameters (`sslmode`, `application_name`, ...).
+        params: Vec<(String, String)>,
+    },
+}
+
+/// Where a SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlitePath {
+    /// A private in-memory database.
+    Memory,
+    /// A database file.
+    File(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses `input`; see the module docs for the accepted forms.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidUrl`] (with the input redacted) when the input is
+    /// empty, has no scheme, or is malformed for its scheme.
+    pub fn parse(input: &str) -> Result<Self, CoreError> {
+        let trimmed = input.trim();
+        let invalid = |reason: &str| CoreError::InvalidUrl {
+            url: redact_loose(trimmed),
+            reason: reason.to_owned(),
+        };
+        if trimmed.is_empty() {
+            return Err(invalid("the url is empty"));
+        }
+        if let Some(rest) = strip_prefix_ci(trimmed, "sqlite:") {
+            let (path, params) = parse_sqlite(rest).map_err(|r| invalid(&r))?;
+            return Ok(Self::new(
+                trimmed,
+                "sqlite",
+                UrlForm::Sqlite { path, params },
+                redact_loose(trimmed),
+            ));
+        }
+        if let Some(rest) = strip_prefix_ci(trimmed, "file:") {
+            let rest = rest.strip_prefix("//").unwrap_or(rest);
+            let (path, params) = parse_sqlite(rest).map_err(|r| invalid(&r))?;
+            return Ok(Self::new(
+                trimmed,
+                "file",
+                UrlForm::Sqlite { path, params },
+                redact_loose(trimmed),
+            ));
+        }
+        if !trimmed.contains("://") && looks_like_conninfo(trimmed) {
+            let pairs = parse_conninfo(trimmed).map_err(|r| invalid(&r))?;
+            let redacted = pairs
+                .iter()
+                .map(|(k, v)| {
+                    let v = if is_secret_key(k) { REDACTED } else { v };
+                    format!("{k}={}", quote_conninfo(v))
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Ok(Self::new(
+                trimmed,
+                "postgres",
+                server_form(&pairs, None),
+                redacted,
+            ));
+        }
+        if !trimmed.contains("://") {
+            let reason = if trimmed.starts_with('/') || trimmed.starts_with('.') {
+                "a bare path is not a url; for a SQLite file write sqlite://PATH"
+            } else {
+                "no scheme (expected something like sqlite://, postgres:// or key=value pairs)"
+            };
+            return Err(invalid(reason));
+        }
+        let parsed = url::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+        let scheme = parsed.scheme().to_ascii_lowercase();
+        let redacted = redact_url(&parsed);
+        if parsed.host_str().is_none_or(str::is_empty)
+            && !parsed.query_pairs().any(|(k, _)| k == "host")
+            && matches!(scheme.as_str(), "postgres" | "postgresql")
+        {
+            return Err(CoreError::InvalidUrl {
+                url: redacted,
+                reason: "no host (write postgres://USER@HOST[:PORT]/DB)".to_owned(),
+            });
+        }
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let database = parsed
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .next()
+            .filter(|s| !s.is_empty())
+            .map(|s| decode(s).into_owned());
+        let user = Some(parsed.username())
+            .filter(|u| !u.is_empty())
+            .map(|u| decode(u).into_owned());
+        let mut form = server_form(&pairs, parsed.host_str().filter(|h| !h.is_empty()));
+        if let UrlForm::Server {
+            port,
+            database: db,
+            user: u,
+            ..
+        } = &mut form
+        {
+            *port = parsed.port().or(*port);
+            *db = database.or(db.take());
+            *u = user.or(u.take());
+        }
+        Ok(Self::new(trimmed, &scheme, form, redacted))
+    }
+
+    fn new(raw: &str, scheme: &str, form: UrlForm, redacted: String) -> Self {
+        DatabaseUrl {
+            raw: raw.to_owned(),
+            scheme: scheme.to_owned(),
+            form,
+            redacted,
+        }
+    }
+
+    /// The scheme that selects the backend: `sqlite`, `file`, `postgres`,
+    /// `postgresql`, or whatever an unknown URL names. A libpq `key=value`
+    /// string reports `postgres`.
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The parsed, secret-free parts of the URL.
+    pub fn form(&self) -> &UrlForm {
+        &self.form
+    }
+
+    /// The SQLite location, when this is a SQLite URL.
+    pub fn sqlite_path(&self) -> Option<&SqlitePath> {
+        match &self.form {
+            UrlForm::Sqlite { path, .. } => Some(path),
+            UrlForm::Server { .. } => None,
+        }
+    }
+
+    /// The URL with every secret replaced by `***`. Same as `Display`.
+    pub fn redacted(&self) -> &str {
+        &self.redacted
+    }
+
+    /// The original input, password included. Hand it to a driver only;
+    /// never log or format it.
+    pub fn expose_secret(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = CoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted).finish()
+    }
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+}
+
+fn decode(s: &str) -> std::borrow::Cow<'_, str> {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy()
+}
+
+/// Parses what follows `sqlite:` or `file:`.
+fn parse_sqlite(rest: &str) -> Result<(SqlitePath, Vec<(String, String)>), String> {
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let path = path.strip_prefix("//").unwrap_or(path);
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let memory = matches!(path, ":memory:" | "")
+        && (path == ":memory:" || params.iter().any(|(k, v)| k == "mode" && v == "memory"));
+    if memory {
+        return Ok((SqlitePath::Memory, params));
+    }
+    if path.is_empty() {
+        return Err("no file path (write sqlite://PATH or sqlite::memory:)".to_owned());
+    }
+    let decoded = decode(path);
+    if decoded.contains('\0') {
+        return Err("the path contains a NUL byte".to_owned());
+    }
+    Ok((SqlitePath::File(PathBuf::from(decoded.as_ref())), params))
+}
+
+/// True when the input starts like a libpq `key=value` string.
+fn looks_like_conninfo(s: &str) -> bool {
+    let Some((key, _)) = s.split_once('=') else {
+        return false;
+    };
+    let key = key.trim();
+    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Splits a libpq conninfo string into pairs: `key = value`, values optionally
+/// single-quoted with backslash escapes (libpq's rules).
+fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut pairs = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(pairs);
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.next() != Some('=') {
+            return Err(format!("expected `=` after `{key}`"));
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => value.push(chars.next().ok_or("unterminated quoted value")?),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => return Err("unterminated quoted value".to_owned()),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                if c == '\\' {
+                    chars.next();
+                    value.push(chars.next().ok_or("dangling backslash")?);
+                    continue;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        pairs.push((key, value));
+    }
+}
+
+fn quote_conninfo(v: &str) -> String {
+    if !v.is_empty() && !v.contains([' ', '\'', '\\']) {
+        return v.to_owned();
+    }
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Builds a [`UrlForm::Server`] from libpq-style pairs (conninfo or URL query).
+fn server_form(pairs: &[(String, String)], host: Option<&str>) -> UrlForm {
+    let get = |key: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+    };
+    UrlForm::Server {
+        host: host.map(str::to_owned).or_else(|| get("host").or_else(|| get("hostaddr"))),
+        port: get("port").and_then(|p| p.parse().ok()),
+        database: get("dbname"),
+        user: get("user"),
+        params: pairs
+            .iter()
+            .filter(|(k, _)| {
+                !is_secret_key(k) && !matches!(k.as_str(), "host" | "hostaddr" | "port" | "dbname" | "user")
+            })
+            .cloned()
+            .collect(),
+    }
+}
+
+fn redact_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        // Cannot fail: the URL already has a host, since it has a password.
+        let _ = shown.set_password(Some(REDACTED));
+    }
+    if shown.query().is_some() {
+        let pairs: Vec<(String, String)> = shown
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_key(&k) { REDACTED.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    // Keep the stars readable rather than percent-encoded.
+    shown.to_string().replace("%2A%2A%2A", REDACTED)
+}
+
+/// Hides the password in a `user:password@host` segment, wherever it is.
+fn redact_userinfo(s: &str) -> String {
+    let Some(at) = s.rfind('@') else {
+        return s.to_owned();
+    };
+    let segment_start = s[..at].rfind(['/', ' ']).map_or(0, |i| i + 1);
+    match s[segment_start..at].find(':') {
+        Some(colon) => format!("{}{REDACTED}{}", &s[..=segment_start + colon], &s[at..]),
+        None => s.to_owned(),
+    }
+}
+
+/// Best-effort redaction for strings that did not parse: hides the password
+/// part of `user:password@` and the value of any secret `key=value`.
+pub(crate) fn redact_loose(input: &str) -> String {
+    let rest = redact_userinfo(input);
+    let mut out = String::with_capacity(rest.len());
+    // Secret `key=value` pairs, separated by `&`, `?`, `;` or white space. A
+    // quoted secret (`password='a b'`) stays hidden up to its closing quote.
+    let mut in_quoted_secret = false;
+    let mut token_start = 0;
+    let ends = rest
+        .char_indices()
+        .filter(|(_, c)| matches!(c, '&' | '?' | ';' | ' ' | '\t' | '\n'))
+        .map(|(i, c)| (i, Some(c)))
+        .chain(std::iter::once((rest.len(), None)));
+    for (end, separator) in ends {
+        let token = &rest[token_start..end];
+        token_start = end + separator.map_or(0, char::len_utf8);
+        if in_quoted_secret {
+            in_quoted_secret = !token.ends_with('\'');
+        } else {
+            match token.split_once('=') {
+                Some((k, v)) if is_secret_key(k) => {
+                    out.push_str(k);
+                    out.push('=');
+                    out.push_str(REDACTED);
+                    in_quoted_secret = v.starts_with('\'') && (v.len() == 1 || !v.ends_with('\''));
+                }
+                _ => out.push_str(token),
+            }
+        }
+        if let Some(c) = separator.filter(|_| !in_quoted_secret) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> DatabaseUrl {
+        DatabaseUrl::parse(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn file(s: &str) -> SqlitePath {
+        SqlitePath::File(PathBuf::from(s))
+    }
+
+    #[test]
+    fn sqlite_forms() {
+        assert_eq!(parse("sqlite://data/app.db").sqlite_path(), Some(&file("data/app.db")));
+        assert_eq!(parse("sqlite:///var/lib/app.db").sqlite_path(), Some(&file("/var/lib/app.db")));
+        assert_eq!(parse("sqlite:app.db").sqlite_path(), Some(&file("app.db")));
+        assert_eq!(parse("SQLite:app.db").scheme(), "sqlite");
+        assert_eq!(parse("sqlite::memory:").sqlite_path(), Some(&SqlitePath::Memory));
+        assert_eq!(parse("sqlite://:memory:").sqlite_path(), Some(&SqlitePath::Memory));
+        assert_eq!(parse("file:app.db?mode=rwc").sqlite_path(), Some(&file("app.db")));
+        assert_eq!(parse("file:///tmp/a%20b.db").sqlite_path(), Some(&file("/tmp/a b.db")));
+        assert_eq!(parse("file::memory:?cache=shared").sqlite_path(), Some(&SqlitePath::Memory));
+        let UrlForm::Sqlite { params, .. } = parse("sqlite://x.db?mode=ro").form().clone() else {
+            panic!("not sqlite")
+        };
+        assert_eq!(params, vec![("mode".to_owned(), "ro".to_owned())]);
+    }
+
+    #[test]
+    fn postgres_url_parts_and_redaction() {
+        let url = parse("postgres://app:s3cret@db.internal:6432/orders?sslmode=require");
+        assert_eq!(url.scheme(), "postgres");
+        assert_eq!(
+            url.form(),
+            &UrlForm::Server {
+                host: Some("db.internal".into()),
+                port: Some(6432),
+                database: Some("orders".into()),
+                user: Some("app".into()),
+                params: vec![("sslmode".into(), "require".into())],
+            }
+        );
+        assert_eq!(url.to_string(), "postgres://app:***@db.internal:6432/orders?sslmode=require");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(url.expose_secret(), "postgres://app:s3cret@db.internal:6432/orders?sslmode=require");
+    }
+
+    #[test]
+    fn password_in_query_is_redacted() {
+        let url = parse("postgresql://app@localhost/db?password=hunter2&application_name=x");
+        assert!(!url.to_string().contains("hunter2"), "{url}");
+        assert!(url.to_string().contains("application_name=x"));
+    }
+
+    #[test]
+    fn socket_directory_as_host() {
+        let url = parse("postgres:///orders?host=/var/run/postgresql");
+        let UrlForm::Server { host, database, .. } = url.form() else { panic!() };
+        assert_eq!(host.as_deref(), Some("/var/run/postgresql"));
+        assert_eq!(database.as_deref(), Some("orders"));
+    }
+
+    #[test]
+    fn conninfo_strings() {
+        let url = parse("host=127.0.0.1 port=5433 dbname='my db' user=app password='p w\\'d'");
+        assert_eq!(url.scheme(), "postgres");
+        let UrlForm::Server { host, port, database, user, .. } = url.form() else { panic!() };
+        assert_eq!(host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(*port, Some(5433));
+        assert_eq!(database.as_deref(), Some("my db"));
+        assert_eq!(user.as_deref(), Some("app"));
+        assert_eq!(url.to_string(), "host=127.0.0.1 port=5433 dbname='my db' user=app password=***");
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_without_secrets() {
+        for input in [
+            "",
+            "   ",
+            "garbage",
+            "/tmp",
+            "./data/app.db",
+            "sqlite:",
+            "sqlite://",
+            "postgres://",
+            "host='unterminated password=x",
+            "postgres//user:topsecret@host/db",
+        ] {
+            let err = DatabaseUrl::parse(input).expect_err(input);
+            assert!(matches!(err, CoreError::InvalidUrl { .. }), "{input}: {err}");
+            assert!(!err.to_string().contains("topsecret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_schemes_parse_so_the_registry_can_name_them() {
+        let url = parse("mysql://root:pw@localhost/app");
+        assert_eq!(url.scheme(), "mysql");
+        assert_eq!(url.to_string(), "mysql://root:***@localhost/app");
+    }
+
+    #[test]
+    fn loose_redaction() {
+        assert_eq!(redact_loose("x://u:p@h/db"), "x://u:***@h/db");
+        assert_eq!(redact_loose("host=h password=p"), "host=h password=***");
+        assert_eq!(redact_loose("a?key=1&b=2"), "a?key=***&b=2");
+        assert_eq!(redact_loose("user@host"), "user@host");
+        assert_eq!(redact_loose("password='a b c' x=1"), "password=*** x=1");
+    }
+}
