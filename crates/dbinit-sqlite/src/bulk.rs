@@ -1,0 +1,54 @@
+//! Bulk insert: one prepared statement, executed per row, in one transaction.
+
+use dbinit_core::{CoreError, Value};
+use rusqlite::Connection;
+
+use crate::error;
+use crate::session::bind;
+
+/// Quotes an identifier (`"` doubled), so names from configuration are safe.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({})",
+        quote_ident(table),
+        names.join(", "),
+        params.join(", ")
+    )
+}
+
+pub(crate) fn insert(conn: &mut Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64, CoreError> {
+    // Join the caller's transaction if there is one; otherwise make our own
+    // so that a failure leaves no partial batch.
+    let own_transaction = conn.is_autocommit();
+    if own_transaction {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| error::sqlite("cannot begin the bulk insert", e))?;
+    }
+    let result = insert_rows(conn, sql, rows);
+    if own_transaction {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.execute_batch(end)
+            .map_err(|e| error::sqlite("cannot finish the bulk insert", e))?;
+    }
+    result
+}
+
+fn insert_rows(conn: &Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64, CoreError> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| error::sqlite("cannot prepare the bulk insert", e))?;
+    let mut inserted = 0;
+    for row in rows {
+        bind(&mut stmt, row)?;
+        inserted += stmt
+            .raw_execute()
+            .map_err(|e| error::sqlite("bulk insert failed", e))? as u64;
+    }
+    Ok(inserted)
+}

@@ -1,0 +1,190 @@
+//! The SQLite [`Connector`]: file creation, header check, open and pragmas.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+use dbinit_core::{
+    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, Dialect,
+    ErrorKind, Session, SqlitePath, UrlForm,
+};
+use rusqlite::{Connection, OpenFlags};
+
+use crate::error;
+use crate::session::SqliteSession;
+
+/// The 16-byte magic every SQLite database file starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// The SQLite backend. Claims `sqlite:` and `file:` URLs.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SqliteConnector;
+
+#[async_trait]
+impl Connector for SqliteConnector {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn ensure_database(
+        &self,
+        url: &DatabaseUrl,
+        _options: &ConnectOptions,
+    ) -> Result<DatabaseCreated, CoreError> {
+        match target(url)? {
+            SqlitePath::Memory => Ok(DatabaseCreated::Created),
+            SqlitePath::File(path) => {
+                let path = path.clone();
+                blocking(move || create_file(&path)).await
+            }
+        }
+    }
+
+    async fn connect(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<Box<dyn Session>, CoreError> {
+        let (path, params) = match url.form() {
+            UrlForm::Sqlite { path, params } => (path.clone(), params.clone()),
+            _ => return Err(not_sqlite(url)),
+        };
+        let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
+        let busy = options.busy_timeout;
+        let session = blocking(move || {
+            let conn = match &path {
+                SqlitePath::Memory => Connection::open_in_memory()
+                    .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
+                SqlitePath::File(file) => open_file(file, read_only)?,
+            };
+            configure(&conn, busy, read_only)?;
+            Ok(SqliteSession::new(conn, path))
+        })
+        .await?;
+        Ok(Box::new(session))
+    }
+}
+
+fn not_sqlite(url: &DatabaseUrl) -> CoreError {
+    CoreError::backend(ErrorKind::InvalidUrl, format!("{url} is not a SQLite url"))
+}
+
+fn target(url: &DatabaseUrl) -> Result<&SqlitePath, CoreError> {
+    url.sqlite_path().ok_or_else(|| not_sqlite(url))
+}
+
+/// Runs blocking file work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
+) -> Result<T, CoreError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| CoreError::backend(ErrorKind::Io, format!("blocking task failed: {e}")))?
+}
+
+/// Creates the parent directory (0700) and an empty database file (0600),
+/// or verifies that an existing path is a SQLite database. Never writes to
+/// an existing file.
+fn create_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
+    if path.exists() {
+        check_existing(path)?;
+        return Ok(DatabaseCreated::Existed);
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .map_err(|e| error::io("create directory", parent, e))?;
+    }
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {
+            tracing::info!(path = %path.display(), "created database file");
+            Ok(DatabaseCreated::Created)
+        }
+        // Another process created it between our check and our open.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            check_existing(path)?;
+            Ok(DatabaseCreated::Existed)
+        }
+        Err(e) => Err(error::io("create", path, e)),
+    }
+}
+
+/// Refuses a directory or a non-empty file without the SQLite header.
+fn check_existing(path: &Path) -> Result<(), CoreError> {
+    let meta = fs::metadata(path).map_err(|e| error::io("inspect", path, e))?;
+    if meta.is_dir() {
+        return Err(CoreError::backend(
+            ErrorKind::NotADatabase,
+            format!("{} is a directory, not a database file", path.display()),
+        )
+        .with_hint("name a file inside it, e.g. sqlite://DIR/app.db"));
+    }
+    if meta.len() == 0 {
+        // An empty file is an empty database to SQLite (and what a racing
+        // `init` leaves between creating the file and writing the schema).
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let readable = fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok();
+    if !readable || &header != SQLITE_MAGIC {
+        return Err(CoreError::backend(
+            ErrorKind::NotADatabase,
+            format!("{} exists but is not a SQLite database", path.display()),
+        )
+        .with_hint("nothing was written to it; point the url at another path"));
+    }
+    Ok(())
+}
+
+fn open_file(path: &Path, read_only: bool) -> Result<Connection, CoreError> {
+    if !path.exists() {
+        return Err(CoreError::backend(
+            ErrorKind::Unreachable,
+            format!("database file {} does not exist", path.display()),
+        )
+        .with_hint("run `cargo xtask init` to create it"));
+    }
+    check_existing(path)?;
+    let mode = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    };
+    Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| error::sqlite(format_args!("cannot open {}", path.display()), e))
+}
+
+/// Applies the connection settings every dbinit session runs with.
+fn configure(conn: &Connection, busy: std::time::Duration, read_only: bool) -> Result<(), CoreError> {
+    conn.busy_timeout(busy)
+        .map_err(|e| error::sqlite("cannot set busy_timeout", e))?;
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        .map_err(|e| error::sqlite("cannot configure the connection", e))?;
+    if !read_only {
+        // Reading the mode first keeps the common case (already WAL) free of
+        // the write lock that switching modes takes.
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .map_err(|e| error::sqlite("cannot read journal_mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
+            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+                .map_err(|e| error::sqlite("cannot switch to WAL", e))?;
+        }
+    }
+    Ok(())
+}

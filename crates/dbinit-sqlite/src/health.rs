@@ -1,0 +1,37 @@
+//! `sqlite_quick_check`: SQLite's own structural check of the file.
+
+use dbinit_core::{
+    async_trait, CoreError, Dialect, HealthCheck, HealthContext, HealthOutcome,
+};
+
+/// Runs `PRAGMA quick_check`. It reads the whole file: on a large database,
+/// disable it by name (`--skip-check sqlite_quick_check`).
+pub(crate) struct QuickCheck;
+
+#[async_trait]
+impl HealthCheck for QuickCheck {
+    fn name(&self) -> &'static str {
+        "sqlite_quick_check"
+    }
+
+    fn applies_to(&self, dialect: Dialect) -> bool {
+        dialect == Dialect::Sqlite
+    }
+
+    async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {
+        let rows = cx.session.query("PRAGMA quick_check", &[]).await?;
+        let problems: Vec<String> = rows
+            .iter()
+            .filter_map(|r| r.values().first())
+            .filter_map(|v| match v {
+                dbinit_core::Value::Text(t) if t != "ok" => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        Ok(if problems.is_empty() {
+            HealthOutcome::healthy("ok")
+        } else {
+            HealthOutcome::unhealthy(problems.join("; "))
+        })
+    }
+}

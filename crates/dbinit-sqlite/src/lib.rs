@@ -1,0 +1,52 @@
+//! SQLite backend for dbinit, on rusqlite.
+//!
+//! Registers the `sqlite` [`Connector`](dbinit_core::Connector) (schemes
+//! `sqlite:` and `file:`) and the `sqlite_quick_check` health check.
+//!
+//! What it does for you:
+//! - creates the parent directory (mode 0700) and the file (mode 0600);
+//! - refuses, without writing a byte, a path that is a directory or a file
+//!   that is not a SQLite database;
+//! - WAL journal, `busy_timeout`, `foreign_keys=ON`, `synchronous=NORMAL`;
+//! - serializes initialization across processes with an OS lock on
+//!   `<database>.lock` (bounded wait, holder's pid in the timeout error);
+//! - applies each migration atomically with its refinery history row;
+//! - runs rusqlite on tokio's blocking pool, carrying the tracing span.
+//!
+//! # Linking
+//!
+//! Call [`link`] once from your binary (the runner's
+//! `link_builtin_backends()` does) so the linker keeps the registrations.
+//!
+//! # Features
+//!
+//! | feature | default | meaning |
+//! |---|---|---|
+//! | `bundled` | yes | compile SQLite in (no system `libsqlite3` needed) |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bulk;
+mod connector;
+mod error;
+mod health;
+mod introspect;
+mod lock;
+mod migrate;
+mod session;
+
+pub use connector::SqliteConnector;
+pub use session::SqliteSession;
+
+dbinit_core::inventory::submit! {
+    dbinit_core::ConnectorRegistration::new("sqlite", &["sqlite", "file"], || Box::new(SqliteConnector))
+}
+
+dbinit_core::inventory::submit! {
+    dbinit_core::HealthCheckRegistration::new("sqlite_quick_check", || Box::new(health::QuickCheck))
+}
+
+/// Keeps this crate's registrations in the final binary. Call it once from
+/// `main` (or any code the binary runs); it does nothing else.
+#[inline(never)]
+pub fn link() {}

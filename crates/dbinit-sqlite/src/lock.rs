@@ -1,0 +1,89 @@
+//! The initialization lock: an OS file lock on `<database>.lock`.
+//!
+//! The lock dies with the process (the kernel drops it when the descriptor
+//! closes), so a killed `init` never blocks the next one. The lock file is
+//! kept, not deleted: deleting lock files races with processes that opened
+//! them.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use dbinit_core::wait::lock_poll_delays;
+use dbinit_core::{CoreError, InitLock};
+
+use crate::error;
+
+/// `app.db` -> `app.db.lock`, beside the database.
+pub(crate) fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the exclusive lock, polling with backoff for at most `wait`, and
+/// records our pid in the file so a waiter that times out can name us.
+pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), CoreError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| error::io("open lock file", path, e))?;
+    let started = Instant::now();
+    let mut delays = lock_poll_delays();
+    let mut announced = false;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => return Err(error::io("lock", path, e)),
+        }
+        let waited = started.elapsed();
+        if waited >= wait {
+            return Err(CoreError::LockTimeout {
+                lock: path.display().to_string(),
+                waited,
+                holder: read_holder(&mut file),
+            });
+        }
+        if !announced {
+            tracing::info!(lock = %path.display(), "another process is initializing; waiting");
+            announced = true;
+        }
+        let delay = delays.next().unwrap_or(Duration::from_millis(100));
+        std::thread::sleep(delay.min(wait - waited));
+    }
+    let waited = started.elapsed();
+    if announced {
+        tracing::info!(waited_ms = waited.as_millis() as u64, "initialization lock acquired");
+    }
+    // Best effort: the pid only improves a waiter's error message.
+    let _ = file
+        .set_len(0)
+        .and_then(|()| write!(file, "pid={}\n", std::process::id()));
+    Ok((
+        file,
+        InitLock {
+            name: path.display().to_string(),
+            waited,
+        },
+    ))
+}
+
+pub(crate) fn release(file: File, name: &str) -> Result<(), CoreError> {
+    file.unlock()
+        .map_err(|e| error::io("unlock", Path::new(name), e))
+}
+
+fn read_holder(file: &mut File) -> Option<String> {
+    let mut text = String::new();
+    file.rewind().ok()?;
+    file.read_to_string(&mut text).ok()?;
+    let pid = text.trim().strip_prefix("pid=")?;
+    Some(format!("pid {pid}"))
+}

@@ -1,0 +1,146 @@
+//! Migrations on SQLite: refinery's history table, one transaction per
+//! migration holding both its SQL and its history row.
+//!
+//! refinery's own rusqlite path commits the SQL and the history row in two
+//! transactions, so a crash between them re-applies the migration; this
+//! module does not have that window.
+
+use std::time::Instant;
+
+use dbinit_core::migration::{MigrationBatchError, HISTORY_TABLE};
+use dbinit_core::{AppliedMigration, CoreError};
+use refinery_core::Migration;
+use rusqlite::Connection;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::error;
+
+/// refinery's table definition, so refinery can read what dbinit wrote.
+const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history(
+    version INT4 PRIMARY KEY,
+    name VARCHAR(255),
+    applied_on VARCHAR(255),
+    checksum VARCHAR(255))";
+
+pub(crate) fn applied(conn: &mut Connection) -> Result<Vec<AppliedMigration>, CoreError> {
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+        .and_then(|mut s| s.exists([HISTORY_TABLE]))
+        .map_err(|e| error::sqlite("cannot read the schema", e))?;
+    if !exists {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
+        )
+        .map_err(|e| error::sqlite("cannot read the migration history", e))?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Option<i64>>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+            ))
+        })
+        .map_err(|e| error::sqlite("cannot read the migration history", e))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (version, name, applied_on, checksum) =
+            row.map_err(|e| error::sqlite("cannot read the migration history", e))?;
+        let corrupt = |what: &str| CoreError::CorruptHistory {
+            reason: format!("version {version:?}: {what}"),
+        };
+        out.push(AppliedMigration {
+            version: version.ok_or_else(|| corrupt("no version"))?,
+            name: name.ok_or_else(|| corrupt("no name"))?,
+            applied_on: applied_on.unwrap_or_default(),
+            checksum: checksum
+                .as_deref()
+                .and_then(|c| c.trim().parse().ok())
+                .ok_or_else(|| corrupt("checksum is not a number"))?,
+            duration: None,
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) fn apply(
+    conn: &mut Connection,
+    pending: &[Migration],
+) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+    let mut applied = Vec::with_capacity(pending.len());
+    for (i, migration) in pending.iter().enumerate() {
+        let started = Instant::now();
+        let applied_on = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let result = apply_one(conn, migration, &applied_on, i == 0);
+        if let Err(error) = result {
+            // The transaction may already be gone (SQLite rolls back on some
+            // errors by itself); a failed ROLLBACK then changes nothing.
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(MigrationBatchError { applied, error });
+        }
+        let duration = started.elapsed();
+        tracing::info!(
+            migration = %migration,
+            elapsed_ms = duration.as_secs_f64() * 1e3,
+            "applied migration"
+        );
+        applied.push(AppliedMigration {
+            version: i64::from(migration.version()),
+            name: migration.name().to_owned(),
+            applied_on,
+            checksum: migration.checksum(),
+            duration: Some(duration),
+        });
+    }
+    Ok(applied)
+}
+
+fn apply_one(
+    conn: &mut Connection,
+    migration: &Migration,
+    applied_on: &str,
+    ensure_table: bool,
+) -> Result<(), CoreError> {
+    let failed = |e: rusqlite::Error| CoreError::MigrationFailed {
+        file: format!("{migration}.sql"),
+        message: e.to_string(),
+        source: Some(Box::new(e)),
+    };
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| error::sqlite("cannot begin the migration transaction", e))?;
+    if ensure_table {
+        conn.execute_batch(CREATE_HISTORY)
+            .map_err(|e| error::sqlite("cannot create the migration history table", e))?;
+    }
+    conn.execute_batch(migration.sql().unwrap_or_default())
+        .map_err(failed)?;
+    if conn.is_autocommit() {
+        return Err(CoreError::MigrationFailed {
+            file: format!("{migration}.sql"),
+            message: "the migration ended the transaction itself (COMMIT/END); \
+                      remove transaction statements so dbinit can apply it atomically"
+                .to_owned(),
+            source: None,
+        });
+    }
+    conn.prepare_cached(
+        "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (?1, ?2, ?3, ?4)",
+    )
+    .and_then(|mut s| {
+        s.execute(rusqlite::params![
+            migration.version(),
+            migration.name(),
+            applied_on,
+            migration.checksum().to_string()
+        ])
+    })
+    .map_err(|e| error::sqlite("cannot record the migration in the history", e))?;
+    conn.execute_batch("COMMIT")
+        .map_err(|e| error::sqlite("cannot commit the migration", e))
+}

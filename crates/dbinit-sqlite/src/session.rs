@@ -1,0 +1,278 @@
+//! [`SqliteSession`]: a rusqlite connection driven from async code.
+
+use std::any::Any;
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbinit_core::migration::MigrationBatchError;
+use dbinit_core::{
+    async_trait, AppliedMigration, Column, CoreError, Dialect, ErrorKind, Index, InitLock, Row,
+    Session, SqlitePath, Value,
+};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Statement};
+
+use crate::{bulk, error, introspect, lock, migrate};
+
+/// A session on one SQLite connection.
+///
+/// rusqlite is synchronous: every call runs on tokio's blocking pool with the
+/// caller's tracing span, like deadpool-sqlite's `interact`.
+pub struct SqliteSession {
+    /// `None` only while a blocking call owns the connection, or after that
+    /// call panicked.
+    conn: Option<Connection>,
+    path: SqlitePath,
+    lock_file: Option<File>,
+}
+
+impl SqliteSession {
+    pub(crate) fn new(conn: Connection, path: SqlitePath) -> Self {
+        SqliteSession {
+            conn: Some(conn),
+            path,
+            lock_file: None,
+        }
+    }
+
+    /// Runs `f` with the native connection, synchronously. The escape hatch
+    /// for what the [`Session`] trait does not cover.
+    ///
+    /// # Errors
+    ///
+    /// When an earlier blocking call panicked and lost the connection.
+    pub fn with_connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> R) -> Result<R, CoreError> {
+        self.conn.as_mut().map(f).ok_or_else(lost)
+    }
+
+    /// Moves the connection to the blocking pool, runs `f`, and takes it back.
+    async fn interact<R: Send + 'static>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> R + Send + 'static,
+    ) -> Result<R, CoreError> {
+        let mut conn = self.conn.take().ok_or_else(lost)?;
+        let span = tracing::Span::current();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = span.in_scope(|| f(&mut conn));
+            (conn, result)
+        })
+        .await
+        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("sqlite task failed: {e}")))?;
+        self.conn = Some(conn);
+        Ok(result)
+    }
+}
+
+fn lost() -> CoreError {
+    CoreError::backend(
+        ErrorKind::Database,
+        "the sqlite connection was lost after a panic",
+    )
+}
+
+/// Binds `$1`, `$2`, ... (or anonymous `?`) parameters by position.
+pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), CoreError> {
+    let count = stmt.parameter_count();
+    for index in 1..=count {
+        let position = match stmt.parameter_name(index) {
+            None => index,
+            Some(name) => name
+                .strip_prefix(['$', '?'])
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    CoreError::backend(
+                        ErrorKind::Database,
+                        format!("parameter `{name}` is not positional; write $1, $2, ..."),
+                    )
+                })?,
+        };
+        let value = params.get(position - 1).ok_or_else(|| {
+            CoreError::backend(
+                ErrorKind::Database,
+                format!("the statement uses ${position} but {} parameters were given", params.len()),
+            )
+        })?;
+        stmt.raw_bind_parameter(index, SqlValue(value))
+            .map_err(|e| error::sqlite("cannot bind a parameter", e))?;
+    }
+    Ok(())
+}
+
+struct SqlValue<'a>(&'a Value);
+
+impl rusqlite::ToSql for SqlValue<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            _ => ToSqlOutput::Borrowed(ValueRef::Null),
+        })
+    }
+}
+
+fn to_value(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+    }
+}
+
+pub(crate) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| error::sqlite("cannot prepare statement", e))?;
+    bind(&mut stmt, params)?;
+    let changed = stmt
+        .raw_execute()
+        .map_err(|e| error::sqlite("statement failed", e))?;
+    Ok(changed as u64)
+}
+
+pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
+    let mut stmt = conn
+        .prepare_cached(sql)
+        .map_err(|e| error::sqlite("cannot prepare query", e))?;
+    bind(&mut stmt, params)?;
+    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let mut rows = stmt.raw_query();
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(|e| error::sqlite("query failed", e))? {
+        let values = (0..columns.len())
+            .map(|i| row.get_ref(i).map(to_value))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| error::sqlite("cannot read a row", e))?;
+        out.push(Row::new(columns.clone(), values));
+    }
+    Ok(out)
+}
+
+fn batch(conn: &Connection, sql: &str, what: &str) -> Result<(), CoreError> {
+    conn.execute_batch(sql).map_err(|e| error::sqlite(what, e))
+}
+
+#[async_trait]
+impl Session for SqliteSession {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn ping(&mut self) -> Result<(), CoreError> {
+        self.interact(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| error::sqlite("ping failed", e))
+        })
+        .await?
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.interact(move |c| execute(c, &sql, &params)).await?
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
+        let (sql, params) = (sql.to_owned(), params.to_vec());
+        self.interact(move |c| query(c, &sql, &params)).await?
+    }
+
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
+        let sql = sql.to_owned();
+        self.interact(move |c| batch(c, &sql, "batch failed")).await?
+    }
+
+    async fn begin(&mut self) -> Result<(), CoreError> {
+        // IMMEDIATE: take the write lock now rather than fail to upgrade a
+        // read snapshot later if another connection wrote in between.
+        self.interact(|c| batch(c, "BEGIN IMMEDIATE", "cannot begin a transaction"))
+            .await?
+    }
+
+    async fn commit(&mut self) -> Result<(), CoreError> {
+        self.interact(|c| batch(c, "COMMIT", "cannot commit")).await?
+    }
+
+    async fn rollback(&mut self) -> Result<(), CoreError> {
+        self.interact(|c| {
+            if c.is_autocommit() {
+                return Ok(());
+            }
+            batch(c, "ROLLBACK", "cannot roll back")
+        })
+        .await?
+    }
+
+    async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        let SqlitePath::File(path) = &self.path else {
+            // A private in-memory database has no other process to race.
+            return Ok(InitLock {
+                name: ":memory:".to_owned(),
+                waited: Duration::ZERO,
+            });
+        };
+        let path = lock::lock_path(path);
+        let (file, held) = {
+            let path = path.clone();
+            let span = tracing::Span::current();
+            tokio::task::spawn_blocking(move || span.in_scope(|| lock::acquire(&path, wait)))
+                .await
+                .map_err(|e| CoreError::backend(ErrorKind::Io, format!("lock task failed: {e}")))??
+        };
+        self.lock_file = Some(file);
+        Ok(held)
+    }
+
+    async fn release_init_lock(&mut self, held: InitLock) -> Result<(), CoreError> {
+        if let Some(file) = self.lock_file.take() {
+            lock::release(file, &held.name)?;
+        }
+        Ok(())
+    }
+
+    async fn applied_migrations(&mut self) -> Result<Vec<AppliedMigration>, CoreError> {
+        self.interact(migrate::applied).await?
+    }
+
+    async fn apply_migrations(
+        &mut self,
+        pending: &[refinery_core::Migration],
+    ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+        let pending = pending.to_vec();
+        self.interact(move |c| migrate::apply(c, &pending)).await?
+    }
+
+    async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
+        self.interact(|c| introspect::tables(c)).await?
+    }
+
+    async fn columns(&mut self, table: &str) -> Result<Vec<Column>, CoreError> {
+        let table = table.to_owned();
+        self.interact(move |c| introspect::columns(c, &table)).await?
+    }
+
+    async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
+        let table = table.to_owned();
+        self.interact(move |c| introspect::indexes(c, &table)).await?
+    }
+
+    async fn bulk_insert(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, CoreError> {
+        let sql = bulk::insert_sql(table, columns);
+        let rows = rows.to_vec();
+        self.interact(move |c| bulk::insert(c, &sql, &rows)).await?
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
