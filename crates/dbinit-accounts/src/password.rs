@@ -28,7 +28,10 @@ fn seed_error(message: String) -> CoreError {
 
 /// The configured password, or a generated one shown once through `sink`.
 pub(crate) fn obtain(sink: &dyn SecretSink, username: &str) -> Result<Password, CoreError> {
-    let configured = match (std::env::var(PASSWORD_VAR), std::env::var_os(PASSWORD_FILE_VAR)) {
+    let configured = match (
+        std::env::var(PASSWORD_VAR),
+        std::env::var_os(PASSWORD_FILE_VAR),
+    ) {
         (Ok(value), _) => Some((value, PASSWORD_VAR.to_owned())),
         (Err(_), Some(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -37,7 +40,10 @@ pub(crate) fn obtain(sink: &dyn SecretSink, username: &str) -> Result<Password, 
                     std::path::Path::new(&path).display()
                 ))
             })?;
-            Some((text.trim_end_matches(['\r', '\n']).to_owned(), PASSWORD_FILE_VAR.to_owned()))
+            Some((
+                text.trim_end_matches(['\r', '\n']).to_owned(),
+                PASSWORD_FILE_VAR.to_owned(),
+            ))
         }
         (Err(_), None) => None,
     };
@@ -84,7 +90,11 @@ mod tests {
         assert!(phc.starts_with("$argon2id$"), "{phc}");
         assert!(!phc.contains("correct horse"));
         let parsed = PasswordHash::new(&phc).unwrap();
-        assert!(Argon2::default().verify_password(b"correct horse battery", &parsed).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong", &parsed).is_err());
+        assert!(Argon2::default()
+            .verify_password(b"correct horse battery", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"wrong", &parsed)
+            .is_err());
     }
 }

@@ -22,7 +22,10 @@ impl Seeder for SystemTenant {
     async fn is_seeded(&self, cx: &mut SeedContext<'_>) -> Result<bool, CoreError> {
         let rows = cx
             .session
-            .query("SELECT id FROM tenants WHERE slug = $1", &[SYSTEM_TENANT_SLUG.into()])
+            .query(
+                "SELECT id FROM tenants WHERE slug = $1",
+                &[SYSTEM_TENANT_SLUG.into()],
+            )
             .await?;
         Ok(!rows.is_empty())
     }
@@ -34,7 +37,11 @@ impl Seeder for SystemTenant {
         cx.session
             .execute(
                 "INSERT INTO tenants (slug, name, is_system) VALUES ($1, $2, $3)",
-                &[SYSTEM_TENANT_SLUG.into(), "System".into(), Value::Bool(true)],
+                &[
+                    SYSTEM_TENANT_SLUG.into(),
+                    "System".into(),
+                    Value::Bool(true),
+                ],
             )
             .await?;
         Ok(SeedOutcome::created(1))

@@ -81,7 +81,10 @@ pub enum CoreError {
         reason: String,
     },
     /// No registered connector claims this scheme.
-    #[error("no backend handles `{scheme}` urls; registered backends: {}", list_or_none(registered))]
+    #[error(
+        "no backend handles `{scheme}` urls; registered backends: {}",
+        list_or_none(registered)
+    )]
     UnknownBackend {
         /// The scheme of the URL.
         scheme: String,
@@ -100,7 +103,9 @@ pub enum CoreError {
         name: String,
     },
     /// A seeder depends on a seeder that is not registered or not enabled.
-    #[error("seeder `{seeder}` depends on `{dependency}`, which is not registered for this environment")]
+    #[error(
+        "seeder `{seeder}` depends on `{dependency}`, which is not registered for this environment"
+    )]
     MissingSeederDependency {
         /// The dependent seeder.
         seeder: String,

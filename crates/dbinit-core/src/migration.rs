@@ -85,7 +85,10 @@ impl MigrationSet {
     pub fn new(origin: impl Into<String>, migrations: &[Migration]) -> Result<Self, CoreError> {
         let mut migrations = migrations.to_vec();
         migrations.sort_by_key(Migration::version);
-        if let Some(pair) = migrations.windows(2).find(|w| w[0].version() == w[1].version()) {
+        if let Some(pair) = migrations
+            .windows(2)
+            .find(|w| w[0].version() == w[1].version())
+        {
             return Err(CoreError::InvalidMigrationSet {
                 reason: format!(
                     "{} and {} share version {}",
@@ -236,7 +239,12 @@ mod tests {
     fn pending_lists_unapplied_in_version_order() {
         let s = set(&[("V2__b", "B"), ("V1__a", "A"), ("V3__c", "C")]);
         let history = vec![applied(&s.migrations()[0])];
-        let pending: Vec<String> = s.pending(&history).unwrap().iter().map(|m| m.to_string()).collect();
+        let pending: Vec<String> = s
+            .pending(&history)
+            .unwrap()
+            .iter()
+            .map(|m| m.to_string())
+            .collect();
         assert_eq!(pending, ["V2__b", "V3__c"]);
         let all: Vec<_> = s.migrations().iter().map(applied).collect();
         assert!(s.pending(&all).unwrap().is_empty());
@@ -248,7 +256,10 @@ mod tests {
         let history: Vec<_> = before.migrations().iter().map(applied).collect();
         let after = set(&[("V1__a", "A"), ("V2__b", "B -- edited")]);
         let err = after.pending(&history).unwrap_err();
-        assert!(matches!(err, CoreError::DivergentMigration { version: 2, .. }), "{err}");
+        assert!(
+            matches!(err, CoreError::DivergentMigration { version: 2, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("V2__b.sql"), "{err}");
     }
 
@@ -257,7 +268,10 @@ mod tests {
         let before = set(&[("V1__a", "A")]);
         let history: Vec<_> = before.migrations().iter().map(applied).collect();
         let err = set(&[("V1__renamed", "A")]).pending(&history).unwrap_err();
-        assert!(err.to_string().contains("the name is now `renamed`"), "{err}");
+        assert!(
+            err.to_string().contains("the name is now `renamed`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -265,7 +279,10 @@ mod tests {
         let before = set(&[("V1__a", "A"), ("V2__b", "B")]);
         let history: Vec<_> = before.migrations().iter().map(applied).collect();
         let err = set(&[("V1__a", "A")]).pending(&history).unwrap_err();
-        assert!(matches!(err, CoreError::MissingMigration { version: 2, .. }), "{err}");
+        assert!(
+            matches!(err, CoreError::MissingMigration { version: 2, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -275,7 +292,10 @@ mod tests {
         let err = set(&[("V1__a", "A"), ("V2__b", "B"), ("V3__c", "C")])
             .pending(&history)
             .unwrap_err();
-        assert!(matches!(err, CoreError::OutOfOrderMigration { current: 3, .. }), "{err}");
+        assert!(
+            matches!(err, CoreError::OutOfOrderMigration { current: 3, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -127,7 +127,10 @@ fn build_index<T: Named + inventory::Collect>() -> Index<T> {
     }
 }
 
-fn checked<'a, T>(index: &'a Index<T>, registry: &'static str) -> Result<&'a [&'static T], CoreError> {
+fn checked<'a, T>(
+    index: &'a Index<T>,
+    registry: &'static str,
+) -> Result<&'a [&'static T], CoreError> {
     index
         .as_deref()
         .map_err(|name| CoreError::DuplicateRegistration {
@@ -173,7 +176,11 @@ pub fn connector_for(url: &DatabaseUrl) -> Result<&'static ConnectorRegistration
     let all = connectors()?;
     all.iter()
         .copied()
-        .find(|c| c.schemes.iter().any(|s| s.eq_ignore_ascii_case(url.scheme())))
+        .find(|c| {
+            c.schemes
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(url.scheme()))
+        })
         .ok_or_else(|| CoreError::UnknownBackend {
             scheme: url.scheme().to_owned(),
             registered: all

@@ -174,3 +174,52 @@ impl InitReport {
             .fold(SeedOutcome::default(), |acc, s| acc + s.outcome)
     }
 }
+
+/// Whether one seeder's data is present (read-only `status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedState {
+    /// Seeder name.
+    pub name: String,
+    /// Whether its data is present.
+    pub seeded: bool,
+}
+
+/// What `status` found. Produced without changing anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The database, redacted.
+    pub database: String,
+    /// The backend that served it.
+    pub backend: String,
+    /// Applied (from the history table) and pending migrations.
+    pub migrations: MigrationsReport,
+    /// Seed state per seeder, in run order.
+    pub seeders: Vec<SeedState>,
+}
+
+/// What `health` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthSummary {
+    /// The database, redacted.
+    pub database: String,
+    /// The backend that served it.
+    pub backend: String,
+    /// One entry per check.
+    pub checks: Vec<HealthReport>,
+}
+
+impl HealthSummary {
+    /// The names and details of the unhealthy checks.
+    pub fn failures(&self) -> Vec<String> {
+        failures(&self.checks)
+    }
+}
+
+/// `name: detail` for each unhealthy check.
+pub fn failures(checks: &[HealthReport]) -> Vec<String> {
+    checks
+        .iter()
+        .filter(|c| c.status == HealthStatus::Unhealthy)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect()
+}

@@ -29,7 +29,9 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 fn is_secret_key(key: &str) -> bool {
-    SECRET_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key.trim()))
+    SECRET_KEYS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(key.trim()))
 }
 
 /// A parsed database URL.
@@ -243,7 +245,8 @@ impl fmt::Debug for DatabaseUrl {
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
     let head = s.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix).then(|| &s[prefix.len()..])
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
 }
 
 fn decode(s: &str) -> std::borrow::Cow<'_, str> {
@@ -355,14 +358,17 @@ fn server_form(pairs: &[(String, String)], host: Option<&str>) -> UrlForm {
             .map(|(_, v)| v.clone())
     };
     UrlForm::Server {
-        host: host.map(str::to_owned).or_else(|| get("host").or_else(|| get("hostaddr"))),
+        host: host
+            .map(str::to_owned)
+            .or_else(|| get("host").or_else(|| get("hostaddr"))),
         port: get("port").and_then(|p| p.parse().ok()),
         database: get("dbname"),
         user: get("user"),
         params: pairs
             .iter()
             .filter(|(k, _)| {
-                !is_secret_key(k) && !matches!(k.as_str(), "host" | "hostaddr" | "port" | "dbname" | "user")
+                !is_secret_key(k)
+                    && !matches!(k.as_str(), "host" | "hostaddr" | "port" | "dbname" | "user")
             })
             .cloned()
             .collect(),
@@ -379,7 +385,11 @@ fn redact_url(url: &url::Url) -> String {
         let pairs: Vec<(String, String)> = shown
             .query_pairs()
             .map(|(k, v)| {
-                let v = if is_secret_key(&k) { REDACTED.to_owned() } else { v.into_owned() };
+                let v = if is_secret_key(&k) {
+                    REDACTED.to_owned()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();
@@ -452,15 +462,36 @@ mod tests {
 
     #[test]
     fn sqlite_forms() {
-        assert_eq!(parse("sqlite://data/app.db").sqlite_path(), Some(&file("data/app.db")));
-        assert_eq!(parse("sqlite:///var/lib/app.db").sqlite_path(), Some(&file("/var/lib/app.db")));
+        assert_eq!(
+            parse("sqlite://data/app.db").sqlite_path(),
+            Some(&file("data/app.db"))
+        );
+        assert_eq!(
+            parse("sqlite:///var/lib/app.db").sqlite_path(),
+            Some(&file("/var/lib/app.db"))
+        );
         assert_eq!(parse("sqlite:app.db").sqlite_path(), Some(&file("app.db")));
         assert_eq!(parse("SQLite:app.db").scheme(), "sqlite");
-        assert_eq!(parse("sqlite::memory:").sqlite_path(), Some(&SqlitePath::Memory));
-        assert_eq!(parse("sqlite://:memory:").sqlite_path(), Some(&SqlitePath::Memory));
-        assert_eq!(parse("file:app.db?mode=rwc").sqlite_path(), Some(&file("app.db")));
-        assert_eq!(parse("file:///tmp/a%20b.db").sqlite_path(), Some(&file("/tmp/a b.db")));
-        assert_eq!(parse("file::memory:?cache=shared").sqlite_path(), Some(&SqlitePath::Memory));
+        assert_eq!(
+            parse("sqlite::memory:").sqlite_path(),
+            Some(&SqlitePath::Memory)
+        );
+        assert_eq!(
+            parse("sqlite://:memory:").sqlite_path(),
+            Some(&SqlitePath::Memory)
+        );
+        assert_eq!(
+            parse("file:app.db?mode=rwc").sqlite_path(),
+            Some(&file("app.db"))
+        );
+        assert_eq!(
+            parse("file:///tmp/a%20b.db").sqlite_path(),
+            Some(&file("/tmp/a b.db"))
+        );
+        assert_eq!(
+            parse("file::memory:?cache=shared").sqlite_path(),
+            Some(&SqlitePath::Memory)
+        );
         let UrlForm::Sqlite { params, .. } = parse("sqlite://x.db?mode=ro").form().clone() else {
             panic!("not sqlite")
         };
@@ -481,9 +512,15 @@ mod tests {
                 params: vec![("sslmode".into(), "require".into())],
             }
         );
-        assert_eq!(url.to_string(), "postgres://app:***@db.internal:6432/orders?sslmode=require");
+        assert_eq!(
+            url.to_string(),
+            "postgres://app:***@db.internal:6432/orders?sslmode=require"
+        );
         assert!(!format!("{url:?}").contains("s3cret"));
-        assert_eq!(url.expose_secret(), "postgres://app:s3cret@db.internal:6432/orders?sslmode=require");
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://app:s3cret@db.internal:6432/orders?sslmode=require"
+        );
     }
 
     #[test]
@@ -496,7 +533,9 @@ mod tests {
     #[test]
     fn socket_directory_as_host() {
         let url = parse("postgres:///orders?host=/var/run/postgresql");
-        let UrlForm::Server { host, database, .. } = url.form() else { panic!() };
+        let UrlForm::Server { host, database, .. } = url.form() else {
+            panic!()
+        };
         assert_eq!(host.as_deref(), Some("/var/run/postgresql"));
         assert_eq!(database.as_deref(), Some("orders"));
     }
@@ -505,12 +544,24 @@ mod tests {
     fn conninfo_strings() {
         let url = parse("host=127.0.0.1 port=5433 dbname='my db' user=app password='p w\\'d'");
         assert_eq!(url.scheme(), "postgres");
-        let UrlForm::Server { host, port, database, user, .. } = url.form() else { panic!() };
+        let UrlForm::Server {
+            host,
+            port,
+            database,
+            user,
+            ..
+        } = url.form()
+        else {
+            panic!()
+        };
         assert_eq!(host.as_deref(), Some("127.0.0.1"));
         assert_eq!(*port, Some(5433));
         assert_eq!(database.as_deref(), Some("my db"));
         assert_eq!(user.as_deref(), Some("app"));
-        assert_eq!(url.to_string(), "host=127.0.0.1 port=5433 dbname='my db' user=app password=***");
+        assert_eq!(
+            url.to_string(),
+            "host=127.0.0.1 port=5433 dbname='my db' user=app password=***"
+        );
     }
 
     #[test]
@@ -528,7 +579,10 @@ mod tests {
             "postgres//user:topsecret@host/db",
         ] {
             let err = DatabaseUrl::parse(input).expect_err(input);
-            assert!(matches!(err, CoreError::InvalidUrl { .. }), "{input}: {err}");
+            assert!(
+                matches!(err, CoreError::InvalidUrl { .. }),
+                "{input}: {err}"
+            );
             assert!(!err.to_string().contains("topsecret"), "{err}");
         }
     }

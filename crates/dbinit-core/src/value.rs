@@ -80,7 +80,10 @@ impl Row {
             .position(|c| c == column)
             .map(|i| &self.values[i])
             .ok_or_else(|| {
-                CoreError::backend(ErrorKind::Database, format!("no column `{column}` in result"))
+                CoreError::backend(
+                    ErrorKind::Database,
+                    format!("no column `{column}` in result"),
+                )
             })
     }
 

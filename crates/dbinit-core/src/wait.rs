@@ -27,7 +27,10 @@ mod tests {
         assert_eq!(delays.len(), 20, "the schedule must not end by itself");
         assert!(delays[0] < Duration::from_millis(20), "{delays:?}");
         // Jitter adds at most one base delay on top of the cap.
-        assert!(delays.iter().all(|d| *d <= Duration::from_millis(500)), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_millis(500)),
+            "{delays:?}"
+        );
         assert!(delays[19] >= Duration::from_millis(250), "{delays:?}");
     }
 }

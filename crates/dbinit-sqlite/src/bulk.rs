@@ -22,7 +22,11 @@ pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
     )
 }
 
-pub(crate) fn insert(conn: &mut Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64, CoreError> {
+pub(crate) fn insert(
+    conn: &mut Connection,
+    sql: &str,
+    rows: &[Vec<Value>],
+) -> Result<u64, CoreError> {
     // Join the caller's transaction if there is one; otherwise make our own
     // so that a failure leaves no partial batch.
     let own_transaction = conn.is_autocommit();

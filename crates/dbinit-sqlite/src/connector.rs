@@ -170,7 +170,11 @@ fn open_file(path: &Path, read_only: bool) -> Result<Connection, CoreError> {
 }
 
 /// Applies the connection settings every dbinit session runs with.
-fn configure(conn: &Connection, busy: std::time::Duration, read_only: bool) -> Result<(), CoreError> {
+fn configure(
+    conn: &Connection,
+    busy: std::time::Duration,
+    read_only: bool,
+) -> Result<(), CoreError> {
     conn.busy_timeout(busy)
         .map_err(|e| error::sqlite("cannot set busy_timeout", e))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")

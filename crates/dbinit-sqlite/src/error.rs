@@ -53,8 +53,8 @@ pub(crate) fn io(what: &str, path: &Path, err: io::Error) -> CoreError {
         }
         _ => (ErrorKind::Io, None),
     };
-    let error =
-        CoreError::backend(kind, format!("cannot {what} {}: {err}", path.display())).with_source(err);
+    let error = CoreError::backend(kind, format!("cannot {what} {}: {err}", path.display()))
+        .with_source(err);
     match hint {
         Some(h) => error.with_hint(h),
         None => error,

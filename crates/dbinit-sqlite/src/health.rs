@@ -1,8 +1,6 @@
 //! `sqlite_quick_check`: SQLite's own structural check of the file.
 
-use dbinit_core::{
-    async_trait, CoreError, Dialect, HealthCheck, HealthContext, HealthOutcome,
-};
+use dbinit_core::{async_trait, CoreError, Dialect, HealthCheck, HealthContext, HealthOutcome};
 
 /// Runs `PRAGMA quick_check`. It reads the whole file: on a large database,
 /// disable it by name (`--skip-check sqlite_quick_check`).

@@ -60,7 +60,10 @@ pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), C
     }
     let waited = started.elapsed();
     if announced {
-        tracing::info!(waited_ms = waited.as_millis() as u64, "initialization lock acquired");
+        tracing::info!(
+            waited_ms = waited.as_millis() as u64,
+            "initialization lock acquired"
+        );
     }
     // Best effort: the pid only improves a waiter's error message.
     let _ = file

@@ -42,7 +42,10 @@ impl SqliteSession {
     /// # Errors
     ///
     /// When an earlier blocking call panicked and lost the connection.
-    pub fn with_connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> R) -> Result<R, CoreError> {
+    pub fn with_connection<R>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Result<R, CoreError> {
         self.conn.as_mut().map(f).ok_or_else(lost)
     }
 
@@ -90,7 +93,10 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Cor
         let value = params.get(position - 1).ok_or_else(|| {
             CoreError::backend(
                 ErrorKind::Database,
-                format!("the statement uses ${position} but {} parameters were given", params.len()),
+                format!(
+                    "the statement uses ${position} but {} parameters were given",
+                    params.len()
+                ),
             )
         })?;
         stmt.raw_bind_parameter(index, SqlValue(value))
@@ -184,7 +190,8 @@ impl Session for SqliteSession {
 
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
         let sql = sql.to_owned();
-        self.interact(move |c| batch(c, &sql, "batch failed")).await?
+        self.interact(move |c| batch(c, &sql, "batch failed"))
+            .await?
     }
 
     async fn begin(&mut self) -> Result<(), CoreError> {
@@ -195,7 +202,8 @@ impl Session for SqliteSession {
     }
 
     async fn commit(&mut self) -> Result<(), CoreError> {
-        self.interact(|c| batch(c, "COMMIT", "cannot commit")).await?
+        self.interact(|c| batch(c, "COMMIT", "cannot commit"))
+            .await?
     }
 
     async fn rollback(&mut self) -> Result<(), CoreError> {
@@ -222,7 +230,9 @@ impl Session for SqliteSession {
             let span = tracing::Span::current();
             tokio::task::spawn_blocking(move || span.in_scope(|| lock::acquire(&path, wait)))
                 .await
-                .map_err(|e| CoreError::backend(ErrorKind::Io, format!("lock task failed: {e}")))??
+                .map_err(|e| {
+                    CoreError::backend(ErrorKind::Io, format!("lock task failed: {e}"))
+                })??
         };
         self.lock_file = Some(file);
         Ok(held)
@@ -253,12 +263,14 @@ impl Session for SqliteSession {
 
     async fn columns(&mut self, table: &str) -> Result<Vec<Column>, CoreError> {
         let table = table.to_owned();
-        self.interact(move |c| introspect::columns(c, &table)).await?
+        self.interact(move |c| introspect::columns(c, &table))
+            .await?
     }
 
     async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
         let table = table.to_owned();
-        self.interact(move |c| introspect::indexes(c, &table)).await?
+        self.interact(move |c| introspect::indexes(c, &table))
+            .await?
     }
 
     async fn bulk_insert(

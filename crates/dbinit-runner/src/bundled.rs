@@ -1,0 +1,33 @@
+//! The workspace's own schema (`migrations/<dialect>/`), embedded at build time.
+
+use dbinit_core::{CoreError, Dialect, MigrationSet};
+
+/// Tables the bundled schema creates; the `required_tables` check expects them.
+pub const BUNDLED_TABLES: &[&str] = &[
+    "performance_alerts",
+    "roles",
+    "tenants",
+    "user_roles",
+    "users",
+];
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    refinery::embed_migrations!("../../migrations/sqlite");
+}
+
+/// The bundled migration set for `dialect`, if this build embeds one.
+///
+/// # Errors
+///
+/// [`CoreError::InvalidMigrationSet`] if two files share a version.
+pub fn migrations(dialect: Dialect) -> Option<Result<MigrationSet, CoreError>> {
+    match dialect {
+        #[cfg(feature = "sqlite")]
+        Dialect::Sqlite => Some(MigrationSet::new(
+            "embedded:migrations/sqlite",
+            sqlite::migrations::runner().get_migrations(),
+        )),
+        _ => None,
+    }
+}

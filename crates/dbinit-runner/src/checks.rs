@@ -1,0 +1,117 @@
+//! The built-in health checks: connectivity, migrations, tables, seed data.
+//! Registered at the crate root; backends add their own (`sqlite_quick_check`).
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutcome, SeedContext};
+
+/// A round trip to the database, with its latency.
+pub(crate) struct Connectivity;
+
+#[async_trait]
+impl HealthCheck for Connectivity {
+    fn name(&self) -> &'static str {
+        "connectivity"
+    }
+
+    async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {
+        let started = Instant::now();
+        cx.session.ping().await?;
+        Ok(HealthOutcome::healthy(format!(
+            "round trip {:.2} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        )))
+    }
+}
+
+/// No pending, divergent or missing migrations.
+pub(crate) struct MigrationsCurrent;
+
+#[async_trait]
+impl HealthCheck for MigrationsCurrent {
+    fn name(&self) -> &'static str {
+        "migrations_current"
+    }
+
+    async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {
+        // Within `init` the migration step has just validated the history.
+        let (applied, pending) = match cx.run.and_then(|r| r.pending_migrations) {
+            Some(pending) => (None, pending),
+            None => {
+                let applied = cx.session.applied_migrations().await?;
+                let pending = cx.migrations.pending(&applied)?.len();
+                (Some(applied.len()), pending)
+            }
+        };
+        Ok(match (pending, applied) {
+            (0, Some(n)) => HealthOutcome::healthy(format!("{n} applied, none pending")),
+            (0, None) => HealthOutcome::healthy("none pending"),
+            (n, _) => HealthOutcome::unhealthy(format!("{n} migrations pending")),
+        })
+    }
+}
+
+/// Every table the schema and the seeders need exists.
+pub(crate) struct RequiredTables;
+
+#[async_trait]
+impl HealthCheck for RequiredTables {
+    fn name(&self) -> &'static str {
+        "required_tables"
+    }
+
+    async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {
+        if cx.required_tables.is_empty() {
+            return Ok(HealthOutcome::disabled("no tables required"));
+        }
+        let present: BTreeSet<String> = cx.session.tables().await?.into_iter().collect();
+        let missing: Vec<&str> = cx
+            .required_tables
+            .iter()
+            .filter(|t| !present.contains(*t))
+            .map(String::as_str)
+            .collect();
+        Ok(if missing.is_empty() {
+            HealthOutcome::healthy(format!("{} tables present", cx.required_tables.len()))
+        } else {
+            HealthOutcome::unhealthy(format!("missing: {}", missing.join(", ")))
+        })
+    }
+}
+
+/// Every enabled seeder's data is present.
+pub(crate) struct SeedData;
+
+#[async_trait]
+impl HealthCheck for SeedData {
+    fn name(&self) -> &'static str {
+        "seed_data"
+    }
+
+    async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {
+        if cx.seeders.is_empty() {
+            return Ok(HealthOutcome::disabled("no seeders enabled"));
+        }
+        let mut missing = Vec::new();
+        for seeder in cx.seeders {
+            // A seeder that completed in this run needs no second look.
+            if cx.run.is_some_and(|r| r.seeded.contains(&seeder.name())) {
+                continue;
+            }
+            let mut seed_cx = SeedContext {
+                session: &mut *cx.session,
+                environment: cx.environment,
+                secrets: &dbinit_core::StderrSecretSink,
+            };
+            if !seeder.is_seeded(&mut seed_cx).await? {
+                missing.push(seeder.name());
+            }
+        }
+        Ok(if missing.is_empty() {
+            HealthOutcome::healthy(format!("{} seeders' data present", cx.seeders.len()))
+        } else {
+            HealthOutcome::unhealthy(format!("not seeded: {}", missing.join(", ")))
+        })
+    }
+}

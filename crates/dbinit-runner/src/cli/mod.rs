@@ -1,0 +1,274 @@
+//! A clap CLI for `init`, `status` and `health`, mountable in any binary.
+//!
+//! Standalone:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     dbinit_runner::link_builtin_backends();
+//!     dbinit_runner::cli::main(&dbinit_runner::cli::CliConfig::new("sqlite://data/app.db"))
+//! }
+//! ```
+//!
+//! Mounted in your own clap parser (an `xtask`, say):
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! enum MyTask {
+//!     #[command(flatten)]
+//!     Db(dbinit_runner::cli::Command),
+//!     Deploy,
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     dbinit_runner::link_builtin_backends();
+//!     dbinit_runner::cli::load_dotenv(None);
+//!     match MyTask::parse() {
+//!         MyTask::Db(cmd) => dbinit_runner::cli::run(cmd, &dbinit_runner::cli::CliConfig::new("sqlite://data/app.db")),
+//!         MyTask::Deploy => std::process::ExitCode::SUCCESS,
+//!     }
+//! }
+//! ```
+
+pub mod exit;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dbinit_core::report::ErrorReport;
+use dbinit_core::{ConnectOptions, CoreError, DatabaseUrl, Environment, MigrationSet};
+use tracing_subscriber::EnvFilter;
+
+use crate::Initializer;
+
+/// What the mounting binary decides: the default URL when `DATABASE_URL` is
+/// unset, and where the `.env` file is.
+#[derive(Debug, Clone)]
+pub struct CliConfig {
+    /// Used when neither `--database-url` nor `DATABASE_URL` is given.
+    pub default_url: String,
+}
+
+impl CliConfig {
+    /// A configuration with `default_url` as the embedded default.
+    pub fn new(default_url: impl Into<String>) -> Self {
+        CliConfig {
+            default_url: default_url.into(),
+        }
+    }
+}
+
+/// The standalone parser: `<binary> init|status|health ...`.
+#[derive(Debug, clap::Parser)]
+#[command(
+    version,
+    about = "Make the database ready: create, lock, migrate, seed, check"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The dbinit subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create the database if missing, migrate, seed and check it. A no-op on
+    /// a ready database.
+    Init(InitArgs),
+    /// Show applied and pending migrations and seed state. Changes nothing.
+    Status(CommonArgs),
+    /// Run the health checks. Changes nothing.
+    Health(CommonArgs),
+}
+
+/// Options shared by every subcommand.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Database URL; overrides `DATABASE_URL` (also read from `.env`).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Deployment environment: development, test or production.
+    #[arg(long = "env", env = "DBINIT_ENV", default_value = "development")]
+    pub environment: Environment,
+    /// Print the report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Load `V{n}__{name}.sql` migrations from this directory instead of the
+    /// bundled schema.
+    #[arg(long, value_name = "DIR")]
+    pub migrations: Option<PathBuf>,
+    /// Turn off a health check by name (repeatable).
+    #[arg(long = "skip-check", value_name = "NAME")]
+    pub skip_checks: Vec<String>,
+    /// How long a statement waits for a locked SQLite file.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5s")]
+    pub busy_timeout: Duration,
+    /// How long to keep retrying an unreachable server.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub connect_timeout: Duration,
+}
+
+/// Options of `init`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// How long to wait for another process that is initializing.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub lock_timeout: Duration,
+    /// Apply migrations but run no seeders.
+    #[arg(long)]
+    pub no_seed: bool,
+}
+
+/// Loads `.env` (from `path`, or the current directory and its parents)
+/// without overriding variables already set. Call before parsing arguments.
+pub fn load_dotenv(path: Option<&Path>) {
+    // A missing .env is normal; a malformed one is reported by dotenvy's
+    // error, which never contains the values.
+    let result = match path {
+        Some(p) => dotenvy::from_path(p).map(|()| ()),
+        None => dotenvy::dotenv().map(|_| ()),
+    };
+    if let Err(e) = result {
+        if !e.not_found() {
+            eprintln!("warning: ignoring .env: {e}");
+        }
+    }
+}
+
+/// Parses the process arguments as [`Cli`] and runs it. Loads `.env` first.
+pub fn main(config: &CliConfig) -> ExitCode {
+    load_dotenv(None);
+    let cli = <Cli as clap::Parser>::parse();
+    run(cli.command, config)
+}
+
+/// Runs one subcommand to completion and returns the process exit code.
+pub fn run(command: Command, config: &CliConfig) -> ExitCode {
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    runtime.block_on(execute(command, config))
+}
+
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("DBINIT_LOG").unwrap_or_else(|_| {
+        EnvFilter::new("warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_accounts=info")
+    });
+    // A host binary may have installed its own subscriber; keep it.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn execute(command: Command, config: &CliConfig) -> ExitCode {
+    let (common, json) = match &command {
+        Command::Init(args) => (&args.common, args.common.json),
+        Command::Status(c) | Command::Health(c) => (c, c.json),
+    };
+    let initializer = match build(common, config) {
+        Ok(init) => init,
+        Err(e) => return fail(&e, json),
+    };
+    match command {
+        Command::Init(args) => {
+            let init = initializer
+                .lock_timeout(args.lock_timeout)
+                .seed(!args.no_seed);
+            match init.run().await {
+                Ok(report) => {
+                    render::init(&report, json);
+                    ExitCode::from(exit::OK)
+                }
+                Err(err) => {
+                    render::init(err.report(), json);
+                    if !json {
+                        render::error(&ErrorReport::from(err.error()));
+                    }
+                    ExitCode::from(exit::code(err.kind()))
+                }
+            }
+        }
+        Command::Status(_) => match initializer.status().await {
+            Ok(report) => {
+                render::status(&report, json);
+                ExitCode::from(exit::OK)
+            }
+            Err(e) => fail(&e, json),
+        },
+        Command::Health(_) => match initializer.health().await {
+            Ok(summary) => {
+                render::health(&summary, json);
+                let failures = summary.failures();
+                if failures.is_empty() {
+                    ExitCode::from(exit::OK)
+                } else {
+                    ExitCode::from(exit::code(dbinit_core::ErrorKind::Unhealthy))
+                }
+            }
+            Err(e) => fail(&e, json),
+        },
+    }
+}
+
+fn fail(err: &CoreError, json: bool) -> ExitCode {
+    let report = ErrorReport::from(err);
+    if json {
+        render::json(&serde_json::json!({ "outcome": "failed", "error": report }));
+    } else {
+        render::error(&report);
+    }
+    ExitCode::from(exit::code(err.kind()))
+}
+
+/// Resolves the URL (flag, then `DATABASE_URL`, then the default) and options.
+fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError> {
+    let (raw, used_default) = match (&args.database_url, std::env::var("DATABASE_URL")) {
+        (Some(flag), _) => (flag.clone(), false),
+        // Set but empty is an error, not a reason to fall back to the default.
+        (None, Ok(env)) => (env, false),
+        (None, Err(_)) => (config.default_url.clone(), true),
+    };
+    let url = DatabaseUrl::parse(&raw)?;
+    if used_default {
+        if args.environment == Environment::Production {
+            return Err(CoreError::InvalidUrl {
+                url: url.redacted().to_owned(),
+                reason: "DATABASE_URL is not set, and production never falls back to the \
+                         embedded default database"
+                    .to_owned(),
+            });
+        }
+        tracing::info!(url = %url, "DATABASE_URL is not set; using the embedded default");
+    }
+    let mut options = ConnectOptions::default();
+    options.busy_timeout = args.busy_timeout;
+    options.connect_timeout = args.connect_timeout;
+    let mut init = Initializer::new(url)
+        .used_default_url(used_default)
+        .environment(args.environment)
+        .connect_options(options);
+    if let Some(dir) = &args.migrations {
+        init = init.migrations(MigrationSet::from_dir(dir)?);
+    }
+    for name in &args.skip_checks {
+        init = init.skip_check(name.clone());
+    }
+    Ok(init)
+}

@@ -1,0 +1,140 @@
+//! Human and JSON renderings of the reports. Reports hold no secrets.
+
+use std::io::Write;
+use std::time::Duration;
+
+use dbinit_core::report::{
+    ErrorReport, HealthReport, HealthSummary, InitReport, Outcome, StatusReport,
+};
+use dbinit_core::DatabaseCreated;
+use serde::Serialize;
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Prints `value` as pretty JSON on stdout.
+pub(crate) fn json<T: Serialize>(value: &T) {
+    let mut out = std::io::stdout().lock();
+    // Serializing plain data types cannot fail; a closed stdout is ignored.
+    let _ = serde_json::to_writer_pretty(&mut out, value);
+    let _ = writeln!(out);
+}
+
+pub(crate) fn error(report: &ErrorReport) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "error: {}", report.message);
+    if let Some(hint) = &report.hint {
+        let _ = writeln!(err, "  hint: {hint}");
+    }
+}
+
+pub(crate) fn init(report: &InitReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    let mut s = String::new();
+    let created = match report.database_created {
+        Some(DatabaseCreated::Created) => ", created",
+        _ => "",
+    };
+    s += &format!(
+        "database  {} ({}{created}, {})\n",
+        report.database, report.backend, report.environment
+    );
+    if report.used_default_url {
+        s += "          DATABASE_URL is not set: this is the embedded default\n";
+    }
+    for step in &report.steps {
+        s += &format!(
+            "  {:<10} {:>9}  {}\n",
+            step.name,
+            ms(step.duration),
+            step.detail
+        );
+    }
+    for m in &report.migrations.applied {
+        let took = m.duration.map(ms).unwrap_or_default();
+        s += &format!("  applied    {:>9}  {}\n", took, m.file_stem());
+    }
+    for name in &report.migrations.pending {
+        s += &format!("  pending               {name}\n");
+    }
+    for seeder in &report.seeders {
+        s += &format!(
+            "  seeded     {:>9}  {}: {} created, {} skipped\n",
+            ms(seeder.duration),
+            seeder.name,
+            seeder.outcome.created,
+            seeder.outcome.skipped
+        );
+    }
+    health_lines(&mut s, &report.health);
+    s += &match report.outcome {
+        Outcome::Ready => format!("ready in {}\n", ms(report.total)),
+        Outcome::Failed => format!("failed after {}\n", ms(report.total)),
+    };
+    print(&s);
+}
+
+fn health_lines(s: &mut String, checks: &[HealthReport]) {
+    for c in checks {
+        let status = serde_json::to_value(c.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        *s += &format!(
+            "  check      {:>9}  {}: {status} ({})\n",
+            ms(c.latency),
+            c.name,
+            c.detail
+        );
+    }
+}
+
+pub(crate) fn status(report: &StatusReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    let mut s = format!("database  {} ({})\n", report.database, report.backend);
+    s += &format!("migrations from {}\n", report.migrations.source);
+    for m in &report.migrations.applied {
+        s += &format!("  applied  {}  {}\n", m.file_stem(), m.applied_on);
+    }
+    for name in &report.migrations.pending {
+        s += &format!("  pending  {name}\n");
+    }
+    for seeder in &report.seeders {
+        let state = if seeder.seeded {
+            "seeded"
+        } else {
+            "not seeded"
+        };
+        s += &format!("  seeder   {}: {state}\n", seeder.name);
+    }
+    s += &format!(
+        "{} applied, {} pending\n",
+        report.migrations.applied.len(),
+        report.migrations.pending.len()
+    );
+    print(&s);
+}
+
+pub(crate) fn health(summary: &HealthSummary, as_json: bool) {
+    if as_json {
+        return json(summary);
+    }
+    let mut s = format!("database  {} ({})\n", summary.database, summary.backend);
+    health_lines(&mut s, &summary.checks);
+    let failures = summary.failures();
+    s += &if failures.is_empty() {
+        "healthy\n".to_owned()
+    } else {
+        format!("unhealthy: {}\n", failures.join("; "))
+    };
+    print(&s);
+}
+
+fn print(s: &str) {
+    let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}

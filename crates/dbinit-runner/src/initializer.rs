@@ -1,0 +1,195 @@
+//! [`Initializer`]: the builder for one call that makes the database ready.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbinit_core::report::{HealthSummary, InitReport, StatusReport};
+use dbinit_core::{
+    ConnectOptions, CoreError, DatabaseUrl, Dialect, Environment, MigrationSet, SecretSink,
+    StderrSecretSink,
+};
+
+use crate::{bundled, pipeline, RunnerError};
+
+/// Makes a database ready: connect, create if missing, lock, migrate, seed,
+/// check. Cheap when the database is already ready, so call it on every start.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+/// use dbinit_runner::Initializer;
+///
+/// dbinit_runner::link_builtin_backends();
+/// let report = Initializer::new("sqlite://data/app.db".parse()?)
+///     .lock_timeout(std::time::Duration::from_secs(30))
+///     .run()
+///     .await?;
+/// println!("ready in {:?}", report.total);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Initializer {
+    pub(crate) url: DatabaseUrl,
+    pub(crate) used_default_url: bool,
+    pub(crate) environment: Environment,
+    pub(crate) migrations: Option<MigrationSet>,
+    pub(crate) lock_timeout: Duration,
+    pub(crate) connect: ConnectOptions,
+    pub(crate) seed: bool,
+    pub(crate) required_tables: Vec<String>,
+    pub(crate) skip_checks: Vec<String>,
+    pub(crate) secrets: Arc<dyn SecretSink>,
+}
+
+impl std::fmt::Debug for Initializer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initializer")
+            .field("url", &self.url)
+            .field("environment", &self.environment)
+            .field("migrations", &self.migrations)
+            .field("lock_timeout", &self.lock_timeout)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Initializer {
+    /// An initializer for `url` with defaults: development environment, the
+    /// bundled migrations, a 60 s lock timeout, seeding on, every health check.
+    pub fn new(url: DatabaseUrl) -> Self {
+        Initializer {
+            url,
+            used_default_url: false,
+            environment: Environment::Development,
+            migrations: None,
+            lock_timeout: Duration::from_secs(60),
+            connect: ConnectOptions::default(),
+            seed: true,
+            required_tables: Vec::new(),
+            skip_checks: Vec::new(),
+            secrets: Arc::new(StderrSecretSink),
+        }
+    }
+
+    /// Marks the URL as the built-in default (reported, so it is never silent).
+    pub fn used_default_url(mut self, yes: bool) -> Self {
+        self.used_default_url = yes;
+        self
+    }
+
+    /// The environment; selects seeders.
+    pub fn environment(mut self, environment: Environment) -> Self {
+        self.environment = environment;
+        self
+    }
+
+    /// Your own migrations instead of the bundled schema.
+    pub fn migrations(mut self, set: MigrationSet) -> Self {
+        self.migrations = Some(set);
+        self
+    }
+
+    /// How long to wait for another process's initialization lock.
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// Connection options (timeouts, application name).
+    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
+        self.connect = options;
+        self
+    }
+
+    /// Whether to run the seeders (default true).
+    pub fn seed(mut self, yes: bool) -> Self {
+        self.seed = yes;
+        self
+    }
+
+    /// Tables the `required_tables` check expects, besides the seeders' own.
+    pub fn require_tables<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.required_tables
+            .extend(tables.into_iter().map(Into::into));
+        self
+    }
+
+    /// Turns off a health check by name (e.g. `sqlite_quick_check` on a large file).
+    pub fn skip_check(mut self, name: impl Into<String>) -> Self {
+        self.skip_checks.push(name.into());
+        self
+    }
+
+    /// Where generated secrets (the admin password) are shown. Default: stderr.
+    pub fn secret_sink(mut self, sink: Arc<dyn SecretSink>) -> Self {
+        self.secrets = sink;
+        self
+    }
+
+    /// The database URL (redacted when shown).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// Runs the whole pipeline.
+    ///
+    /// # Errors
+    ///
+    /// [`RunnerError`] with the partial report; its [`kind`](RunnerError::kind)
+    /// says what failed.
+    pub async fn run(&self) -> Result<InitReport, RunnerError> {
+        pipeline::init(self).await
+    }
+
+    /// Reports applied and pending migrations and seed state. Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or its history is invalid.
+    pub async fn status(&self) -> Result<StatusReport, CoreError> {
+        pipeline::status(self).await
+    }
+
+    /// Runs the health checks only. Changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached. Failing checks are not errors:
+    /// see [`HealthSummary::failures`].
+    pub async fn health(&self) -> Result<HealthSummary, CoreError> {
+        pipeline::health(self).await
+    }
+
+    /// The migration set for `dialect`: the configured one, or the bundled one.
+    pub(crate) fn migration_set(&self, dialect: Dialect) -> Result<MigrationSet, CoreError> {
+        if let Some(set) = &self.migrations {
+            return Ok(set.clone());
+        }
+        bundled::migrations(dialect).unwrap_or_else(|| {
+            Err(CoreError::InvalidMigrationSet {
+                reason: format!(
+                    "this build has no bundled {} migrations; pass a migration directory",
+                    dialect.as_str()
+                ),
+            })
+        })
+    }
+
+    /// Required tables: the configured ones, the bundled schema's when the
+    /// bundled migrations are used, and every enabled seeder's.
+    pub(crate) fn required_tables(&self, seeder_tables: &[&'static str]) -> Vec<String> {
+        let mut tables: Vec<String> = self.required_tables.clone();
+        if self.migrations.is_none() {
+            tables.extend(bundled::BUNDLED_TABLES.iter().map(|t| (*t).to_owned()));
+        }
+        tables.extend(seeder_tables.iter().map(|t| (*t).to_owned()));
+        tables.sort();
+        tables.dedup();
+        tables
+    }
+}

@@ -1,0 +1,56 @@
+//! The dbinit pipeline, composed from the registered plugins.
+//!
+//! - [`Initializer`]: one call at startup makes the database ready, and
+//!   returns a typed [`InitReport`](dbinit_core::report::InitReport) — or a
+//!   [`RunnerError`] carrying the partial report and an error kind.
+//! - [`cli`] (feature `cli`): `init`, `status` and `health` as clap
+//!   subcommands that any binary can mount in a few lines.
+//! - Built-in health checks: `connectivity`, `migrations_current`,
+//!   `required_tables`, `seed_data`.
+//!
+//! # Features
+//!
+//! | feature | default | meaning |
+//! |---|---|---|
+//! | `sqlite` | yes | link the SQLite backend and embed `migrations/sqlite` |
+//! | `accounts` | yes | link the tenant, roles and admin seeders |
+//! | `cli` | yes | the clap CLI, logging setup and `.env` loading |
+//!
+//! # Linking
+//!
+//! Call [`link_builtin_backends`] once from `main`: `inventory` registrations
+//! in a crate that nothing references can be dropped by the linker.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod bundled;
+mod checks;
+#[cfg(feature = "cli")]
+pub mod cli;
+mod error;
+mod initializer;
+mod pipeline;
+mod seed_order;
+
+pub use dbinit_core;
+pub use error::RunnerError;
+pub use initializer::Initializer;
+
+use dbinit_core::{inventory, HealthCheckRegistration};
+
+// Registered at the crate root so that `link_builtin_backends` (same codegen
+// unit) keeps them in the binary.
+inventory::submit! { HealthCheckRegistration::new("connectivity", || Box::new(checks::Connectivity)) }
+inventory::submit! { HealthCheckRegistration::new("migrations_current", || Box::new(checks::MigrationsCurrent)) }
+inventory::submit! { HealthCheckRegistration::new("required_tables", || Box::new(checks::RequiredTables)) }
+inventory::submit! { HealthCheckRegistration::new("seed_data", || Box::new(checks::SeedData)) }
+
+/// Keeps every built-in plugin (backends, seeders, the runner's own health
+/// checks) in the final binary. Call once from `main` and from test binaries.
+#[inline(never)]
+pub fn link_builtin_backends() {
+    #[cfg(feature = "sqlite")]
+    dbinit_sqlite::link();
+    #[cfg(feature = "accounts")]
+    dbinit_accounts::link();
+}

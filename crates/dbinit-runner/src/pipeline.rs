@@ -1,0 +1,361 @@
+//! The pipeline, top to bottom:
+//!
+//! parse (done by the caller) → registry → create database if missing →
+//! connect → **lock** → read history → validate → apply → schema steps →
+//! seed → **unlock (on every path)** → health → report.
+//!
+//! Health checks run after the lock is released: they only read, and other
+//! processes waiting for the lock should not wait for them too.
+
+use std::time::Instant;
+
+use dbinit_core::registry;
+use dbinit_core::report::{
+    self, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome, SeedState,
+    SeederReport, StatusReport,
+};
+use dbinit_core::{
+    Connector, CoreError, DatabaseCreated, HealthContext, HealthStatus, MigrationSet, RunFacts,
+    SeedContext, Seeder, Session,
+};
+
+use crate::{seed_order, Initializer, RunnerError};
+
+/// A connected session with everything resolved for one run.
+struct Prepared {
+    connector: Box<dyn Connector>,
+    backend: &'static str,
+    set: MigrationSet,
+    seeders: Vec<Box<dyn Seeder>>,
+    required_tables: Vec<String>,
+}
+
+/// Resolves the backend, the migration set and the seeders. Touches nothing.
+fn prepare(init: &Initializer) -> Result<Prepared, CoreError> {
+    let registration = registry::connector_for(&init.url)?;
+    let connector = registration.make();
+    let set = init.migration_set(connector.dialect())?;
+    let seeders = if init.seed {
+        let enabled = registry::seeders()?
+            .iter()
+            .map(|r| r.make())
+            .filter(|s| s.environments().contains(init.environment))
+            .collect();
+        seed_order::order(enabled)?
+    } else {
+        Vec::new()
+    };
+    let seeder_tables: Vec<&'static str> = seeders
+        .iter()
+        .flat_map(|s| s.tables().iter().copied())
+        .collect();
+    Ok(Prepared {
+        required_tables: init.required_tables(&seeder_tables),
+        backend: registration.name(),
+        connector,
+        set,
+        seeders,
+    })
+}
+
+pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> {
+    let started = Instant::now();
+    let mut report = InitReport::new(
+        init.url.redacted().to_owned(),
+        init.environment,
+        init.used_default_url,
+    );
+    let result = run(init, &mut report).await;
+    report.total = started.elapsed();
+    match result {
+        Ok(()) => {
+            report.outcome = Outcome::Ready;
+            tracing::info!(
+                total_ms = report.total.as_secs_f64() * 1e3,
+                "database ready"
+            );
+            Ok(report)
+        }
+        Err(error) => {
+            report.error = Some((&error).into());
+            Err(RunnerError::new(report, error))
+        }
+    }
+}
+
+async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreError> {
+    let started = Instant::now();
+    let prepared = prepare(init)?;
+    report.backend = prepared.backend.to_owned();
+    report.migrations.source = prepared.set.origin().to_owned();
+    let created = prepared
+        .connector
+        .ensure_database(&init.url, &init.connect)
+        .await?;
+    report.database_created = Some(created);
+    let mut session = prepared.connector.connect(&init.url, &init.connect).await?;
+    let detail = match created {
+        DatabaseCreated::Created => "database created",
+        DatabaseCreated::Existed => "existing database",
+    };
+    report.step("connect", started.elapsed(), detail);
+
+    let started = Instant::now();
+    let lock = session.acquire_init_lock(init.lock_timeout).await?;
+    report.step(
+        "lock",
+        started.elapsed(),
+        format!(
+            "{} (waited {:.1} ms)",
+            lock.name,
+            lock.waited.as_secs_f64() * 1e3
+        ),
+    );
+    let locked = locked_steps(init, &prepared, &mut *session, report).await;
+    let released = session.release_init_lock(lock).await;
+    let facts = locked?;
+    released?;
+
+    let started = Instant::now();
+    report.health = run_checks(init, &prepared, &mut *session, Some(&facts)).await?;
+    let failures = report::failures(&report.health);
+    report.step(
+        "health",
+        started.elapsed(),
+        format!(
+            "{} checks, {} unhealthy",
+            report.health.len(),
+            failures.len()
+        ),
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CoreError::Unhealthy { checks: failures })
+    }
+}
+
+/// Everything that runs under the initialization lock.
+async fn locked_steps(
+    init: &Initializer,
+    prepared: &Prepared,
+    session: &mut dyn Session,
+    report: &mut InitReport,
+) -> Result<RunFacts, CoreError> {
+    let started = Instant::now();
+    migrate(&prepared.set, session, &mut report.migrations).await?;
+    report.step(
+        "migrate",
+        started.elapsed(),
+        format!(
+            "{} applied, {} already applied",
+            report.migrations.applied.len(),
+            report.migrations.already_applied
+        ),
+    );
+
+    for registration in registry::schema_steps()? {
+        let step = registration.make();
+        let started = Instant::now();
+        session.begin().await?;
+        match step.apply(session).await {
+            Ok(outcome) => {
+                session.commit().await?;
+                report.step(step.name(), started.elapsed(), outcome.detail);
+            }
+            Err(e) => {
+                let _ = session.rollback().await;
+                return Err(e);
+            }
+        }
+    }
+
+    let started = Instant::now();
+    let mut facts = RunFacts {
+        pending_migrations: Some(0),
+        seeded: Vec::with_capacity(prepared.seeders.len()),
+    };
+    for seeder in &prepared.seeders {
+        let outcome = seed_one(init, seeder.as_ref(), session).await?;
+        facts.seeded.push(seeder.name());
+        report.seeders.push(outcome);
+    }
+    let totals = report.seed_totals();
+    report.step(
+        "seed",
+        started.elapsed(),
+        format!(
+            "{} seeders: {} created, {} skipped",
+            report.seeders.len(),
+            totals.created,
+            totals.skipped
+        ),
+    );
+    Ok(facts)
+}
+
+/// Reads the history, refuses divergence before any change, applies the rest.
+async fn migrate(
+    set: &MigrationSet,
+    session: &mut dyn Session,
+    report: &mut MigrationsReport,
+) -> Result<(), CoreError> {
+    let applied = session.applied_migrations().await?;
+    report.already_applied = applied.len();
+    let pending: Vec<refinery::Migration> = set.pending(&applied)?.into_iter().cloned().collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    tracing::info!(count = pending.len(), "applying migrations");
+    match session.apply_migrations(&pending).await {
+        Ok(done) => {
+            report.applied = done;
+            Ok(())
+        }
+        Err(batch) => {
+            report.pending = pending[batch.applied.len()..]
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            report.applied = batch.applied;
+            Err(batch.error)
+        }
+    }
+}
+
+/// Runs one seeder inside its own transaction.
+async fn seed_one(
+    init: &Initializer,
+    seeder: &dyn Seeder,
+    session: &mut dyn Session,
+) -> Result<SeederReport, CoreError> {
+    let started = Instant::now();
+    session.begin().await?;
+    let mut cx = SeedContext {
+        session: &mut *session,
+        environment: init.environment,
+        secrets: init.secrets.as_ref(),
+    };
+    let result = seeder.seed(&mut cx).await;
+    let outcome = match result {
+        Ok(outcome) => {
+            session.commit().await?;
+            outcome
+        }
+        Err(error) => {
+            let _ = session.rollback().await;
+            return Err(match error {
+                e @ CoreError::SeedFailed { .. } => e,
+                e => CoreError::SeedFailed {
+                    seeder: seeder.name().to_owned(),
+                    message: e.to_string(),
+                    source: Some(Box::new(e)),
+                },
+            });
+        }
+    };
+    if outcome.created > 0 {
+        tracing::info!(seeder = seeder.name(), created = outcome.created, "seeded");
+    }
+    Ok(SeederReport {
+        name: seeder.name().to_owned(),
+        outcome,
+        duration: started.elapsed(),
+    })
+}
+
+/// Runs every applicable, enabled health check.
+async fn run_checks(
+    init: &Initializer,
+    prepared: &Prepared,
+    session: &mut dyn Session,
+    facts: Option<&RunFacts>,
+) -> Result<Vec<HealthReport>, CoreError> {
+    let dialect = prepared.connector.dialect();
+    let mut reports = Vec::new();
+    for registration in registry::health_checks()? {
+        let check = registration.make();
+        if !check.applies_to(dialect) {
+            continue;
+        }
+        let started = Instant::now();
+        let outcome = if init.skip_checks.iter().any(|s| s == check.name()) {
+            dbinit_core::HealthOutcome::disabled("skipped by configuration")
+        } else {
+            let mut cx = HealthContext {
+                session: &mut *session,
+                migrations: &prepared.set,
+                seeders: &prepared.seeders,
+                required_tables: &prepared.required_tables,
+                environment: init.environment,
+                run: facts,
+            };
+            check.check(&mut cx).await.unwrap_or_else(|e| {
+                dbinit_core::HealthOutcome::unhealthy(report::ErrorReport::from(&e).message)
+            })
+        };
+        if outcome.status == HealthStatus::Unhealthy {
+            tracing::warn!(check = check.name(), detail = %outcome.detail, "health check failed");
+        }
+        reports.push(HealthReport {
+            name: check.name().to_owned(),
+            status: outcome.status,
+            detail: outcome.detail,
+            latency: started.elapsed(),
+        });
+    }
+    Ok(reports)
+}
+
+/// Connects to an existing database without creating anything.
+async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
+    let prepared = prepare(init)?;
+    let session = prepared.connector.connect(&init.url, &init.connect).await?;
+    Ok((prepared, session))
+}
+
+pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError> {
+    let (prepared, mut session) = connect_existing(init).await?;
+    let applied = session.applied_migrations().await?;
+    let pending = prepared
+        .set
+        .pending(&applied)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut seeders = Vec::with_capacity(prepared.seeders.len());
+    for seeder in &prepared.seeders {
+        let mut cx = SeedContext {
+            session: &mut *session,
+            environment: init.environment,
+            secrets: init.secrets.as_ref(),
+        };
+        // A missing table means "not seeded" to a status report, not an error.
+        let seeded = seeder.is_seeded(&mut cx).await.unwrap_or(false);
+        seeders.push(SeedState {
+            name: seeder.name().to_owned(),
+            seeded,
+        });
+    }
+    Ok(StatusReport {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        migrations: MigrationsReport {
+            source: prepared.set.origin().to_owned(),
+            already_applied: applied.len(),
+            applied,
+            pending,
+        },
+        seeders,
+    })
+}
+
+pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
+    let (prepared, mut session) = connect_existing(init).await?;
+    let checks = run_checks(init, &prepared, &mut *session, None).await?;
+    Ok(HealthSummary {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        checks,
+    })
+}

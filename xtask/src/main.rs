@@ -1,0 +1,64 @@
+//! `cargo xtask`: the project's one entry point.
+//!
+//! `init`, `status` and `health` are the runner's mountable CLI; `test` and
+//! `bench` are development tasks. One module per task.
+
+mod bench;
+mod migration_gen;
+mod test;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use dbinit_runner::cli::{self, CliConfig};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "dbinit development and operations tasks"
+)]
+enum Task {
+    #[command(flatten)]
+    Db(cli::Command),
+    /// Run the whole test suite (what CI runs).
+    Test(test::TestCmd),
+    /// Measure no-op and fresh `init` against the sqlite3 CLI.
+    Bench(bench::BenchCmd),
+}
+
+/// The workspace root (xtask lives one level below it).
+pub(crate) fn project_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+/// The embedded default: a SQLite file under the workspace's `data/`.
+pub(crate) fn default_url() -> String {
+    format!(
+        "sqlite://{}",
+        project_root().join("data/dbinit.db").display()
+    )
+}
+
+fn main() -> ExitCode {
+    dbinit_runner::link_builtin_backends();
+    cli::load_dotenv(Some(&project_root().join(".env")));
+    match Task::parse() {
+        Task::Db(command) => cli::run(command, &CliConfig::new(default_url())),
+        Task::Test(cmd) => report(cmd.run()),
+        Task::Bench(cmd) => report(cmd.run()),
+    }
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
