@@ -1,6 +1,14 @@
-//! Rebuild when a migration file is added, changed or removed:
-//! `embed_migrations!` alone does not notice new files (refinery#309).
+//! Embeds the workspace's migrations with refinery's parser and checksums at
+//! build time, so that starting a service does not pay for them.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../../migrations");
+    #[cfg(feature = "sqlite")]
+    embed("../../migrations/sqlite", "sqlite_migrations.rs");
+}
+
+#[allow(dead_code)]
+fn embed(dir: &str, out: &str) {
+    if let Err(e) = dbinit_core::migration::embed(dir, out) {
+        panic!("cannot embed {dir}: {e}");
+    }
 }

@@ -1,7 +1,247 @@
+//! `cargo xtask bench`: whole-process timings of `init` against the sqlite3
+//! CLI, measured in the same run and reported as medians and ratios.
+//!
+//! - no-op `init` on a ready database vs `sqlite3 FILE 'SELECT max(version)
+//!   FROM refinery_schema_history'` (the floor: start a process, open the
+//!   file, read the history);
+//! - fresh `init` of 200 generated migrations vs the same SQL applied by
+//!   `sqlite3` in one transaction;
+//! - peak RSS of the no-op `init`.
+//!
+//! Runs are interleaved (A, B, A, B, ...) so that machine noise hits both.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+
+use crate::{migration_gen, project_root};
+
+/// Measure `init` against the sqlite3 CLI.
 #[derive(Debug, clap::Args)]
-pub(crate) struct BenchCmd {}
+pub(crate) struct BenchCmd {
+    /// Runs of each command for the no-op comparison.
+    #[arg(long, default_value_t = 200)]
+    noop_runs: usize,
+    /// Runs of each command for the fresh 200-migration comparison.
+    #[arg(long, default_value_t = 15)]
+    fresh_runs: usize,
+    /// Number of generated migrations.
+    #[arg(long, default_value_t = 200)]
+    migrations: usize,
+    /// Internal: run the command after `--`, then print its peak RSS in KiB.
+    #[arg(long, hide = true)]
+    max_rss_of: bool,
+    #[arg(last = true, hide = true)]
+    command: Vec<String>,
+}
+
 impl BenchCmd {
     pub(crate) fn run(self) -> anyhow::Result<()> {
-        anyhow::bail!("wip")
+        if self.max_rss_of {
+            return print_max_rss(&self.command);
+        }
+        let sqlite3 = which("sqlite3").context(
+            "the sqlite3 CLI is the baseline and is not installed (apt-get install sqlite3)",
+        )?;
+        let xtask = build_release()?;
+        let dir = tempfile::tempdir()?;
+        println!(
+            "binary: {}\nbaseline: {}\n",
+            xtask.display(),
+            sqlite3.display()
+        );
+        self.noop(&xtask, &sqlite3, dir.path())?;
+        self.fresh(&xtask, &sqlite3, dir.path())?;
+        Ok(())
     }
+
+    fn noop(&self, xtask: &Path, sqlite3: &Path, dir: &Path) -> anyhow::Result<()> {
+        let db = dir.join("ready.db");
+        let url = format!("sqlite://{}", db.display());
+        let init = || {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["init", "--database-url", &url])
+                .env("DBINIT_ADMIN_PASSWORD", "bench-password-0123456789");
+            cmd
+        };
+        run_ok(&mut init()).context("preparing the ready database")?;
+        let floor = || {
+            let mut cmd = Command::new(sqlite3);
+            cmd.arg(&db)
+                .arg("SELECT max(version) FROM refinery_schema_history");
+            cmd
+        };
+        let (floor_t, init_t) = interleave(self.noop_runs, floor, init, || Ok(()))?;
+        println!(
+            "no-op init on a ready database ({} runs each, interleaved)",
+            self.noop_runs
+        );
+        print_pair(
+            "sqlite3 read of max(version)",
+            &floor_t,
+            "xtask init (no-op)",
+            &init_t,
+        );
+
+        let init_rss = max_rss(&init())?;
+        let floor_rss = max_rss(&floor())?;
+        println!(
+            "  peak RSS: xtask init (no-op) {:.1} MiB, sqlite3 floor {:.1} MiB\n",
+            init_rss as f64 / 1024.0,
+            floor_rss as f64 / 1024.0
+        );
+        Ok(())
+    }
+
+    fn fresh(&self, xtask: &Path, sqlite3: &Path, dir: &Path) -> anyhow::Result<()> {
+        let migrations = dir.join("generated");
+        let set = migration_gen::generate(&migrations, self.migrations)?;
+        let script = dir.join("all.sql");
+        std::fs::write(&script, format!("BEGIN;\n{}COMMIT;\n", set.all_sql))?;
+        let (ours, theirs) = (dir.join("fresh-init.db"), dir.join("fresh-sqlite3.db"));
+        let clean = || -> anyhow::Result<()> {
+            for base in [&ours, &theirs] {
+                for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
+                    let mut p = base.as_os_str().to_owned();
+                    p.push(suffix);
+                    match std::fs::remove_file(PathBuf::from(p)) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        };
+        let url = format!("sqlite://{}", ours.display());
+        let init = || {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["init", "--no-seed", "--database-url", &url, "--migrations"])
+                .arg(&migrations);
+            cmd
+        };
+        let baseline = || {
+            let mut cmd = Command::new(sqlite3);
+            cmd.arg(&theirs).arg(format!(".read {}", script.display()));
+            cmd
+        };
+        clean()?;
+        let (base_t, init_t) = interleave(self.fresh_runs, baseline, init, clean)?;
+        println!(
+            "fresh init: {} migrations ({} tables, {} indexes, {} ALTER TABLE) ({} runs each, interleaved)",
+            self.migrations, set.tables, set.indexes, set.alters, self.fresh_runs
+        );
+        print_pair(
+            "sqlite3, one transaction",
+            &base_t,
+            "xtask init --no-seed",
+            &init_t,
+        );
+        Ok(())
+    }
+}
+
+/// Runs `a` and `b` alternately `runs` times each, calling `reset` before
+/// each pair; returns each command's wall times.
+fn interleave(
+    runs: usize,
+    a: impl Fn() -> Command,
+    b: impl Fn() -> Command,
+    reset: impl Fn() -> anyhow::Result<()>,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let (mut ta, mut tb) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        reset()?;
+        ta.push(timed(&mut a())?);
+        tb.push(timed(&mut b())?);
+    }
+    Ok((ta, tb))
+}
+
+fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    run_ok(cmd)?;
+    Ok(started.elapsed())
+}
+
+fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "{cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
+}
+
+fn print_pair(base_name: &str, base: &[Duration], name: &str, ours: &[Duration]) {
+    let (b, o) = (median(base), median(ours));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("  {base_name:<32} median {:>8.2} ms", ms(b));
+    println!(
+        "  {name:<32} median {:>8.2} ms   ratio {:.2}x",
+        ms(o),
+        o.as_secs_f64() / b.as_secs_f64()
+    );
+}
+
+/// Peak RSS (KiB) of `cmd`, measured in a helper process whose only child it is.
+fn max_rss(cmd: &Command) -> anyhow::Result<i64> {
+    let me = std::env::current_exe()?;
+    let mut helper = Command::new(me);
+    helper
+        .args(["bench", "--max-rss-of", "--"])
+        .arg(cmd.get_program());
+    helper.args(cmd.get_args());
+    for (key, value) in cmd.get_envs() {
+        if let Some(value) = value {
+            helper.env(key, value);
+        }
+    }
+    let out = helper.stderr(Stdio::inherit()).output()?;
+    ensure!(out.status.success(), "measuring peak RSS of {cmd:?} failed");
+    Ok(String::from_utf8(out.stdout)?.trim().parse()?)
+}
+
+fn print_max_rss(command: &[String]) -> anyhow::Result<()> {
+    let (program, args) = command.split_first().context("no command given")?;
+    run_ok(Command::new(program).args(args))?;
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    println!("{}", usage.max_rss());
+    Ok(())
+}
+
+fn build_release() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = Command::new(cargo)
+        .current_dir(project_root())
+        .args(["build", "--release", "--quiet", "--package", "xtask"])
+        .status()?;
+    ensure!(status.success(), "cargo build --release failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    Ok(target.join("release/xtask"))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
 }

@@ -47,6 +47,7 @@
 #![warn(missing_docs)]
 
 mod connector;
+mod embed;
 mod environment;
 mod error;
 mod health;
@@ -67,7 +68,7 @@ pub use connector::{ConnectOptions, Connector, DatabaseCreated, Dialect};
 pub use environment::{Environment, Environments};
 pub use error::{BoxError, CoreError, ErrorKind};
 pub use health::{HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts};
-pub use migration::{AppliedMigration, MigrationSet};
+pub use migration::{AppliedMigration, MigrationFile, MigrationSet};
 pub use registry::{
     ConnectorRegistration, HealthCheckRegistration, SchemaStepRegistration, SeederRegistration,
 };

@@ -5,12 +5,12 @@
 //! lacks: validation with a report naming the file, and atomic application
 //! (done by each backend's [`Session::apply_migrations`](crate::Session)).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use refinery_core::Migration;
 use serde::Serialize;
 
 use crate::CoreError;
@@ -18,11 +18,103 @@ use crate::CoreError;
 /// refinery's history table; dbinit writes rows refinery can read back.
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
 
+pub use crate::embed::embed;
+
+/// One migration: version, name, refinery checksum and SQL.
+///
+/// Built from refinery's parser and checksum, either at run time
+/// ([`MigrationSet::from_dir`], [`MigrationSet::from_refinery`]) or at build
+/// time ([`embed`](crate::migration::embed) in a build script), so that
+/// starting a service does not compile refinery's file-name regex.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MigrationFile {
+    version: i64,
+    name: Cow<'static, str>,
+    checksum: u64,
+    versioned: bool,
+    sql: Cow<'static, str>,
+}
+
+impl MigrationFile {
+    /// The migration's version.
+    pub fn version(&self) -> i64 {
+        self.version
+    }
+    /// The migration's name (after `V{version}__`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// refinery's checksum of name, version and SQL.
+    pub fn checksum(&self) -> u64 {
+        self.checksum
+    }
+    /// The SQL to run.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+    /// `V` (versioned, ordered) or `U` (unversioned) migration.
+    pub fn is_versioned(&self) -> bool {
+        self.versioned
+    }
+}
+
+impl From<&refinery_core::Migration> for MigrationFile {
+    fn from(m: &refinery_core::Migration) -> Self {
+        MigrationFile {
+            version: i64::from(m.version()),
+            name: Cow::Owned(m.name().to_owned()),
+            checksum: m.checksum(),
+            versioned: m.prefix().to_string() == "V",
+            sql: Cow::Owned(m.sql().unwrap_or_default().to_owned()),
+        }
+    }
+}
+
+impl From<&EmbeddedMigration> for MigrationFile {
+    fn from(m: &EmbeddedMigration) -> Self {
+        MigrationFile {
+            version: m.version,
+            name: Cow::Borrowed(m.name),
+            checksum: m.checksum,
+            versioned: m.versioned,
+            sql: Cow::Borrowed(m.sql),
+        }
+    }
+}
+
+impl fmt::Display for MigrationFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let prefix = if self.versioned { "V" } else { "U" };
+        write!(f, "{prefix}{}__{}", self.version, self.name)
+    }
+}
+
+impl fmt::Debug for MigrationFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MigrationFile({self}, checksum {})", self.checksum)
+    }
+}
+
+/// A migration embedded by a build script; see [`embed`].
+#[derive(Debug)]
+pub struct EmbeddedMigration {
+    /// Version.
+    pub version: i64,
+    /// Name.
+    pub name: &'static str,
+    /// refinery's checksum, computed at build time.
+    pub checksum: u64,
+    /// `V` (true) or `U` (false).
+    pub versioned: bool,
+    /// The SQL, from `include_str!`.
+    pub sql: &'static str,
+}
+
 /// An ordered set of migrations for one dialect.
 #[derive(Clone)]
 pub struct MigrationSet {
     origin: String,
-    migrations: Vec<Migration>,
+    migrations: Vec<MigrationFile>,
 }
 
 impl fmt::Debug for MigrationSet {
@@ -76,15 +168,16 @@ impl From<CoreError> for MigrationBatchError {
 }
 
 impl MigrationSet {
-    /// A set from already-built refinery migrations (for example
-    /// `embedded::migrations::runner().get_migrations()`), sorted by version.
+    /// A set of migrations, sorted by version.
     ///
     /// # Errors
     ///
     /// [`CoreError::InvalidMigrationSet`] when two migrations share a version.
-    pub fn new(origin: impl Into<String>, migrations: &[Migration]) -> Result<Self, CoreError> {
-        let mut migrations = migrations.to_vec();
-        migrations.sort_by_key(Migration::version);
+    pub fn new(
+        origin: impl Into<String>,
+        mut migrations: Vec<MigrationFile>,
+    ) -> Result<Self, CoreError> {
+        migrations.sort_by_key(MigrationFile::version);
         if let Some(pair) = migrations
             .windows(2)
             .find(|w| w[0].version() == w[1].version())
@@ -104,6 +197,31 @@ impl MigrationSet {
         })
     }
 
+    /// A set from refinery migrations (for example
+    /// `embedded::migrations::runner().get_migrations()`).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidMigrationSet`] when two migrations share a version.
+    pub fn from_refinery(
+        origin: impl Into<String>,
+        migrations: &[refinery_core::Migration],
+    ) -> Result<Self, CoreError> {
+        Self::new(origin, migrations.iter().map(MigrationFile::from).collect())
+    }
+
+    /// A set from migrations embedded by a build script with [`embed`].
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidMigrationSet`] when two migrations share a version.
+    pub fn embedded(
+        origin: impl Into<String>,
+        migrations: &'static [EmbeddedMigration],
+    ) -> Result<Self, CoreError> {
+        Self::new(origin, migrations.iter().map(MigrationFile::from).collect())
+    }
+
     /// Loads `V{n}__{name}.sql` files from a directory at run time.
     ///
     /// # Errors
@@ -121,7 +239,7 @@ impl MigrationSet {
                 reason: format!("{}: {e}", dir.display()),
             }
         })?;
-        Self::new(dir.display().to_string(), &migrations)
+        Self::from_refinery(dir.display().to_string(), &migrations)
     }
 
     /// Where the set came from (a directory, or `embedded:...`).
@@ -130,7 +248,7 @@ impl MigrationSet {
     }
 
     /// The migrations, by ascending version.
-    pub fn migrations(&self) -> &[Migration] {
+    pub fn migrations(&self) -> &[MigrationFile] {
         &self.migrations
     }
 
@@ -144,12 +262,9 @@ impl MigrationSet {
     ///
     /// [`CoreError::MissingMigration`], [`CoreError::DivergentMigration`] or
     /// [`CoreError::OutOfOrderMigration`].
-    pub fn pending(&self, applied: &[AppliedMigration]) -> Result<Vec<&Migration>, CoreError> {
-        let by_version: HashMap<i64, &Migration> = self
-            .migrations
-            .iter()
-            .map(|m| (i64::from(m.version()), m))
-            .collect();
+    pub fn pending(&self, applied: &[AppliedMigration]) -> Result<Vec<&MigrationFile>, CoreError> {
+        let by_version: HashMap<i64, &MigrationFile> =
+            self.migrations.iter().map(|m| (m.version, m)).collect();
         for app in applied {
             let Some(file) = by_version.get(&app.version) else {
                 return Err(CoreError::MissingMigration {
@@ -182,13 +297,11 @@ impl MigrationSet {
             applied.iter().map(|a| a.version).collect();
         let mut pending = Vec::new();
         for m in &self.migrations {
-            let version = i64::from(m.version());
-            if applied_versions.contains(&version) {
+            if applied_versions.contains(&m.version) {
                 continue;
             }
             // Unversioned (`U`) migrations may land in any order, as in refinery.
-            let versioned = m.prefix().to_string() == "V";
-            if let Some(current) = newest.filter(|&n| versioned && n >= version) {
+            if let Some(current) = newest.filter(|&n| m.versioned && n >= m.version) {
                 return Err(CoreError::OutOfOrderMigration {
                     file: format!("{m}.sql"),
                     current,
@@ -217,17 +330,19 @@ mod opt_millis {
 mod tests {
     use super::*;
 
+    use refinery_core::Migration;
+
     fn set(files: &[(&str, &str)]) -> MigrationSet {
         let ms: Vec<Migration> = files
             .iter()
             .map(|(n, sql)| Migration::unapplied(n, sql).unwrap())
             .collect();
-        MigrationSet::new("test", &ms).unwrap()
+        MigrationSet::from_refinery("test", &ms).unwrap()
     }
 
-    fn applied(m: &Migration) -> AppliedMigration {
+    fn applied(m: &MigrationFile) -> AppliedMigration {
         AppliedMigration {
-            version: i64::from(m.version()),
+            version: m.version(),
             name: m.name().to_owned(),
             applied_on: "2026-01-01T00:00:00Z".to_owned(),
             checksum: m.checksum(),
@@ -304,7 +419,7 @@ mod tests {
             Migration::unapplied("V1__a", "A").unwrap(),
             Migration::unapplied("V1__b", "B").unwrap(),
         ];
-        let err = MigrationSet::new("test", &ms).unwrap_err();
+        let err = MigrationSet::from_refinery("test", &ms).unwrap_err();
         assert!(err.to_string().contains("share version 1"), "{err}");
     }
 }

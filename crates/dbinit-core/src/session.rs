@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::migration::{AppliedMigration, MigrationBatchError};
+use crate::migration::{AppliedMigration, MigrationBatchError, MigrationFile};
 use crate::{CoreError, Dialect, Row, Value};
 
 /// Proof that the initialization lock is held; give it back to
@@ -97,7 +97,7 @@ pub trait Session: Send {
     /// The failing migration's error, with the migrations applied before it.
     async fn apply_migrations(
         &mut self,
-        pending: &[refinery_core::Migration],
+        pending: &[MigrationFile],
     ) -> Result<Vec<AppliedMigration>, MigrationBatchError>;
 
     /// The user tables of the database (no internal or history tables), sorted.

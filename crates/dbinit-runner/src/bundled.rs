@@ -12,9 +12,8 @@ pub const BUNDLED_TABLES: &[&str] = &[
 ];
 
 #[cfg(feature = "sqlite")]
-mod sqlite {
-    refinery::embed_migrations!("../../migrations/sqlite");
-}
+static SQLITE: &[dbinit_core::migration::EmbeddedMigration] =
+    include!(concat!(env!("OUT_DIR"), "/sqlite_migrations.rs"));
 
 /// The bundled migration set for `dialect`, if this build embeds one.
 ///
@@ -24,10 +23,7 @@ mod sqlite {
 pub fn migrations(dialect: Dialect) -> Option<Result<MigrationSet, CoreError>> {
     match dialect {
         #[cfg(feature = "sqlite")]
-        Dialect::Sqlite => Some(MigrationSet::new(
-            "embedded:migrations/sqlite",
-            sqlite::migrations::runner().get_migrations(),
-        )),
+        Dialect::Sqlite => Some(MigrationSet::embedded("embedded:migrations/sqlite", SQLITE)),
         _ => None,
     }
 }

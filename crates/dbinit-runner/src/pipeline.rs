@@ -15,8 +15,8 @@ use dbinit_core::report::{
     SeederReport, StatusReport,
 };
 use dbinit_core::{
-    Connector, CoreError, DatabaseCreated, HealthContext, HealthStatus, MigrationSet, RunFacts,
-    SeedContext, Seeder, Session,
+    Connector, CoreError, DatabaseCreated, HealthContext, HealthStatus, MigrationFile,
+    MigrationSet, RunFacts, SeedContext, Seeder, Session,
 };
 
 use crate::{seed_order, Initializer, RunnerError};
@@ -202,7 +202,7 @@ async fn migrate(
 ) -> Result<(), CoreError> {
     let applied = session.applied_migrations().await?;
     report.already_applied = applied.len();
-    let pending: Vec<refinery::Migration> = set.pending(&applied)?.into_iter().cloned().collect();
+    let pending: Vec<MigrationFile> = set.pending(&applied)?.into_iter().cloned().collect();
     if pending.is_empty() {
         return Ok(());
     }

@@ -12,7 +12,7 @@ use dbinit_core::{
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error;
-use crate::session::SqliteSession;
+use crate::session::{blocking, SqliteSession};
 
 /// The 16-byte magic every SQLite database file starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
@@ -34,13 +34,13 @@ impl Connector for SqliteConnector {
     async fn ensure_database(
         &self,
         url: &DatabaseUrl,
-        _options: &ConnectOptions,
+        options: &ConnectOptions,
     ) -> Result<DatabaseCreated, CoreError> {
         match target(url)? {
             SqlitePath::Memory => Ok(DatabaseCreated::Created),
             SqlitePath::File(path) => {
                 let path = path.clone();
-                blocking(move || create_file(&path)).await
+                blocking(options.run_inline, move || create_file(&path)).await?
             }
         }
     }
@@ -55,17 +55,17 @@ impl Connector for SqliteConnector {
             _ => return Err(not_sqlite(url)),
         };
         let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
-        let busy = options.busy_timeout;
-        let session = blocking(move || {
+        let (busy, inline) = (options.busy_timeout, options.run_inline);
+        let session = blocking(inline, move || {
             let conn = match &path {
                 SqlitePath::Memory => Connection::open_in_memory()
                     .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
                 SqlitePath::File(file) => open_file(file, read_only)?,
             };
             configure(&conn, busy, read_only)?;
-            Ok(SqliteSession::new(conn, path))
+            Ok(SqliteSession::new(conn, path, inline))
         })
-        .await?;
+        .await??;
         Ok(Box::new(session))
     }
 }
@@ -76,16 +76,6 @@ fn not_sqlite(url: &DatabaseUrl) -> CoreError {
 
 fn target(url: &DatabaseUrl) -> Result<&SqlitePath, CoreError> {
     url.sqlite_path().ok_or_else(|| not_sqlite(url))
-}
-
-/// Runs blocking file work off the async runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
-) -> Result<T, CoreError> {
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| CoreError::backend(ErrorKind::Io, format!("blocking task failed: {e}")))?
 }
 
 /// Creates the parent directory (0700) and an empty database file (0600),

@@ -66,9 +66,10 @@ pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), C
         );
     }
     // Best effort: the pid only improves a waiter's error message.
+    let holder = format!("pid={}\n", std::process::id());
     let _ = file
         .set_len(0)
-        .and_then(|()| write!(file, "pid={}\n", std::process::id()));
+        .and_then(|()| file.write_all(holder.as_bytes()));
     Ok((
         file,
         InitLock {

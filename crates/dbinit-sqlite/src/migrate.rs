@@ -8,8 +8,7 @@
 use std::time::Instant;
 
 use dbinit_core::migration::{MigrationBatchError, HISTORY_TABLE};
-use dbinit_core::{AppliedMigration, CoreError};
-use refinery_core::Migration;
+use dbinit_core::{AppliedMigration, CoreError, MigrationFile};
 use rusqlite::Connection;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -69,7 +68,7 @@ pub(crate) fn applied(conn: &mut Connection) -> Result<Vec<AppliedMigration>, Co
 
 pub(crate) fn apply(
     conn: &mut Connection,
-    pending: &[Migration],
+    pending: &[MigrationFile],
 ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
     let mut applied = Vec::with_capacity(pending.len());
     for (i, migration) in pending.iter().enumerate() {
@@ -91,7 +90,7 @@ pub(crate) fn apply(
             "applied migration"
         );
         applied.push(AppliedMigration {
-            version: i64::from(migration.version()),
+            version: migration.version(),
             name: migration.name().to_owned(),
             applied_on,
             checksum: migration.checksum(),
@@ -103,7 +102,7 @@ pub(crate) fn apply(
 
 fn apply_one(
     conn: &mut Connection,
-    migration: &Migration,
+    migration: &MigrationFile,
     applied_on: &str,
     ensure_table: bool,
 ) -> Result<(), CoreError> {
@@ -118,8 +117,7 @@ fn apply_one(
         conn.execute_batch(CREATE_HISTORY)
             .map_err(|e| error::sqlite("cannot create the migration history table", e))?;
     }
-    conn.execute_batch(migration.sql().unwrap_or_default())
-        .map_err(failed)?;
+    conn.execute_batch(migration.sql()).map_err(failed)?;
     if conn.is_autocommit() {
         return Err(CoreError::MigrationFailed {
             file: format!("{migration}.sql"),

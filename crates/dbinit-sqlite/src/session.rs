@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    async_trait, AppliedMigration, Column, CoreError, Dialect, ErrorKind, Index, InitLock, Row,
-    Session, SqlitePath, Value,
+    async_trait, AppliedMigration, Column, CoreError, Dialect, ErrorKind, Index, InitLock,
+    MigrationFile, Row, Session, SqlitePath, Value,
 };
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
@@ -25,14 +25,16 @@ pub struct SqliteSession {
     conn: Option<Connection>,
     path: SqlitePath,
     lock_file: Option<File>,
+    run_inline: bool,
 }
 
 impl SqliteSession {
-    pub(crate) fn new(conn: Connection, path: SqlitePath) -> Self {
+    pub(crate) fn new(conn: Connection, path: SqlitePath, run_inline: bool) -> Self {
         SqliteSession {
             conn: Some(conn),
             path,
             lock_file: None,
+            run_inline,
         }
     }
 
@@ -49,22 +51,39 @@ impl SqliteSession {
         self.conn.as_mut().map(f).ok_or_else(lost)
     }
 
-    /// Moves the connection to the blocking pool, runs `f`, and takes it back.
+    /// Moves the connection to the blocking pool, runs `f`, and takes it
+    /// back; or runs `f` right here when the session was opened `run_inline`.
     async fn interact<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
     ) -> Result<R, CoreError> {
+        if self.run_inline {
+            return self.conn.as_mut().map(f).ok_or_else(lost);
+        }
         let mut conn = self.conn.take().ok_or_else(lost)?;
-        let span = tracing::Span::current();
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = span.in_scope(|| f(&mut conn));
+        let (conn, result) = blocking(self.run_inline, move || {
+            let result = f(&mut conn);
             (conn, result)
         })
-        .await
-        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("sqlite task failed: {e}")))?;
+        .await?;
         self.conn = Some(conn);
         Ok(result)
     }
+}
+
+/// Runs blocking work on tokio's blocking pool with the caller's span (like
+/// deadpool-sqlite's `interact`), or on this thread when `inline`.
+pub(crate) async fn blocking<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, CoreError> {
+    if inline {
+        return Ok(f());
+    }
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("sqlite task failed: {e}")))
 }
 
 fn lost() -> CoreError {
@@ -225,15 +244,7 @@ impl Session for SqliteSession {
             });
         };
         let path = lock::lock_path(path);
-        let (file, held) = {
-            let path = path.clone();
-            let span = tracing::Span::current();
-            tokio::task::spawn_blocking(move || span.in_scope(|| lock::acquire(&path, wait)))
-                .await
-                .map_err(|e| {
-                    CoreError::backend(ErrorKind::Io, format!("lock task failed: {e}"))
-                })??
-        };
+        let (file, held) = blocking(self.run_inline, move || lock::acquire(&path, wait)).await??;
         self.lock_file = Some(file);
         Ok(held)
     }
@@ -251,7 +262,7 @@ impl Session for SqliteSession {
 
     async fn apply_migrations(
         &mut self,
-        pending: &[refinery_core::Migration],
+        pending: &[MigrationFile],
     ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
         let pending = pending.to_vec();
         self.interact(move |c| migrate::apply(c, &pending)).await?

@@ -260,6 +260,9 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
     let mut options = ConnectOptions::default();
     options.busy_timeout = args.busy_timeout;
     options.connect_timeout = args.connect_timeout;
+    // The CLI's runtime runs nothing but this pipeline: no need to hand
+    // every SQLite call to another thread.
+    options.run_inline = true;
     let mut init = Initializer::new(url)
         .used_default_url(used_default)
         .environment(args.environment)
