@@ -86,13 +86,53 @@ fn create_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
         check_existing(path)?;
         return Ok(DatabaseCreated::Existed);
     }
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .map_err(|e| error::io("create directory", parent, e))?;
+    if path.file_name().is_none() {
+        return Err(CoreError::backend(
+            ErrorKind::NotADatabase,
+            format!("{} is a directory, not a database file", path.display()),
+        )
+        .with_hint("name a file, e.g. sqlite://DIR/app.db"));
     }
+    let created_dirs = create_parents(path)?;
+    let result = create_new_file(path);
+    if result.is_err() {
+        // Leave nothing behind: remove the (empty) directories we made.
+        for dir in created_dirs.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
+    result
+}
+
+/// Creates the missing ancestors of `path` (mode 0700); returns those this
+/// call created, outermost first.
+fn create_parents(path: &Path) -> Result<Vec<std::path::PathBuf>, CoreError> {
+    let mut missing: Vec<std::path::PathBuf> = path
+        .ancestors()
+        .skip(1)
+        .filter(|p| !p.as_os_str().is_empty())
+        .take_while(|p| !p.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    let mut created = Vec::with_capacity(missing.len());
+    for dir in missing {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => created.push(dir),
+            // Another process made it first: fine, but not ours to remove.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                for dir in created.iter().rev() {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(error::io("create directory", &dir, e));
+            }
+        }
+    }
+    Ok(created)
+}
+
+fn create_new_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
     match OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -170,15 +210,34 @@ fn configure(
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(|e| error::sqlite("cannot configure the connection", e))?;
     if !read_only {
-        // Reading the mode first keeps the common case (already WAL) free of
-        // the write lock that switching modes takes.
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .map_err(|e| error::sqlite("cannot read journal_mode", e))?;
-        if !mode.eq_ignore_ascii_case("wal") && !mode.eq_ignore_ascii_case("memory") {
-            conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-                .map_err(|e| error::sqlite("cannot switch to WAL", e))?;
-        }
+        enable_wal(conn, busy)?;
     }
     Ok(())
+}
+
+/// Switches to WAL unless already there. Switching needs exclusive access,
+/// and SQLite does not run the busy handler for it (two processes opening a
+/// new file at once would deadlock), so retry with backoff up to `busy`.
+fn enable_wal(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
+    // Reading first keeps the common case (already WAL) free of any lock.
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(|e| error::sqlite("cannot read journal_mode", e))?;
+    if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    let mut delays = dbinit_core::wait::lock_poll_delays();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && started.elapsed() < busy =>
+            {
+                std::thread::sleep(delays.next().unwrap_or(busy / 10));
+            }
+            Err(e) => return Err(error::sqlite("cannot switch to WAL", e)),
+        }
+    }
 }

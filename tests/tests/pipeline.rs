@@ -1,0 +1,179 @@
+//! The whole pipeline in-process, on real SQLite files.
+
+use std::sync::{Arc, Mutex};
+
+use dbinit_runner::dbinit_core::report::Outcome;
+use dbinit_runner::dbinit_core::{
+    DatabaseCreated, Environment, ErrorKind, HealthStatus, MigrationSet, SecretSink,
+};
+use dbinit_runner::Initializer;
+use dbinit_tests::SqliteFile;
+
+/// Captures secrets instead of printing them.
+#[derive(Default)]
+struct Captured(Mutex<Vec<String>>);
+
+impl SecretSink for Captured {
+    fn show_once(&self, _label: &str, secret: &str) {
+        self.0.lock().unwrap().push(secret.to_owned());
+    }
+}
+
+fn initializer(db: &SqliteFile, sink: Arc<Captured>) -> Initializer {
+    Initializer::new(db.url())
+        .environment(Environment::Test)
+        .secret_sink(sink)
+}
+
+#[tokio::test]
+async fn fresh_then_noop() {
+    let db = SqliteFile::new();
+    let sink = Arc::new(Captured::default());
+    let report = initializer(&db, sink.clone())
+        .run()
+        .await
+        .expect("fresh init");
+    assert_eq!(report.outcome, Outcome::Ready);
+    assert_eq!(report.database_created, Some(DatabaseCreated::Created));
+    assert_eq!(report.migrations.applied.len(), 5);
+    assert!(report
+        .migrations
+        .applied
+        .iter()
+        .all(|m| m.duration.is_some()));
+    let created: Vec<(&str, u64)> = report
+        .seeders
+        .iter()
+        .map(|s| (s.name.as_str(), s.outcome.created))
+        .collect();
+    assert_eq!(
+        created,
+        [("system_tenant", 1), ("system_roles", 2), ("admin_user", 2)]
+    );
+    assert!(
+        report
+            .health
+            .iter()
+            .all(|h| h.status == HealthStatus::Healthy),
+        "{:?}",
+        report.health
+    );
+    let steps: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(steps, ["connect", "lock", "migrate", "seed", "health"]);
+    let generated = sink.0.lock().unwrap().clone();
+    assert_eq!(
+        generated.len(),
+        1,
+        "one generated admin password, shown once"
+    );
+
+    let again = initializer(&db, sink.clone())
+        .run()
+        .await
+        .expect("no-op init");
+    assert_eq!(again.database_created, Some(DatabaseCreated::Existed));
+    assert!(again.migrations.applied.is_empty());
+    assert_eq!(again.migrations.already_applied, 5);
+    let totals = again.seed_totals();
+    assert_eq!((totals.created, totals.skipped), (0, 5));
+    assert_eq!(sink.0.lock().unwrap().len(), 1, "no second password");
+
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    let hash: String = conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE username = 'admin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(hash.starts_with("$argon2id$"), "{hash}");
+    assert!(!hash.contains(&generated[0]));
+}
+
+#[tokio::test]
+async fn status_and_health_change_nothing() {
+    let db = SqliteFile::new();
+    let init = initializer(&db, Arc::default());
+    let err = init.status().await.expect_err("no database yet");
+    assert_eq!(err.kind(), ErrorKind::Unreachable);
+    assert!(!db.path.exists(), "status must not create the database");
+
+    init.run().await.unwrap();
+    let before = std::fs::read(&db.path).unwrap();
+    let status = init.status().await.unwrap();
+    assert_eq!(status.migrations.applied.len(), 5);
+    assert!(status.migrations.pending.is_empty());
+    assert!(status.seeders.iter().all(|s| s.seeded));
+    let health = init.health().await.unwrap();
+    assert!(health.failures().is_empty(), "{:?}", health.checks);
+    assert_eq!(std::fs::read(&db.path).unwrap(), before);
+}
+
+#[tokio::test]
+async fn no_seed_skips_seeders_and_their_checks() {
+    let db = SqliteFile::new();
+    let report = initializer(&db, Arc::default())
+        .seed(false)
+        .run()
+        .await
+        .unwrap();
+    assert!(report.seeders.is_empty());
+    let seed_check = report
+        .health
+        .iter()
+        .find(|h| h.name == "seed_data")
+        .unwrap();
+    assert_eq!(seed_check.status, HealthStatus::Disabled);
+}
+
+#[tokio::test]
+async fn unhealthy_database_fails_with_the_check_named() {
+    let db = SqliteFile::new();
+    let init = initializer(&db, Arc::default());
+    init.run().await.unwrap();
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    conn.execute_batch("DELETE FROM user_roles; DROP TABLE performance_alerts;")
+        .unwrap();
+    drop(conn);
+    // The admin grant is re-seeded; the dropped table is not a seeder's job.
+    let err = init.run().await.expect_err("a required table is gone");
+    assert_eq!(err.kind(), ErrorKind::Unhealthy);
+    assert!(
+        err.to_string()
+            .contains("required_tables: missing: performance_alerts"),
+        "{err}"
+    );
+    let admin = err
+        .report()
+        .seeders
+        .iter()
+        .find(|s| s.name == "admin_user")
+        .unwrap();
+    assert_eq!((admin.outcome.created, admin.outcome.skipped), (1, 1));
+}
+
+#[tokio::test]
+async fn failed_migration_reports_partial_progress() {
+    let db = SqliteFile::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("V1__a.sql"), "CREATE TABLE a (id INTEGER);").unwrap();
+    std::fs::write(
+        dir.path().join("V2__b.sql"),
+        "CREATE TABLE b (id INTEGER); oops;",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("V3__c.sql"), "CREATE TABLE c (id INTEGER);").unwrap();
+    let set = MigrationSet::from_dir(dir.path()).unwrap();
+    let err = initializer(&db, Arc::default())
+        .migrations(set)
+        .seed(false)
+        .run()
+        .await
+        .expect_err("V2 is broken");
+    assert_eq!(err.kind(), ErrorKind::MigrationFailed);
+    let report = err.report();
+    assert_eq!(report.outcome, Outcome::Failed);
+    assert_eq!(report.migrations.applied.len(), 1);
+    assert_eq!(report.migrations.pending, ["V2__b", "V3__c"]);
+    assert!(report.error.as_ref().unwrap().message.contains("V2__b.sql"));
+}

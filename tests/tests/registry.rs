@@ -1,0 +1,66 @@
+//! Behaviour 6: a binary that links the runner sees exactly the expected
+//! registrations (the `inventory` linker pitfall is handled, not hoped away).
+
+use dbinit_runner::dbinit_core::{registry, CoreError, DatabaseUrl};
+
+fn names<T>(entries: &[&T], name: impl Fn(&T) -> &'static str) -> Vec<&'static str> {
+    entries.iter().map(|e| name(e)).collect()
+}
+
+#[test]
+fn every_builtin_registration_is_visible_and_nothing_else() {
+    dbinit_runner::link_builtin_backends();
+    let connectors = registry::connectors().expect("connectors");
+    assert_eq!(names(connectors, |c| c.name()), ["sqlite"]);
+    assert_eq!(connectors[0].schemes(), ["sqlite", "file"]);
+    let seeders = registry::seeders().expect("seeders");
+    assert_eq!(
+        names(seeders, |s| s.name()),
+        ["admin_user", "system_roles", "system_tenant"]
+    );
+    let checks = registry::health_checks().expect("health checks");
+    assert_eq!(
+        names(checks, |h| h.name()),
+        [
+            "connectivity",
+            "migrations_current",
+            "required_tables",
+            "seed_data",
+            "sqlite_quick_check"
+        ]
+    );
+    assert!(registry::schema_steps().expect("schema steps").is_empty());
+}
+
+#[test]
+fn registered_names_match_what_the_plugins_call_themselves() {
+    dbinit_runner::link_builtin_backends();
+    for reg in registry::connectors().unwrap() {
+        assert_eq!(reg.make().name(), reg.name());
+    }
+    for reg in registry::seeders().unwrap() {
+        assert_eq!(reg.make().name(), reg.name());
+    }
+    for reg in registry::health_checks().unwrap() {
+        assert_eq!(reg.make().name(), reg.name());
+    }
+}
+
+#[test]
+fn unknown_scheme_lists_the_registered_backends() {
+    dbinit_runner::link_builtin_backends();
+    let url = DatabaseUrl::parse("mysql://root:pw@localhost/app").unwrap();
+    let err = registry::connector_for(&url)
+        .err()
+        .expect("no mysql backend");
+    assert!(matches!(err, CoreError::UnknownBackend { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "no backend handles `mysql` urls; registered backends: sqlite (sqlite, file)"
+    );
+    let pg = DatabaseUrl::parse("postgres://app@localhost/app").unwrap();
+    assert!(
+        registry::connector_for(&pg).is_err(),
+        "no silent fallback to sqlite"
+    );
+}

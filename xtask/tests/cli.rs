@@ -1,0 +1,463 @@
+//! `cargo xtask init|status|health` as a user runs them: a real process, a
+//! real SQLite file, exit codes, stdout, stderr and the JSON report.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const PASSWORD: &str = "admin-password-for-tests";
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.env_remove("DATABASE_URL")
+        .env_remove("DBINIT_ENV")
+        .env_remove("DBINIT_ADMIN_PASSWORD_FILE")
+        .env("DBINIT_ADMIN_PASSWORD", PASSWORD)
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn run(args: &[&str]) -> Output {
+    xtask().args(args).output().expect("run xtask")
+}
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited, not killed")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn init_json(db: &Path, extra: &[&str]) -> (i32, Value) {
+    let url = url(db);
+    let mut args = vec!["init", "--json", "--database-url", url.as_str()];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (code(&out), json(&out))
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[key].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+fn sqlite(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// Behaviour 1 and 2.
+#[test]
+fn fresh_init_does_everything_and_the_second_run_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("data/app.db");
+    let (status, report) = init_json(&db, &[]);
+    assert_eq!(status, 0, "{report:#}");
+    assert_eq!(report["outcome"], "ready");
+    assert_eq!(report["database_created"], "created");
+    assert_eq!(report["migrations"]["applied"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        names(&report["seeders"], "name"),
+        ["system_tenant", "system_roles", "admin_user"]
+    );
+    assert!(report["seeders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["created"].as_u64() > Some(0)));
+    for check in report["health"].as_array().unwrap() {
+        assert_eq!(check["status"], "healthy", "{check}");
+        assert!(check["latency_ms"].as_f64().is_some());
+    }
+    assert_eq!(
+        names(&report["steps"], "name"),
+        ["connect", "lock", "migrate", "seed", "health"]
+    );
+    assert!(report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["duration_ms"].as_f64().is_some()));
+
+    let (status, again) = init_json(&db, &[]);
+    assert_eq!(status, 0, "{again:#}");
+    assert_eq!(again["database_created"], "existed");
+    assert_eq!(again["migrations"]["applied"].as_array().unwrap().len(), 0);
+    assert_eq!(again["migrations"]["already_applied"], 5);
+    for seeder in again["seeders"].as_array().unwrap() {
+        assert_eq!(seeder["created"], 0, "{seeder}");
+        assert!(seeder["skipped"].as_u64() > Some(0), "{seeder}");
+    }
+    assert_eq!(
+        sqlite(&db, "SELECT count(*) FROM refinery_schema_history"),
+        5
+    );
+    assert_eq!(sqlite(&db, "SELECT count(*) FROM users"), 1);
+}
+
+#[test]
+fn human_output_says_what_was_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let out = run(&["init", "--database-url", &url(&db)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "created",
+        "V5__performance_alerts",
+        "admin_user: 2 created",
+        "ready in",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+/// Behaviour 3: an edited or deleted applied migration stops everything.
+#[test]
+fn divergent_or_missing_migration_is_refused_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/sqlite");
+    for file in files_in(&source) {
+        std::fs::copy(&file, migrations.join(file.file_name().unwrap())).unwrap();
+    }
+    let db = dir.path().join("app.db");
+    let dir_arg = migrations.display().to_string();
+    let (status, report) = init_json(&db, &["--migrations", &dir_arg]);
+    assert_eq!(status, 0, "{report:#}");
+
+    // Edited file: a new migration waits behind it and must not be applied.
+    let roles = migrations.join("V2__roles.sql");
+    let original = std::fs::read_to_string(&roles).unwrap();
+    std::fs::write(&roles, format!("{original}\n-- edited\n")).unwrap();
+    std::fs::write(
+        migrations.join("V6__extra.sql"),
+        "CREATE TABLE extra (id INTEGER);",
+    )
+    .unwrap();
+    let before = std::fs::read(&db).unwrap();
+    let (status, report) = init_json(&db, &["--migrations", &dir_arg]);
+    assert_eq!(status, 40, "{report:#}");
+    let message = report["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("V2__roles") && message.contains("V2__roles.sql"),
+        "{message}"
+    );
+    assert_eq!(report["error"]["kind"], "migration_validation");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database file changed"
+    );
+
+    // Deleted file.
+    std::fs::write(&roles, original).unwrap();
+    std::fs::remove_file(migrations.join("V6__extra.sql")).unwrap();
+    std::fs::remove_file(migrations.join("V4__user_roles.sql")).unwrap();
+    let (status, report) = init_json(&db, &["--migrations", &dir_arg]);
+    assert_eq!(status, 40, "{report:#}");
+    assert!(report["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("V4__user_roles is missing"));
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+}
+
+/// Behaviour 4: bad input gets a clear error, a distinct code, and nothing is created.
+#[test]
+fn bad_urls_fail_clearly_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("notes.txt");
+    std::fs::write(&text_file, "precious, not a database").unwrap();
+    let subdir = dir.path().join("a-directory");
+    std::fs::create_dir(&subdir).unwrap();
+    let before = files_in(dir.path());
+    let cases: Vec<(String, i32, &str)> = vec![
+        (
+            "mysql://root@localhost/app".into(),
+            11,
+            "registered backends: sqlite",
+        ),
+        ("".into(), 10, "the url is empty"),
+        ("garbage".into(), 10, "no scheme"),
+        (subdir.display().to_string(), 10, "a bare path is not a url"),
+        (url(&subdir), 23, "is a directory"),
+        (url(&text_file), 23, "not a SQLite database"),
+        (
+            url(&dir.path().join("missing-dir/..")),
+            23,
+            "is a directory",
+        ),
+    ];
+    for (input, expected, message) in cases {
+        let out = run(&["init", "--database-url", &input]);
+        let err = stderr(&out);
+        assert_eq!(code(&out), expected, "{input:?}: {err}");
+        assert!(err.contains(message), "{input:?}: {err}");
+        assert!(err.contains("hint:"), "{input:?} has no hint: {err}");
+    }
+    // The same through the environment: set-but-empty is not "unset".
+    let out = xtask()
+        .env("DATABASE_URL", "")
+        .arg("init")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert_eq!(files_in(dir.path()), before, "something was created");
+    assert_eq!(
+        std::fs::read_to_string(&text_file).unwrap(),
+        "precious, not a database"
+    );
+}
+
+#[test]
+fn production_never_falls_back_to_the_default_database() {
+    let out = run(&["init", "--env", "production"]);
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("production never falls back"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Behaviour 5: a password in the URL appears nowhere, on success or failure.
+#[test]
+fn passwords_in_urls_never_reach_output() {
+    const SECRET: &str = "Sup3rS3cretValue";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let failing = [
+        format!("postgres://app:{SECRET}@127.0.0.1:1/app"),
+        format!("mysql://root:{SECRET}@localhost/app"),
+        format!("host=localhost user=app password={SECRET} dbname=app"),
+        format!("host=localhost password='{SECRET} with spaces"),
+        format!("postgres//app:{SECRET}@localhost/app"),
+        format!(
+            "sqlite://{}?password={SECRET}",
+            dir.path().join("nope/").display()
+        ),
+    ];
+    let succeeding = [format!("sqlite://{}?password={SECRET}", db.display())];
+    for input in failing.iter().chain(&succeeding) {
+        for json_flag in [true, false] {
+            let mut args = vec!["init", "--database-url", input.as_str()];
+            if json_flag {
+                args.push("--json");
+            }
+            let out = run(&args);
+            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert!(!all.contains(SECRET), "{input:?} leaked:\n{all}");
+            assert!(
+                !all.contains("Sup3r"),
+                "{input:?} leaked part of it:\n{all}"
+            );
+        }
+    }
+    let out = run(&["status", "--json", "--database-url", &succeeding[0]]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
+    assert!(json(&out)["database"]
+        .as_str()
+        .unwrap()
+        .contains("password=***"));
+}
+
+/// Behaviour 7: two processes on the same new file.
+#[test]
+fn concurrent_inits_apply_once_and_seed_once() {
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("race.db");
+        let url = url(&db);
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                xtask()
+                    .args(["init", "--json", "--database-url", &url])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut applied = 0;
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(code(&out), 0, "round {round}: {}", stderr(&out));
+            applied += json(&out)["migrations"]["applied"]
+                .as_array()
+                .unwrap()
+                .len();
+        }
+        assert_eq!(applied, 5, "round {round}: migrations applied by both");
+        assert_eq!(
+            sqlite(&db, "SELECT count(*) FROM refinery_schema_history"),
+            5
+        );
+        assert_eq!(
+            sqlite(&db, "SELECT count(*) FROM users WHERE username = 'admin'"),
+            1
+        );
+        assert_eq!(sqlite(&db, "SELECT count(*) FROM tenants"), 1);
+    }
+}
+
+#[test]
+fn a_held_lock_times_out_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let (status, _) = init_json(&db, &[]);
+    assert_eq!(status, 0);
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open(dir.path().join("app.db.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = run(&[
+        "init",
+        "--lock-timeout",
+        "200ms",
+        "--database-url",
+        &url(&db),
+    ]);
+    assert_eq!(code(&out), 30, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("initialization lock"),
+        "{}",
+        stderr(&out)
+    );
+    lock.unlock().unwrap();
+    let (status, _) = init_json(&db, &[]);
+    assert_eq!(status, 0);
+}
+
+#[test]
+fn status_and_health_report_without_changing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let out = run(&["status", "--database-url", &url(&db)]);
+    assert_eq!(code(&out), 20, "{}", stderr(&out));
+    assert!(!db.exists(), "status created the database");
+
+    init_json(&db, &[]);
+    let before = std::fs::read(&db).unwrap();
+    let out = run(&["status", "--json", "--database-url", &url(&db)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let status = json(&out);
+    assert_eq!(status["migrations"]["applied"].as_array().unwrap().len(), 5);
+    assert_eq!(status["migrations"]["pending"].as_array().unwrap().len(), 0);
+    assert!(status["seeders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["seeded"] == true));
+    let out = run(&["health", "--json", "--database-url", &url(&db)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["checks"].as_array().unwrap().len(), 5);
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    // Remove the seed data: health says so, with the unhealthy exit code.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("DELETE FROM user_roles").unwrap();
+    drop(conn);
+    let out = run(&["health", "--database-url", &url(&db)]);
+    assert_eq!(code(&out), 60, "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not seeded: admin_user"));
+}
+
+#[test]
+fn generated_admin_password_is_shown_once_and_stored_hashed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let out = xtask()
+        .env_remove("DBINIT_ADMIN_PASSWORD")
+        .args(["init", "--json", "--database-url", &url(&db)])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    let line = err
+        .lines()
+        .find(|l| l.contains("generated password for admin user `admin`"))
+        .unwrap_or_else(|| panic!("no generated password shown:\n{err}"));
+    let password = line.rsplit(": ").next().unwrap().trim();
+    assert_eq!(password.len(), 24, "{line}");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains(password),
+        "password in the report"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let hash: String = conn
+        .query_row("SELECT password_hash FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert!(
+        hash.starts_with("$argon2id$") && !hash.contains(password),
+        "{hash}"
+    );
+    drop(conn);
+
+    let again = xtask()
+        .env_remove("DBINIT_ADMIN_PASSWORD")
+        .args(["init", "--database-url", &url(&db)])
+        .output()
+        .unwrap();
+    assert_eq!(code(&again), 0);
+    assert!(
+        !stderr(&again).contains("generated password"),
+        "shown twice"
+    );
+}
+
+#[test]
+fn short_configured_admin_password_is_refused_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let out = xtask()
+        .env("DBINIT_ADMIN_PASSWORD", "short")
+        .args(["init", "--json", "--database-url", &url(&db)])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 50, "{}", stderr(&out));
+    let report = json(&out);
+    assert!(report["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("shorter than 12"));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\"short\""));
+    assert_eq!(sqlite(&db, "SELECT count(*) FROM users"), 0);
+    assert_eq!(
+        sqlite(&db, "SELECT count(*) FROM tenants"),
+        1,
+        "earlier seeders committed"
+    );
+}
