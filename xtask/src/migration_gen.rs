@@ -72,7 +72,7 @@ fn migration_sql(i: usize, count: usize, rng: &mut Lcg, stats: &mut Generated) -
         );
         stats.indexes += 1;
     }
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         let _ = writeln!(sql, "ALTER TABLE t{:03} ADD COLUMN note_{i} TEXT;", i - 5);
         stats.alters += 1;
     }

@@ -6,7 +6,8 @@ use anyhow::{bail, Context};
 
 use crate::project_root;
 
-/// Runs every test in the workspace (nextest), then the doctests.
+/// Runs the doctests, then every test in the workspace (nextest), so that
+/// nextest's summary is the last thing printed.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TestCmd {
     /// Extra arguments for `cargo nextest run` (a filter, `--no-capture`, ...).

@@ -5,14 +5,14 @@
 //! work once, in `build.rs`, with refinery's own parser and checksum, and
 //! writes a static table the program `include!`s:
 //!
-//! ```no_run
+//! ```text
 //! // build.rs
 //! fn main() {
 //!     dbinit_core::migration::embed("migrations/sqlite", "sqlite_migrations.rs").unwrap();
 //! }
 //! ```
 //!
-//! ```ignore
+//! ```text
 //! // src/lib.rs
 //! static SQLITE: &[dbinit_core::migration::EmbeddedMigration] =
 //!     include!(concat!(env!("OUT_DIR"), "/sqlite_migrations.rs"));

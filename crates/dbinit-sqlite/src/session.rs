@@ -166,7 +166,7 @@ pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Ve
         .prepare_cached(sql)
         .map_err(|e| error::sqlite("cannot prepare query", e))?;
     bind(&mut stmt, params)?;
-    let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+    let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt.raw_query();
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(|e| error::sqlite("query failed", e))? {

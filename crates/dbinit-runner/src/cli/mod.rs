@@ -132,7 +132,7 @@ pub fn load_dotenv(path: Option<&Path>) {
     // A missing .env is normal; a malformed one is reported by dotenvy's
     // error, which never contains the values.
     let result = match path {
-        Some(p) => dotenvy::from_path(p).map(|()| ()),
+        Some(p) => dotenvy::from_path(p),
         None => dotenvy::dotenv().map(|_| ()),
     };
     if let Err(e) = result {

@@ -1,0 +1,103 @@
+//! Keeps the tree honest (rust-analyzer's "tidy" idea): documented files, no
+//! skipped tests or stubs, lints on everywhere, and CI running the README's
+//! test command.
+
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn sources() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["crates", "xtask", "tests"] {
+        rust_files(&root().join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "found only {} files", files.len());
+    files
+}
+
+#[test]
+fn every_rust_file_starts_with_a_module_comment() {
+    for file in sources() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.starts_with("//!"),
+            "{} does not start with `//!`",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn no_skipped_tests_or_stubs() {
+    // Spelled in pieces so this file does not match itself.
+    let banned = [
+        ["#[", "ignore"].concat(),
+        ["todo", "!("].concat(),
+        ["unimplemented", "!("].concat(),
+        ["dbg", "!("].concat(),
+        ["#[should", "_panic"].concat(),
+    ];
+    for file in sources() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for word in &banned {
+            assert!(
+                !text.contains(word.as_str()),
+                "{} contains {word}",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_package_uses_the_workspace_lints() {
+    let mut manifests = vec![
+        root().join("xtask/Cargo.toml"),
+        root().join("tests/Cargo.toml"),
+    ];
+    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+        manifests.push(entry.unwrap().path().join("Cargo.toml"));
+    }
+    for manifest in manifests {
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        assert!(
+            text.contains("[lints]\nworkspace = true"),
+            "{} does not inherit the workspace lints",
+            manifest.display()
+        );
+    }
+}
+
+#[test]
+fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let commands: Vec<&str> = readme
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    assert!(commands[0].starts_with("cargo xtask init"), "{commands:?}");
+    assert!(commands[1].starts_with("cargo xtask test"), "{commands:?}");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == "cargo xtask test"),
+        ".ci/run must run `cargo xtask test`"
+    );
+}
