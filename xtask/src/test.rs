@@ -18,10 +18,6 @@ pub(crate) struct TestCmd {
 impl TestCmd {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        run(Command::new(&cargo)
-            .current_dir(project_root())
-            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-            .args(&self.nextest_args))?;
         if self.nextest_args.is_empty() {
             run(Command::new(&cargo).current_dir(project_root()).args([
                 "test",
@@ -29,7 +25,10 @@ impl TestCmd {
                 "--workspace",
             ]))?;
         }
-        Ok(())
+        run(Command::new(&cargo)
+            .current_dir(project_root())
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(&self.nextest_args))
     }
 }
 
