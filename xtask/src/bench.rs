@@ -30,6 +30,9 @@ pub(crate) struct BenchCmd {
     /// Number of generated migrations.
     #[arg(long, default_value_t = 200)]
     migrations: usize,
+    /// Only write the generated migration set to DIR (to inspect or reuse it).
+    #[arg(long, value_name = "DIR")]
+    generate_only: Option<PathBuf>,
     /// Internal: run the command after `--`, then print its peak RSS in KiB.
     #[arg(long, hide = true)]
     max_rss_of: bool,
@@ -41,6 +44,19 @@ impl BenchCmd {
     pub(crate) fn run(self) -> anyhow::Result<()> {
         if self.max_rss_of {
             return print_max_rss(&self.command);
+        }
+        if let Some(dir) = &self.generate_only {
+            let set = migration_gen::generate(dir, self.migrations)?;
+            std::fs::write(
+                dir.join("all.sql"),
+                format!("BEGIN;\n{}COMMIT;\n", set.all_sql),
+            )?;
+            println!(
+                "wrote {} migrations and all.sql to {}",
+                self.migrations,
+                dir.display()
+            );
+            return Ok(());
         }
         let sqlite3 = which("sqlite3").context(
             "the sqlite3 CLI is the baseline and is not installed (apt-get install sqlite3)",
