@@ -177,3 +177,31 @@ async fn failed_migration_reports_partial_progress() {
     assert_eq!(report.migrations.pending, ["V2__b", "V3__c"]);
     assert!(report.error.as_ref().unwrap().message.contains("V2__b.sql"));
 }
+
+/// Behaviour 5, in-process: `Debug` and `Display` of everything that holds
+/// or reports the URL.
+#[tokio::test]
+async fn debug_and_errors_never_show_the_password() {
+    const SECRET: &str = "Hunter2Hunter2";
+    let dir = tempfile::tempdir().unwrap();
+    for raw in [
+        format!("sqlite://{}/app.db?password={SECRET}", dir.path().display()),
+        format!("sqlite://{}/missing/../?key={SECRET}", dir.path().display()),
+        format!("postgres://app:{SECRET}@127.0.0.1:1/app"),
+        format!("host=127.0.0.1 password={SECRET}"),
+    ] {
+        let url: dbinit_runner::dbinit_core::DatabaseUrl = raw.parse().unwrap();
+        let init = Initializer::new(url.clone())
+            .environment(Environment::Test)
+            .secret_sink(Arc::new(Captured::default()));
+        let mut shown = format!("{url} {url:?} {init:?}");
+        match init.run().await {
+            Ok(report) => shown += &format!("{report:?}"),
+            Err(err) => shown += &format!("{err} {err:?} {:?}", err.report()),
+        }
+        if let Err(err) = init.status().await {
+            shown += &format!("{err} {err:?}");
+        }
+        assert!(!shown.contains(SECRET), "{raw}: {shown}");
+    }
+}
