@@ -4,6 +4,8 @@
 fn main() {
     #[cfg(feature = "sqlite")]
     embed("../../migrations/sqlite", "sqlite_migrations.rs");
+    #[cfg(feature = "postgres")]
+    embed("../../migrations/postgres", "postgres_migrations.rs");
 }
 
 #[allow(dead_code)]

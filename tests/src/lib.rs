@@ -1,9 +1,48 @@
 //! Shared helpers for the cross-crate tests (sqlx-test's role): fresh
 //! databases and URLs. Every test gets its own database.
 
+pub mod pg;
+
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use dbinit_runner::dbinit_core::DatabaseUrl;
+
+/// The variable `cargo xtask test` sets to the shared test cluster's
+/// superuser URL (database `postgres`).
+pub const PG_URL_VAR: &str = "DBINIT_TEST_PG_URL";
+/// The variable holding the shared cluster's server log path.
+pub const PG_LOG_VAR: &str = "DBINIT_TEST_PG_LOG";
+
+/// The shared test cluster's superuser URL for `database`.
+///
+/// # Panics
+///
+/// When `DBINIT_TEST_PG_URL` is unset: PostgreSQL tests never skip. Run them
+/// through `cargo xtask test`, which starts a throwaway cluster.
+pub fn pg_url(database: &str) -> String {
+    let base = std::env::var(PG_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{PG_URL_VAR} is not set: run the suite with `cargo xtask test`, which starts              a throwaway PostgreSQL cluster (PostgreSQL tests never skip)"
+        )
+    });
+    let (server, _) = base.rsplit_once('/').expect("the url has a database");
+    format!("{server}/{database}")
+}
+
+/// A database name no other test uses (the database is not created).
+pub fn unique_database(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// A fresh SQLite file path in its own temporary directory (removed on drop).
 pub struct SqliteFile {

@@ -191,8 +191,11 @@ async fn debug_and_errors_never_show_the_password() {
         format!("host=127.0.0.1 password={SECRET}"),
     ] {
         let url: dbinit_runner::dbinit_core::DatabaseUrl = raw.parse().unwrap();
+        let mut quick = dbinit_runner::dbinit_core::ConnectOptions::default();
+        quick.connect_timeout = std::time::Duration::from_millis(300);
         let init = Initializer::new(url.clone())
             .environment(Environment::Test)
+            .connect_options(quick)
             .secret_sink(Arc::new(Captured::default()));
         let mut shown = format!("{url} {url:?} {init:?}");
         match init.run().await {

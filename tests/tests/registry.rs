@@ -11,8 +11,9 @@ fn names<T>(entries: &[&T], name: impl Fn(&T) -> &'static str) -> Vec<&'static s
 fn every_builtin_registration_is_visible_and_nothing_else() {
     dbinit_runner::link_builtin_backends();
     let connectors = registry::connectors().expect("connectors");
-    assert_eq!(names(connectors, |c| c.name()), ["sqlite"]);
-    assert_eq!(connectors[0].schemes(), ["sqlite", "file"]);
+    assert_eq!(names(connectors, |c| c.name()), ["postgres", "sqlite"]);
+    assert_eq!(connectors[0].schemes(), ["postgres", "postgresql"]);
+    assert_eq!(connectors[1].schemes(), ["sqlite", "file"]);
     let seeders = registry::seeders().expect("seeders");
     assert_eq!(
         names(seeders, |s| s.name()),
@@ -56,11 +57,11 @@ fn unknown_scheme_lists_the_registered_backends() {
     assert!(matches!(err, CoreError::UnknownBackend { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "no backend handles `mysql` urls; registered backends: sqlite (sqlite, file)"
+        "no backend handles `mysql` urls; registered backends: \
+         postgres (postgres, postgresql), sqlite (sqlite, file)"
     );
-    let pg = DatabaseUrl::parse("postgres://app@localhost/app").unwrap();
-    assert!(
-        registry::connector_for(&pg).is_err(),
-        "no silent fallback to sqlite"
-    );
+    let pg = DatabaseUrl::parse("host=localhost dbname=app").unwrap();
+    assert_eq!(registry::connector_for(&pg).unwrap().name(), "postgres");
+    let file = DatabaseUrl::parse("file:app.db").unwrap();
+    assert_eq!(registry::connector_for(&file).unwrap().name(), "sqlite");
 }

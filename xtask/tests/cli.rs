@@ -205,7 +205,7 @@ fn bad_urls_fail_clearly_and_create_nothing() {
         (
             "mysql://root@localhost/app".into(),
             11,
-            "registered backends: sqlite",
+            "registered backends: postgres (postgres, postgresql), sqlite (sqlite, file)",
         ),
         ("".into(), 10, "the url is empty"),
         ("garbage".into(), 10, "no scheme"),
@@ -270,7 +270,13 @@ fn passwords_in_urls_never_reach_output() {
     let succeeding = [format!("sqlite://{}?password={SECRET}", db.display())];
     for input in failing.iter().chain(&succeeding) {
         for json_flag in [true, false] {
-            let mut args = vec!["init", "--database-url", input.as_str()];
+            let mut args = vec![
+                "init",
+                "--connect-timeout",
+                "300ms",
+                "--database-url",
+                input.as_str(),
+            ];
             if json_flag {
                 args.push("--json");
             }

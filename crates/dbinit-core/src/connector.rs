@@ -99,4 +99,22 @@ pub trait Connector: Send + Sync + 'static {
         url: &DatabaseUrl,
         options: &ConnectOptions,
     ) -> Result<Box<dyn Session>, CoreError>;
+
+    /// Creates the database if it is missing and opens a session on it: what
+    /// `init` does. The default calls [`Connector::ensure_database`] then
+    /// [`Connector::connect`]; a server backend overrides it to connect first
+    /// and create only when the server says the database is missing, so that
+    /// a ready database costs one connection.
+    ///
+    /// # Errors
+    ///
+    /// As [`Connector::ensure_database`] and [`Connector::connect`].
+    async fn open(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<(Box<dyn Session>, DatabaseCreated), CoreError> {
+        let created = self.ensure_database(url, options).await?;
+        Ok((self.connect(url, options).await?, created))
+    }
 }

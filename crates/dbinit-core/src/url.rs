@@ -118,7 +118,7 @@ impl DatabaseUrl {
             ));
         }
         if !trimmed.contains("://") && looks_like_conninfo(trimmed) {
-            let pairs = parse_conninfo(trimmed).map_err(|r| invalid(&r))?;
+            let pairs = split_conninfo(trimmed).map_err(|r| invalid(&r))?;
             let redacted = pairs
                 .iter()
                 .map(|(k, v)| {
@@ -285,8 +285,13 @@ fn looks_like_conninfo(s: &str) -> bool {
 }
 
 /// Splits a libpq conninfo string into pairs: `key = value`, values optionally
-/// single-quoted with backslash escapes (libpq's rules).
-fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
+/// single-quoted with backslash escapes (libpq's rules). The pairs include any
+/// password: hand them to a driver, never show them.
+///
+/// # Errors
+///
+/// A description of the syntax error (never containing values).
+pub fn split_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -342,7 +347,8 @@ fn parse_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
     }
 }
 
-fn quote_conninfo(v: &str) -> String {
+/// Quotes a conninfo value when it needs it (libpq's rules).
+pub fn quote_conninfo(v: &str) -> String {
     if !v.is_empty() && !v.contains([' ', '\'', '\\']) {
         return v.to_owned();
     }

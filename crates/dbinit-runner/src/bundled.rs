@@ -15,6 +15,10 @@ pub const BUNDLED_TABLES: &[&str] = &[
 static SQLITE: &[dbinit_core::migration::EmbeddedMigration] =
     include!(concat!(env!("OUT_DIR"), "/sqlite_migrations.rs"));
 
+#[cfg(feature = "postgres")]
+static POSTGRES: &[dbinit_core::migration::EmbeddedMigration] =
+    include!(concat!(env!("OUT_DIR"), "/postgres_migrations.rs"));
+
 /// The bundled migration set for `dialect`, if this build embeds one.
 ///
 /// # Errors
@@ -24,6 +28,11 @@ pub fn migrations(dialect: Dialect) -> Option<Result<MigrationSet, CoreError>> {
     match dialect {
         #[cfg(feature = "sqlite")]
         Dialect::Sqlite => Some(MigrationSet::embedded("embedded:migrations/sqlite", SQLITE)),
+        #[cfg(feature = "postgres")]
+        Dialect::Postgres => Some(MigrationSet::embedded(
+            "embedded:migrations/postgres",
+            POSTGRES,
+        )),
         _ => None,
     }
 }

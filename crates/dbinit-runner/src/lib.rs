@@ -13,6 +13,7 @@
 //! | feature | default | meaning |
 //! |---|---|---|
 //! | `sqlite` | yes | link the SQLite backend and embed `migrations/sqlite` |
+//! | `postgres` | no | link the PostgreSQL backend and embed `migrations/postgres` |
 //! | `accounts` | yes | link the tenant, roles and admin seeders |
 //! | `cli` | yes | the clap CLI, logging setup and `.env` loading |
 //!
@@ -51,6 +52,8 @@ inventory::submit! { HealthCheckRegistration::new("seed_data", || Box::new(check
 pub fn link_builtin_backends() {
     #[cfg(feature = "sqlite")]
     dbinit_sqlite::link();
+    #[cfg(feature = "postgres")]
+    dbinit_postgres::link();
     #[cfg(feature = "accounts")]
     dbinit_accounts::link();
 }

@@ -88,12 +88,8 @@ async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreErro
     let prepared = prepare(init)?;
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
-    let created = prepared
-        .connector
-        .ensure_database(&init.url, &init.connect)
-        .await?;
+    let (mut session, created) = prepared.connector.open(&init.url, &init.connect).await?;
     report.database_created = Some(created);
-    let mut session = prepared.connector.connect(&init.url, &init.connect).await?;
     let detail = match created {
         DatabaseCreated::Created => "database created",
         DatabaseCreated::Existed => "existing database",

@@ -167,7 +167,9 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
 
 fn init_logging() {
     let filter = EnvFilter::try_from_env("DBINIT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new("warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_accounts=info")
+        EnvFilter::new(
+            "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
+        )
     });
     // A host binary may have installed its own subscriber; keep it.
     let _ = tracing_subscriber::fmt()

@@ -1,0 +1,195 @@
+//! From a [`DatabaseUrl`] to a tokio-postgres `Config` plus TLS settings.
+//!
+//! tokio-postgres parses URLs and conninfo strings itself; dbinit only takes
+//! out `sslmode` and `sslrootcert` first, because tokio-postgres rejects
+//! `verify-ca` / `verify-full` and does not read root certificates.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use dbinit_core::{quote_conninfo, split_conninfo, CoreError, DatabaseUrl};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::Config;
+
+/// libpq's `sslmode`, all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+/// What [`parse`] found.
+pub(crate) struct Target {
+    pub(crate) config: Config,
+    pub(crate) tls: TlsMode,
+    pub(crate) root_cert: Option<PathBuf>,
+}
+
+impl Target {
+    /// The database name tokio-postgres will use (libpq's default: the user).
+    pub(crate) fn database(&self) -> String {
+        self.config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or("postgres")
+            .to_owned()
+    }
+}
+
+fn invalid(url: &DatabaseUrl, reason: impl Into<String>) -> CoreError {
+    CoreError::InvalidUrl {
+        url: url.redacted().to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Parses `url` for tokio-postgres; `application_name` applies unless the
+/// URL sets its own.
+pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target, CoreError> {
+    let raw = url.expose_secret();
+    let (rest, ssl) = if raw.contains("://") {
+        strip_url_params(raw).map_err(|e| invalid(url, e))?
+    } else {
+        strip_conninfo_params(raw).map_err(|e| invalid(url, e))?
+    };
+    let mut config = Config::from_str(&rest).map_err(|e| invalid(url, e.to_string()))?;
+    let mut tls = TlsMode::Prefer;
+    let mut root_cert = None;
+    for (key, value) in ssl {
+        match key.as_str() {
+            "sslmode" => {
+                tls = match value.as_str() {
+                    "disable" => TlsMode::Disable,
+                    "allow" | "prefer" => TlsMode::Prefer,
+                    "require" => TlsMode::Require,
+                    "verify-ca" => TlsMode::VerifyCa,
+                    "verify-full" => TlsMode::VerifyFull,
+                    other => return Err(invalid(url, format!("unknown sslmode `{other}`"))),
+                }
+            }
+            _ => root_cert = Some(PathBuf::from(value)),
+        }
+    }
+    config.ssl_mode(match tls {
+        TlsMode::Disable => SslMode::Disable,
+        TlsMode::Prefer => SslMode::Prefer,
+        _ => SslMode::Require,
+    });
+    if config.get_application_name().is_none() {
+        config.application_name(application_name);
+    }
+    if config.get_hosts().is_empty() {
+        return Err(invalid(url, "no host"));
+    }
+    Ok(Target {
+        config,
+        tls,
+        root_cert,
+    })
+}
+
+fn is_ssl_key(key: &str) -> bool {
+    matches!(key, "sslmode" | "sslrootcert")
+}
+
+type Split = (String, Vec<(String, String)>);
+
+fn strip_url_params(raw: &str) -> Result<Split, String> {
+    let mut parsed = url::Url::parse(raw).map_err(|e| e.to_string())?;
+    let (ssl, rest): (Vec<_>, Vec<_>) = parsed
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .partition(|(k, _)| is_ssl_key(k));
+    if rest.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(rest);
+    }
+    Ok((parsed.to_string(), ssl))
+}
+
+fn strip_conninfo_params(raw: &str) -> Result<Split, String> {
+    let (ssl, rest): (Vec<_>, Vec<_>) = split_conninfo(raw)?
+        .into_iter()
+        .partition(|(k, _)| is_ssl_key(k));
+    let rebuilt = rest
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote_conninfo(v)))
+        .collect::<Vec<_>>()
+        .join(" ");
+    Ok((rebuilt, ssl))
+}
+
+/// Quotes an identifier for SQL (`"` doubled).
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The same connection, to the maintenance database.
+pub(crate) fn maintenance(config: &Config, dbname: &str) -> Config {
+    let mut config = config.clone();
+    config.dbname(dbname);
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use dbinit_core::ErrorKind;
+
+    use super::*;
+
+    fn target(s: &str) -> Target {
+        parse(&DatabaseUrl::parse(s).unwrap(), "dbinit").unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn urls_and_conninfo_with_every_sslmode() {
+        let t = target("postgres://app:pw@db.example:6432/orders?sslmode=verify-full&sslrootcert=/ca.pem&application_name=svc");
+        assert_eq!(t.tls, TlsMode::VerifyFull);
+        assert_eq!(t.root_cert, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(t.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(t.config.get_application_name(), Some("svc"));
+        assert_eq!(t.database(), "orders");
+        assert_eq!(t.config.get_ports(), [6432]);
+
+        let t = target("host=/var/run/postgresql dbname='my db' user=app password='a b' sslmode=verify-ca connect_timeout=3");
+        assert_eq!(t.tls, TlsMode::VerifyCa);
+        assert_eq!(t.database(), "my db");
+        assert_eq!(t.config.get_password(), Some(&b"a b"[..]));
+        assert_eq!(t.config.get_application_name(), Some("dbinit"));
+        assert_eq!(
+            t.config.get_connect_timeout(),
+            Some(&std::time::Duration::from_secs(3))
+        );
+
+        assert_eq!(target("postgresql://app@localhost").tls, TlsMode::Prefer);
+        assert_eq!(target("postgresql://app@localhost").database(), "app");
+        assert_eq!(
+            target("postgres://localhost/x?sslmode=disable").tls,
+            TlsMode::Disable
+        );
+    }
+
+    #[test]
+    fn bad_options_are_invalid_urls_without_the_password() {
+        for s in [
+            "postgres://app:Secr3t@localhost/x?sslmode=sometimes",
+            "postgres://app:Secr3t@localhost/x?no_such_option=1",
+            "host=localhost password=Secr3t port=notaport",
+        ] {
+            let err = parse(&DatabaseUrl::parse(s).unwrap(), "dbinit")
+                .err()
+                .unwrap();
+            assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{s}: {err}");
+            assert!(!err.to_string().contains("Secr3t"), "{err}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("my \"odd\" db"), "\"my \"\"odd\"\" db\"");
+    }
+}

@@ -1,0 +1,152 @@
+//! The PostgreSQL [`Connector`]: pool, wait, create the database if missing.
+
+use dbinit_core::{
+    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, Dialect,
+    ErrorKind, Session,
+};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
+
+use crate::config::{self, Target};
+use crate::session::PostgresSession;
+use crate::wait::{self, GetError};
+use crate::{error, tls};
+
+/// The PostgreSQL backend. Claims `postgres://`, `postgresql://` and libpq
+/// `key=value` strings.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PostgresConnector;
+
+/// A pool for `target`. Creating it does not connect.
+fn pool(target: &Target, config: tokio_postgres::Config) -> Result<Pool, CoreError> {
+    let tls = tls::connector(target.tls, target.root_cert.as_ref())?;
+    let manager = Manager::from_config(
+        config,
+        tls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(4)
+        .build()
+        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("cannot build the pool: {e}")))
+}
+
+impl PostgresConnector {
+    /// Connects to the target database; `Ok(None)` when it does not exist.
+    async fn try_connect(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<Result<PostgresSession, tokio_postgres::Error>, CoreError> {
+        let target = config::parse(url, &options.application_name)?;
+        let pool = pool(&target, target.config.clone())?;
+        match wait::get(&pool, options.connect_timeout, url.redacted()).await {
+            Ok(client) => Ok(Ok(PostgresSession::new(pool, client))),
+            Err(GetError::MissingDatabase(e)) => Ok(Err(e)),
+            Err(GetError::Fatal(e)) => Err(e),
+        }
+    }
+
+    /// Creates the database through the maintenance database.
+    async fn create(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<DatabaseCreated, CoreError> {
+        let target = config::parse(url, &options.application_name)?;
+        let name = target.database();
+        let mut last = None;
+        // `postgres` is the usual maintenance database; `template1` always exists.
+        for maintenance in ["postgres", "template1"] {
+            let pool = pool(&target, config::maintenance(&target.config, maintenance))?;
+            let what = format!("the maintenance database `{maintenance}` of {url}");
+            let client = match wait::get(&pool, options.connect_timeout, &what).await {
+                Ok(client) => client,
+                Err(GetError::MissingDatabase(e)) => {
+                    last = Some(error::classify(&what, e));
+                    continue;
+                }
+                Err(GetError::Fatal(e)) => return Err(e),
+            };
+            let sql = format!("CREATE DATABASE {}", config::quote_ident(&name));
+            return match client.batch_execute(&sql).await {
+                Ok(()) => {
+                    tracing::info!(database = %name, "created database");
+                    Ok(DatabaseCreated::Created)
+                }
+                // Another process created it first.
+                Err(e) if e.code() == Some(&SqlState::DUPLICATE_DATABASE) => {
+                    Ok(DatabaseCreated::Existed)
+                }
+                Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+                    let user = target.config.get_user().unwrap_or("USER");
+                    Err(error::classify(
+                        format!("database `{name}` does not exist and cannot be created"),
+                        e,
+                    )
+                    .with_hint(format!(
+                        "ask an administrator to run: CREATE DATABASE {} OWNER {};",
+                        config::quote_ident(&name),
+                        config::quote_ident(user)
+                    )))
+                }
+                Err(e) => Err(error::classify(
+                    format!("cannot create database `{name}`"),
+                    e,
+                )),
+            };
+        }
+        Err(last.unwrap_or_else(|| {
+            CoreError::backend(ErrorKind::Unreachable, "no maintenance database")
+        }))
+    }
+}
+
+#[async_trait]
+impl Connector for PostgresConnector {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn ensure_database(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<DatabaseCreated, CoreError> {
+        match self.try_connect(url, options).await? {
+            Ok(_) => Ok(DatabaseCreated::Existed),
+            Err(_) => self.create(url, options).await,
+        }
+    }
+
+    async fn connect(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<Box<dyn Session>, CoreError> {
+        match self.try_connect(url, options).await? {
+            Ok(session) => Ok(Box::new(session)),
+            Err(e) => Err(error::classify(format!("cannot connect to {url}"), e)),
+        }
+    }
+
+    /// One connection when the database exists; create it only when the
+    /// server says it is missing.
+    async fn open(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<(Box<dyn Session>, DatabaseCreated), CoreError> {
+        if let Ok(session) = self.try_connect(url, options).await? {
+            return Ok((Box::new(session), DatabaseCreated::Existed));
+        }
+        let created = self.create(url, options).await?;
+        Ok((self.connect(url, options).await?, created))
+    }
+}

@@ -1,0 +1,58 @@
+//! PostgreSQL backend for dbinit, on tokio-postgres with a deadpool-postgres
+//! pool and rustls.
+//!
+//! Registers the `postgres` [`Connector`](dbinit_core::Connector) for
+//! `postgres://` / `postgresql://` URLs and libpq `key=value` strings
+//! (parsed by tokio-postgres; `sslmode` and `sslrootcert` are handled here
+//! because tokio-postgres does not know `verify-ca` / `verify-full`).
+//!
+//! What it does for you:
+//! - waits for the server with exponential backoff and jitter up to
+//!   `connect_timeout` ("connection refused", "the database system is
+//!   starting up", too many connections), logging one line when the wait
+//!   starts and one when it ends; never retries authentication or permission
+//!   errors;
+//! - creates a missing database through the maintenance database, the name
+//!   quoted as an identifier, and says so; without `CREATEDB`, the error
+//!   carries the SQL an administrator would run;
+//! - serializes initialization with a session-level advisory lock keyed per
+//!   database and schema, polled up to the lock timeout, naming the holder's
+//!   pid and `application_name` on timeout, released on every path (rolling
+//!   back an aborted transaction first); a connection that might still hold
+//!   it is closed, never returned to the pool;
+//! - applies each migration in one transaction with its refinery history row;
+//! - introspects through `pg_catalog`; bulk-inserts with binary `COPY`.
+//!
+//! Call [`link`] once from your binary (the runner's
+//! `link_builtin_backends()` does) so the linker keeps the registration.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod bulk;
+mod config;
+mod connector;
+mod error;
+mod introspect;
+mod lock;
+mod migrate;
+mod session;
+mod tls;
+mod types;
+mod wait;
+
+pub use connector::PostgresConnector;
+pub use lock::INIT_LOCK_KEY_SQL;
+pub use session::PostgresSession;
+
+dbinit_core::inventory::submit! {
+    dbinit_core::ConnectorRegistration::new(
+        "postgres",
+        &["postgres", "postgresql"],
+        || Box::new(PostgresConnector),
+    )
+}
+
+/// Keeps this crate's registration in the final binary. Call it once from
+/// `main`; it does nothing else.
+#[inline(never)]
+pub fn link() {}

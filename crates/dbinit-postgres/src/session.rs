@@ -1,0 +1,216 @@
+//! [`PostgresSession`]: one pooled connection, dedicated to the run.
+
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbinit_core::migration::MigrationBatchError;
+use dbinit_core::{
+    async_trait, AppliedMigration, Column, CoreError, Dialect, Index, InitLock, MigrationFile, Row,
+    Session, Value,
+};
+use deadpool_postgres::{Object, Pool};
+use tokio_postgres::types::ToSql;
+
+use crate::{bulk, error, introspect, lock, migrate, types};
+
+/// A session on one connection taken from a deadpool-postgres pool.
+///
+/// While it holds the initialization lock or an open transaction, the
+/// connection is never returned to the pool: if the session is dropped in
+/// that state, the connection is closed, which makes the server release the
+/// lock and roll the transaction back.
+pub struct PostgresSession {
+    pool: Pool,
+    client: Option<Object>,
+    in_transaction: bool,
+    lock_key: Option<i64>,
+}
+
+impl PostgresSession {
+    pub(crate) fn new(pool: Pool, client: Object) -> Self {
+        PostgresSession {
+            pool,
+            client: Some(client),
+            in_transaction: false,
+            lock_key: None,
+        }
+    }
+
+    /// The pool this session's connection came from, for the application
+    /// to keep using after `init`.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// The native client: the escape hatch for what [`Session`] does not cover.
+    pub fn client(&self) -> &tokio_postgres::Client {
+        self.client
+            .as_ref()
+            .expect("the client is present until drop")
+    }
+
+    async fn simple(&mut self, sql: &str, what: &str) -> Result<(), CoreError> {
+        self.client()
+            .batch_execute(sql)
+            .await
+            .map_err(|e| error::classify(what, e))
+    }
+}
+
+impl Drop for PostgresSession {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            if self.lock_key.is_some() || self.in_transaction {
+                // Detach from the pool; dropping the client closes the connection.
+                drop(Object::take(client));
+            }
+        }
+    }
+}
+
+/// Prepares `sql` (cached) and converts `params` to the types it expects.
+async fn prepared(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, CoreError> {
+    client
+        .prepare_cached(sql)
+        .await
+        .map_err(|e| error::classify("cannot prepare statement", e))
+}
+
+fn as_params(params: &[Value]) -> Vec<types::Param<'_>> {
+    params.iter().map(types::Param).collect()
+}
+
+fn refs<'a>(params: &'a [types::Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
+#[async_trait]
+impl Session for PostgresSession {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn ping(&mut self) -> Result<(), CoreError> {
+        self.simple("SELECT 1", "ping failed").await
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+        let client = self.client.as_ref().expect("client present");
+        let stmt = prepared(client, sql).await?;
+        let params = as_params(params);
+        client
+            .execute(&stmt, &refs(&params))
+            .await
+            .map_err(|e| error::classify("statement failed", e))
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
+        let client = self.client.as_ref().expect("client present");
+        let stmt = prepared(client, sql).await?;
+        let params = as_params(params);
+        let rows = client
+            .query(&stmt, &refs(&params))
+            .await
+            .map_err(|e| error::classify("query failed", e))?;
+        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        rows.iter()
+            .map(|row| {
+                let values = (0..columns.len())
+                    .map(|i| types::read(row, i))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Row::new(columns.clone(), values))
+            })
+            .collect()
+    }
+
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
+        self.simple(sql, "batch failed").await
+    }
+
+    async fn begin(&mut self) -> Result<(), CoreError> {
+        self.simple("BEGIN", "cannot begin a transaction").await?;
+        self.in_transaction = true;
+        Ok(())
+    }
+
+    async fn commit(&mut self) -> Result<(), CoreError> {
+        let result = self.simple("COMMIT", "cannot commit").await;
+        self.in_transaction = false;
+        result
+    }
+
+    async fn rollback(&mut self) -> Result<(), CoreError> {
+        let result = self.simple("ROLLBACK", "cannot roll back").await;
+        self.in_transaction = false;
+        result
+    }
+
+    async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        let (key, held) = lock::acquire(self.client(), wait).await?;
+        self.lock_key = Some(key);
+        Ok(held)
+    }
+
+    async fn release_init_lock(&mut self, _lock: InitLock) -> Result<(), CoreError> {
+        let Some(key) = self.lock_key else {
+            return Ok(());
+        };
+        // A session in an aborted transaction cannot unlock until it rolls
+        // back: this is how other tools leak the lock when a step fails.
+        if self.in_transaction {
+            self.rollback().await?;
+        }
+        lock::release(self.client(), key).await?;
+        self.lock_key = None;
+        Ok(())
+    }
+
+    async fn applied_migrations(&mut self) -> Result<Vec<AppliedMigration>, CoreError> {
+        migrate::applied(self.client()).await
+    }
+
+    async fn apply_migrations(
+        &mut self,
+        pending: &[MigrationFile],
+    ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+        migrate::apply(self.client(), pending).await
+    }
+
+    async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
+        introspect::tables(self.client()).await
+    }
+
+    async fn columns(&mut self, table: &str) -> Result<Vec<Column>, CoreError> {
+        introspect::columns(self.client(), table).await
+    }
+
+    async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
+        introspect::indexes(self.client(), table).await
+    }
+
+    async fn bulk_insert(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, CoreError> {
+        // Join the caller's transaction, or make one so a failure leaves nothing.
+        let own = !self.in_transaction;
+        if own {
+            self.begin().await?;
+        }
+        let result = bulk::copy_in(self.client(), table, columns, rows).await;
+        if own {
+            match &result {
+                Ok(_) => self.commit().await?,
+                Err(_) => self.rollback().await?,
+            }
+        }
+        result
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

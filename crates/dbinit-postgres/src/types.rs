@@ -1,0 +1,124 @@
+//! Converting dbinit [`Value`]s to and from PostgreSQL's binary formats,
+//! driven by the types the server reports for parameters and columns.
+
+use std::error::Error;
+
+use bytes::BytesMut;
+use dbinit_core::{CoreError, ErrorKind, Value};
+use time::format_description::well_known::Rfc3339;
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::Row;
+
+type BoxError = Box<dyn Error + Sync + Send>;
+
+/// A parameter that serializes itself as whatever type the server expects.
+#[derive(Debug)]
+pub(crate) struct Param<'a>(pub(crate) &'a Value);
+
+fn mismatch(value: &Value, ty: &Type) -> BoxError {
+    format!("cannot send {value:?} as {ty}; cast the parameter in SQL (e.g. $1::text)").into()
+}
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        match (self.0, ty) {
+            (Value::Null, _) => Ok(IsNull::Yes),
+            (Value::Bool(b), &Type::BOOL) => b.to_sql(ty, out),
+            (Value::Int(i), &Type::INT8) => i.to_sql(ty, out),
+            (Value::Int(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+            (Value::Int(i), &Type::INT2) => i16::try_from(*i)?.to_sql(ty, out),
+            (Value::Int(i), &Type::OID) => u32::try_from(*i)?.to_sql(ty, out),
+            (Value::Int(i), &Type::FLOAT8) => (*i as f64).to_sql(ty, out),
+            (Value::Int(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+            (Value::Bool(b), &Type::INT8 | &Type::INT4 | &Type::INT2) => {
+                Param(&Value::Int(i64::from(*b))).to_sql(ty, out)
+            }
+            (Value::Float(f), &Type::FLOAT8) => f.to_sql(ty, out),
+            (Value::Float(f), &Type::FLOAT4) => (*f as f32).to_sql(ty, out),
+            (Value::Text(s), &Type::JSON | &Type::JSONB) => {
+                let json: serde_json::Value = serde_json::from_str(s)?;
+                json.to_sql(ty, out)
+            }
+            (Value::Text(s), &Type::TIMESTAMPTZ) => {
+                time::OffsetDateTime::parse(s, &Rfc3339)?.to_sql(ty, out)
+            }
+            (Value::Text(s), _) if <&str as ToSql>::accepts(ty) => s.as_str().to_sql(ty, out),
+            (Value::Bytes(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),
+            (value, ty) => Err(mismatch(value, ty)),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// Reads column `i` of `row` as a [`Value`].
+pub(crate) fn read(row: &Row, i: usize) -> Result<Value, CoreError> {
+    let column = &row.columns()[i];
+    let ty = column.type_();
+    let failed = |e: tokio_postgres::Error| {
+        CoreError::backend(
+            ErrorKind::Database,
+            format!("cannot read column `{}` ({ty}): {e}", column.name()),
+        )
+    };
+    let value = match *ty {
+        Type::BOOL => row
+            .try_get::<_, Option<bool>>(i)
+            .map_err(failed)?
+            .map(Value::Bool),
+        Type::INT2 => row
+            .try_get::<_, Option<i16>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Int(v.into())),
+        Type::INT4 => row
+            .try_get::<_, Option<i32>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Int(v.into())),
+        Type::INT8 => row
+            .try_get::<_, Option<i64>>(i)
+            .map_err(failed)?
+            .map(Value::Int),
+        Type::OID => row
+            .try_get::<_, Option<u32>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Int(v.into())),
+        Type::FLOAT4 => row
+            .try_get::<_, Option<f32>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Float(v.into())),
+        Type::FLOAT8 => row
+            .try_get::<_, Option<f64>>(i)
+            .map_err(failed)?
+            .map(Value::Float),
+        Type::BYTEA => row
+            .try_get::<_, Option<Vec<u8>>>(i)
+            .map_err(failed)?
+            .map(Value::Bytes),
+        Type::JSON | Type::JSONB => row
+            .try_get::<_, Option<serde_json::Value>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Text(v.to_string())),
+        Type::TIMESTAMPTZ => row
+            .try_get::<_, Option<time::OffsetDateTime>>(i)
+            .map_err(failed)?
+            .map(|v| Value::Text(v.format(&Rfc3339).unwrap_or_default())),
+        ref other if <String as tokio_postgres::types::FromSql>::accepts(other) => row
+            .try_get::<_, Option<String>>(i)
+            .map_err(failed)?
+            .map(Value::Text),
+        ref other => {
+            return Err(CoreError::backend(
+                ErrorKind::Database,
+                format!(
+                "column `{}` has type {other}, which dbinit does not read; cast it to text in SQL",
+                column.name()
+            ),
+            ))
+        }
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
