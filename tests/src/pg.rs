@@ -324,3 +324,35 @@ pub fn test_certificates() -> TestCertificates {
         server_key_pem: server_key.serialize_pem(),
     }
 }
+
+/// Runs `sql` with the installed `psql` against `url` and returns its
+/// unaligned, tuples-only output.
+///
+/// # Panics
+///
+/// When psql is missing or the SQL fails: a test cannot go on then.
+pub fn psql(url: &str, sql: &str) -> String {
+    let bin = bin_dir().expect("PostgreSQL binaries");
+    let out = Command::new(bin.join("psql"))
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run psql");
+    assert!(
+        out.status.success(),
+        "psql failed on {sql:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}

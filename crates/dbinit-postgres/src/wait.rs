@@ -52,6 +52,13 @@ pub(crate) async fn get(pool: &Pool, timeout: Duration, what: &str) -> Result<Ob
             }
         };
         if error::is_missing_database(&err) {
+            if attempts > 1 {
+                tracing::info!(
+                    waited_ms = started.elapsed().as_millis() as u64,
+                    attempts,
+                    "database server reachable"
+                );
+            }
             return Err(GetError::MissingDatabase(err));
         }
         let elapsed = started.elapsed();

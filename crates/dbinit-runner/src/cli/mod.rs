@@ -200,9 +200,8 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
                 }
                 Err(err) => {
                     render::init(err.report(), json);
-                    if !json {
-                        render::error(&ErrorReport::from(err.error()));
-                    }
+                    // stderr is for people, also when stdout is JSON.
+                    render::error(&ErrorReport::from(err.error()));
                     ExitCode::from(exit::code(err.kind()))
                 }
             }
@@ -233,9 +232,8 @@ fn fail(err: &CoreError, json: bool) -> ExitCode {
     let report = ErrorReport::from(err);
     if json {
         render::json(&serde_json::json!({ "outcome": "failed", "error": report }));
-    } else {
-        render::error(&report);
     }
+    render::error(&report);
     ExitCode::from(exit::code(err.kind()))
 }
 
