@@ -6,7 +6,10 @@
 //!   file, read the history);
 //! - fresh `init` of 200 generated migrations vs the same SQL applied by
 //!   `sqlite3` in one transaction;
-//! - peak RSS of the no-op `init`.
+//! - peak RSS of the no-op `init`;
+//! - on a throwaway PostgreSQL cluster: no-op `init` vs the real `psql`
+//!   reading `max(version)`, fresh 200-migration `init` vs `psql -1 -f`, and
+//!   sixteen concurrent `init`s on a new database vs one.
 //!
 //! Runs are interleaved (A, B, A, B, ...) so that machine noise hits both.
 
@@ -30,6 +33,12 @@ pub(crate) struct BenchCmd {
     /// Number of generated migrations.
     #[arg(long, default_value_t = 200)]
     migrations: usize,
+    /// Runs of each command for the PostgreSQL comparisons.
+    #[arg(long, default_value_t = 100)]
+    pg_runs: usize,
+    /// Skip the PostgreSQL part.
+    #[arg(long)]
+    skip_postgres: bool,
     /// Only write the generated migration set to DIR (to inspect or reuse it).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
@@ -70,6 +79,128 @@ impl BenchCmd {
         );
         self.noop(&xtask, &sqlite3, dir.path())?;
         self.fresh(&xtask, &sqlite3, dir.path())?;
+        if !self.skip_postgres {
+            self.postgres(&xtask, dir.path())?;
+        }
+        Ok(())
+    }
+
+    fn postgres(&self, xtask: &Path, dir: &Path) -> anyhow::Result<()> {
+        use dbinit_tests::pg::{bin_dir, psql, Cluster, ClusterOptions};
+        let psql_bin = bin_dir().map_err(anyhow::Error::msg)?.join("psql");
+        let cluster = Cluster::new(ClusterOptions::default()).map_err(anyhow::Error::msg)?;
+        cluster.start().map_err(anyhow::Error::msg)?;
+        println!(
+            "PostgreSQL: {} (server on 127.0.0.1:{})",
+            psql_bin.display(),
+            cluster.port()
+        );
+        let admin = cluster.url("postgres");
+        let init = |url: &str, extra: &[&str]| {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["init", "--database-url", url])
+                .args(extra)
+                .env("DBINIT_ADMIN_PASSWORD", "bench-password-0123456789");
+            cmd
+        };
+
+        // No-op on a ready database.
+        let ready = cluster.url("ready");
+        run_ok(&mut init(&ready, &[]))?;
+        let floor = || {
+            let mut cmd = Command::new(&psql_bin);
+            cmd.args(["-X", "-A", "-t", "-d", &ready, "-c"])
+                .arg("SELECT max(version) FROM refinery_schema_history");
+            cmd
+        };
+        let (floor_t, init_t) = interleave(self.pg_runs, floor, || init(&ready, &[]), || Ok(()))?;
+        println!(
+            "PostgreSQL no-op init on a ready database ({} runs each, interleaved)",
+            self.pg_runs
+        );
+        print_pair(
+            "psql read of max(version)",
+            &floor_t,
+            "xtask init (no-op)",
+            &init_t,
+        );
+
+        // Fresh 200 migrations into an existing empty database, each run anew.
+        let migrations = dir.join("generated-pg");
+        let set = migration_gen::generate(&migrations, self.migrations)?;
+        let script = dir.join("all-pg.sql");
+        std::fs::write(&script, &set.all_sql)?;
+        let runs = self.fresh_runs;
+        let counter = std::cell::Cell::new(0usize);
+        let db = |side: &str| format!("fresh_{side}_{}", counter.get());
+        let reset = || -> anyhow::Result<()> {
+            counter.set(counter.get() + 1);
+            psql(&admin, &format!("CREATE DATABASE {}", db("ours")));
+            psql(&admin, &format!("CREATE DATABASE {}", db("psql")));
+            Ok(())
+        };
+        let baseline = || {
+            let mut cmd = Command::new(&psql_bin);
+            cmd.args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-1",
+                "-d",
+                &cluster.url(&db("psql")),
+                "-f",
+            ])
+            .arg(&script);
+            cmd
+        };
+        let migration_arg = migrations.display().to_string();
+        let ours = || {
+            init(
+                &cluster.url(&db("ours")),
+                &["--no-seed", "--migrations", &migration_arg],
+            )
+        };
+        let (base_t, ours_t) = interleave(runs, baseline, ours, reset)?;
+        println!(
+            "PostgreSQL fresh init: {} migrations ({} tables, {} indexes) ({runs} runs each, interleaved)",
+            self.migrations, set.tables, set.indexes
+        );
+        print_pair(
+            "psql -1 -f (one transaction)",
+            &base_t,
+            "xtask init --no-seed",
+            &ours_t,
+        );
+
+        // Sixteen at once on a new database vs one.
+        let mut one = Vec::new();
+        let mut sixteen = Vec::new();
+        for i in 0..runs {
+            one.push(timed(&mut init(&cluster.url(&format!("single_{i}")), &[]))?);
+            let url = cluster.url(&format!("storm_{i}"));
+            let started = Instant::now();
+            let children = (0..16)
+                .map(|_| {
+                    init(&url, &[])
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .map_err(anyhow::Error::from)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            for child in children {
+                let out = child.wait_with_output()?;
+                ensure!(
+                    out.status.success(),
+                    "a concurrent init failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            sixteen.push(started.elapsed());
+        }
+        println!("PostgreSQL: 16 concurrent inits on a new database vs one ({runs} runs each)");
+        print_pair("one init", &one, "16 concurrent inits", &sixteen);
         Ok(())
     }
 

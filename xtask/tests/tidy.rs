@@ -101,3 +101,64 @@ fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
         ".ci/run must run `cargo xtask test`"
     );
 }
+
+/// `cargo tree` of a package with the given cargo arguments, one crate name per line.
+fn tree(args: &[&str]) -> Vec<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "--offline",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--format",
+            "{p}",
+        ])
+        .args(args)
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn each_backend_builds_without_the_other() {
+    let sqlite = tree(&["-p", "dbinit-sqlite"]);
+    assert!(sqlite.iter().any(|c| c == "rusqlite"), "{sqlite:?}");
+    assert!(!sqlite
+        .iter()
+        .any(|c| c.starts_with("tokio-postgres") || c == "deadpool-postgres"));
+    let postgres = tree(&["-p", "dbinit-postgres"]);
+    assert!(
+        postgres.iter().any(|c| c == "tokio-postgres"),
+        "{postgres:?}"
+    );
+    assert!(!postgres
+        .iter()
+        .any(|c| c == "rusqlite" || c == "libsqlite3-sys"));
+    let runner_pg = tree(&[
+        "-p",
+        "dbinit-runner",
+        "--no-default-features",
+        "--features",
+        "postgres",
+    ]);
+    assert!(!runner_pg.iter().any(|c| c == "rusqlite"), "{runner_pg:?}");
+    let core = tree(&["-p", "dbinit-core"]);
+    assert!(
+        !core
+            .iter()
+            .any(|c| c == "rusqlite" || c == "tokio-postgres"),
+        "{core:?}"
+    );
+}

@@ -89,20 +89,12 @@ pub struct ErrorReport {
 }
 
 impl From<&CoreError> for ErrorReport {
+    /// Every [`CoreError`] message already says what its cause said (the
+    /// cause is printed once); the source chain stays for programs.
     fn from(err: &CoreError) -> Self {
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(err);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
         ErrorReport {
             kind: err.kind(),
-            message,
+            message: err.to_string(),
             hint: err.hint(),
         }
     }

@@ -1,14 +1,20 @@
 //! The initialization lock: a session-level advisory lock.
 //!
 //! Keyed per database and schema by the server's own `hashtextextended`, so
-//! every client agrees on the key whatever its version. Polled with
-//! `pg_try_advisory_lock` (never a blocking `pg_advisory_lock`: a bounded
-//! wait must stay bounded), and dies with the session if the process dies.
+//! every client agrees on the key whatever its version. Dies with the session
+//! if the process dies.
+//!
+//! Taking it: one `pg_try_advisory_lock` (the uncontended case costs one
+//! round trip); when another process holds it, wait in the server's lock
+//! queue with `lock_timeout` set to what is left of the wait. Polling would
+//! wake up to a poll interval late after every release, and sixteen
+//! processes serialize through the lock; the queue wakes the next one at once
+//! and `lock_timeout` keeps the wait bounded.
 
 use std::time::{Duration, Instant};
 
-use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{CoreError, InitLock};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use crate::error;
@@ -29,32 +35,23 @@ pub(crate) async fn acquire(client: &Client, wait: Duration) -> Result<(i64, Ini
         .await
         .map_err(|e| error::classify("cannot take the initialization lock", e))?;
     let key: i64 = first.get("key");
-    let mut locked: bool = first.get("locked");
-    let mut delays = lock_poll_delays();
-    let mut announced = false;
-    while !locked {
-        let waited = started.elapsed();
-        if waited >= wait {
-            return Err(CoreError::LockTimeout {
-                lock: format!("advisory lock {key}"),
-                waited,
-                holder: holder(client, key).await,
-            });
+    let locked: bool = first.get("locked");
+    if !locked {
+        tracing::info!(key, "another process is initializing; waiting");
+        match wait_in_queue(client, key, wait.saturating_sub(started.elapsed())).await {
+            Ok(()) => {}
+            Err(QueueError::TimedOut) => {
+                return Err(CoreError::LockTimeout {
+                    lock: format!("advisory lock {key}"),
+                    waited: started.elapsed(),
+                    holder: holder(client, key).await,
+                })
+            }
+            Err(QueueError::Failed(e)) => return Err(e),
         }
-        if !announced {
-            tracing::info!(key, "another process is initializing; waiting");
-            announced = true;
-        }
-        let delay = delays.next().unwrap_or(Duration::from_millis(100));
-        tokio::time::sleep(delay.min(wait - waited)).await;
-        locked = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
-            .await
-            .map_err(|e| error::classify("cannot take the initialization lock", e))?
-            .get(0);
     }
     let waited = started.elapsed();
-    if announced {
+    if !locked {
         tracing::info!(
             waited_ms = waited.as_millis() as u64,
             "initialization lock acquired"
@@ -67,6 +64,38 @@ pub(crate) async fn acquire(client: &Client, wait: Duration) -> Result<(i64, Ini
             waited,
         },
     ))
+}
+
+enum QueueError {
+    TimedOut,
+    Failed(CoreError),
+}
+
+/// Blocks in the server's lock queue for at most `wait`. The session-level
+/// lock outlives the little transaction that scopes the timeouts.
+async fn wait_in_queue(client: &Client, key: i64, wait: Duration) -> Result<(), QueueError> {
+    let millis = wait.as_millis().clamp(1, i32::MAX as u128);
+    let failed = |e| QueueError::Failed(error::classify("cannot take the initialization lock", e));
+    client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {millis}"
+        ))
+        .await
+        .map_err(failed)?;
+    match client
+        .query_one("SELECT pg_advisory_lock($1)", &[&key])
+        .await
+    {
+        Ok(_) => client.batch_execute("COMMIT").await.map_err(failed),
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+                Err(QueueError::TimedOut)
+            } else {
+                Err(failed(e))
+            }
+        }
+    }
 }
 
 /// Releases the lock; the session must not be in a transaction.
