@@ -13,6 +13,8 @@ use dbinit_runner::dbinit_core::DatabaseUrl;
 pub const PG_URL_VAR: &str = "DBINIT_TEST_PG_URL";
 /// The variable holding the shared cluster's server log path.
 pub const PG_LOG_VAR: &str = "DBINIT_TEST_PG_LOG";
+/// The variable holding the shared cluster's Unix socket directory.
+pub const PG_SOCKET_VAR: &str = "DBINIT_TEST_PG_SOCKET";
 
 /// The shared test cluster's superuser URL for `database`.
 ///

@@ -393,3 +393,32 @@ async fn tls_require_and_verify_full_against_a_server_with_a_generated_certifica
         .to_string()
         .contains(dbinit_tests::pg::SUPERUSER_PASSWORD));
 }
+
+#[tokio::test]
+async fn a_socket_directory_works_as_host() {
+    let socket =
+        std::env::var(dbinit_tests::PG_SOCKET_VAR).expect("cargo xtask test sets the socket dir");
+    let port = pg_url("postgres")
+        .rsplit_once(':')
+        .and_then(|(_, rest)| rest.split('/').next().map(str::to_owned))
+        .unwrap();
+    for raw in [
+        format!("host={socket} port={port} user=postgres dbname=postgres"),
+        format!("postgresql:///postgres?host={socket}&port={port}&user=postgres"),
+    ] {
+        let url = DatabaseUrl::parse(&raw).unwrap();
+        let mut s = connector()
+            .connect(&url, &options())
+            .await
+            .unwrap_or_else(|e| panic!("{raw}: {e}"));
+        let rows = s
+            .query("SELECT inet_server_addr() IS NULL AS unix", &[])
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].values(),
+            [Value::Bool(true)],
+            "{raw} did not use the socket"
+        );
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use dbinit_tests::pg::{Cluster, ClusterOptions};
-use dbinit_tests::{PG_LOG_VAR, PG_URL_VAR};
+use dbinit_tests::{PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
 
 use crate::project_root;
 
@@ -44,10 +44,13 @@ impl TestCmd {
             std::process::exit(130);
         })
         .context("cannot install the Ctrl-C handler")?;
-        let log = shared
+        let (log, socket) = shared
             .lock()
             .ok()
-            .and_then(|g| g.as_ref().map(Cluster::log_path))
+            .and_then(|g| {
+                g.as_ref()
+                    .map(|c| (c.log_path(), c.socket_dir().to_path_buf()))
+            })
             .context("cluster gone")?;
 
         let result = (|| {
@@ -56,12 +59,14 @@ impl TestCmd {
                     .current_dir(project_root())
                     .env(PG_URL_VAR, &url)
                     .env(PG_LOG_VAR, &log)
+                    .env(PG_SOCKET_VAR, &socket)
                     .args(["test", "--doc", "--workspace"]))?;
             }
             run(Command::new(&cargo)
                 .current_dir(project_root())
                 .env(PG_URL_VAR, &url)
                 .env(PG_LOG_VAR, &log)
+                .env(PG_SOCKET_VAR, &socket)
                 .args(["nextest", "run", "--workspace", "--no-fail-fast"])
                 .args(&self.nextest_args))
         })();
