@@ -101,7 +101,10 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
             ErrorKind::Unreachable,
             Some("is the server running? try `pg_isready -h HOST -p PORT`".into()),
         ),
-        _ if err.as_db_error().is_none() && describe(&err).to_lowercase().contains("tls") => (
+        _ if err.as_db_error().is_none() && {
+            let text = describe(&err).to_lowercase();
+            text.contains("tls") || text.contains("certificate") || text.contains("ssl")
+        } => (
             ErrorKind::Unreachable,
             Some("check sslmode and sslrootcert, and that the server has TLS on".into()),
         ),
