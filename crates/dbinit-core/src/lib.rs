@@ -50,6 +50,7 @@ mod connector;
 mod embed;
 mod environment;
 mod error;
+pub mod fault;
 mod health;
 pub mod migration;
 pub mod registry;

@@ -104,10 +104,13 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
         _ if err.as_db_error().is_none() && {
             let text = describe(&err).to_lowercase();
             text.contains("tls") || text.contains("certificate") || text.contains("ssl")
-        } => (
-            ErrorKind::Unreachable,
-            Some("check sslmode and sslrootcert, and that the server has TLS on".into()),
-        ),
+        } =>
+        {
+            (
+                ErrorKind::Unreachable,
+                Some("check sslmode and sslrootcert, and that the server has TLS on".into()),
+            )
+        }
         _ => (ErrorKind::Database, None),
     };
     let error = CoreError::backend(kind, format!("{context}: {}", describe(&err))).with_source(err);

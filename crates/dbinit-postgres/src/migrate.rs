@@ -129,6 +129,7 @@ async fn apply_one(
         .batch_execute(migration.sql())
         .await
         .map_err(|e| failure(migration, e))?;
+    dbinit_core::fault::point("migration.executed");
     let version =
         i32::try_from(migration.version()).map_err(|_| CoreError::InvalidMigrationSet {
             reason: format!("{migration}: version does not fit refinery's INT4 history column"),
@@ -140,8 +141,11 @@ async fn apply_one(
         )
         .await
         .map_err(|e| error::classify("cannot record the migration in the history", e))?;
+    dbinit_core::fault::point("migration.recorded");
     client
         .batch_execute("COMMIT")
         .await
-        .map_err(|e| error::classify("cannot commit the migration", e))
+        .map_err(|e| error::classify("cannot commit the migration", e))?;
+    dbinit_core::fault::point("migration.committed");
+    Ok(())
 }

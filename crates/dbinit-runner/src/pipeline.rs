@@ -9,11 +9,11 @@
 
 use std::time::Instant;
 
-use dbinit_core::registry;
 use dbinit_core::report::{
     self, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome, SeedState,
     SeederReport, StatusReport,
 };
+use dbinit_core::{fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, HealthContext, HealthStatus, MigrationFile,
     MigrationSet, RunFacts, SeedContext, Seeder, Session,
@@ -89,6 +89,7 @@ async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreErro
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
     let (mut session, created) = prepared.connector.open(&init.url, &init.connect).await?;
+    fault::point("init.connected");
     report.database_created = Some(created);
     let detail = match created {
         DatabaseCreated::Created => "database created",
@@ -98,6 +99,7 @@ async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreErro
 
     let started = Instant::now();
     let lock = session.acquire_init_lock(init.lock_timeout).await?;
+    fault::point("init.locked");
     report.step(
         "lock",
         started.elapsed(),
@@ -108,6 +110,7 @@ async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreErro
         ),
     );
     let locked = locked_steps(init, &prepared, &mut *session, report).await;
+    fault::point("init.before_unlock");
     let released = session.release_init_lock(lock).await;
     let facts = locked?;
     released?;
@@ -235,7 +238,9 @@ async fn seed_one(
     let result = seeder.seed(&mut cx).await;
     let outcome = match result {
         Ok(outcome) => {
+            fault::point("seed.before_commit");
             session.commit().await?;
+            fault::point("seed.committed");
             outcome
         }
         Err(error) => {
@@ -274,6 +279,7 @@ async fn run_checks(
         if !check.applies_to(dialect) {
             continue;
         }
+        fault::point("health.check");
         let started = Instant::now();
         let outcome = if init.skip_checks.iter().any(|s| s == check.name()) {
             dbinit_core::HealthOutcome::disabled("skipped by configuration")

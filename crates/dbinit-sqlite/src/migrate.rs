@@ -118,6 +118,7 @@ fn apply_one(
             .map_err(|e| error::sqlite("cannot create the migration history table", e))?;
     }
     conn.execute_batch(migration.sql()).map_err(failed)?;
+    dbinit_core::fault::point("migration.executed");
     if conn.is_autocommit() {
         return Err(CoreError::MigrationFailed {
             file: format!("{migration}.sql"),
@@ -139,6 +140,9 @@ fn apply_one(
         ])
     })
     .map_err(|e| error::sqlite("cannot record the migration in the history", e))?;
+    dbinit_core::fault::point("migration.recorded");
     conn.execute_batch("COMMIT")
-        .map_err(|e| error::sqlite("cannot commit the migration", e))
+        .map_err(|e| error::sqlite("cannot commit the migration", e))?;
+    dbinit_core::fault::point("migration.committed");
+    Ok(())
 }

@@ -1,0 +1,208 @@
+//! Crash convergence: kill `init` with SIGKILL at every crash point (inside a
+//! migration's transaction, between migrations, around each seeder's commit,
+//! while holding the lock, during health checks), rerun, and require the
+//! same database as one uninterrupted run. Both backends.
+//!
+//! The xtask binary built for tests has `dbinit-core/fault-injection`:
+//! `DBINIT_CRASH_AT=NAME:N` kills it the Nth time it reaches point NAME.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dbinit_tests::dump::dump_blocking;
+use dbinit_tests::{pg_url, unique_database};
+
+/// Migrations in the set: the bundled five plus these generated ones.
+const EXTRA_MIGRATIONS: usize = 15;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn dialect(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// A URL for a database nobody has used yet.
+    fn fresh_url(self, dir: &Path) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("sqlite://{}/{}.db", dir.display(), unique_database("crash"))
+            }
+            Backend::Postgres => pg_url(&unique_database("crash")),
+        }
+    }
+
+    fn health_checks(self) -> usize {
+        match self {
+            Backend::Sqlite => 5,
+            Backend::Postgres => 4,
+        }
+    }
+}
+
+/// The bundled schema of `backend` plus small extra migrations.
+fn migration_set(backend: Backend, dir: &Path) {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../migrations")
+        .join(backend.dialect());
+    for entry in std::fs::read_dir(bundled).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    for i in 0..EXTRA_MIGRATIONS {
+        let v = 6 + i;
+        std::fs::write(
+            dir.join(format!("V{v}__extra_{v}.sql")),
+            format!(
+                "CREATE TABLE extra_{v} (id INTEGER PRIMARY KEY, tenant_id BIGINT REFERENCES tenants (id), label TEXT NOT NULL);\n\
+                 CREATE INDEX extra_{v}_label ON extra_{v} (label);\n\
+                 INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second');\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args([
+        "init",
+        "--lock-timeout",
+        "10s",
+        "--database-url",
+        url,
+        "--migrations",
+    ])
+    .arg(migrations)
+    .env_remove("DATABASE_URL")
+    .env_remove("DBINIT_CRASH_AT")
+    .env("DBINIT_ADMIN_PASSWORD", "crash-test-admin-password")
+    .env("DBINIT_LOG", "error");
+    if let Some(at) = crash_at {
+        cmd.env("DBINIT_CRASH_AT", at);
+    }
+    cmd.output().expect("run xtask")
+}
+
+/// Every crash point of one run, with how many times it is reached.
+fn points(backend: Backend) -> Vec<(String, usize)> {
+    let migrations = 5 + EXTRA_MIGRATIONS;
+    let mut points = vec![
+        ("init.connected".to_owned(), 1),
+        ("init.locked".to_owned(), 1),
+        ("init.before_unlock".to_owned(), 1),
+    ];
+    for step in [
+        "migration.executed",
+        "migration.recorded",
+        "migration.committed",
+    ] {
+        points.extend((1..=migrations).map(|n| (step.to_owned(), n)));
+    }
+    for step in ["seed.before_commit", "seed.committed"] {
+        points.extend((1..=3).map(|n| (step.to_owned(), n)));
+    }
+    points.extend((1..=backend.health_checks()).map(|n| ("health.check".to_owned(), n)));
+    points
+}
+
+fn crash_and_converge(backend: Backend, family: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    migration_set(backend, &migrations);
+
+    let reference_url = backend.fresh_url(dir.path());
+    let out = init(&reference_url, &migrations, None);
+    assert!(
+        out.status.success(),
+        "reference run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = dump_blocking(&reference_url);
+    assert!(reference.contains("history 20 extra_20"), "{reference}");
+
+    let mut tried = 0;
+    for (point, n) in points(backend)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(family))
+    {
+        let url = backend.fresh_url(dir.path());
+        let crashed = init(&url, &migrations, Some(format!("{point}:{n}")));
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{backend:?} {point}:{n} was not reached (status {:?}): {}",
+            crashed.status,
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        // The dead process's lock must not block this run.
+        let rerun = init(&url, &migrations, None);
+        assert!(
+            rerun.status.success(),
+            "{backend:?} rerun after {point}:{n}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_eq!(
+            dump_blocking(&url),
+            reference,
+            "{backend:?}: after a crash at {point}:{n}"
+        );
+        tried += 1;
+    }
+    assert!(tried > 0, "no crash point in family {family}");
+    eprintln!("{backend:?} {family}: {tried} crash points, all converged");
+}
+
+#[test]
+fn every_point_reaches_a_known_count() {
+    // 3 + 3 x 20 + 6 + checks: at least 50 per backend.
+    assert!(points(Backend::Sqlite).len() >= 50);
+    assert!(points(Backend::Postgres).len() >= 50);
+}
+
+#[test]
+fn sqlite_crash_while_connecting_locking_and_unlocking() {
+    crash_and_converge(Backend::Sqlite, "init.");
+}
+
+#[test]
+fn sqlite_crash_inside_and_between_migrations() {
+    crash_and_converge(Backend::Sqlite, "migration.");
+}
+
+#[test]
+fn sqlite_crash_around_seeders_and_health_checks() {
+    crash_and_converge(Backend::Sqlite, "seed.");
+    crash_and_converge(Backend::Sqlite, "health.");
+}
+
+#[test]
+fn postgres_crash_while_connecting_locking_and_unlocking() {
+    crash_and_converge(Backend::Postgres, "init.");
+}
+
+#[test]
+fn postgres_crash_inside_migrations() {
+    crash_and_converge(Backend::Postgres, "migration.executed");
+    crash_and_converge(Backend::Postgres, "migration.recorded");
+}
+
+#[test]
+fn postgres_crash_between_migrations() {
+    crash_and_converge(Backend::Postgres, "migration.committed");
+}
+
+#[test]
+fn postgres_crash_around_seeders_and_health_checks() {
+    crash_and_converge(Backend::Postgres, "seed.");
+    crash_and_converge(Backend::Postgres, "health.");
+}
