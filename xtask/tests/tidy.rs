@@ -162,3 +162,31 @@ fn each_backend_builds_without_the_other() {
         "{core:?}"
     );
 }
+
+#[test]
+fn release_builds_have_no_crash_points() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args([
+            "tree",
+            "--offline",
+            "-p",
+            "xtask",
+            "-e",
+            "normal,build",
+            "-i",
+            "dbinit-core",
+            "-f",
+            "{p} [{f}]",
+        ])
+        .output()
+        .expect("run cargo tree");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let core = text.lines().next().unwrap_or_default();
+    assert!(core.starts_with("dbinit-core"), "{text}");
+    assert!(
+        !core.contains("fault-injection"),
+        "the shipped binary would honour DBINIT_CRASH_AT: {core}"
+    );
+}
