@@ -429,3 +429,82 @@ fn libpq_key_value_strings_work_end_to_end() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("dbinit-test-superuser"));
 }
+
+/// Fallback: only when configured, only for an unreachable primary, never
+/// in production, and loud when used.
+#[test]
+fn fallback_is_explicit_loud_and_refused_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let fallback = dir.path().join("fallback.db");
+    let fallback_url = format!("sqlite://{}", fallback.display());
+    let unreachable = format!("postgres://app:Fb-Secret-1@127.0.0.1:{}/app", free_port());
+
+    let out = init(&unreachable, &["--connect-timeout", "300ms"]);
+    assert_eq!(code(&out), 20, "no fallback configured: no switch");
+    assert!(!fallback.exists());
+
+    let out = init(
+        &unreachable,
+        &[
+            "--connect-timeout",
+            "300ms",
+            "--env",
+            "production",
+            "--fallback-url",
+            &fallback_url,
+        ],
+    );
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("refused in production"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!fallback.exists(), "production touched the fallback");
+
+    let role = unique_database("fbrole");
+    psql(
+        &pg_url("postgres"),
+        &format!("CREATE ROLE {role} LOGIN PASSWORD 'right'"),
+    );
+    let wrong_password =
+        pg_url("postgres").replace("postgres:dbinit-test-superuser@", &format!("{role}:wrong@"));
+    let out = init(&wrong_password, &["--fallback-url", &fallback_url]);
+    assert_eq!(
+        code(&out),
+        21,
+        "an authentication failure is not a reason to switch"
+    );
+    assert!(!fallback.exists());
+
+    let out = xtask()
+        .env("DBINIT_FALLBACK_URL", &fallback_url)
+        .args([
+            "init",
+            "--json",
+            "--connect-timeout",
+            "300ms",
+            "--database-url",
+            &unreachable,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["database"], fallback_url.as_str());
+    assert_eq!(report["backend"], "sqlite");
+    assert!(
+        report["fallback"]["primary"]
+            .as_str()
+            .unwrap()
+            .contains("app:***@"),
+        "{report}"
+    );
+    assert!(
+        stderr(&out).contains("USING THE CONFIGURED FALLBACK DATABASE"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!format!("{report}{}", stderr(&out)).contains("Fb-Secret-1"));
+    assert!(fallback.exists());
+}

@@ -100,6 +100,15 @@ impl From<&CoreError> for ErrorReport {
     }
 }
 
+/// The primary database was unreachable and the configured fallback was used.
+#[derive(Debug, Clone, Serialize)]
+pub struct FallbackReport {
+    /// The primary database, redacted.
+    pub primary: String,
+    /// Why it was given up.
+    pub reason: String,
+}
+
 /// Everything an `init` run did. Also returned (partially filled) on failure.
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {
@@ -111,6 +120,10 @@ pub struct InitReport {
     pub environment: Environment,
     /// Whether `DATABASE_URL` was unset and the embedded default was used.
     pub used_default_url: bool,
+    /// Set when the primary was unreachable and the fallback was used: this
+    /// run's `database` is the fallback.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackReport>,
     /// Whether the database had to be created (`None` if not reached).
     pub database_created: Option<DatabaseCreated>,
     /// The pipeline's steps, in order.
@@ -139,6 +152,7 @@ impl InitReport {
             backend: String::new(),
             environment,
             used_default_url,
+            fallback: None,
             database_created: None,
             steps: Vec::new(),
             migrations: MigrationsReport::default(),

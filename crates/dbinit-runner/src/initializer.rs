@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use dbinit_core::report::{HealthSummary, InitReport, StatusReport};
 use dbinit_core::{
-    ConnectOptions, CoreError, DatabaseUrl, Dialect, Environment, MigrationSet, SecretSink,
-    StderrSecretSink,
+    ConnectOptions, CoreError, DatabaseUrl, Dialect, Environment, ErrorKind, MigrationSet,
+    SecretSink, StderrSecretSink,
 };
 
 use crate::{bundled, pipeline, RunnerError};
@@ -40,6 +40,7 @@ pub struct Initializer {
     pub(crate) required_tables: Vec<String>,
     pub(crate) skip_checks: Vec<String>,
     pub(crate) secrets: Arc<dyn SecretSink>,
+    pub(crate) fallback: Option<DatabaseUrl>,
 }
 
 impl std::fmt::Debug for Initializer {
@@ -50,6 +51,7 @@ impl std::fmt::Debug for Initializer {
             .field("migrations", &self.migrations)
             .field("lock_timeout", &self.lock_timeout)
             .field("seed", &self.seed)
+            .field("fallback", &self.fallback)
             .finish_non_exhaustive()
     }
 }
@@ -69,6 +71,7 @@ impl Initializer {
             required_tables: Vec::new(),
             skip_checks: Vec::new(),
             secrets: Arc::new(StderrSecretSink),
+            fallback: None,
         }
     }
 
@@ -123,6 +126,26 @@ impl Initializer {
     pub fn skip_check(mut self, name: impl Into<String>) -> Self {
         self.skip_checks.push(name.into());
         self
+    }
+
+    /// A database to use when the primary is unreachable. Never used in
+    /// production (the run fails before touching anything), and loudly
+    /// reported when used. There is no implicit fallback.
+    pub fn fallback(mut self, url: DatabaseUrl) -> Self {
+        self.fallback = Some(url);
+        self
+    }
+
+    /// Refuses a configured fallback in production.
+    pub(crate) fn fallback_allowed(&self) -> Result<(), CoreError> {
+        match &self.fallback {
+            Some(fallback) if self.environment == Environment::Production => Err(CoreError::backend(
+                ErrorKind::InvalidUrl,
+                format!("a fallback database ({fallback}) is refused in production"),
+            )
+            .with_hint("remove --fallback-url / DBINIT_FALLBACK_URL: production must reach its own database")),
+            _ => Ok(()),
+        }
     }
 
     /// Where generated secrets (the admin password) are shown. Default: stderr.

@@ -10,13 +10,13 @@
 use std::time::Instant;
 
 use dbinit_core::report::{
-    self, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome, SeedState,
-    SeederReport, StatusReport,
+    self, FallbackReport, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome,
+    SeedState, SeederReport, StatusReport,
 };
 use dbinit_core::{fault, registry};
 use dbinit_core::{
-    Connector, CoreError, DatabaseCreated, HealthContext, HealthStatus, MigrationFile,
-    MigrationSet, RunFacts, SeedContext, Seeder, Session,
+    Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
+    MigrationFile, MigrationSet, RunFacts, SeedContext, Seeder, Session,
 };
 
 use crate::{seed_order, Initializer, RunnerError};
@@ -31,8 +31,8 @@ struct Prepared {
 }
 
 /// Resolves the backend, the migration set and the seeders. Touches nothing.
-fn prepare(init: &Initializer) -> Result<Prepared, CoreError> {
-    let registration = registry::connector_for(&init.url)?;
+fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared, CoreError> {
+    let registration = registry::connector_for(url)?;
     let connector = registration.make();
     let set = init.migration_set(connector.dialect())?;
     let seeders = if init.seed {
@@ -65,7 +65,28 @@ pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> 
         init.environment,
         init.used_default_url,
     );
-    let result = run(init, &mut report).await;
+    let mut result = match init.fallback_allowed() {
+        Ok(()) => run(init, &init.url, &mut report).await,
+        Err(e) => Err(e),
+    };
+    if let (Err(primary), Some(fallback)) = (&result, &init.fallback) {
+        // Only an unreachable primary, before anything was done to it.
+        if primary.kind() == ErrorKind::Unreachable && report.steps.is_empty() {
+            tracing::warn!(
+                primary = %init.url,
+                fallback = %fallback,
+                error = %primary,
+                "PRIMARY DATABASE UNREACHABLE: USING THE CONFIGURED FALLBACK DATABASE"
+            );
+            let reason = primary.to_string();
+            report = InitReport::new(fallback.redacted().to_owned(), init.environment, false);
+            report.fallback = Some(FallbackReport {
+                primary: init.url.redacted().to_owned(),
+                reason,
+            });
+            result = run(init, fallback, &mut report).await;
+        }
+    }
     report.total = started.elapsed();
     match result {
         Ok(()) => {
@@ -83,12 +104,16 @@ pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> 
     }
 }
 
-async fn run(init: &Initializer, report: &mut InitReport) -> Result<(), CoreError> {
+async fn run(
+    init: &Initializer,
+    url: &DatabaseUrl,
+    report: &mut InitReport,
+) -> Result<(), CoreError> {
     let started = Instant::now();
-    let prepared = prepare(init)?;
+    let prepared = prepare(init, url)?;
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
-    let (mut session, created) = prepared.connector.open(&init.url, &init.connect).await?;
+    let (mut session, created) = prepared.connector.open(url, &init.connect).await?;
     fault::point("init.connected");
     report.database_created = Some(created);
     let detail = match created {
@@ -311,7 +336,7 @@ async fn run_checks(
 
 /// Connects to an existing database without creating anything.
 async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
-    let prepared = prepare(init)?;
+    let prepared = prepare(init, &init.url)?;
     let session = prepared.connector.connect(&init.url, &init.connect).await?;
     Ok((prepared, session))
 }

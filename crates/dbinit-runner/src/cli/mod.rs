@@ -124,6 +124,9 @@ pub struct InitArgs {
     /// Apply migrations but run no seeders.
     #[arg(long)]
     pub no_seed: bool,
+    /// A database to use if the primary is unreachable; refused in production.
+    #[arg(long, value_name = "URL")]
+    pub fallback_url: Option<String>,
 }
 
 /// Loads `.env` (from `path`, or the current directory and its parents)
@@ -190,9 +193,19 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
     };
     match command {
         Command::Init(args) => {
-            let init = initializer
+            let mut init = initializer
                 .lock_timeout(args.lock_timeout)
                 .seed(!args.no_seed);
+            let fallback = args
+                .fallback_url
+                .clone()
+                .or_else(|| std::env::var("DBINIT_FALLBACK_URL").ok());
+            if let Some(raw) = fallback {
+                match DatabaseUrl::parse(&raw) {
+                    Ok(url) => init = init.fallback(url),
+                    Err(e) => return fail(&e, json),
+                }
+            }
             match init.run().await {
                 Ok(report) => {
                     render::init(&report, json);

@@ -42,6 +42,13 @@ pub(crate) fn init(report: &InitReport, as_json: bool) {
         "database  {} ({}{created}, {})\n",
         report.database, report.backend, report.environment
     );
+    if let Some(fallback) = &report.fallback {
+        s += &format!(
+            "WARNING   the primary database {} was unreachable ({});\n          \
+             THIS RUN USED THE FALLBACK DATABASE ABOVE\n",
+            fallback.primary, fallback.reason
+        );
+    }
     if report.used_default_url {
         s += "          DATABASE_URL is not set: this is the embedded default\n";
     }
