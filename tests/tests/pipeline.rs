@@ -208,3 +208,45 @@ async fn debug_and_errors_never_show_the_password() {
         assert!(!shown.contains(SECRET), "{raw}: {shown}");
     }
 }
+
+/// A generated password is shown only once the user it belongs to is
+/// committed; in production it is never generated.
+#[tokio::test]
+async fn generated_password_is_shown_only_after_commit() {
+    let db = SqliteFile::new();
+    let sink = Arc::new(Captured::default());
+    initializer(&db, sink.clone())
+        .seed(false)
+        .run()
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    // The grant will fail after the user row and the password exist.
+    conn.execute_batch("DROP TABLE user_roles").unwrap();
+    drop(conn);
+    let err = initializer(&db, sink.clone())
+        .run()
+        .await
+        .expect_err("the grant fails");
+    assert_eq!(err.kind(), ErrorKind::SeedFailed, "{err}");
+    assert!(err.to_string().contains("admin_user"), "{err}");
+    assert!(
+        sink.0.lock().unwrap().is_empty(),
+        "a password was shown for a user that was rolled back"
+    );
+    let conn = rusqlite::Connection::open(&db.path).unwrap();
+    let users: i64 = conn
+        .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(users, 0);
+
+    let prod = SqliteFile::new();
+    let err = Initializer::new(prod.url())
+        .environment(Environment::Production)
+        .secret_sink(sink.clone())
+        .run()
+        .await
+        .expect_err("production needs a configured password");
+    assert!(err.to_string().contains("never generated"), "{err}");
+    assert!(sink.0.lock().unwrap().is_empty());
+}

@@ -66,7 +66,7 @@ impl Seeder for AdminUser {
             None => {
                 // Hash only when the user is really created: the no-op path
                 // must not pay for argon2.
-                let password = password::obtain(cx.secrets, &username)?;
+                let password = password::obtain(cx.secrets, &username, cx.environment)?;
                 let hash = password::hash(&password)?;
                 let rows = cx
                     .session

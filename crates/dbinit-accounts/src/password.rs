@@ -2,7 +2,7 @@
 
 use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
 use argon2::Argon2;
-use dbinit_core::{CoreError, SecretSink};
+use dbinit_core::{CoreError, Environment, SecretSink};
 use rand::distributions::{Alphanumeric, DistString};
 
 /// Variable holding the admin password.
@@ -27,7 +27,13 @@ fn seed_error(message: String) -> CoreError {
 }
 
 /// The configured password, or a generated one shown once through `sink`.
-pub(crate) fn obtain(sink: &dyn SecretSink, username: &str) -> Result<Password, CoreError> {
+/// In production a password is never generated: the console of a production
+/// service is usually a log collector.
+pub(crate) fn obtain(
+    sink: &dyn SecretSink,
+    username: &str,
+    environment: Environment,
+) -> Result<Password, CoreError> {
     let configured = match (
         std::env::var(PASSWORD_VAR),
         std::env::var_os(PASSWORD_FILE_VAR),
@@ -52,6 +58,10 @@ pub(crate) fn obtain(sink: &dyn SecretSink, username: &str) -> Result<Password, 
             "the admin password from {from} is shorter than {MIN_LENGTH} characters"
         ))),
         Some((value, _)) => Ok(Password(value)),
+        None if environment == Environment::Production => Err(seed_error(format!(
+            "production needs the admin password in {PASSWORD_VAR} or {PASSWORD_FILE_VAR}; \
+             it is never generated there"
+        ))),
         None => {
             let generated = Alphanumeric.sample_string(&mut OsRng, GENERATED_LENGTH);
             sink.show_once(

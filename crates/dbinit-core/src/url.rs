@@ -257,7 +257,9 @@ fn decode(s: &str) -> std::borrow::Cow<'_, str> {
 fn parse_sqlite(rest: &str) -> Result<(SqlitePath, Vec<(String, String)>), String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     let path = path.strip_prefix("//").unwrap_or(path);
+    // Secret parameters (SQLCipher's `key`, ...) stay in the raw string only.
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| !is_secret_key(k))
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     let memory = matches!(path, ":memory:" | "")
@@ -405,12 +407,28 @@ fn redact_url(url: &url::Url) -> String {
     shown.to_string().replace("%2A%2A%2A", REDACTED)
 }
 
+/// `input` with every secret hidden, whether or not it parses: for showing
+/// a URL that came from the user before it was validated.
+pub fn redact(input: &str) -> String {
+    match DatabaseUrl::parse(input) {
+        Ok(url) => url.redacted,
+        Err(_) => redact_loose(input.trim()),
+    }
+}
+
 /// Hides the password in a `user:password@host` segment, wherever it is.
+///
+/// With `scheme://`, everything from the first `:` after it to the last `@`
+/// is hidden (a password may hold `/`, `@` or `:`); over-hiding is the safe
+/// error. Without a scheme, the segment before the last `@` counts.
 fn redact_userinfo(s: &str) -> String {
     let Some(at) = s.rfind('@') else {
         return s.to_owned();
     };
-    let segment_start = s[..at].rfind(['/', ' ']).map_or(0, |i| i + 1);
+    let segment_start = match s[..at].find("://") {
+        Some(i) => i + 3,
+        None => s[..at].rfind(['/', ' ']).map_or(0, |i| i + 1),
+    };
     match s[segment_start..at].find(':') {
         Some(colon) => format!("{}{REDACTED}{}", &s[..=segment_start + colon], &s[at..]),
         None => s.to_owned(),
@@ -420,7 +438,24 @@ fn redact_userinfo(s: &str) -> String {
 /// Best-effort redaction for strings that did not parse: hides the password
 /// part of `user:password@` and the value of any secret `key=value`.
 pub(crate) fn redact_loose(input: &str) -> String {
-    let rest = redact_userinfo(input);
+    // `password = x` is the same pair as `password=x` to libpq.
+    let mut joined = String::with_capacity(input.len());
+    let mut chars = input.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            let mut spaces = String::from(c);
+            while chars.peek().is_some_and(|n| n.is_whitespace()) {
+                spaces.push(chars.next().unwrap_or(' '));
+            }
+            if chars.peek() == Some(&'=') || joined.ends_with('=') {
+                continue;
+            }
+            joined.push_str(&spaces);
+        } else {
+            joined.push(c);
+        }
+    }
+    let rest = redact_userinfo(&joined);
     let mut out = String::with_capacity(rest.len());
     // Secret `key=value` pairs, separated by `&`, `?`, `;` or white space. A
     // quoted secret (`password='a b'`) stays hidden up to its closing quote.
@@ -594,6 +629,14 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_secret_parameters_are_not_in_the_parsed_form() {
+        let url = parse("sqlite://app.db?key=Secret1&mode=rwc");
+        assert!(!format!("{:?}", url.form()).contains("Secret1"));
+        assert!(!url.to_string().contains("Secret1"));
+        assert!(url.expose_secret().contains("Secret1"));
+    }
+
+    #[test]
     fn unknown_schemes_parse_so_the_registry_can_name_them() {
         let url = parse("mysql://root:pw@localhost/app");
         assert_eq!(url.scheme(), "mysql");
@@ -607,5 +650,17 @@ mod tests {
         assert_eq!(redact_loose("a?key=1&b=2"), "a?key=***&b=2");
         assert_eq!(redact_loose("user@host"), "user@host");
         assert_eq!(redact_loose("password='a b c' x=1"), "password=*** x=1");
+        assert_eq!(
+            redact_loose("postgres://u:pa/ss@h:x/db"),
+            "postgres://u:***@h:x/db"
+        );
+        assert_eq!(
+            redact_loose("postgres://u:p@ss:w@h/db"),
+            "postgres://u:***@h/db"
+        );
+        assert_eq!(
+            redact_loose("host=h password = s3 port=x"),
+            "host=h password=*** port=x"
+        );
     }
 }

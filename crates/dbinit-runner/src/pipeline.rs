@@ -16,7 +16,7 @@ use dbinit_core::report::{
 use dbinit_core::{fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
-    MigrationFile, MigrationSet, RunFacts, SeedContext, Seeder, Session,
+    MigrationFile, MigrationSet, RunFacts, SecretSink, SeedContext, Seeder, Session,
 };
 
 use crate::{seed_order, Initializer, RunnerError};
@@ -254,30 +254,38 @@ async fn seed_one(
     session: &mut dyn Session,
 ) -> Result<SeederReport, CoreError> {
     let started = Instant::now();
-    session.begin().await?;
+    let seed_failed = |e: CoreError| match e {
+        e @ CoreError::SeedFailed { .. } => e,
+        e => CoreError::SeedFailed {
+            seeder: seeder.name().to_owned(),
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        },
+    };
+    session.begin().await.map_err(seed_failed)?;
+    // Secrets are shown only once what they unlock is committed: a failed
+    // seeder must not leave the operator a password that was never stored.
+    let deferred = DeferredSecrets::default();
     let mut cx = SeedContext {
         session: &mut *session,
         environment: init.environment,
-        secrets: init.secrets.as_ref(),
+        secrets: &deferred,
     };
     let result = seeder.seed(&mut cx).await;
     let outcome = match result {
         Ok(outcome) => {
             fault::point("seed.before_commit");
-            session.commit().await?;
+            if let Err(e) = session.commit().await {
+                let _ = session.rollback().await;
+                return Err(seed_failed(e));
+            }
             fault::point("seed.committed");
+            deferred.show(init.secrets.as_ref());
             outcome
         }
         Err(error) => {
             let _ = session.rollback().await;
-            return Err(match error {
-                e @ CoreError::SeedFailed { .. } => e,
-                e => CoreError::SeedFailed {
-                    seeder: seeder.name().to_owned(),
-                    message: e.to_string(),
-                    source: Some(Box::new(e)),
-                },
-            });
+            return Err(seed_failed(error));
         }
     };
     if outcome.created > 0 {
@@ -385,4 +393,24 @@ pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreErro
         backend: prepared.backend.to_owned(),
         checks,
     })
+}
+
+/// Holds the secrets a seeder generates until its transaction commits.
+#[derive(Default)]
+struct DeferredSecrets(std::sync::Mutex<Vec<(String, String)>>);
+
+impl SecretSink for DeferredSecrets {
+    fn show_once(&self, label: &str, secret: &str) {
+        if let Ok(mut pending) = self.0.lock() {
+            pending.push((label.to_owned(), secret.to_owned()));
+        }
+    }
+}
+
+impl DeferredSecrets {
+    fn show(self, sink: &dyn SecretSink) {
+        for (label, secret) in self.0.into_inner().unwrap_or_default() {
+            sink.show_once(&label, &secret);
+        }
+    }
 }

@@ -45,11 +45,39 @@ use tracing_subscriber::EnvFilter;
 use crate::Initializer;
 
 /// What the mounting binary decides: the default URL when `DATABASE_URL` is
-/// unset, and where the `.env` file is.
-#[derive(Debug, Clone)]
+/// unset.
+#[derive(Clone)]
 pub struct CliConfig {
     /// Used when neither `--database-url` nor `DATABASE_URL` is given.
     pub default_url: String,
+}
+
+impl std::fmt::Debug for CliConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CliConfig")
+            .field("default_url", &dbinit_core::redact(&self.default_url))
+            .finish()
+    }
+}
+
+/// A URL given on the command line: kept as typed (it is validated later,
+/// with a proper error), shown redacted by `Debug`.
+#[derive(Clone)]
+pub struct UrlArg(pub String);
+
+impl std::str::FromStr for UrlArg {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(UrlArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for UrlArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("UrlArg")
+            .field(&dbinit_core::redact(&self.0))
+            .finish()
+    }
 }
 
 impl CliConfig {
@@ -90,7 +118,7 @@ pub enum Command {
 pub struct CommonArgs {
     /// Database URL; overrides `DATABASE_URL` (also read from `.env`).
     #[arg(long, value_name = "URL")]
-    pub database_url: Option<String>,
+    pub database_url: Option<UrlArg>,
     /// Deployment environment: development, test or production.
     #[arg(long = "env", env = "DBINIT_ENV", default_value = "development")]
     pub environment: Environment,
@@ -126,7 +154,7 @@ pub struct InitArgs {
     pub no_seed: bool,
     /// A database to use if the primary is unreachable; refused in production.
     #[arg(long, value_name = "URL")]
-    pub fallback_url: Option<String>,
+    pub fallback_url: Option<UrlArg>,
 }
 
 /// Loads `.env` (from `path`, or the current directory and its parents)
@@ -199,6 +227,7 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
             let fallback = args
                 .fallback_url
                 .clone()
+                .map(|u| u.0)
                 .or_else(|| std::env::var("DBINIT_FALLBACK_URL").ok());
             if let Some(raw) = fallback {
                 match DatabaseUrl::parse(&raw) {
@@ -253,10 +282,17 @@ fn fail(err: &CoreError, json: bool) -> ExitCode {
 /// Resolves the URL (flag, then `DATABASE_URL`, then the default) and options.
 fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError> {
     let (raw, used_default) = match (&args.database_url, std::env::var("DATABASE_URL")) {
-        (Some(flag), _) => (flag.clone(), false),
+        (Some(flag), _) => (flag.0.clone(), false),
         // Set but empty is an error, not a reason to fall back to the default.
         (None, Ok(env)) => (env, false),
-        (None, Err(_)) => (config.default_url.clone(), true),
+        (None, Err(std::env::VarError::NotPresent)) => (config.default_url.clone(), true),
+        // Set but not UTF-8: an error too, never the default.
+        (None, Err(std::env::VarError::NotUnicode(_))) => {
+            return Err(CoreError::InvalidUrl {
+                url: "DATABASE_URL".to_owned(),
+                reason: "DATABASE_URL is not valid UTF-8".to_owned(),
+            })
+        }
     };
     let url = DatabaseUrl::parse(&raw)?;
     if used_default {
@@ -287,4 +323,27 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
         init = init.skip_check(name.clone());
     }
     Ok(init)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn debug_of_parsed_arguments_hides_passwords() {
+        let cli = Cli::try_parse_from([
+            "dbinit",
+            "init",
+            "--database-url",
+            "postgres://u:Secret9@h/db",
+            "--fallback-url",
+            "postgres//u:Secret9@h/db",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?} {:?}", CliConfig::new("host=h password=Secret9"));
+        assert!(!shown.contains("Secret9"), "{shown}");
+        assert!(shown.contains("u:***@h"), "{shown}");
+    }
 }
