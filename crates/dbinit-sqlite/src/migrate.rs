@@ -106,10 +106,21 @@ fn apply_one(
     applied_on: &str,
     ensure_table: bool,
 ) -> Result<(), CoreError> {
-    let failed = |e: rusqlite::Error| CoreError::MigrationFailed {
-        file: format!("{migration}.sql"),
-        message: e.to_string(),
-        source: Some(Box::new(e)),
+    let failed = |e: rusqlite::Error| {
+        let message = if e.sqlite_error_code()
+            == Some(rusqlite::ErrorCode::AuthorizationForStatementDenied)
+        {
+            "it controls transactions itself (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE); \
+             dbinit runs every migration in its own transaction: remove those statements"
+                .to_owned()
+        } else {
+            e.to_string()
+        };
+        CoreError::MigrationFailed {
+            file: format!("{migration}.sql"),
+            message,
+            source: Some(Box::new(e)),
+        }
     };
     conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(|e| error::sqlite("cannot begin the migration transaction", e))?;
@@ -117,17 +128,14 @@ fn apply_one(
         conn.execute_batch(CREATE_HISTORY)
             .map_err(|e| error::sqlite("cannot create the migration history table", e))?;
     }
-    conn.execute_batch(migration.sql()).map_err(failed)?;
+    // A COMMIT inside the file would commit half a migration without its
+    // history row: refuse transaction control when the statement is
+    // prepared, before it can run.
+    forbid_transaction_control(conn, true)?;
+    let executed = conn.execute_batch(migration.sql());
+    forbid_transaction_control(conn, false)?;
+    executed.map_err(failed)?;
     dbinit_core::fault::point("migration.executed");
-    if conn.is_autocommit() {
-        return Err(CoreError::MigrationFailed {
-            file: format!("{migration}.sql"),
-            message: "the migration ended the transaction itself (COMMIT/END); \
-                      remove transaction statements so dbinit can apply it atomically"
-                .to_owned(),
-            source: None,
-        });
-    }
     conn.prepare_cached(
         "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES (?1, ?2, ?3, ?4)",
     )
@@ -145,4 +153,17 @@ fn apply_one(
         .map_err(|e| error::sqlite("cannot commit the migration", e))?;
     dbinit_core::fault::point("migration.committed");
     Ok(())
+}
+
+fn forbid_transaction_control(conn: &mut Connection, forbid: bool) -> Result<(), CoreError> {
+    use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+    let result = if forbid {
+        conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
+            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
+            _ => Authorization::Allow,
+        }))
+    } else {
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
+    };
+    result.map_err(|e| error::sqlite("cannot set the migration authorizer", e))
 }

@@ -157,22 +157,42 @@ async fn a_failing_migration_leaves_no_trace_and_earlier_ones_stay() {
 }
 
 #[tokio::test]
-async fn a_migration_that_commits_by_itself_is_refused() {
+async fn a_migration_that_controls_transactions_is_refused_before_it_runs() {
     let dir = tempfile::tempdir().unwrap();
     let mut session = open(&dir.path().join("app.db")).await;
-    let sneaky = set(&[("V1__sneaky", "CREATE TABLE a (id INTEGER); COMMIT;")]);
-    let err = apply(&mut *session, &sneaky).await.unwrap_err();
-    assert!(
-        err.error
-            .to_string()
-            .contains("ended the transaction itself"),
-        "{}",
-        err.error
-    );
-    assert!(session.applied_migrations().await.unwrap().is_empty());
+    for sql in [
+        "CREATE TABLE a (id INTEGER); COMMIT; CREATE TABLE b (id INTEGER);",
+        "CREATE TABLE a (id INTEGER); END;",
+        "SAVEPOINT s; CREATE TABLE a (id INTEGER); RELEASE s;",
+        "CREATE TABLE a (id INTEGER); ROLLBACK;",
+    ] {
+        let sneaky = set(&[("V1__sneaky", sql)]);
+        let err = apply(&mut *session, &sneaky).await.unwrap_err();
+        assert!(
+            err.error
+                .to_string()
+                .contains("controls transactions itself"),
+            "{sql}: {}",
+            err.error
+        );
+        assert!(
+            session.applied_migrations().await.unwrap().is_empty(),
+            "{sql}"
+        );
+        assert!(
+            session.tables().await.unwrap().is_empty(),
+            "{sql}: half a migration stayed"
+        );
+    }
+    // Triggers keep their BEGIN ... END bodies.
+    let trigger = set(&[(
+        "V1__trigger",
+        "CREATE TABLE a (id INTEGER, n INTEGER DEFAULT 0);
+         CREATE TRIGGER a_bump AFTER INSERT ON a BEGIN UPDATE a SET n = n + 1 WHERE id = NEW.id; END;",
+    )]);
+    assert_eq!(apply(&mut *session, &trigger).await.unwrap(), 1);
 }
 
-/// What dbinit writes, refinery reads: same table, same checksums.
 #[tokio::test]
 async fn history_is_readable_by_refinery() {
     mod embedded {
