@@ -113,9 +113,9 @@ pub enum CoreError {
         dependency: String,
     },
     /// Seeders depend on each other in a cycle.
-    #[error("seeders depend on each other in a cycle: {}", seeders.join(" -> "))]
+    #[error("seeders depend on each other in a cycle; involved or blocked: {}", seeders.join(", "))]
     SeederCycle {
-        /// Seeders on the cycle.
+        /// Seeders on the cycle or waiting behind it.
         seeders: Vec<String>,
     },
     /// Another process held the initialization lock for longer than allowed.

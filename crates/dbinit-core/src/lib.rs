@@ -12,6 +12,7 @@
 //! |---|---|
 //! | `dbinit-core` | this contract |
 //! | `dbinit-sqlite` | the SQLite [`Connector`] (rusqlite) |
+//! | `dbinit-postgres` | the PostgreSQL [`Connector`] (tokio-postgres, deadpool-postgres) |
 //! | `dbinit-accounts` | system tenant, roles and admin user [`Seeder`]s |
 //! | `dbinit-runner` | the pipeline, `Initializer` and a mountable clap CLI |
 //!

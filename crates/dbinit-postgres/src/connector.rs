@@ -96,7 +96,13 @@ impl PostgresConnector {
             if exists {
                 return Ok(DatabaseCreated::Existed);
             }
-            let sql = format!("CREATE DATABASE {}", config::quote_ident(&name));
+            // Sessions queued on template1 would make copying it fail.
+            let template = if maintenance == "template1" {
+                " TEMPLATE template0"
+            } else {
+                ""
+            };
+            let sql = format!("CREATE DATABASE {}{template}", config::quote_ident(&name));
             return match client.batch_execute(&sql).await {
                 Ok(()) => {
                     tracing::info!(database = %name, "created database");

@@ -34,18 +34,18 @@ pub(crate) async fn applied(client: &Client) -> Result<Vec<AppliedMigration>, Co
     };
     rows.iter()
         .map(|row| {
-            let version: Option<i32> = row.get(0);
+            // try_get: a history table whose column types differ from
+            // refinery's is reported, not a panic.
+            let text = |i: usize| row.try_get::<_, Option<String>>(i).ok().flatten();
+            let version: Option<i32> = row.try_get(0).ok().flatten();
             let corrupt = |what: &str| CoreError::CorruptHistory {
                 reason: format!("version {version:?}: {what}"),
             };
             Ok(AppliedMigration {
-                version: i64::from(version.ok_or_else(|| corrupt("no version"))?),
-                name: row
-                    .get::<_, Option<String>>(1)
-                    .ok_or_else(|| corrupt("no name"))?,
-                applied_on: row.get::<_, Option<String>>(2).unwrap_or_default(),
-                checksum: row
-                    .get::<_, Option<String>>(3)
+                version: i64::from(version.ok_or_else(|| corrupt("no version (or not an INT4)"))?),
+                name: text(1).ok_or_else(|| corrupt("no name"))?,
+                applied_on: text(2).unwrap_or_default(),
+                checksum: text(3)
                     .and_then(|c| c.trim().parse().ok())
                     .ok_or_else(|| corrupt("checksum is not a number"))?,
                 duration: None,
@@ -95,9 +95,9 @@ fn failure(migration: &MigrationFile, e: tokio_postgres::Error) -> CoreError {
         let offset = (*pos as usize).saturating_sub(1);
         let line = migration
             .sql()
-            .char_indices()
-            .take_while(|(i, _)| *i < offset)
-            .filter(|(_, c)| *c == '\n')
+            .chars()
+            .take(offset)
+            .filter(|c| *c == '\n')
             .count()
             + 1;
         message.push_str(&format!(" at line {line}"));

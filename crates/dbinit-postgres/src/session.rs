@@ -25,6 +25,7 @@ pub struct PostgresSession {
     client: Option<Object>,
     in_transaction: bool,
     lock_key: Option<i64>,
+    discard: bool,
 }
 
 impl PostgresSession {
@@ -34,6 +35,7 @@ impl PostgresSession {
             client: Some(client),
             in_transaction: false,
             lock_key: None,
+            discard: false,
         }
     }
 
@@ -61,7 +63,7 @@ impl PostgresSession {
 impl Drop for PostgresSession {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            if self.lock_key.is_some() || self.in_transaction {
+            if self.lock_key.is_some() || self.in_transaction || self.discard {
                 // Detach from the pool; dropping the client closes the connection.
                 drop(Object::take(client));
             }
@@ -147,9 +149,18 @@ impl Session for PostgresSession {
     }
 
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
-        let (key, held) = lock::acquire(self.client(), wait).await?;
-        self.lock_key = Some(key);
-        Ok(held)
+        match lock::acquire(self.client(), wait).await {
+            Ok((key, held)) => {
+                self.lock_key = Some(key);
+                Ok(held)
+            }
+            Err(e) => {
+                // It may have been granted before the error (a failed COMMIT
+                // after pg_advisory_lock): never pool this connection again.
+                self.discard = true;
+                Err(e)
+            }
+        }
     }
 
     async fn release_init_lock(&mut self, _lock: InitLock) -> Result<(), CoreError> {

@@ -178,8 +178,9 @@ async fn locked_steps(
         ),
     );
 
-    for registration in registry::schema_steps()? {
-        let step = registration.make();
+    let mut steps: Vec<_> = registry::schema_steps()?.iter().map(|r| r.make()).collect();
+    steps.sort_by_key(|s| (s.order(), s.name()));
+    for step in steps {
         let started = Instant::now();
         session.begin().await?;
         match step.apply(session).await {
@@ -358,15 +359,20 @@ pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError
         .iter()
         .map(ToString::to_string)
         .collect();
+    let tables = session.tables().await?;
     let mut seeders = Vec::with_capacity(prepared.seeders.len());
     for seeder in &prepared.seeders {
+        // Missing tables mean "not seeded yet"; any other failure is an error.
+        let has_tables = seeder
+            .tables()
+            .iter()
+            .all(|t| tables.iter().any(|have| have == t));
         let mut cx = SeedContext {
             session: &mut *session,
             environment: init.environment,
             secrets: init.secrets.as_ref(),
         };
-        // A missing table means "not seeded" to a status report, not an error.
-        let seeded = seeder.is_seeded(&mut cx).await.unwrap_or(false);
+        let seeded = has_tables && seeder.is_seeded(&mut cx).await?;
         seeders.push(SeedState {
             name: seeder.name().to_owned(),
             seeded,

@@ -45,29 +45,64 @@ impl Connector for SqliteConnector {
         }
     }
 
+    /// Opens an existing database as it is: `status` and `health` never
+    /// switch its journal mode.
     async fn connect(
         &self,
         url: &DatabaseUrl,
         options: &ConnectOptions,
     ) -> Result<Box<dyn Session>, CoreError> {
-        let (path, params) = match url.form() {
-            UrlForm::Sqlite { path, params } => (path.clone(), params.clone()),
-            _ => return Err(not_sqlite(url)),
-        };
-        let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
-        let (busy, inline) = (options.busy_timeout, options.run_inline);
-        let session = blocking(inline, move || {
-            let conn = match &path {
-                SqlitePath::Memory => Connection::open_in_memory()
-                    .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
-                SqlitePath::File(file) => open_file(file, read_only)?,
-            };
-            configure(&conn, busy, read_only)?;
-            Ok(SqliteSession::new(conn, path, inline))
-        })
-        .await??;
-        Ok(Box::new(session))
+        Ok(Box::new(
+            open_session(url, options, Purpose::Inspect).await?,
+        ))
     }
+
+    /// Creates the file if needed (checking an existing one once), then
+    /// opens it in WAL mode.
+    async fn open(
+        &self,
+        url: &DatabaseUrl,
+        options: &ConnectOptions,
+    ) -> Result<(Box<dyn Session>, DatabaseCreated), CoreError> {
+        let created = self.ensure_database(url, options).await?;
+        let session = open_session(url, options, Purpose::Initialize).await?;
+        Ok((Box::new(session), created))
+    }
+}
+
+/// Why a session is opened.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// `status`, `health`: the file must exist and is left as it is.
+    Inspect,
+    /// `init`: `ensure_database` just created or checked the file; WAL on.
+    Initialize,
+}
+
+async fn open_session(
+    url: &DatabaseUrl,
+    options: &ConnectOptions,
+    purpose: Purpose,
+) -> Result<SqliteSession, CoreError> {
+    let (path, params) = match url.form() {
+        UrlForm::Sqlite { path, params } => (path.clone(), params.clone()),
+        _ => return Err(not_sqlite(url)),
+    };
+    let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
+    let (busy, inline) = (options.busy_timeout, options.run_inline);
+    blocking(inline, move || {
+        let conn = match &path {
+            SqlitePath::Memory => Connection::open_in_memory()
+                .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
+            SqlitePath::File(file) => open_file(file, read_only, purpose == Purpose::Inspect)?,
+        };
+        configure(&conn, busy)?;
+        if purpose == Purpose::Initialize && !read_only {
+            enable_wal(&conn, busy)?;
+        }
+        Ok(SqliteSession::new(conn, path, inline))
+    })
+    .await?
 }
 
 fn not_sqlite(url: &DatabaseUrl) -> CoreError {
@@ -181,15 +216,17 @@ fn check_existing(path: &Path) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn open_file(path: &Path, read_only: bool) -> Result<Connection, CoreError> {
-    if !path.exists() {
-        return Err(CoreError::backend(
-            ErrorKind::Unreachable,
-            format!("database file {} does not exist", path.display()),
-        )
-        .with_hint("run `cargo xtask init` to create it"));
+fn open_file(path: &Path, read_only: bool, check: bool) -> Result<Connection, CoreError> {
+    if check {
+        if !path.exists() {
+            return Err(CoreError::backend(
+                ErrorKind::Unreachable,
+                format!("database file {} does not exist", path.display()),
+            )
+            .with_hint("run `cargo xtask init` to create it"));
+        }
+        check_existing(path)?;
     }
-    check_existing(path)?;
     let mode = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } else {
@@ -200,18 +237,11 @@ fn open_file(path: &Path, read_only: bool) -> Result<Connection, CoreError> {
 }
 
 /// Applies the connection settings every dbinit session runs with.
-fn configure(
-    conn: &Connection,
-    busy: std::time::Duration,
-    read_only: bool,
-) -> Result<(), CoreError> {
+fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
     conn.busy_timeout(busy)
         .map_err(|e| error::sqlite("cannot set busy_timeout", e))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(|e| error::sqlite("cannot configure the connection", e))?;
-    if !read_only {
-        enable_wal(conn, busy)?;
-    }
     Ok(())
 }
 
@@ -230,7 +260,12 @@ fn enable_wal(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreEr
     let mut delays = dbinit_core::wait::lock_poll_delays();
     loop {
         match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
-            Ok(_) => return Ok(()),
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => {
+                // Some file systems cannot do WAL; SQLite keeps the old mode.
+                tracing::warn!(%mode, "SQLite refused WAL; continuing in this journal mode");
+                return Ok(());
+            }
             Err(e)
                 if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
                     && started.elapsed() < busy =>

@@ -23,18 +23,19 @@ const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history
     checksum VARCHAR(255))";
 
 pub(crate) fn applied(conn: &mut Connection) -> Result<Vec<AppliedMigration>, CoreError> {
-    let exists = conn
-        .prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
-        .and_then(|mut s| s.exists([HISTORY_TABLE]))
-        .map_err(|e| error::sqlite("cannot read the schema", e))?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
-        )
-        .map_err(|e| error::sqlite("cannot read the migration history", e))?;
+    // One statement on the no-op path: a missing history table shows up as
+    // a prepare error, which means "nothing applied yet".
+    let mut stmt = match conn.prepare_cached(
+        "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version",
+    ) {
+        Ok(stmt) => stmt,
+        Err(rusqlite::Error::SqliteFailure(_, Some(msg)))
+            if msg == format!("no such table: {HISTORY_TABLE}") =>
+        {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(error::sqlite("cannot read the migration history", e)),
+    };
     let rows = stmt
         .query_map([], |r| {
             Ok((

@@ -18,7 +18,8 @@ use crate::{bulk, error, introspect, lock, migrate};
 /// A session on one SQLite connection.
 ///
 /// rusqlite is synchronous: every call runs on tokio's blocking pool with the
-/// caller's tracing span, like deadpool-sqlite's `interact`.
+/// caller's tracing span, like deadpool-sqlite's `interact` — or on the
+/// calling thread when opened with `ConnectOptions::run_inline`.
 pub struct SqliteSession {
     /// `None` only while a blocking call owns the connection, or after that
     /// call panicked.
@@ -102,6 +103,7 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Cor
             Some(name) => name
                 .strip_prefix(['$', '?'])
                 .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n > 0)
                 .ok_or_else(|| {
                     CoreError::backend(
                         ErrorKind::Database,

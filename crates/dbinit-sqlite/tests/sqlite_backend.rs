@@ -24,9 +24,11 @@ fn set(files: &[(&str, &str)]) -> MigrationSet {
 }
 
 async fn open(path: &Path) -> Box<dyn Session> {
-    let (c, opts) = (SqliteConnector, ConnectOptions::default());
-    c.ensure_database(&url(path), &opts).await.unwrap();
-    c.connect(&url(path), &opts).await.unwrap()
+    SqliteConnector
+        .open(&url(path), &ConnectOptions::default())
+        .await
+        .unwrap()
+        .0
 }
 
 async fn apply(
@@ -389,4 +391,23 @@ async fn native_connection_is_reachable_by_downcast() {
         .unwrap()
         .unwrap();
     assert!(version.starts_with('3'), "{version}");
+}
+
+#[tokio::test]
+async fn inspecting_leaves_the_journal_mode_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER)").unwrap();
+    drop(conn);
+    let mut session = SqliteConnector
+        .connect(&url(&path), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let mode = session.query("PRAGMA journal_mode", &[]).await.unwrap();
+    assert_eq!(
+        mode[0].values(),
+        [Value::Text("delete".into())],
+        "connect switched the mode"
+    );
 }

@@ -197,11 +197,15 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = EnvFilter::try_from_env("DBINIT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(
-            "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
-        )
-    });
+    let filter = EnvFilter::try_from_env("DBINIT_LOG")
+        .unwrap_or_else(|_| {
+            EnvFilter::new(
+                "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
+            )
+        })
+        // tokio-postgres logs statement parameters at debug level; they can
+        // hold password hashes. Never below info, whatever DBINIT_LOG says.
+        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
     // A host binary may have installed its own subscriber; keep it.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
