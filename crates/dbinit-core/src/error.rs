@@ -173,6 +173,12 @@ pub enum CoreError {
         #[source]
         source: Option<BoxError>,
     },
+    /// The database has tables but no migration history: it is not ours.
+    #[error("the database already has {} tables ({}) but no migration history; refusing to migrate it", tables.len(), tables.iter().take(5).cloned().collect::<Vec<_>>().join(", "))]
+    ForeignDatabase {
+        /// Its tables.
+        tables: Vec<String>,
+    },
     /// The history table holds a row dbinit cannot read.
     #[error("the migration history table has an unreadable row: {reason}")]
     CorruptHistory {
@@ -267,6 +273,7 @@ impl CoreError {
             | CoreError::MissingMigration { .. }
             | CoreError::OutOfOrderMigration { .. }
             | CoreError::InvalidMigrationSet { .. }
+            | CoreError::ForeignDatabase { .. }
             | CoreError::CorruptHistory { .. } => ErrorKind::MigrationValidation,
             CoreError::MigrationFailed { .. } => ErrorKind::MigrationFailed,
             CoreError::SeedFailed { .. } => ErrorKind::SeedFailed,
@@ -300,6 +307,9 @@ impl CoreError {
                  or deleted, add a new migration instead"
                     .to_owned(),
             ),
+            CoreError::ForeignDatabase { .. } => Some(
+                "point DATABASE_URL at a new or dbinit-managed database; nothing was changed".to_owned(),
+            ),
             CoreError::OutOfOrderMigration { .. } => {
                 Some("give the new migration a version above every applied one".to_owned())
             }
@@ -308,6 +318,11 @@ impl CoreError {
                     .to_owned(),
             ),
             CoreError::Backend { hint, .. } => hint.clone(),
+            // A seeder's failure keeps the hint of what failed inside it.
+            CoreError::SeedFailed {
+                source: Some(source),
+                ..
+            } => source.downcast_ref::<CoreError>().and_then(CoreError::hint),
             _ => None,
         }
     }

@@ -231,6 +231,14 @@ async fn migrate(
     if pending.is_empty() {
         return Ok(());
     }
+    if applied.is_empty() {
+        // Tables but no history: another application's database, or one
+        // made before dbinit. Never build a schema on top of it.
+        let tables = session.tables().await?;
+        if !tables.is_empty() {
+            return Err(CoreError::ForeignDatabase { tables });
+        }
+    }
     tracing::info!(count = pending.len(), "applying migrations");
     match session.apply_migrations(&pending).await {
         Ok(done) => {

@@ -57,8 +57,8 @@ impl Connector for SqliteConnector {
         ))
     }
 
-    /// Creates the file if needed (checking an existing one once), then
-    /// opens it in WAL mode.
+    /// Creates the file if needed (checking an existing one once), then opens
+    /// it. WAL is switched on by the first migration, under the init lock.
     async fn open(
         &self,
         url: &DatabaseUrl,
@@ -73,9 +73,9 @@ impl Connector for SqliteConnector {
 /// Why a session is opened.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Purpose {
-    /// `status`, `health`: the file must exist and is left as it is.
+    /// `status`, `health`: the file must exist.
     Inspect,
-    /// `init`: `ensure_database` just created or checked the file; WAL on.
+    /// `init`: `ensure_database` just created or checked the file.
     Initialize,
 }
 
@@ -97,10 +97,7 @@ async fn open_session(
             SqlitePath::File(file) => open_file(file, read_only, purpose == Purpose::Inspect)?,
         };
         configure(&conn, busy)?;
-        if purpose == Purpose::Initialize && !read_only {
-            enable_wal(&conn, busy)?;
-        }
-        Ok(SqliteSession::new(conn, path, inline))
+        Ok(SqliteSession::new(conn, path, inline, busy))
     })
     .await?
 }
@@ -245,10 +242,11 @@ fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreErr
     Ok(())
 }
 
-/// Switches to WAL unless already there. Switching needs exclusive access,
+/// Switches to WAL unless already there (persistent: set once, by the first
+/// migration of a new database). Switching needs exclusive access,
 /// and SQLite does not run the busy handler for it (two processes opening a
 /// new file at once would deadlock), so retry with backoff up to `busy`.
-fn enable_wal(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
+pub(crate) fn enable_wal(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
     // Reading first keeps the common case (already WAL) free of any lock.
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))

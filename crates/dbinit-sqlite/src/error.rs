@@ -27,6 +27,10 @@ pub(crate) fn sqlite(context: impl std::fmt::Display, err: rusqlite::Error) -> C
             Some("another connection holds a write lock longer than the busy timeout"),
         ),
         Some(ErrorCode::DiskFull) => (ErrorKind::Io, Some("the disk is full")),
+        Some(ErrorCode::SystemIoFailure) => (
+            ErrorKind::Io,
+            Some("the disk is full or failing, or a file size limit was hit; free space and rerun"),
+        ),
         Some(ErrorCode::DatabaseCorrupt) => (
             ErrorKind::NotADatabase,
             Some("the database file is corrupt; restore it from a backup"),

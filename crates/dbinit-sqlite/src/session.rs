@@ -27,15 +27,22 @@ pub struct SqliteSession {
     path: SqlitePath,
     lock_file: Option<File>,
     run_inline: bool,
+    busy: Duration,
 }
 
 impl SqliteSession {
-    pub(crate) fn new(conn: Connection, path: SqlitePath, run_inline: bool) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        path: SqlitePath,
+        run_inline: bool,
+        busy: Duration,
+    ) -> Self {
         SqliteSession {
             conn: Some(conn),
             path,
             lock_file: None,
             run_inline,
+            busy,
         }
     }
 
@@ -267,7 +274,14 @@ impl Session for SqliteSession {
         pending: &[MigrationFile],
     ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
         let pending = pending.to_vec();
-        self.interact(move |c| migrate::apply(c, &pending)).await?
+        let busy = self.busy;
+        self.interact(move |c| {
+            // WAL before the first write of a new database, under the init
+            // lock; a database someone else owns is refused before this.
+            crate::connector::enable_wal(c, busy)?;
+            migrate::apply(c, &pending)
+        })
+        .await?
     }
 
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {

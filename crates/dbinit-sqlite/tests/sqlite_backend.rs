@@ -102,6 +102,18 @@ async fn connect_never_creates_a_missing_file() {
 async fn wal_foreign_keys_and_busy_timeout_are_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut session = open(&dir.path().join("app.db")).await;
+    let fresh = session.query("PRAGMA journal_mode", &[]).await.unwrap();
+    assert_eq!(
+        fresh[0].values(),
+        [Value::Text("delete".into())],
+        "WAL before any migration"
+    );
+    apply(
+        &mut *session,
+        &set(&[("V1__t", "CREATE TABLE t (id INTEGER);")]),
+    )
+    .await
+    .unwrap();
     let mode = session.query("PRAGMA journal_mode", &[]).await.unwrap();
     assert_eq!(mode[0].values(), [Value::Text("wal".into())]);
     let fk = session.query("PRAGMA foreign_keys", &[]).await.unwrap();

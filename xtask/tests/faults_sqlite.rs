@@ -1,0 +1,171 @@
+//! SQLite under faults: read-only directories, a full disk, another
+//! application's database, a writer that holds the lock too long. Each ends
+//! in a clear error or a correct recovery, and an existing database is never
+//! overwritten, truncated or re-initialized.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dbinit_tests::dump::dump_blocking;
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.env_remove("DATABASE_URL")
+        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn url(path: &Path) -> String {
+    format!("sqlite://{}", path.display())
+}
+
+fn init(db: &Path) -> Output {
+    xtask()
+        .args(["init", "--database-url", &url(db)])
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
+}
+
+/// Runs `cmd` as an unprivileged user when we are root, so that file
+/// permissions apply.
+fn unprivileged(args: &[&str]) -> Output {
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "nobody", "--", xtask]);
+        c
+    } else {
+        Command::new(xtask)
+    };
+    cmd.args(args)
+        .env_remove("DATABASE_URL")
+        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
+        .output()
+        .unwrap()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn read_only_directory_is_a_clear_error_and_nothing_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    chmod(dir.path(), 0o755);
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o555);
+    let db = locked.join("new.db");
+    let out = unprivileged(&["init", "--database-url", &url(&db)]);
+    assert_eq!(out.status.code(), Some(22), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+    assert!(!db.exists());
+
+    // An existing, ready database that this user may not write.
+    chmod(&locked, 0o755);
+    let ready = locked.join("ready.db");
+    assert!(init(&ready).status.success());
+    chmod(&ready, 0o644);
+    chmod(&locked, 0o555);
+    let before = std::fs::read(&ready).unwrap();
+    let out = unprivileged(&["init", "--database-url", &url(&ready)]);
+    assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hint:"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&ready).unwrap(),
+        before,
+        "the database changed"
+    );
+    chmod(&locked, 0o755);
+}
+
+#[test]
+fn full_disk_is_a_clear_error_and_a_rerun_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference.db");
+    assert!(init(&reference).status.success());
+    let db = dir.path().join("full.db");
+    // A 48 KiB file size limit, with SIGXFSZ ignored so writes fail with EFBIG
+    // the way they do on a full disk.
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 48; exec '{}' init --database-url '{}'",
+        env!("CARGO_BIN_EXE_xtask"),
+        url(&db)
+    );
+    let out = Command::new("bash")
+        .args(["-c", &script])
+        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(71), "{err}");
+    assert!(err.contains("disk is full"), "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let rerun = init(&db);
+    assert!(rerun.status.success(), "{}", stderr(&rerun));
+    assert_eq!(dump_blocking(&url(&db)), dump_blocking(&url(&reference)));
+}
+
+#[test]
+fn another_applications_database_is_refused_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("theirs.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO customers VALUES (1, 'Ada');")
+        .unwrap();
+    drop(conn);
+    let before = std::fs::read(&db).unwrap();
+    let out = init(&db);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(40), "{err}");
+    assert!(
+        err.contains("already has 1 tables (customers) but no migration history"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "another application's database was changed"
+    );
+}
+
+#[test]
+fn a_writer_holding_the_lock_past_busy_timeout_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("busy.db");
+    assert!(init(&db).status.success());
+    let writer = rusqlite::Connection::open(&db).unwrap();
+    writer
+        .execute_batch("BEGIN IMMEDIATE; UPDATE tenants SET name = name;")
+        .unwrap();
+    let out = xtask()
+        .args([
+            "init",
+            "--busy-timeout",
+            "200ms",
+            "--database-url",
+            &url(&db),
+        ])
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(50), "{err}");
+    assert!(err.contains("database is locked"), "{err}");
+    assert!(
+        err.contains("holds a write lock longer than the busy timeout"),
+        "{err}"
+    );
+    writer.execute_batch("ROLLBACK").unwrap();
+    drop(writer);
+    assert!(init(&db).status.success());
+}
