@@ -313,6 +313,11 @@ impl CoreError {
             CoreError::OutOfOrderMigration { .. } => {
                 Some("give the new migration a version above every applied one".to_owned())
             }
+            CoreError::MigrationFailed { message, .. } if message.contains("statement timeout") => Some(
+                "the server's statement_timeout cancelled it; raise it for this role or database \
+                 (ALTER ROLE ... SET statement_timeout = ...) and run init again"
+                    .to_owned(),
+            ),
             CoreError::MigrationFailed { .. } => Some(
                 "fix the migration's SQL and run init again; earlier migrations stay applied"
                     .to_owned(),
