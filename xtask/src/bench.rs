@@ -173,34 +173,19 @@ impl BenchCmd {
             &ours_t,
         );
 
-        // Sixteen at once on a new database vs one.
-        let mut one = Vec::new();
-        let mut sixteen = Vec::new();
-        for i in 0..runs {
-            one.push(timed(&mut init(&cluster.url(&format!("single_{i}")), &[]))?);
-            let url = cluster.url(&format!("storm_{i}"));
-            let started = Instant::now();
-            let children = (0..16)
-                .map(|_| {
-                    init(&url, &[])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::piped())
-                        .spawn()
-                        .map_err(anyhow::Error::from)
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            for child in children {
-                let out = child.wait_with_output()?;
-                ensure!(
-                    out.status.success(),
-                    "a concurrent init failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            sixteen.push(started.elapsed());
+        // Storms on new databases vs one init on a new database.
+        for size in [16, 32] {
+            let (one, storm) = storm_vs_one(runs, size, |name| init(&cluster.url(name), &[]))?;
+            println!(
+                "PostgreSQL: {size} concurrent inits on a new database vs one ({runs} runs each)"
+            );
+            print_pair(
+                "one init",
+                &one,
+                &format!("{size} concurrent inits"),
+                &storm,
+            );
         }
-        println!("PostgreSQL: 16 concurrent inits on a new database vs one ({runs} runs each)");
-        print_pair("one init", &one, "16 concurrent inits", &sixteen);
         Ok(())
     }
 
@@ -285,8 +270,55 @@ impl BenchCmd {
             "xtask init --no-seed",
             &init_t,
         );
+
+        let runs = self.fresh_runs;
+        let storm_dir = dir.join("storms");
+        std::fs::create_dir_all(&storm_dir)?;
+        let init = |name: &str| {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["init", "--database-url"])
+                .arg(format!("sqlite://{}/{name}.db", storm_dir.display()))
+                .env("DBINIT_ADMIN_PASSWORD", "bench-password-0123456789");
+            cmd
+        };
+        let (one, storm) = storm_vs_one(runs, 32, init)?;
+        println!("SQLite: 32 concurrent inits on a new database vs one ({runs} runs each)");
+        print_pair("one init", &one, "32 concurrent inits", &storm);
         Ok(())
     }
+}
+
+/// `runs` times: one `init` on a new database, then `size` at once on
+/// another new database. `init(name)` builds the command for database `name`.
+fn storm_vs_one(
+    runs: usize,
+    size: usize,
+    init: impl Fn(&str) -> Command,
+) -> anyhow::Result<(Vec<Duration>, Vec<Duration>)> {
+    let (mut one, mut storm) = (Vec::new(), Vec::new());
+    for i in 0..runs {
+        one.push(timed(&mut init(&format!("single_{size}_{i}")))?);
+        let started = Instant::now();
+        let children = (0..size)
+            .map(|_| {
+                init(&format!("storm_{size}_{i}"))
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(anyhow::Error::from)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        for child in children {
+            let out = child.wait_with_output()?;
+            ensure!(
+                out.status.success(),
+                "a concurrent init failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        storm.push(started.elapsed());
+    }
+    Ok((one, storm))
 }
 
 /// Runs `a` and `b` alternately `runs` times each, calling `reset` before
