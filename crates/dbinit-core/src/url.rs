@@ -143,6 +143,21 @@ impl DatabaseUrl {
             return Err(invalid(reason));
         }
         let parsed = url::Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+        // An unencoded `@`, `/` or `#` in a password splits it: part of it
+        // would land in the path or the fragment, and be shown as a database
+        // name. Refuse rather than guess.
+        if parsed.fragment().is_some() {
+            return Err(invalid(
+                "a `#` starts a URL fragment; percent-encode it (%23) if it is part of the password",
+            ));
+        }
+        let after_host_has_at =
+            parsed.path().contains('@') || parsed.query().is_some_and(|q| q.contains('@'));
+        if after_host_has_at && (parsed.password().is_some() || parsed.path().contains('@')) {
+            return Err(invalid(
+                "an `@` after the host is ambiguous; percent-encode `@` (%40) and `/` (%2F) in the password",
+            ));
+        }
         let scheme = parsed.scheme().to_ascii_lowercase();
         let redacted = redact_url(&parsed);
         if parsed.host_str().is_none_or(str::is_empty)
