@@ -467,3 +467,39 @@ fn short_configured_admin_password_is_refused_and_rolled_back() {
         "earlier seeders committed"
     );
 }
+
+/// Quiet logs: a monitor that fails on every tick logs the failure once per
+/// window with a count, not once per tick.
+#[test]
+fn a_failing_monitor_logs_once_per_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("never-created.db");
+    let out = run(&[
+        "health",
+        "--json",
+        "--watch",
+        "10ms",
+        "--ticks",
+        "60",
+        "--repeat-window",
+        "200ms",
+        "--database-url",
+        &url(&missing),
+    ]);
+    assert_eq!(code(&out), 60, "{}", stderr(&out));
+    let stats = json(&out);
+    assert_eq!(stats["ticks"], 60);
+    assert_eq!(stats["failing"], 60);
+    let err = stderr(&out);
+    let lines = err
+        .lines()
+        .filter(|l| l.contains("health check failed"))
+        .count();
+    assert_eq!(stats["log_lines"].as_u64(), Some(lines as u64), "{err}");
+    assert!(
+        (2..=8).contains(&lines),
+        "{lines} lines for 60 failing ticks:\n{err}"
+    );
+    assert!(err.contains("times in the last 0.2 s"), "{err}");
+    assert!(!missing.exists(), "the monitor created the database");
+}

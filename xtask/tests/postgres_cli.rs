@@ -508,3 +508,35 @@ fn fallback_is_explicit_loud_and_refused_in_production() {
     assert!(!format!("{report}{}", stderr(&out)).contains("Fb-Secret-1"));
     assert!(fallback.exists());
 }
+
+/// Quiet logs on PostgreSQL: an unreachable server checked on every tick
+/// makes a handful of lines, and no per-attempt connection noise.
+#[test]
+fn a_monitor_of_an_unreachable_server_stays_quiet() {
+    let url = format!("postgres://app:Mon-Secret-2@127.0.0.1:{}/app", free_port());
+    let out = xtask()
+        .args([
+            "health",
+            "--json",
+            "--watch",
+            "10ms",
+            "--ticks",
+            "50",
+            "--repeat-window",
+            "200ms",
+            "--database-url",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 60, "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines = err.lines().count();
+    assert!(
+        lines <= 10,
+        "{lines} log lines for 50 failing ticks:\n{err}"
+    );
+    assert!(err.contains("repeated"), "{err}");
+    assert!(!err.contains("Mon-Secret-2"), "{err}");
+    assert_eq!(json(&out)["failing"], 50);
+}

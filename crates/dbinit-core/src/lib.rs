@@ -54,6 +54,7 @@ mod error;
 pub mod fault;
 mod health;
 pub mod migration;
+pub mod ratelimit;
 pub mod registry;
 pub mod report;
 mod schema;

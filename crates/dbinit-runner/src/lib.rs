@@ -30,12 +30,14 @@ mod checks;
 pub mod cli;
 mod error;
 mod initializer;
+mod monitor;
 mod pipeline;
 mod seed_order;
 
 pub use dbinit_core;
 pub use error::RunnerError;
 pub use initializer::Initializer;
+pub use monitor::{Monitor, MonitorStats};
 
 use dbinit_core::{inventory, HealthCheckRegistration};
 

@@ -110,7 +110,7 @@ pub enum Command {
     /// Show applied and pending migrations and seed state. Changes nothing.
     Status(CommonArgs),
     /// Run the health checks. Changes nothing.
-    Health(CommonArgs),
+    Health(HealthArgs),
 }
 
 /// Options shared by every subcommand.
@@ -138,6 +138,23 @@ pub struct CommonArgs {
     /// How long to keep retrying an unreachable server.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
     pub connect_timeout: Duration,
+}
+
+/// Options of `health`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// Keep checking at this interval (a monitor), logging failures quietly.
+    #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+    pub watch: Option<Duration>,
+    /// With --watch: stop after this many checks.
+    #[arg(long, value_name = "N", requires = "watch")]
+    pub ticks: Option<u64>,
+    /// With --watch: log a repeated failure at most once per this window.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
+    pub repeat_window: Duration,
 }
 
 /// Options of `init`.
@@ -217,7 +234,8 @@ fn init_logging() {
 async fn execute(command: Command, config: &CliConfig) -> ExitCode {
     let (common, json) = match &command {
         Command::Init(args) => (&args.common, args.common.json),
-        Command::Status(c) | Command::Health(c) => (c, c.json),
+        Command::Status(c) => (c, c.json),
+        Command::Health(h) => (&h.common, h.common.json),
     };
     let initializer = match build(common, config) {
         Ok(init) => init,
@@ -259,6 +277,27 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
             }
             Err(e) => fail(&e, json),
         },
+        Command::Health(HealthArgs {
+            watch: Some(interval),
+            ticks,
+            repeat_window,
+            ..
+        }) => {
+            let stats = crate::Monitor::new(initializer, interval)
+                .repeat_window(repeat_window)
+                .run(ticks)
+                .await;
+            if json {
+                render::json(&serde_json::json!({
+                    "ticks": stats.ticks, "failing": stats.failing, "log_lines": stats.lines
+                }));
+            }
+            if stats.failing == 0 {
+                ExitCode::from(exit::OK)
+            } else {
+                ExitCode::from(exit::code(dbinit_core::ErrorKind::Unhealthy))
+            }
+        }
         Command::Health(_) => match initializer.health().await {
             Ok(summary) => {
                 render::health(&summary, json);
