@@ -117,7 +117,7 @@ impl DatabaseUrl {
                 redact_loose(trimmed),
             ));
         }
-        if !trimmed.contains("://") && looks_like_conninfo(trimmed) {
+        if !has_url_scheme(trimmed) && looks_like_conninfo(trimmed) {
             let pairs = split_conninfo(trimmed).map_err(|r| invalid(&r))?;
             let redacted = pairs
                 .iter()
@@ -134,7 +134,7 @@ impl DatabaseUrl {
                 redacted,
             ));
         }
-        if !trimmed.contains("://") {
+        if !has_url_scheme(trimmed) {
             let reason = if trimmed.starts_with('/') || trimmed.starts_with('.') {
                 "a bare path is not a url; for a SQLite file write sqlite://PATH"
             } else {
@@ -290,6 +290,19 @@ fn parse_sqlite(rest: &str) -> Result<(SqlitePath, Vec<(String, String)>), Strin
         return Err("the path contains a NUL byte".to_owned());
     }
     Ok((SqlitePath::File(PathBuf::from(decoded.as_ref())), params))
+}
+
+/// True when the input starts with `scheme://` (RFC 3986 scheme characters).
+fn has_url_scheme(s: &str) -> bool {
+    s.split_once("://").is_some_and(|(scheme, _)| {
+        scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    })
 }
 
 /// True when the input starts like a libpq `key=value` string.
@@ -471,35 +484,42 @@ pub(crate) fn redact_loose(input: &str) -> String {
         }
     }
     let rest = redact_userinfo(&joined);
+    // Secret `key=value` pairs, the key after a separator (`&`, `?`, `;`,
+    // white space) or at the start. A quoted value is hidden up to its
+    // closing, unescaped quote; an unquoted one up to the next separator.
+    let is_separator = |c: char| matches!(c, '&' | '?' | ';') || c.is_whitespace();
+    let chars: Vec<char> = rest.chars().collect();
     let mut out = String::with_capacity(rest.len());
-    // Secret `key=value` pairs, separated by `&`, `?`, `;` or white space. A
-    // quoted secret (`password='a b'`) stays hidden up to its closing quote.
-    let mut in_quoted_secret = false;
-    let mut token_start = 0;
-    let ends = rest
-        .char_indices()
-        .filter(|(_, c)| matches!(c, '&' | '?' | ';' | ' ' | '\t' | '\n'))
-        .map(|(i, c)| (i, Some(c)))
-        .chain(std::iter::once((rest.len(), None)));
-    for (end, separator) in ends {
-        let token = &rest[token_start..end];
-        token_start = end + separator.map_or(0, char::len_utf8);
-        if in_quoted_secret {
-            in_quoted_secret = !token.ends_with('\'');
-        } else {
-            match token.split_once('=') {
-                Some((k, v)) if is_secret_key(k) => {
-                    out.push_str(k);
-                    out.push('=');
-                    out.push_str(REDACTED);
-                    in_quoted_secret = v.starts_with('\'') && (v.len() == 1 || !v.ends_with('\''));
+    let mut i = 0;
+    while i < chars.len() {
+        let at_key_start = i == 0 || is_separator(chars[i - 1]);
+        let key_len = chars[i..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+            .count();
+        if at_key_start && key_len > 0 && chars.get(i + key_len) == Some(&'=') {
+            let key: String = chars[i..i + key_len].iter().collect();
+            if is_secret_key(&key) {
+                out.push_str(&key);
+                out.push('=');
+                out.push_str(REDACTED);
+                i += key_len + 1;
+                if chars.get(i) == Some(&'\'') {
+                    i += 1;
+                    while i < chars.len() && chars[i] != '\'' {
+                        i += if chars[i] == '\\' { 2 } else { 1 };
+                    }
+                    i += 1;
+                } else {
+                    while i < chars.len() && !is_separator(chars[i]) {
+                        i += 1;
+                    }
                 }
-                _ => out.push_str(token),
+                continue;
             }
         }
-        if let Some(c) = separator.filter(|_| !in_quoted_secret) {
-            out.push(c);
-        }
+        out.push(chars[i]);
+        i += 1;
     }
     out
 }
@@ -641,6 +661,19 @@ mod tests {
             );
             assert!(!err.to_string().contains("topsecret"), "{err}");
         }
+    }
+
+    /// Found by the fuzzer: escaped quotes inside a quoted password, and a
+    /// `://` inside a conninfo value.
+    #[test]
+    fn quoted_conninfo_secrets_with_escapes_stay_hidden() {
+        let input = r"host=h password='Zq\'\';=:///Xv' x=1";
+        assert_eq!(redact_loose(input), "host=h password=*** x=1");
+        let shown = match DatabaseUrl::parse(input) {
+            Ok(url) => format!("{url} {url:?}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(!shown.contains("Zq") && !shown.contains("Xv"), "{shown}");
     }
 
     #[test]
