@@ -503,3 +503,109 @@ fn a_failing_monitor_logs_once_per_window() {
     assert!(err.contains("times in the last 0.2 s"), "{err}");
     assert!(!missing.exists(), "the monitor created the database");
 }
+
+/// Hostile migration sets: clear errors before anything runs, and a 50 MB
+/// migration that simply works.
+#[test]
+fn hostile_migration_sets_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (
+            &[
+                ("V1__ok.sql", "CREATE TABLE a (id INTEGER);"),
+                ("V2_one_underscore.sql", "SELECT 1;"),
+            ],
+            "V2_one_underscore.sql is not named",
+        ),
+        (
+            &[
+                ("V1__ok.sql", "CREATE TABLE a (id INTEGER);"),
+                ("V2__has-dash.sql", "SELECT 1;"),
+            ],
+            "V2__has-dash.sql is not named",
+        ),
+        (
+            &[
+                ("V1__ok.sql", "CREATE TABLE a (id INTEGER);"),
+                ("V2__empty.sql", "  \n"),
+            ],
+            "V2__empty.sql is empty",
+        ),
+        (
+            &[
+                ("V1__a.sql", "CREATE TABLE a (id INTEGER);"),
+                ("V1__b.sql", "CREATE TABLE b (id INTEGER);"),
+            ],
+            "share version 1",
+        ),
+    ];
+    for (i, (files, expected)) in cases.iter().enumerate() {
+        let migrations = dir.path().join(format!("set{i}"));
+        std::fs::create_dir(&migrations).unwrap();
+        for (name, sql) in *files {
+            std::fs::write(migrations.join(name), sql).unwrap();
+        }
+        let db = dir.path().join(format!("db{i}.db"));
+        let out = run(&[
+            "init",
+            "--no-seed",
+            "--database-url",
+            &url(&db),
+            "--migrations",
+            migrations.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 40, "{expected}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{expected}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !db.exists(),
+            "{expected}: the database was created before the set was checked"
+        );
+    }
+}
+
+#[test]
+fn a_fifty_megabyte_migration_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().join("big");
+    std::fs::create_dir(&migrations).unwrap();
+    let mut sql =
+        String::from("CREATE TABLE big (id INTEGER PRIMARY KEY, payload TEXT NOT NULL);\n");
+    let payload = "x".repeat(90);
+    let mut id = 0;
+    while sql.len() < 50 * 1024 * 1024 {
+        sql.push_str("INSERT INTO big VALUES ");
+        let rows: Vec<String> = (0..1000)
+            .map(|_| {
+                id += 1;
+                format!("({id}, '{payload}')")
+            })
+            .collect();
+        sql.push_str(&rows.join(", "));
+        sql.push_str(";\n");
+    }
+    std::fs::write(migrations.join("V1__big.sql"), &sql).unwrap();
+    let db = dir.path().join("big.db");
+    let out = run(&[
+        "init",
+        "--no-seed",
+        "--database-url",
+        &url(&db),
+        "--migrations",
+        migrations.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(sqlite(&db, "SELECT count(*) FROM big"), id);
+    let again = run(&[
+        "init",
+        "--no-seed",
+        "--database-url",
+        &url(&db),
+        "--migrations",
+        migrations.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+}

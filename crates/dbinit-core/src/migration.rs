@@ -229,19 +229,25 @@ impl MigrationSet {
     /// When the directory cannot be read, a file name does not parse, or
     /// versions repeat.
     pub fn from_dir(dir: &Path) -> Result<Self, CoreError> {
+        let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
         if !dir.is_dir() {
-            return Err(CoreError::InvalidMigrationSet {
-                reason: format!("{} is not a directory", dir.display()),
-            });
+            return Err(invalid(format!("{} is not a directory", dir.display())));
         }
-        let migrations = refinery_core::load_sql_migrations(dir).map_err(|e| {
-            CoreError::InvalidMigrationSet {
-                reason: format!("{}: {e}", dir.display()),
-            }
-        })?;
+        // refinery skips misnamed files with a log line; a migration that
+        // silently never runs is worse than an error.
+        check_names(dir)?;
+        let migrations = refinery_core::load_sql_migrations(dir)
+            .map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
+        if let Some(empty) = migrations
+            .iter()
+            .find(|m| m.sql().is_none_or(|s| s.trim().is_empty()))
+        {
+            return Err(invalid(format!(
+                "{empty}.sql is empty; delete it or give it SQL (an empty migration is usually a mistake)"
+            )));
+        }
         Self::from_refinery(dir.display().to_string(), &migrations)
     }
-
     /// Where the set came from (a directory, or `embedded:...`).
     pub fn origin(&self) -> &str {
         &self.origin
@@ -311,6 +317,39 @@ impl MigrationSet {
         }
         Ok(pending)
     }
+}
+
+/// Every `.sql` file under `dir` must be named `V{n}__{name}.sql` (or `U`).
+fn check_names(dir: &Path) -> Result<(), CoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| CoreError::InvalidMigrationSet {
+        reason: format!("cannot read {}: {e}", dir.display()),
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            check_names(&path)?;
+            continue;
+        }
+        if path.extension().is_none_or(|e| e != "sql") {
+            continue;
+        }
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let named = refinery_core::parse_migration_name(stem)
+            .is_ok_and(|(_, _, name)| stem.ends_with(&format!("__{name}")));
+        if !named {
+            return Err(CoreError::InvalidMigrationSet {
+                reason: format!(
+                    "{} is not named V{{version}}__{{name}}.sql (name: letters, digits, `_`); \
+                     rename it, or it would never run",
+                    path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 mod opt_millis {
