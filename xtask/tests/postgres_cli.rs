@@ -540,3 +540,104 @@ fn a_monitor_of_an_unreachable_server_stays_quiet() {
     assert!(!err.contains("Mon-Secret-2"), "{err}");
     assert_eq!(json(&out)["failing"], 50);
 }
+
+/// Secrets: every error path this test can reach, with the password in the
+/// userinfo, in `?password=` and in a libpq `password=` field. It appears in
+/// none of stdout, stderr or the JSON report.
+#[test]
+fn the_password_never_appears_on_any_path() {
+    const SECRET: &str = "Sekr1t-Value-77";
+    let port = pg_url("postgres")
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let dead = free_port();
+    let role = unique_database("secret_role");
+    psql(
+        &pg_url("postgres"),
+        &format!("CREATE ROLE {role} LOGIN PASSWORD '{SECRET}' NOCREATEDB"),
+    );
+    let missing_db = unique_database("secret_missing");
+    let forms = |host_port: &str, user: &str, db: &str, extra: &str| {
+        vec![
+            format!(
+                "postgres://{user}:{SECRET}@{host_port}/{db}{}",
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{extra}")
+                }
+            ),
+            format!(
+                "postgresql://{user}@{host_port}/{db}?password={SECRET}{}",
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("&{extra}")
+                }
+            ),
+            {
+                let (host, port) = host_port.split_once(':').unwrap();
+                let extra = extra.replace('&', " ");
+                format!(
+                    "host={host} port={port} user={user} password='{SECRET}' dbname={db} {extra}"
+                )
+            },
+        ]
+    };
+    let mut urls = Vec::new();
+    // unreachable, wrong password (as postgres), no CREATEDB, bad option, success
+    urls.extend(forms(&format!("127.0.0.1:{dead}"), "app", "app", ""));
+    urls.extend(forms(
+        &format!("127.0.0.1:{port}"),
+        "postgres",
+        "postgres",
+        "",
+    ));
+    urls.extend(forms(&format!("127.0.0.1:{port}"), &role, &missing_db, ""));
+    urls.extend(forms(
+        &format!("127.0.0.1:{port}"),
+        &role,
+        "postgres",
+        "sslmode=sometimes",
+    ));
+    urls.extend(forms(
+        &format!("127.0.0.1:{port}"),
+        &role,
+        "postgres",
+        "sslmode=verify-full",
+    ));
+    let mut codes = Vec::new();
+    for url in &urls {
+        for command in ["init", "status", "health"] {
+            let out = xtask()
+                .args([
+                    command,
+                    "--json",
+                    "--connect-timeout",
+                    "200ms",
+                    "--database-url",
+                    url,
+                ])
+                .output()
+                .unwrap();
+            let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+            assert!(
+                !all.contains(SECRET) && !all.contains("Sekr1t"),
+                "{command} leaked:\n{all}"
+            );
+            codes.push(code(&out));
+        }
+    }
+    // The paths really were different failures (and some successes).
+    for expected in [10, 20, 21, 22] {
+        assert!(
+            codes.contains(&expected),
+            "exit {expected} never reached: {codes:?}"
+        );
+    }
+}
