@@ -422,3 +422,28 @@ async fn a_socket_directory_works_as_host() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_malformed_history_is_an_error_not_a_panic() {
+    let (_, mut s) = fresh().await;
+    s.execute_batch(
+        "CREATE TABLE refinery_schema_history (version TEXT PRIMARY KEY, name TEXT, applied_on TEXT, checksum TEXT); \
+         INSERT INTO refinery_schema_history VALUES ('one', 'x', 'then', 'abc');",
+    )
+    .await
+    .unwrap();
+    let err = s.applied_migrations().await.unwrap_err();
+    assert!(matches!(err, CoreError::CorruptHistory { .. }), "{err}");
+    s.execute_batch(
+        "DROP TABLE refinery_schema_history; \
+         CREATE TABLE refinery_schema_history (version INT4 PRIMARY KEY, name VARCHAR(255), applied_on VARCHAR(255), checksum VARCHAR(255)); \
+         INSERT INTO refinery_schema_history VALUES (1, 'x', 'then', 'not-a-number');",
+    )
+    .await
+    .unwrap();
+    let err = s.applied_migrations().await.unwrap_err();
+    assert!(
+        err.to_string().contains("checksum is not a number"),
+        "{err}"
+    );
+}
