@@ -56,6 +56,25 @@ impl MigrationFile {
     pub fn is_versioned(&self) -> bool {
         self.versioned
     }
+
+    /// The history row for this migration, applied at `applied_on` (see
+    /// [`timestamp_now`]) in a transaction that began at `started`.
+    pub fn applied(&self, applied_on: String, started: std::time::Instant) -> AppliedMigration {
+        AppliedMigration {
+            version: self.version,
+            name: self.name.to_string(),
+            applied_on,
+            checksum: self.checksum,
+            duration: Some(started.elapsed()),
+        }
+    }
+}
+
+/// Now, formatted as refinery records `applied_on` (RFC 3339, UTC).
+pub fn timestamp_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 impl From<&refinery_core::Migration> for MigrationFile {

@@ -3,10 +3,8 @@
 
 use std::time::Instant;
 
-use dbinit_core::migration::MigrationBatchError;
+use dbinit_core::migration::{timestamp_now, MigrationBatchError};
 use dbinit_core::{AppliedMigration, CoreError, MigrationFile};
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
@@ -61,27 +59,19 @@ pub(crate) async fn apply(
     let mut applied = Vec::with_capacity(pending.len());
     for (i, migration) in pending.iter().enumerate() {
         let started = Instant::now();
-        let applied_on = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let applied_on = timestamp_now();
         if let Err(error) = apply_one(client, migration, &applied_on, i == 0).await {
             // Leaves the session usable (and able to release its lock).
             let _ = client.batch_execute("ROLLBACK").await;
             return Err(MigrationBatchError { applied, error });
         }
-        let duration = started.elapsed();
+        let record = migration.applied(applied_on, started);
         tracing::info!(
             migration = %migration,
-            elapsed_ms = duration.as_secs_f64() * 1e3,
+            elapsed_ms = record.duration.unwrap_or_default().as_secs_f64() * 1e3,
             "applied migration"
         );
-        applied.push(AppliedMigration {
-            version: migration.version(),
-            name: migration.name().to_owned(),
-            applied_on,
-            checksum: migration.checksum(),
-            duration: Some(duration),
-        });
+        applied.push(record);
     }
     Ok(applied)
 }

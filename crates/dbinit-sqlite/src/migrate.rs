@@ -7,11 +7,9 @@
 
 use std::time::Instant;
 
-use dbinit_core::migration::{MigrationBatchError, HISTORY_TABLE};
+use dbinit_core::migration::{timestamp_now, MigrationBatchError, HISTORY_TABLE};
 use dbinit_core::{AppliedMigration, CoreError, MigrationFile};
 use rusqlite::Connection;
-use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
 
 use crate::error;
 
@@ -74,9 +72,7 @@ pub(crate) fn apply(
     let mut applied = Vec::with_capacity(pending.len());
     for (i, migration) in pending.iter().enumerate() {
         let started = Instant::now();
-        let applied_on = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let applied_on = timestamp_now();
         let result = apply_one(conn, migration, &applied_on, i == 0);
         if let Err(error) = result {
             // The transaction may already be gone (SQLite rolls back on some
@@ -84,19 +80,13 @@ pub(crate) fn apply(
             let _ = conn.execute_batch("ROLLBACK");
             return Err(MigrationBatchError { applied, error });
         }
-        let duration = started.elapsed();
+        let record = migration.applied(applied_on, started);
         tracing::info!(
             migration = %migration,
-            elapsed_ms = duration.as_secs_f64() * 1e3,
+            elapsed_ms = record.duration.unwrap_or_default().as_secs_f64() * 1e3,
             "applied migration"
         );
-        applied.push(AppliedMigration {
-            version: migration.version(),
-            name: migration.name().to_owned(),
-            applied_on,
-            checksum: migration.checksum(),
-            duration: Some(duration),
-        });
+        applied.push(record);
     }
     Ok(applied)
 }
