@@ -37,8 +37,13 @@ pub(crate) fn insert(
     let result = insert_rows(conn, sql, rows);
     if own_transaction {
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        conn.execute_batch(end)
-            .map_err(|e| error::sqlite("cannot finish the bulk insert", e))?;
+        if let Err(e) = conn.execute_batch(end) {
+            // A failed COMMIT leaves the transaction open: close it.
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            return Err(error::sqlite("cannot finish the bulk insert", e));
+        }
     }
     result
 }
