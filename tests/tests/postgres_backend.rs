@@ -389,6 +389,7 @@ async fn tls_require_and_verify_full_against_a_server_with_a_generated_certifica
         err.to_string().to_lowercase().contains("certificate"),
         "{err}"
     );
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(!err
         .to_string()
         .contains(dbinit_tests::pg::SUPERUSER_PASSWORD));

@@ -162,11 +162,42 @@ fn crash_and_converge(backend: Backend, family: &str) {
     eprintln!("{backend:?} {family}: {tried} crash points, all converged");
 }
 
+/// Every crash point in the code is exercised here: adding a
+/// `fault::point` without a convergence test fails this test.
 #[test]
-fn every_point_reaches_a_known_count() {
-    // 3 + 3 x 20 + 6 + checks: at least 50 per backend.
-    assert!(points(Backend::Sqlite).len() >= 50);
-    assert!(points(Backend::Postgres).len() >= 50);
+fn every_crash_point_in_the_code_is_tried() {
+    fn scan(dir: &Path, found: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                scan(&path, found);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for piece in text.split("fault::point(\"").skip(1) {
+                    found.push(piece.split('"').next().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    let mut in_code = Vec::new();
+    scan(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates"),
+        &mut in_code,
+    );
+    in_code.sort();
+    in_code.dedup();
+    assert!(in_code.len() >= 9, "{in_code:?}");
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let tried: Vec<String> = points(backend).into_iter().map(|(p, _)| p).collect();
+        for point in &in_code {
+            assert!(
+                tried.contains(point),
+                "{backend:?}: crash point {point} is never tried"
+            );
+        }
+        // 3 + 3 x 20 + 6 + checks: at least 50 per backend.
+        assert!(tried.len() >= 50, "{backend:?}: {}", tried.len());
+    }
 }
 
 #[test]

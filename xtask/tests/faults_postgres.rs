@@ -82,6 +82,21 @@ fn server_killed_mid_migration_then_restarted_converges() {
     assert!(!err.contains("dbinit-test-superuser"), "{err}");
 
     cluster.start().expect("restart");
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT count(*) FROM refinery_schema_history WHERE version = 6"
+        ),
+        "0",
+        "the kill was not in the middle of V6"
+    );
+    assert_eq!(
+        psql(
+            &url,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'slow_a'"
+        ),
+        "0"
+    );
     let out = xtask(&url, Some(set.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(dump_blocking(&url), dump_blocking(&reference));
@@ -142,16 +157,20 @@ fn a_role_without_create_on_the_schema_gets_a_clear_error() {
 fn a_tiny_statement_timeout_fails_clearly_and_a_rerun_converges() {
     let db = unique_database("timeout");
     let admin = pg_url("postgres");
-    psql(&admin, &format!("CREATE DATABASE {db}"));
+    let url = pg_url(&db);
+    // The bundled schema first, without the timeout: only the sleepy
+    // migration must meet it, however loaded the machine is.
+    let bundled = migrations(&[]);
+    let out = xtask(&url, Some(bundled.path())).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
     psql(
         &admin,
         &format!("ALTER DATABASE {db} SET statement_timeout = '100ms'"),
     );
     let set = migrations(&[(
         "V6__sleepy",
-        "CREATE TABLE sleepy (id INT);\nSELECT pg_sleep(0.5);\n",
+        "CREATE TABLE sleepy (id INT);\nSELECT pg_sleep(2);\n",
     )]);
-    let url = pg_url(&db);
     let out = xtask(&url, Some(set.path())).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(41), "{err}");

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Unreachable,
     /// The server rejected the credentials.
     Authentication,
+    /// TLS could not be negotiated, or the server's certificate did not verify.
+    Tls,
     /// The operating system or the database refused an operation.
     PermissionDenied,
     /// The target exists but is not a database of this backend.
@@ -53,6 +55,7 @@ impl ErrorKind {
             ErrorKind::Registry => "registry",
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Authentication => "authentication",
+            ErrorKind::Tls => "tls",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::NotADatabase => "not_a_database",
             ErrorKind::LockTimeout => "lock_timeout",

@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 pub enum Verdict {
     /// Log it: first time, or first time after a quiet window.
     Log,
-    /// Log it with a summary: it repeated this many times (not logged) in
-    /// the window that just ended.
+    /// Log it with a summary: it repeated this many times (not logged)
+    /// since it was last logged, `over` ago.
     LogWithSummary {
         /// Suppressed repeats.
         repeated: u64,
+        /// Time since the message was last logged.
+        over: Duration,
     },
     /// A repeat inside the window: count it, log nothing.
     Suppress,
@@ -72,21 +74,22 @@ impl LogLimiter {
             }
             Some(entry) => {
                 let repeated = std::mem::take(&mut entry.suppressed);
+                let over = now.duration_since(entry.window_start);
                 entry.window_start = now;
                 if repeated == 0 {
                     Verdict::Log
                 } else {
-                    Verdict::LogWithSummary { repeated }
+                    Verdict::LogWithSummary { repeated, over }
                 }
             }
         }
     }
 
-    /// Forgets `key`, so that its next occurrence logs at once (call it when
-    /// the condition clears: the next failure is news again).
-    pub fn clear(&self, key: &str) {
+    /// Forgets every message, so that the next occurrence of any logs at
+    /// once: call it when the condition clears (the next failure is news).
+    pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+            entries.clear();
         }
     }
 }
@@ -104,7 +107,13 @@ mod tests {
             .collect();
         assert_eq!(verdicts[0], Verdict::Log);
         assert!(verdicts[1..60].iter().all(|v| *v == Verdict::Suppress));
-        assert_eq!(verdicts[60], Verdict::LogWithSummary { repeated: 59 });
+        assert_eq!(
+            verdicts[60],
+            Verdict::LogWithSummary {
+                repeated: 59,
+                over: Duration::from_secs(60)
+            }
+        );
     }
 
     #[test]
@@ -114,7 +123,7 @@ mod tests {
         assert_eq!(limiter.check("a", now), Verdict::Log);
         assert_eq!(limiter.check("b", now), Verdict::Log);
         assert_eq!(limiter.check("a", now), Verdict::Suppress);
-        limiter.clear("a");
+        limiter.clear();
         assert_eq!(limiter.check("a", now), Verdict::Log);
         let later = now + Duration::from_secs(61);
         assert_eq!(

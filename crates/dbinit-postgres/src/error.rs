@@ -107,7 +107,7 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
         } =>
         {
             (
-                ErrorKind::Unreachable,
+                ErrorKind::Tls,
                 Some("check sslmode and sslrootcert, and that the server has TLS on".into()),
             )
         }

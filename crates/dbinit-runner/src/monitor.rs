@@ -56,46 +56,60 @@ impl Monitor {
         self
     }
 
-    /// Checks `ticks` times (forever with `None`), `interval` apart.
+    /// Checks `ticks` times (forever with `None`), `interval` apart. A
+    /// check that runs late delays the next one rather than bunching them,
+    /// and a check gets at most `max(interval, 5 s)`.
     pub async fn run(self, ticks: Option<u64>) -> MonitorStats {
         let mut stats = MonitorStats::default();
-        let mut last_failure: Option<String> = None;
-        let mut next = tokio::time::Instant::now();
+        let mut failing_before = false;
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let budget = self.interval.max(Duration::from_secs(5));
         while ticks.is_none_or(|t| stats.ticks < t) {
-            tokio::time::sleep_until(next).await;
-            next += self.interval;
+            ticker.tick().await;
             stats.ticks += 1;
-            match failure(self.init.health().await) {
+            let result = match tokio::time::timeout(budget, self.init.health()).await {
+                Ok(result) => failure(result),
+                Err(_) => Some(format!(
+                    "health check timed out after {:.1} s",
+                    budget.as_secs_f64()
+                )),
+            };
+            match result {
                 None => {
-                    if let Some(previous) = last_failure.take() {
-                        self.limiter.clear(&previous);
+                    if std::mem::take(&mut failing_before) {
+                        self.limiter.clear();
                         tracing::info!("database healthy again");
                     }
                 }
                 Some(message) => {
                     stats.failing += 1;
-                    let window = match self.limiter.window().as_secs_f64() {
-                        w if w >= 1.0 => format!("{w:.0} s"),
-                        w => format!("{w:.1} s"),
-                    };
+                    failing_before = true;
                     match self.limiter.check(&message, Instant::now()) {
                         Verdict::Log => {
                             tracing::warn!("{message}");
                             stats.lines += 1;
                         }
-                        Verdict::LogWithSummary { repeated } => {
+                        Verdict::LogWithSummary { repeated, over } => {
                             tracing::warn!(
-                                "{message} (repeated {repeated} times in the last {window})"
+                                "{message} (repeated {repeated} times in the last {})",
+                                seconds(over)
                             );
                             stats.lines += 1;
                         }
                         Verdict::Suppress => {}
                     }
-                    last_failure = Some(message);
                 }
             }
         }
         stats
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    match d.as_secs_f64() {
+        s if s >= 10.0 => format!("{s:.0} s"),
+        s => format!("{s:.1} s"),
     }
 }
 

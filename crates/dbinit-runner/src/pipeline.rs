@@ -70,7 +70,8 @@ pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> 
         Err(e) => Err(e),
     };
     if let (Err(primary), Some(fallback)) = (&result, &init.fallback) {
-        // Only an unreachable primary, before anything was done to it.
+        // Only an unreachable primary (refused, timed out; never a TLS or
+        // certificate failure), before anything was done to it.
         if primary.kind() == ErrorKind::Unreachable && report.steps.is_empty() {
             tracing::warn!(
                 primary = %init.url,
@@ -271,7 +272,9 @@ async fn seed_one(
             source: Some(Box::new(e)),
         },
     };
-    session.begin().await.map_err(seed_failed)?;
+    // The transaction's own failures (a locked database, a lost
+    // connection) keep their kind; only the seeder's are SeedFailed.
+    session.begin().await?;
     // Secrets are shown only once what they unlock is committed: a failed
     // seeder must not leave the operator a password that was never stored.
     let deferred = DeferredSecrets::default();
@@ -286,7 +289,7 @@ async fn seed_one(
             fault::point("seed.before_commit");
             if let Err(e) = session.commit().await {
                 let _ = session.rollback().await;
-                return Err(seed_failed(e));
+                return Err(e);
             }
             fault::point("seed.committed");
             deferred.show(init.secrets.as_ref());

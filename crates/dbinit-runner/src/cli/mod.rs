@@ -214,21 +214,27 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
 }
 
 fn init_logging() {
-    let filter = EnvFilter::try_from_env("DBINIT_LOG")
-        .unwrap_or_else(|_| {
-            EnvFilter::new(
-                "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
-            )
-        })
-        // tokio-postgres logs statement parameters at debug level; they can
-        // hold password hashes. Never below info, whatever DBINIT_LOG says.
-        .add_directive("tokio_postgres=info".parse().expect("a valid directive"));
-    // A host binary may have installed its own subscriber; keep it.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+
+    let filter = EnvFilter::try_from_env("DBINIT_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(
+            "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
+        )
+    });
+    // tokio-postgres logs statement parameters (password hashes among them)
+    // at debug level: nothing of it below info, whatever DBINIT_LOG says.
+    let no_driver_debug = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
-        .try_init();
+        .with_filter(filter)
+        .with_filter(no_driver_debug);
+    // A host binary may have installed its own subscriber; keep it.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 async fn execute(command: Command, config: &CliConfig) -> ExitCode {
@@ -246,11 +252,18 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
             let mut init = initializer
                 .lock_timeout(args.lock_timeout)
                 .seed(!args.no_seed);
-            let fallback = args
-                .fallback_url
-                .clone()
-                .map(|u| u.0)
-                .or_else(|| std::env::var("DBINIT_FALLBACK_URL").ok());
+            let fallback = match (&args.fallback_url, std::env::var("DBINIT_FALLBACK_URL")) {
+                (Some(flag), _) => Some(flag.0.clone()),
+                (None, Ok(env)) => Some(env),
+                (None, Err(std::env::VarError::NotPresent)) => None,
+                (None, Err(std::env::VarError::NotUnicode(_))) => {
+                    let e = CoreError::InvalidUrl {
+                        url: "DBINIT_FALLBACK_URL".to_owned(),
+                        reason: "DBINIT_FALLBACK_URL is not valid UTF-8".to_owned(),
+                    };
+                    return fail(&e, json);
+                }
+            };
             if let Some(raw) = fallback {
                 match DatabaseUrl::parse(&raw) {
                     Ok(url) => init = init.fallback(url),
