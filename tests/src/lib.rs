@@ -1,6 +1,7 @@
 //! Shared helpers for the cross-crate tests (sqlx-test's role): fresh
 //! databases and URLs. Every test gets its own database.
 
+pub mod cli;
 pub mod dump;
 pub mod pg;
 

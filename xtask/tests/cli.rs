@@ -4,18 +4,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
 use serde_json::Value;
 
-const PASSWORD: &str = "admin-password-for-tests";
-
 fn xtask() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.env_remove("DATABASE_URL")
-        .env_remove("DBINIT_ENV")
-        .env_remove("DBINIT_ADMIN_PASSWORD_FILE")
-        .env("DBINIT_ADMIN_PASSWORD", PASSWORD)
-        .env("NO_COLOR", "1");
-    cmd
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
 }
 
 fn run(args: &[&str]) -> Output {
@@ -24,24 +17,6 @@ fn run(args: &[&str]) -> Output {
 
 fn url(path: &Path) -> String {
     format!("sqlite://{}", path.display())
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited, not killed")
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}\nstderr: {}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn init_json(db: &Path, extra: &[&str]) -> (i32, Value) {

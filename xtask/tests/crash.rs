@@ -8,7 +8,7 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::{pg_url, unique_database};
@@ -49,30 +49,28 @@ impl Backend {
 }
 
 /// The bundled schema of `backend` plus small extra migrations.
-fn migration_set(backend: Backend, dir: &Path) {
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../migrations")
-        .join(backend.dialect());
-    for entry in std::fs::read_dir(bundled).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
-    }
-    for i in 0..EXTRA_MIGRATIONS {
-        let v = 6 + i;
-        std::fs::write(
-            dir.join(format!("V{v}__extra_{v}.sql")),
-            format!(
-                "CREATE TABLE extra_{v} (id INTEGER PRIMARY KEY, tenant_id BIGINT REFERENCES tenants (id), label TEXT NOT NULL);\n\
-                 CREATE INDEX extra_{v}_label ON extra_{v} (label);\n\
-                 INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second');\n"
-            ),
-        )
-        .unwrap();
-    }
+fn migration_set(backend: Backend) -> tempfile::TempDir {
+    let extra: Vec<(String, String)> = (6..6 + EXTRA_MIGRATIONS)
+        .map(|v| {
+            (
+                format!("V{v}__extra_{v}"),
+                format!(
+                    "CREATE TABLE extra_{v} (id INTEGER PRIMARY KEY, tenant_id BIGINT REFERENCES tenants (id), label TEXT NOT NULL);\n\
+                     CREATE INDEX extra_{v}_label ON extra_{v} (label);\n\
+                     INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second');\n"
+                ),
+            )
+        })
+        .collect();
+    let extra: Vec<(&str, &str)> = extra
+        .iter()
+        .map(|(n, s)| (n.as_str(), s.as_str()))
+        .collect();
+    dbinit_tests::cli::migration_dir(backend.dialect(), &extra)
 }
 
 fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
     cmd.args([
         "init",
         "--lock-timeout",
@@ -82,9 +80,6 @@ fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
         "--migrations",
     ])
     .arg(migrations)
-    .env_remove("DATABASE_URL")
-    .env_remove("DBINIT_CRASH_AT")
-    .env("DBINIT_ADMIN_PASSWORD", "crash-test-admin-password")
     .env("DBINIT_LOG", "error");
     if let Some(at) = crash_at {
         cmd.env("DBINIT_CRASH_AT", at);
@@ -116,12 +111,11 @@ fn points(backend: Backend) -> Vec<(String, usize)> {
 
 fn crash_and_converge(backend: Backend, family: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let migrations = dir.path().join("migrations");
-    std::fs::create_dir(&migrations).unwrap();
-    migration_set(backend, &migrations);
+    let set = migration_set(backend);
+    let migrations = set.path();
 
     let reference_url = backend.fresh_url(dir.path());
-    let out = init(&reference_url, &migrations, None);
+    let out = init(&reference_url, migrations, None);
     assert!(
         out.status.success(),
         "reference run: {}",
@@ -136,7 +130,7 @@ fn crash_and_converge(backend: Backend, family: &str) {
         .filter(|(p, _)| p.starts_with(family))
     {
         let url = backend.fresh_url(dir.path());
-        let crashed = init(&url, &migrations, Some(format!("{point}:{n}")));
+        let crashed = init(&url, migrations, Some(format!("{point}:{n}")));
         assert_eq!(
             crashed.status.signal(),
             Some(9),
@@ -145,7 +139,7 @@ fn crash_and_converge(backend: Backend, family: &str) {
             String::from_utf8_lossy(&crashed.stderr)
         );
         // The dead process's lock must not block this run.
-        let rerun = init(&url, &migrations, None);
+        let rerun = init(&url, migrations, None);
         assert!(
             rerun.status.success(),
             "{backend:?} rerun after {point}:{n}: {}",

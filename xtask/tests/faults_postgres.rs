@@ -4,40 +4,27 @@
 //! converges to the database one uninterrupted run makes.
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::pg::{psql, Cluster, ClusterOptions};
 use dbinit_tests::{pg_url, unique_database};
 
+use dbinit_tests::cli::stderr;
+
 fn xtask(url: &str, migrations: Option<&Path>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(["init", "--database-url", url])
-        .env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", "pg-fault-admin-password");
+    let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(["init", "--database-url", url]);
     if let Some(dir) = migrations {
         cmd.arg("--migrations").arg(dir);
     }
     cmd
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// The bundled PostgreSQL schema plus `extra` migrations.
 fn migrations(extra: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/postgres");
-    for entry in std::fs::read_dir(bundled).unwrap() {
-        let path = entry.unwrap().path();
-        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
-    }
-    for (name, sql) in extra {
-        std::fs::write(dir.path().join(format!("{name}.sql")), sql).unwrap();
-    }
-    dir
+    dbinit_tests::cli::migration_dir("postgres", extra)
 }
 
 #[test]

@@ -9,12 +9,10 @@ use std::process::{Command, Output};
 
 use dbinit_tests::dump::dump_blocking;
 
+use dbinit_tests::cli::stderr;
+
 fn xtask() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
-        .env("NO_COLOR", "1");
-    cmd
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
 }
 
 fn url(path: &Path) -> String {
@@ -26,10 +24,6 @@ fn init(db: &Path) -> Output {
         .args(["init", "--database-url", &url(db)])
         .output()
         .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn is_root() -> bool {
@@ -49,7 +43,7 @@ fn unprivileged(args: &[&str]) -> Output {
     };
     cmd.args(args)
         .env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
+        .env("DBINIT_ADMIN_PASSWORD", dbinit_tests::cli::ADMIN_PASSWORD)
         .output()
         .unwrap()
 }
@@ -105,7 +99,7 @@ fn full_disk_is_a_clear_error_and_a_rerun_converges() {
     );
     let out = Command::new("bash")
         .args(["-c", &script])
-        .env("DBINIT_ADMIN_PASSWORD", "fault-test-admin-password")
+        .env("DBINIT_ADMIN_PASSWORD", dbinit_tests::cli::ADMIN_PASSWORD)
         .output()
         .unwrap();
     let err = stderr(&out);

@@ -6,16 +6,11 @@ use std::time::Duration;
 
 use dbinit_tests::pg::{free_port, psql, Cluster, ClusterOptions};
 use dbinit_tests::{pg_url, unique_database, PG_LOG_VAR};
-use serde_json::Value;
 
-const ADMIN_PASSWORD: &str = "admin-password-for-pg-tests";
+use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json, ADMIN_PASSWORD};
 
 fn xtask() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("NO_COLOR", "1");
-    cmd
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
 }
 
 fn init(url: &str, extra: &[&str]) -> Output {
@@ -24,24 +19,6 @@ fn init(url: &str, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run xtask")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    })
 }
 
 fn count(url: &str, sql: &str) -> i64 {
@@ -245,7 +222,7 @@ fn a_held_lock_times_out_naming_the_holder() {
         writeln!(
             stdin,
             "SET application_name = 'lock-holder'; SELECT pg_advisory_lock({});",
-            dbinit_postgres_key_sql()
+            dbinit_postgres::INIT_LOCK_KEY_SQL
         )
         .unwrap();
         stdin.flush().unwrap();
@@ -283,10 +260,6 @@ fn a_held_lock_times_out_naming_the_holder() {
     holder.wait().unwrap();
     let out = init(&url, &[]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-}
-
-fn dbinit_postgres_key_sql() -> &'static str {
-    "hashtextextended('dbinit-init:' || current_database() || ':' || coalesce(current_schema(), ''), 0)"
 }
 
 /// Behaviour 6: a migration failing halfway leaves no trace; fixing it converges.

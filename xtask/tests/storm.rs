@@ -3,7 +3,7 @@
 //! deliberately short lock timeout the losers exit with the lock-timeout
 //! code and a rerun succeeds.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::{pg_url, unique_database};
@@ -11,11 +11,9 @@ use dbinit_tests::{pg_url, unique_database};
 const STORM: usize = 32;
 
 fn spawn(url: &str, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
         .args(["init", "--json", "--database-url", url])
         .args(extra)
-        .env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", "storm-admin-password")
         .env("DBINIT_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

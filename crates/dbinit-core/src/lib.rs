@@ -78,5 +78,7 @@ pub use registry::{
 pub use schema::{SchemaStep, StepOutcome};
 pub use seed::{SecretSink, SeedContext, SeedOutcome, Seeder, StderrSecretSink};
 pub use session::{Column, Index, InitLock, Session};
-pub use url::{quote_conninfo, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm};
+pub use url::{
+    quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
+};
 pub use value::{Row, Value};

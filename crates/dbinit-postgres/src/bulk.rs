@@ -1,12 +1,11 @@
 //! Bulk insert with binary `COPY ... FROM STDIN`.
 
-use dbinit_core::{CoreError, ErrorKind, Value};
+use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
 use futures_util::pin_mut;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use crate::config::quote_ident;
 use crate::error;
 use crate::types::Param;
 

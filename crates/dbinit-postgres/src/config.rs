@@ -123,11 +123,6 @@ fn strip_conninfo_params(raw: &str) -> Result<Split, String> {
     Ok((rebuilt, ssl))
 }
 
-/// Quotes an identifier for SQL (`"` doubled).
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The same connection, to the maintenance database.
 pub(crate) fn maintenance(config: &Config, dbname: &str) -> Config {
     let mut config = config.clone();
@@ -186,10 +181,5 @@ mod tests {
             assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{s}: {err}");
             assert!(!err.to_string().contains("Secr3t"), "{err}");
         }
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("my \"odd\" db"), "\"my \"\"odd\"\" db\"");
     }
 }

@@ -102,7 +102,10 @@ impl PostgresConnector {
             } else {
                 ""
             };
-            let sql = format!("CREATE DATABASE {}{template}", config::quote_ident(&name));
+            let sql = format!(
+                "CREATE DATABASE {}{template}",
+                dbinit_core::quote_ident(&name)
+            );
             return match client.batch_execute(&sql).await {
                 Ok(()) => {
                     tracing::info!(database = %name, "created database");
@@ -124,8 +127,8 @@ impl PostgresConnector {
                     )
                     .with_hint(format!(
                         "ask an administrator to run: CREATE DATABASE {} OWNER {};",
-                        config::quote_ident(&name),
-                        config::quote_ident(user)
+                        dbinit_core::quote_ident(&name),
+                        dbinit_core::quote_ident(user)
                     )))
                 }
                 Err(e) => Err(error::classify(

@@ -1,15 +1,10 @@
 //! Bulk insert: one prepared statement, executed per row, in one transaction.
 
-use dbinit_core::{CoreError, Value};
+use dbinit_core::{quote_ident, CoreError, Value};
 use rusqlite::Connection;
 
 use crate::error;
 use crate::session::bind;
-
-/// Quotes an identifier (`"` doubled), so names from configuration are safe.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
