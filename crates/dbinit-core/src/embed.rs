@@ -23,42 +23,40 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use refinery_core::{find_migration_files, Migration, MigrationType};
-
-/// Reads the `V{n}__{name}.sql` files under `dir` (relative to the crate's
-/// manifest directory) and writes `$OUT_DIR/<out_file>`, a Rust expression of
-/// type `&[EmbeddedMigration]`. Tells cargo to rerun when the directory or a
-/// file changes. For use in build scripts only.
+/// Reads the migration files under `dir` (relative to the crate's manifest
+/// directory) and writes `$OUT_DIR/<out_file>`, a Rust expression of type
+/// `&[EmbeddedMigration]`. Tells cargo to rerun when anything under the
+/// directory changes. For use in build scripts only.
+///
+/// The files are found and checked exactly as
+/// [`MigrationSet::from_dir`](crate::MigrationSet::from_dir) does at run
+/// time: a misnamed, empty or non-UTF-8 file fails the build.
 ///
 /// # Errors
 ///
-/// When the directory cannot be read, a file name does not parse, or
-/// `OUT_DIR` / `CARGO_MANIFEST_DIR` are not set (not in a build script).
+/// When the directory cannot be read, a file is refused, or `OUT_DIR` /
+/// `CARGO_MANIFEST_DIR` are not set (not in a build script).
 pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
     let manifest =
         std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_build("CARGO_MANIFEST_DIR"))?;
     let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| not_build("OUT_DIR"))?;
-    let dir = PathBuf::from(manifest).join(dir);
+    let manifest = PathBuf::from(manifest);
+    let dir = manifest.join(dir);
+    // Cargo scans a directory named here recursively for changes.
     println!("cargo:rerun-if-changed={}", dir.display());
-    let files = find_migration_files(&dir, MigrationType::Sql).map_err(io::Error::other)?;
+    let files = crate::discover::load(&dir).map_err(io::Error::other)?;
     let mut code = String::from("&[\n");
-    for path in files {
-        println!("cargo:rerun-if-changed={}", path.display());
-        let sql = std::fs::read_to_string(&path)?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .ok_or_else(|| io::Error::other(format!("{} has no UTF-8 name", path.display())))?;
-        let m = Migration::unapplied(stem, &sql)
-            .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
+    for f in files {
+        let shown = f.path.strip_prefix(&manifest).unwrap_or(&f.path);
         let _ = writeln!(
             code,
-            "    dbinit_core::migration::EmbeddedMigration {{ version: {}, name: {:?}, checksum: {}, versioned: {}, sql: include_str!({:?}) }},",
-            m.version(),
-            m.name(),
-            m.checksum(),
-            m.prefix().to_string() == "V",
-            path.display().to_string(),
+            "    dbinit_core::migration::EmbeddedMigration {{ version: {}, name: {:?}, checksum: {}, versioned: {}, sql: include_str!({:?}), path: {:?} }},",
+            f.name.version,
+            f.name.name,
+            f.checksum,
+            f.name.versioned,
+            f.path.display().to_string(),
+            shown.display().to_string(),
         );
     }
     code.push(']');

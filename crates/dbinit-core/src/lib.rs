@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 mod connector;
+mod discover;
 mod embed;
 mod environment;
 mod error;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::discover;
 use crate::CoreError;
 
 /// refinery's history table; dbinit writes rows refinery can read back.
@@ -33,6 +34,7 @@ pub struct MigrationFile {
     checksum: u64,
     versioned: bool,
     sql: Cow<'static, str>,
+    path: Option<Cow<'static, str>>,
 }
 
 impl MigrationFile {
@@ -55,6 +57,10 @@ impl MigrationFile {
     /// `V` (versioned, ordered) or `U` (unversioned) migration.
     pub fn is_versioned(&self) -> bool {
         self.versioned
+    }
+    /// The file it was read from, when known.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
     }
 
     /// The history row for this migration, applied at `applied_on` (see
@@ -84,7 +90,8 @@ impl From<&refinery_core::Migration> for MigrationFile {
             name: Cow::Owned(m.name().to_owned()),
             checksum: m.checksum(),
             versioned: m.prefix().to_string() == "V",
-            sql: Cow::Owned(m.sql().unwrap_or_default().to_owned()),
+            sql: Cow::Owned(discover::executable_sql(m.sql().unwrap_or_default()).to_owned()),
+            path: None,
         }
     }
 }
@@ -96,7 +103,8 @@ impl From<&EmbeddedMigration> for MigrationFile {
             name: Cow::Borrowed(m.name),
             checksum: m.checksum,
             versioned: m.versioned,
-            sql: Cow::Borrowed(m.sql),
+            sql: Cow::Borrowed(discover::executable_sql(m.sql)),
+            path: Some(Cow::Borrowed(m.path)),
         }
     }
 }
@@ -127,6 +135,8 @@ pub struct EmbeddedMigration {
     pub versioned: bool,
     /// The SQL, from `include_str!`.
     pub sql: &'static str,
+    /// The file, relative to the embedding crate.
+    pub path: &'static str,
 }
 
 /// An ordered set of migrations for one dialect.
@@ -201,11 +211,15 @@ impl MigrationSet {
             .windows(2)
             .find(|w| w[0].version() == w[1].version())
         {
+            let shown = |m: &MigrationFile| match m.path() {
+                Some(path) => format!("{m} ({path})"),
+                None => m.to_string(),
+            };
             return Err(CoreError::InvalidMigrationSet {
                 reason: format!(
-                    "{} and {} share version {}",
-                    pair[0],
-                    pair[1],
+                    "{} and {} share version {}; renumber one of them",
+                    shown(&pair[0]),
+                    shown(&pair[1]),
                     pair[0].version()
                 ),
             });
@@ -248,25 +262,22 @@ impl MigrationSet {
     /// When the directory cannot be read, a file name does not parse, or
     /// versions repeat.
     pub fn from_dir(dir: &Path) -> Result<Self, CoreError> {
-        let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
-        if !dir.is_dir() {
-            return Err(invalid(format!("{} is not a directory", dir.display())));
-        }
-        // refinery skips misnamed files with a log line; a migration that
-        // silently never runs is worse than an error.
-        check_names(dir)?;
-        let migrations = refinery_core::load_sql_migrations(dir)
-            .map_err(|e| invalid(format!("{}: {e}", dir.display())))?;
-        if let Some(empty) = migrations
-            .iter()
-            .find(|m| m.sql().is_none_or(|s| s.trim().is_empty()))
-        {
-            return Err(invalid(format!(
-                "{empty}.sql is empty; delete it or give it SQL (an empty migration is usually a mistake)"
-            )));
-        }
-        Self::from_refinery(dir.display().to_string(), &migrations)
+        let files =
+            discover::load(dir).map_err(|reason| CoreError::InvalidMigrationSet { reason })?;
+        let migrations = files
+            .into_iter()
+            .map(|f| MigrationFile {
+                version: f.name.version,
+                checksum: f.checksum,
+                name: Cow::Owned(f.name.name),
+                versioned: f.name.versioned,
+                sql: Cow::Owned(discover::executable_sql(&f.text).to_owned()),
+                path: Some(Cow::Owned(f.path.display().to_string())),
+            })
+            .collect();
+        Self::new(dir.display().to_string(), migrations)
     }
+
     /// Where the set came from (a directory, or `embedded:...`).
     pub fn origin(&self) -> &str {
         &self.origin
@@ -336,39 +347,6 @@ impl MigrationSet {
         }
         Ok(pending)
     }
-}
-
-/// Every `.sql` file under `dir` must be named `V{n}__{name}.sql` (or `U`).
-fn check_names(dir: &Path) -> Result<(), CoreError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| CoreError::InvalidMigrationSet {
-        reason: format!("cannot read {}: {e}", dir.display()),
-    })?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            check_names(&path)?;
-            continue;
-        }
-        if path.extension().is_none_or(|e| e != "sql") {
-            continue;
-        }
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
-        let named = refinery_core::parse_migration_name(stem)
-            .is_ok_and(|(_, _, name)| stem.ends_with(&format!("__{name}")));
-        if !named {
-            return Err(CoreError::InvalidMigrationSet {
-                reason: format!(
-                    "{} is not named V{{version}}__{{name}}.sql (name: letters, digits, `_`); \
-                     rename it, or it would never run",
-                    path.display()
-                ),
-            });
-        }
-    }
-    Ok(())
 }
 
 mod opt_millis {
