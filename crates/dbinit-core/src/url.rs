@@ -42,6 +42,7 @@ fn is_secret_key(key: &str) -> bool {
 #[derive(Clone)]
 pub struct DatabaseUrl {
     raw: String,
+    conninfo: bool,
     scheme: String,
     form: UrlForm,
     redacted: String,
@@ -127,12 +128,9 @@ impl DatabaseUrl {
                 })
                 .collect::<Vec<_>>()
                 .join(" ");
-            return Ok(Self::new(
-                trimmed,
-                "postgres",
-                server_form(&pairs, None),
-                redacted,
-            ));
+            let mut url = Self::new(trimmed, "postgres", server_form(&pairs, None), redacted);
+            url.conninfo = true;
+            return Ok(url);
         }
         if !has_url_scheme(trimmed) {
             let reason = if trimmed.starts_with('/') || trimmed.starts_with('.') {
@@ -160,6 +158,19 @@ impl DatabaseUrl {
         }
         let scheme = parsed.scheme().to_ascii_lowercase();
         let redacted = redact_url(&parsed);
+        // `/app;password=x` is a database name to the server and a secret to
+        // the user who typed it: never create, show or log such a name.
+        let path = decode(parsed.path());
+        if redact_loose(&path) != path {
+            let mut shown = parsed.clone();
+            shown.set_path("/***");
+            return Err(CoreError::InvalidUrl {
+                url: redact_url(&shown),
+                reason: "the path holds a secret parameter (`password=`, `key=`, ...); \
+                         parameters go in the query string: ?password=... (percent-encoded)"
+                    .to_owned(),
+            });
+        }
         if parsed.host_str().is_none_or(str::is_empty)
             && !parsed.query_pairs().any(|(k, _)| k == "host")
             && matches!(scheme.as_str(), "postgres" | "postgresql")
@@ -201,6 +212,7 @@ impl DatabaseUrl {
     fn new(raw: &str, scheme: &str, form: UrlForm, redacted: String) -> Self {
         DatabaseUrl {
             raw: raw.to_owned(),
+            conninfo: false,
             scheme: scheme.to_owned(),
             form,
             redacted,
@@ -212,6 +224,12 @@ impl DatabaseUrl {
     /// string reports `postgres`.
     pub fn scheme(&self) -> &str {
         &self.scheme
+    }
+
+    /// Whether the input is a libpq `key=value` string rather than a URL
+    /// (a value may contain `://`, so only the parser can tell).
+    pub fn is_conninfo(&self) -> bool {
+        self.conninfo
     }
 
     /// The parsed, secret-free parts of the URL.
@@ -446,6 +464,9 @@ pub fn quote_ident(name: &str) -> String {
 pub fn redact(input: &str) -> String {
     match DatabaseUrl::parse(input) {
         Ok(url) => url.redacted,
+        // The parser's refusal already shows the input redacted, knowing why
+        // it was refused (a secret in the path, say).
+        Err(CoreError::InvalidUrl { url, .. }) => url,
         Err(_) => redact_loose(input.trim()),
     }
 }
@@ -489,7 +510,14 @@ pub(crate) fn redact_loose(input: &str) -> String {
             joined.push(c);
         }
     }
-    let rest = redact_userinfo(&joined);
+    let mut rest = redact_userinfo(&joined);
+    // A fragment is never needed to show which database is meant, and it is
+    // where a mistyped `#password=...` lands: hide all of it.
+    if let Some(hash) = rest.find('#') {
+        rest.truncate(hash);
+        rest.push('#');
+        rest.push_str(REDACTED);
+    }
     // Secret `key=value` pairs, the key after a separator (`&`, `?`, `;`,
     // white space) or at the start. A quoted value is hidden up to its
     // closing, unescaped quote; an unquoted one up to the next separator.
@@ -680,6 +708,30 @@ mod tests {
             Err(e) => e.to_string(),
         };
         assert!(!shown.contains("Zq") && !shown.contains("Xv"), "{shown}");
+    }
+
+    #[test]
+    fn secrets_in_the_path_or_fragment_are_never_shown() {
+        for input in [
+            "postgresql://postgres@127.0.0.1:5432/app;password=Zqzz",
+            "postgresql://postgres@127.0.0.1:5432/app%3Bpassword%3DZqzz",
+            "postgres://u@h/app#password=Zqzz",
+            "postgres://u@h/app#Zqzz",
+            "postgres://u:pw@h/app?x=1#token=Zqzz",
+        ] {
+            let err = DatabaseUrl::parse(input).expect_err(input);
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidUrl, "{input}");
+            assert!(!err.to_string().contains("Zqzz"), "{input}: {err}");
+            assert!(!redact(input).contains("Zqzz"), "{input}");
+        }
+    }
+
+    #[test]
+    fn conninfo_values_may_hold_scheme_separators() {
+        let url = parse("host=h password=Sec://ret-1234 application_name=http://svc");
+        assert!(url.is_conninfo());
+        assert!(!url.to_string().contains("ret-1234"), "{url}");
+        assert!(!parse("postgres://h/db").is_conninfo());
     }
 
     #[test]

@@ -50,10 +50,10 @@ fn invalid(url: &DatabaseUrl, reason: impl Into<String>) -> CoreError {
 /// URL sets its own.
 pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target, CoreError> {
     let raw = url.expose_secret();
-    let (rest, ssl) = if raw.contains("://") {
-        strip_url_params(raw).map_err(|e| invalid(url, e))?
-    } else {
+    let (rest, ssl) = if url.is_conninfo() {
         strip_conninfo_params(raw).map_err(|e| invalid(url, e))?
+    } else {
+        strip_url_params(raw)
     };
     let mut config = Config::from_str(&rest).map_err(|e| invalid(url, e.to_string()))?;
     let mut tls = TlsMode::Prefer;
@@ -81,15 +81,31 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
     if config.get_application_name().is_none() {
         config.application_name(application_name);
     }
+    crate::passfile::fill_password(&mut config);
     if config.get_hosts().is_empty() {
         return Err(invalid(url, "no host"));
     }
-    Ok(Target {
+    let target = Target {
         config,
         tls,
         root_cert,
-    })
+    };
+    let name = target.database();
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        return Err(invalid(
+            url,
+            format!(
+                "the database name is {} bytes long; PostgreSQL names are at most \
+                 {MAX_IDENTIFIER_BYTES} bytes (longer ones are silently truncated)",
+                name.len()
+            ),
+        ));
+    }
+    Ok(target)
 }
+
+/// PostgreSQL's `NAMEDATALEN - 1`.
+const MAX_IDENTIFIER_BYTES: usize = 63;
 
 fn is_ssl_key(key: &str) -> bool {
     matches!(key, "sslmode" | "sslrootcert")
@@ -97,18 +113,34 @@ fn is_ssl_key(key: &str) -> bool {
 
 type Split = (String, Vec<(String, String)>);
 
-fn strip_url_params(raw: &str) -> Result<Split, String> {
-    let mut parsed = url::Url::parse(raw).map_err(|e| e.to_string())?;
-    let (ssl, rest): (Vec<_>, Vec<_>) = parsed
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .partition(|(k, _)| is_ssl_key(k));
-    if rest.is_empty() {
-        parsed.set_query(None);
-    } else {
-        parsed.query_pairs_mut().clear().extend_pairs(rest);
+/// Takes the TLS keys out of a URL's query. The other parameters are kept
+/// byte for byte: re-encoding them would turn `%20` into `+`, which
+/// tokio-postgres passes to the server as a literal plus sign.
+fn strip_url_params(raw: &str) -> Split {
+    let (head, fragment_free) = match raw.split_once('?') {
+        Some((head, query)) => (head, query),
+        None => return (raw.to_owned(), Vec::new()),
+    };
+    let mut kept = Vec::new();
+    let mut ssl = Vec::new();
+    for piece in fragment_free.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
+        let decoded = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        if is_ssl_key(&decoded(key)) {
+            ssl.push((decoded(key), decoded(value)));
+        } else {
+            kept.push(piece);
+        }
     }
-    Ok((parsed.to_string(), ssl))
+    if kept.is_empty() {
+        (head.to_owned(), ssl)
+    } else {
+        (format!("{head}?{}", kept.join("&")), ssl)
+    }
 }
 
 fn strip_conninfo_params(raw: &str) -> Result<Split, String> {
@@ -166,6 +198,33 @@ mod tests {
             target("postgres://localhost/x?sslmode=disable").tls,
             TlsMode::Disable
         );
+    }
+
+    #[test]
+    fn query_values_reach_the_driver_as_encoded() {
+        let t = target("postgres://u@h/db?options=-c%20search_path%3Dpublic&application_name=my%20app&sslmode=disable&password=Right%20Pass%2B1");
+        assert_eq!(t.tls, TlsMode::Disable);
+        assert_eq!(t.config.get_options(), Some("-c search_path=public"));
+        assert_eq!(t.config.get_application_name(), Some("my app"));
+        assert_eq!(t.config.get_password(), Some(&b"Right Pass+1"[..]));
+    }
+
+    #[test]
+    fn conninfo_values_with_scheme_separators_stay_conninfo() {
+        let t = target("host=h password=Sec://ret-1234 application_name=http://svc");
+        assert_eq!(t.config.get_password(), Some(&b"Sec://ret-1234"[..]));
+        assert_eq!(t.config.get_application_name(), Some("http://svc"));
+    }
+
+    #[test]
+    fn database_names_longer_than_postgres_allows_are_url_errors() {
+        let long = "d".repeat(64);
+        let err = parse(&DatabaseUrl::parse(&format!("postgres://u@h/{long}")).unwrap(), "x")
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl);
+        assert!(err.to_string().contains("at most 63 bytes"), "{err}");
+        target(&format!("postgres://u@h/{}", "d".repeat(63)));
     }
 
     #[test]

@@ -111,6 +111,14 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
                 Some("check sslmode and sslrootcert, and that the server has TLS on".into()),
             )
         }
+        _ if err.as_db_error().is_none() && describe(&err).contains("password missing") => (
+            ErrorKind::Authentication,
+            Some(
+                "the server wants a password: put it in DATABASE_URL (or .env), PGPASSWORD or \
+                 ~/.pgpass (mode 0600), not on the command line where `ps` shows it"
+                    .into(),
+            ),
+        ),
         _ => (ErrorKind::Database, None),
     };
     let error = CoreError::backend(kind, format!("{context}: {}", describe(&err))).with_source(err);

@@ -35,6 +35,7 @@ mod error;
 mod introspect;
 mod lock;
 mod migrate;
+mod passfile;
 mod session;
 mod tls;
 mod types;
