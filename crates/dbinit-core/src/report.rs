@@ -94,9 +94,26 @@ impl From<&CoreError> for ErrorReport {
     fn from(err: &CoreError) -> Self {
         ErrorReport {
             kind: err.kind(),
-            message: err.to_string(),
+            message: bounded(&err.to_string(), MAX_MESSAGE_CHARS),
             hint: err.hint(),
         }
+    }
+}
+
+/// The longest error message a report carries: a driver may quote a whole
+/// multi-megabyte migration back, and a terminal or a log line is no place
+/// for it (nor for what the file holds).
+pub const MAX_MESSAGE_CHARS: usize = 2000;
+
+/// `text` cut to at most `max` characters, saying how much was left out.
+pub fn bounded(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!(
+            "{}… ({} more bytes not shown)",
+            &text[..cut],
+            text.len() - cut
+        ),
     }
 }
 

@@ -1,21 +1,15 @@
 //! The SQLite [`Connector`]: file creation, header check, open and pragmas.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
-
 use dbinit_core::{
     async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, Dialect,
-    ErrorKind, Session, SqlitePath, UrlForm,
+    ErrorKind, Session, SqlitePath,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::error;
+use crate::files::DbFile;
 use crate::session::{blocking, SqliteSession};
-
-/// The 16-byte magic every SQLite database file starts with.
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
 /// The SQLite backend. Claims `sqlite:` and `file:` URLs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -37,10 +31,18 @@ impl Connector for SqliteConnector {
         options: &ConnectOptions,
     ) -> Result<DatabaseCreated, CoreError> {
         match target(url)? {
-            SqlitePath::Memory => Ok(DatabaseCreated::Created),
-            SqlitePath::File(path) => {
-                let path = path.clone();
-                blocking(options.run_inline, move || create_file(&path)).await?
+            (SqlitePath::Memory, _) => Ok(DatabaseCreated::Created),
+            (SqlitePath::File(path), Mode::Create) => {
+                blocking(options.run_inline, move || {
+                    DbFile::create_or_open(&path).map(|(_, created)| created)
+                })
+                .await?
+            }
+            (SqlitePath::File(path), _) => {
+                blocking(options.run_inline, move || {
+                    DbFile::existing(&path).map(|_| DatabaseCreated::Existed)
+                })
+                .await?
             }
         }
     }
@@ -52,9 +54,7 @@ impl Connector for SqliteConnector {
         url: &DatabaseUrl,
         options: &ConnectOptions,
     ) -> Result<Box<dyn Session>, CoreError> {
-        Ok(Box::new(
-            open_session(url, options, Purpose::Inspect).await?,
-        ))
+        Ok(Box::new(open_session(url, options).await?))
     }
 
     /// Creates the file if needed (checking an existing one once), then opens
@@ -65,39 +65,32 @@ impl Connector for SqliteConnector {
         options: &ConnectOptions,
     ) -> Result<(Box<dyn Session>, DatabaseCreated), CoreError> {
         let created = self.ensure_database(url, options).await?;
-        let session = open_session(url, options, Purpose::Initialize).await?;
+        let session = open_session(url, options).await?;
         Ok((Box::new(session), created))
     }
-}
-
-/// Why a session is opened.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Purpose {
-    /// `status`, `health`: the file must exist.
-    Inspect,
-    /// `init`: `ensure_database` just created or checked the file.
-    Initialize,
 }
 
 async fn open_session(
     url: &DatabaseUrl,
     options: &ConnectOptions,
-    purpose: Purpose,
 ) -> Result<SqliteSession, CoreError> {
-    let (path, params) = match url.form() {
-        UrlForm::Sqlite { path, params } => (path.clone(), params.clone()),
-        _ => return Err(not_sqlite(url)),
-    };
-    let read_only = params.iter().any(|(k, v)| k == "mode" && v == "ro");
+    let (path, mode) = target(url)?;
     let (busy, inline) = (options.busy_timeout, options.run_inline);
     blocking(inline, move || {
-        let conn = match &path {
-            SqlitePath::Memory => Connection::open_in_memory()
-                .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
-            SqlitePath::File(file) => open_file(file, read_only, purpose == Purpose::Inspect)?,
+        let (conn, file) = match &path {
+            SqlitePath::Memory => (
+                Connection::open_in_memory()
+                    .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
+                None,
+            ),
+            SqlitePath::File(file) => {
+                // `init` created a missing file just before, in `ensure_database`.
+                let db = DbFile::existing(file)?;
+                (open_file(&db, mode == Mode::ReadOnly)?, Some(db))
+            }
         };
         configure(&conn, busy)?;
-        Ok(SqliteSession::new(conn, path, inline, busy))
+        Ok(SqliteSession::new(conn, file, inline, busy))
     })
     .await?
 }
@@ -106,142 +99,86 @@ fn not_sqlite(url: &DatabaseUrl) -> CoreError {
     CoreError::backend(ErrorKind::InvalidUrl, format!("{url} is not a SQLite url"))
 }
 
-fn target(url: &DatabaseUrl) -> Result<&SqlitePath, CoreError> {
-    url.sqlite_path().ok_or_else(|| not_sqlite(url))
+/// How the URL asks for the file to be opened (`?mode=`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `rwc` (the default): read, write, create.
+    Create,
+    /// `rw`: the file must exist.
+    ReadWrite,
+    /// `ro`.
+    ReadOnly,
 }
 
-/// Creates the parent directory (0700) and an empty database file (0600),
-/// or verifies that an existing path is a SQLite database. Never writes to
-/// an existing file.
-fn create_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
-    if path.exists() {
-        check_existing(path)?;
-        return Ok(DatabaseCreated::Existed);
-    }
-    if path.file_name().is_none() {
-        return Err(CoreError::backend(
-            ErrorKind::NotADatabase,
-            format!("{} is a directory, not a database file", path.display()),
-        )
-        .with_hint("name a file, e.g. sqlite://DIR/app.db"));
-    }
-    let created_dirs = create_parents(path)?;
-    let result = create_new_file(path);
-    if result.is_err() {
-        // Leave nothing behind: remove the (empty) directories we made.
-        for dir in created_dirs.iter().rev() {
-            let _ = fs::remove_dir(dir);
-        }
-    }
-    result
-}
-
-/// Creates the missing ancestors of `path` (mode 0700); returns those this
-/// call created, outermost first.
-fn create_parents(path: &Path) -> Result<Vec<std::path::PathBuf>, CoreError> {
-    let mut missing: Vec<std::path::PathBuf> = path
-        .ancestors()
-        .skip(1)
-        .filter(|p| !p.as_os_str().is_empty())
-        .take_while(|p| !p.exists())
-        .map(Path::to_path_buf)
-        .collect();
-    missing.reverse();
-    let mut created = Vec::with_capacity(missing.len());
-    for dir in missing {
-        match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => created.push(dir),
-            // Another process made it first: fine, but not ours to remove.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                for dir in created.iter().rev() {
-                    let _ = fs::remove_dir(dir);
-                }
-                return Err(error::io("create directory", &dir, e));
+/// The SQLite location and mode; refuses parameters this backend cannot
+/// honour rather than ignoring them (a `key=` ignored means a plain-text
+/// file the user believes is encrypted).
+fn target(url: &DatabaseUrl) -> Result<(SqlitePath, Mode), CoreError> {
+    let path = url.sqlite_path().ok_or_else(|| not_sqlite(url))?.clone();
+    let invalid = |reason: String| CoreError::InvalidUrl {
+        url: url.redacted().to_owned(),
+        reason,
+    };
+    let query = url.expose_secret().split_once('?').map_or("", |(_, q)| q);
+    let mut mode = Mode::Create;
+    for (key, value) in ::url::form_urlencoded::parse(query.as_bytes()) {
+        match (key.as_ref(), value.as_ref()) {
+            ("key" | "hexkey" | "textkey" | "hexrekey" | "rekey" | "cipher", _) => {
+                return Err(invalid(format!(
+                    "`{key}=` asks for SQLCipher encryption, which this build does not have: \
+                     the file would be written in plain text; remove it (or encrypt the volume)"
+                )))
+            }
+            ("mode", "rwc") | ("mode", "memory") => mode = Mode::Create,
+            ("mode", "rw") => mode = Mode::ReadWrite,
+            ("mode", "ro") => mode = Mode::ReadOnly,
+            ("mode", other) => {
+                return Err(invalid(format!(
+                    "unknown mode `{other}` (expected ro, rw, rwc or memory)"
+                )))
+            }
+            ("cache", "shared" | "private") => {}
+            (other, _) => {
+                return Err(invalid(format!(
+                    "unsupported parameter `{other}` (supported: mode=ro|rw|rwc|memory, \
+                     cache=shared|private)"
+                )))
             }
         }
     }
-    Ok(created)
+    Ok((path, mode))
 }
 
-fn create_new_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => {
-            tracing::info!(path = %path.display(), "created database file");
-            Ok(DatabaseCreated::Created)
-        }
-        // Another process created it between our check and our open.
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            check_existing(path)?;
-            Ok(DatabaseCreated::Existed)
-        }
-        Err(e) => Err(error::io("create", path, e)),
-    }
-}
-
-/// Refuses a directory or a non-empty file without the SQLite header.
-fn check_existing(path: &Path) -> Result<(), CoreError> {
-    let meta = fs::metadata(path).map_err(|e| error::io("inspect", path, e))?;
-    if meta.is_dir() {
-        return Err(CoreError::backend(
-            ErrorKind::NotADatabase,
-            format!("{} is a directory, not a database file", path.display()),
-        )
-        .with_hint("name a file inside it, e.g. sqlite://DIR/app.db"));
-    }
-    if meta.len() == 0 {
-        // An empty file is an empty database to SQLite (and what a racing
-        // `init` leaves between creating the file and writing the schema).
-        return Ok(());
-    }
-    let mut header = [0u8; 16];
-    let readable = fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut header))
-        .is_ok();
-    if !readable || &header != SQLITE_MAGIC {
-        return Err(CoreError::backend(
-            ErrorKind::NotADatabase,
-            format!("{} exists but is not a SQLite database", path.display()),
-        )
-        .with_hint("nothing was written to it; point the url at another path"));
-    }
-    Ok(())
-}
-
-fn open_file(path: &Path, read_only: bool, check: bool) -> Result<Connection, CoreError> {
-    if check {
-        if !path.exists() {
-            return Err(CoreError::backend(
-                ErrorKind::Unreachable,
-                format!("database file {} does not exist", path.display()),
-            )
-            .with_hint("run `cargo xtask init` to create it"));
-        }
-        check_existing(path)?;
-    }
+fn open_file(db: &DbFile, read_only: bool) -> Result<Connection, CoreError> {
     let mode = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     } else {
         OpenFlags::SQLITE_OPEN_READ_WRITE
     };
-    Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| error::sqlite(format_args!("cannot open {}", path.display()), e))
+    let path = db.path();
+    let conn = Connection::open_with_flags(
+        path,
+        mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_NOFOLLOW,
+    )
+    .map_err(|e| error::sqlite(format_args!("cannot open {}", path.display()), e))?;
+    // Closing the last connection would checkpoint the WAL into the file,
+    // even a WAL that belongs to another database. Until this session
+    // writes, it must leave the file as it found it.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
+        .map_err(|e| error::sqlite("cannot configure the connection", e))?;
+    Ok(conn)
 }
 
 /// Applies the connection settings every dbinit session runs with.
 fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
+    // SQLite takes milliseconds as a C int; more than ~24 days would panic.
+    let busy = busy.min(std::time::Duration::from_millis(i32::MAX as u64));
     conn.busy_timeout(busy)
         .map_err(|e| error::sqlite("cannot set busy_timeout", e))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(|e| error::sqlite("cannot configure the connection", e))?;
     Ok(())
 }
-
 /// Switches to WAL unless already there (persistent: set once, by the first
 /// migration of a new database). Switching needs exclusive access,
 /// and SQLite does not run the busy handler for it (two processes opening a

@@ -37,11 +37,39 @@ pub(crate) fn sqlite(context: impl std::fmt::Display, err: rusqlite::Error) -> C
         ),
         _ => (ErrorKind::Database, None),
     };
-    let error = CoreError::backend(kind, format!("{context}: {err}")).with_source(err);
+    let error =
+        CoreError::backend(kind, format!("{context}: {}", describe(&err, None))).with_source(err);
     match hint {
         Some(h) => error.with_hint(h),
         None => error,
     }
+}
+
+/// SQLite's message, bounded: rusqlite's `Display` of a syntax error quotes
+/// all the SQL that followed it, which for a migration is the rest of the
+/// file. Instead: the message, the line and column in `full_sql` (when the
+/// failing text is part of it), and that one line, cut short.
+pub(crate) fn describe(err: &rusqlite::Error, full_sql: Option<&str>) -> String {
+    let rusqlite::Error::SqlInputError {
+        msg, sql, offset, ..
+    } = err
+    else {
+        return dbinit_core::report::bounded(&err.to_string(), 500);
+    };
+    let (text, base) = match full_sql {
+        Some(full) if full.ends_with(sql.as_str()) => (full, full.len() - sql.len()),
+        _ => (sql.as_str(), 0),
+    };
+    let at = (base + usize::try_from(*offset).unwrap_or(0)).min(text.len());
+    let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..at].matches('\n').count() + 1;
+    let column = text[line_start..at].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or("").trim_end();
+    format!(
+        "{msg} at line {line_no}, column {column}: {}",
+        dbinit_core::report::bounded(line, 120)
+    )
 }
 
 /// Classifies an I/O error on `path`.
@@ -62,5 +90,22 @@ pub(crate) fn io(what: &str, path: &Path, err: io::Error) -> CoreError {
     match hint {
         Some(h) => error.with_hint(h),
         None => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_the_line_not_the_rest_of_the_file() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let tail = format!("SELECT 'Zq-last-line';{}", "\n-- padding".repeat(50_000));
+        let sql = format!("CREATE TABLE a (x INT);\nCREATE TABLE b (x INT);\nCREATE TABL c;\n{tail}");
+        let err = conn.execute_batch(&sql).unwrap_err();
+        let shown = describe(&err, Some(&sql));
+        assert!(shown.contains("at line 3, column"), "{shown}");
+        assert!(shown.contains("CREATE TABL c;"), "{shown}");
+        assert!(!shown.contains("Zq-last-line") && shown.len() < 400, "{shown}");
     }
 }

@@ -29,6 +29,7 @@
 mod bulk;
 mod connector;
 mod error;
+mod files;
 mod health;
 mod introspect;
 mod lock;

@@ -5,10 +5,9 @@
 //! kept, not deleted: deleting lock files races with processes that opened
 //! them.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dbinit_core::wait::lock_poll_delays;
@@ -16,24 +15,10 @@ use dbinit_core::{CoreError, InitLock};
 
 use crate::error;
 
-/// `app.db` -> `app.db.lock`, beside the database.
-pub(crate) fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
 /// Takes the exclusive lock, polling with backoff for at most `wait`, and
 /// records our pid in the file so a waiter that times out can name us.
 pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), CoreError> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| error::io("open lock file", path, e))?;
+    let mut file = crate::files::open_lock_file(path)?;
     let started = Instant::now();
     let mut delays = lock_poll_delays();
     let mut announced = false;

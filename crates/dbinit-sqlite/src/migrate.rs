@@ -105,7 +105,7 @@ fn apply_one(
              dbinit runs every migration in its own transaction: remove those statements"
                 .to_owned()
         } else {
-            e.to_string()
+            error::describe(&e, Some(migration.sql()))
         };
         CoreError::MigrationFailed {
             file: format!("{migration}.sql"),

@@ -8,11 +8,13 @@ use std::time::Duration;
 use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
     async_trait, AppliedMigration, Column, CoreError, Dialect, ErrorKind, Index, InitLock,
-    MigrationFile, Row, Session, SqlitePath, Value,
+    MigrationFile, Row, Session, Value,
 };
+use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
 
+use crate::files::DbFile;
 use crate::{bulk, error, introspect, lock, migrate};
 
 /// A session on one SQLite connection.
@@ -24,8 +26,11 @@ pub struct SqliteSession {
     /// `None` only while a blocking call owns the connection, or after that
     /// call panicked.
     conn: Option<Connection>,
-    path: SqlitePath,
+    /// `None` for an in-memory database.
+    file: Option<DbFile>,
     lock_file: Option<File>,
+    /// Whether this session may write: until then it never checkpoints.
+    writing: bool,
     run_inline: bool,
     busy: Duration,
 }
@@ -33,14 +38,15 @@ pub struct SqliteSession {
 impl SqliteSession {
     pub(crate) fn new(
         conn: Connection,
-        path: SqlitePath,
+        file: Option<DbFile>,
         run_inline: bool,
         busy: Duration,
     ) -> Self {
         SqliteSession {
             conn: Some(conn),
-            path,
+            file,
             lock_file: None,
+            writing: false,
             run_inline,
             busy,
         }
@@ -61,6 +67,21 @@ impl SqliteSession {
 
     /// Moves the connection to the blocking pool, runs `f`, and takes it
     /// back; or runs `f` right here when the session was opened `run_inline`.
+    /// Before the first write: from now on, closing may checkpoint the WAL
+    /// into the file as usual (it holds only what this database wrote).
+    async fn start_writing(&mut self) -> Result<(), CoreError> {
+        if self.writing {
+            return Ok(());
+        }
+        self.interact(|c| {
+            c.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
+                .map_err(|e| error::sqlite("cannot configure the connection", e))
+        })
+        .await??;
+        self.writing = true;
+        Ok(())
+    }
+
     async fn interact<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
@@ -223,6 +244,7 @@ impl Session for SqliteSession {
     }
 
     async fn begin(&mut self) -> Result<(), CoreError> {
+        self.start_writing().await?;
         // IMMEDIATE: take the write lock now rather than fail to upgrade a
         // read snapshot later if another connection wrote in between.
         self.interact(|c| batch(c, "BEGIN IMMEDIATE", "cannot begin a transaction"))
@@ -245,14 +267,14 @@ impl Session for SqliteSession {
     }
 
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
-        let SqlitePath::File(path) = &self.path else {
+        let Some(db) = &self.file else {
             // A private in-memory database has no other process to race.
             return Ok(InitLock {
                 name: ":memory:".to_owned(),
                 waited: Duration::ZERO,
             });
         };
-        let path = lock::lock_path(path);
+        let path = db.lock_path();
         let (file, held) = blocking(self.run_inline, move || lock::acquire(&path, wait)).await??;
         self.lock_file = Some(file);
         Ok(held)
@@ -273,6 +295,7 @@ impl Session for SqliteSession {
         &mut self,
         pending: &[MigrationFile],
     ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+        self.start_writing().await?;
         let pending = pending.to_vec();
         let busy = self.busy;
         self.interact(move |c| {

@@ -1,0 +1,332 @@
+//! The files a SQLite database owns, found and opened without following a
+//! link dbinit did not make.
+//!
+//! A database is `app.db` plus what SQLite and dbinit put beside it:
+//! `app.db-wal`, `app.db-shm`, `app.db-journal` and dbinit's `app.db.lock`.
+//! Each is checked before SQLite opens anything: a symlink, a FIFO, a device
+//! or a hard-linked lock file is refused, so that no run can write through
+//! one into another file. The database is named by its canonical path, so
+//! two paths to one file (a symlinked parent directory, `a/../app.db`) share
+//! one lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use dbinit_core::{CoreError, DatabaseCreated, ErrorKind};
+
+use crate::error;
+
+/// The 16-byte magic every SQLite database file starts with.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The first bytes of a rollback journal that still holds a transaction.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// A database file resolved to its canonical path.
+#[derive(Debug, Clone)]
+pub(crate) struct DbFile {
+    path: PathBuf,
+}
+
+impl DbFile {
+    /// The canonical path of the database file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `app.db` -> `app.db<suffix>`.
+    fn companion(&self, suffix: &str) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    /// dbinit's lock file beside the database.
+    pub(crate) fn lock_path(&self) -> PathBuf {
+        self.companion(".lock")
+    }
+
+    /// Resolves an existing database (`status`, `health`): it must exist.
+    pub(crate) fn existing(path: &Path) -> Result<DbFile, CoreError> {
+        match fs::symlink_metadata(path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CoreError::backend(
+                ErrorKind::Unreachable,
+                format!("database file {} does not exist", path.display()),
+            )
+            .with_hint("run `init` to create it")),
+            Err(e) => Err(error::io("inspect", path, e)),
+            Ok(meta) => {
+                let db = Self::checked(path, &meta)?;
+                db.check_companions()?;
+                Ok(db)
+            }
+        }
+    }
+
+    /// Resolves the database for `init`, creating an empty file (0600, and
+    /// missing parent directories 0700) when there is none. Never writes to
+    /// an existing file.
+    pub(crate) fn create_or_open(path: &Path) -> Result<(DbFile, DatabaseCreated), CoreError> {
+        let (db, created) = match fs::symlink_metadata(path) {
+            Ok(meta) => (Self::checked(path, &meta)?, DatabaseCreated::Existed),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::create(path)?,
+            Err(e) => return Err(error::io("inspect", path, e)),
+        };
+        db.check_companions()?;
+        Ok((db, created))
+    }
+
+    /// Refuses anything but a regular file with a SQLite header (or empty).
+    fn checked(path: &Path, meta: &fs::Metadata) -> Result<DbFile, CoreError> {
+        let kind = meta.file_type();
+        if kind.is_symlink() {
+            let target = fs::canonicalize(path);
+            let hint = match &target {
+                Ok(real) => format!(
+                    "name the file itself in the url: sqlite://{}",
+                    real.display()
+                ),
+                Err(_) => "it points nowhere; name a real path in the url".to_owned(),
+            };
+            return Err(not_a_database(format!(
+                "{} is a symbolic link; dbinit never opens or creates a database through a link",
+                path.display()
+            ))
+            .with_hint(hint));
+        }
+        if kind.is_dir() {
+            return Err(not_a_database(format!(
+                "{} is a directory, not a database file",
+                path.display()
+            ))
+            .with_hint("name a file inside it, e.g. sqlite://DIR/app.db"));
+        }
+        if !kind.is_file() {
+            return Err(not_a_database(format!(
+                "{} is {}, not a database file",
+                path.display(),
+                describe(meta)
+            ))
+            .with_hint("nothing was opened or written; point the url at a regular file"));
+        }
+        // An empty file is an empty database to SQLite (and what a racing
+        // `init` leaves between creating the file and writing the schema).
+        if meta.len() > 0 {
+            let mut header = [0u8; 16];
+            let readable = open_nofollow(path)
+                .and_then(|mut f| f.read_exact(&mut header))
+                .is_ok();
+            if !readable || &header != SQLITE_MAGIC {
+                return Err(not_a_database(format!(
+                    "{} exists but is not a SQLite database",
+                    path.display()
+                ))
+                .with_hint("nothing was written to it; point the url at another path"));
+            }
+        }
+        let path = fs::canonicalize(path).map_err(|e| error::io("resolve", path, e))?;
+        Ok(DbFile { path })
+    }
+
+    fn create(path: &Path) -> Result<(DbFile, DatabaseCreated), CoreError> {
+        let Some(file_name) = path.file_name() else {
+            return Err(not_a_database(format!(
+                "{} names a directory, not a database file",
+                path.display()
+            ))
+            .with_hint("name a file, e.g. sqlite://DIR/app.db"));
+        };
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let created_dirs = create_parents(parent)?;
+        let result = fs::canonicalize(parent)
+            .map_err(|e| error::io("resolve", parent, e))
+            .map(|dir| DbFile {
+                path: dir.join(file_name),
+            })
+            .and_then(|db| {
+                let created = create_new_file(&db.path)?;
+                Ok((db, created))
+            });
+        if result.is_err() {
+            // Leave nothing behind: remove the (empty) directories we made.
+            for dir in created_dirs.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+        }
+        result
+    }
+
+    /// Refuses a companion file that is not a regular file: SQLite (or the
+    /// lock) would write through it.
+    fn check_companions(&self) -> Result<(), CoreError> {
+        for suffix in ["-wal", "-shm", "-journal", ".lock"] {
+            let path = self.companion(suffix);
+            let meta = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(error::io("inspect", &path, e)),
+            };
+            if !meta.file_type().is_file() {
+                return Err(not_a_database(format!(
+                    "{} is {}; refusing to open {} (SQLite or dbinit would write through it)",
+                    path.display(),
+                    describe(&meta),
+                    self.path.display()
+                ))
+                .with_hint("nothing was opened or written; remove it if it is not yours"));
+            }
+            if suffix == "-journal" && is_hot_journal(&path) {
+                return Err(CoreError::backend(
+                    ErrorKind::Database,
+                    format!(
+                        "{} holds an unfinished transaction; opening the database would roll it \
+                         back into {}",
+                        path.display(),
+                        self.path.display()
+                    ),
+                )
+                .with_hint(
+                    "nothing was opened or written. If a program writing this database crashed, \
+                     open it once with `sqlite3` to recover; if the journal belongs to another \
+                     database, move it away",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn not_a_database(message: String) -> CoreError {
+    CoreError::backend(ErrorKind::NotADatabase, message)
+}
+
+fn describe(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// A non-empty rollback journal whose header was not cleared.
+fn is_hot_journal(path: &Path) -> bool {
+    let mut magic = [0u8; 8];
+    open_nofollow(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| magic == JOURNAL_MAGIC)
+}
+
+/// Opens `path` for reading without following a final symlink, and without
+/// blocking on a FIFO.
+fn open_nofollow(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// Opens (creating 0600 if missing) dbinit's lock file: never through a
+/// symlink, never a file with other names (a hard link), never anything but
+/// a regular file.
+pub(crate) fn open_lock_file(path: &Path) -> Result<File, CoreError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                not_a_database(format!(
+                    "{} is a symbolic link; dbinit never writes through a link",
+                    path.display()
+                ))
+                .with_hint("nothing was written; remove the link")
+            } else {
+                error::io("open lock file", path, e)
+            }
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| error::io("inspect", path, e))?;
+    if !meta.file_type().is_file() || meta.nlink() != 1 {
+        return Err(not_a_database(format!(
+            "{} is {}; refusing to use it as the lock file",
+            path.display(),
+            if meta.nlink() != 1 {
+                "a hard link to another file"
+            } else {
+                describe(&meta)
+            }
+        ))
+        .with_hint("nothing was written; remove it if it is not yours"));
+    }
+    Ok(file)
+}
+
+/// Creates the missing ancestors of `dir` and `dir` itself (mode 0700);
+/// returns those this call created, outermost first.
+fn create_parents(dir: &Path) -> Result<Vec<PathBuf>, CoreError> {
+    let mut missing: Vec<PathBuf> = dir
+        .ancestors()
+        .filter(|p| !p.as_os_str().is_empty())
+        .take_while(|p| fs::symlink_metadata(p).is_err())
+        .map(Path::to_path_buf)
+        .collect();
+    missing.reverse();
+    let mut created = Vec::with_capacity(missing.len());
+    for dir in missing {
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => created.push(dir),
+            // Another process made it first: fine, but not ours to remove.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                for dir in created.iter().rev() {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(error::io("create directory", &dir, e));
+            }
+        }
+    }
+    Ok(created)
+}
+
+fn create_new_file(path: &Path) -> Result<DatabaseCreated, CoreError> {
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+    {
+        Ok(_) => {
+            tracing::info!(path = %path.display(), "created database file");
+            Ok(DatabaseCreated::Created)
+        }
+        // Another process created it between our check and our open.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = fs::symlink_metadata(path).map_err(|e| error::io("inspect", path, e))?;
+            DbFile::checked(path, &meta)?;
+            Ok(DatabaseCreated::Existed)
+        }
+        Err(e) => Err(error::io("create", path, e)),
+    }
+}
