@@ -14,8 +14,9 @@ use dbinit_tests::SqliteFile;
 struct Captured(Mutex<Vec<String>>);
 
 impl SecretSink for Captured {
-    fn show_once(&self, _label: &str, secret: &str) {
+    fn show_once(&self, _label: &str, secret: &str) -> std::io::Result<()> {
         self.0.lock().unwrap().push(secret.to_owned());
+        Ok(())
     }
 }
 

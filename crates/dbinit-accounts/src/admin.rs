@@ -1,6 +1,8 @@
 //! The admin user of the system tenant, holding the `admin` role.
 
-use dbinit_core::{async_trait, CoreError, SeedContext, SeedOutcome, Seeder, Value};
+use dbinit_core::{
+    async_trait, CoreError, Environment, SeedContext, SeedOutcome, Seeder, Value,
+};
 
 use crate::{password, SYSTEM_TENANT_SLUG};
 
@@ -45,6 +47,22 @@ impl Seeder for AdminUser {
 
     fn tables(&self) -> &'static [&'static str] {
         &["users", "user_roles"]
+    }
+
+    /// A configured password must be valid; in production, where none is
+    /// generated, one must be configured unless the admin already exists.
+    async fn preflight(&self, cx: &mut SeedContext<'_>) -> Result<(), CoreError> {
+        if password::configured()?.is_some() || cx.environment != Environment::Production {
+            return Ok(());
+        }
+        let tables = cx.session.tables().await?;
+        let schema_ready = ["tenants", "roles", "users", "user_roles"]
+            .iter()
+            .all(|t| tables.iter().any(|have| have == t));
+        if schema_ready && self.is_seeded(cx).await? {
+            return Ok(());
+        }
+        Err(password::production_needs_one())
     }
 
     async fn is_seeded(&self, cx: &mut SeedContext<'_>) -> Result<bool, CoreError> {

@@ -26,6 +26,66 @@ fn seed_error(message: String) -> CoreError {
     }
 }
 
+/// The password configured in [`PASSWORD_VAR`], else in the file named by
+/// [`PASSWORD_FILE_VAR`]; `None` when neither is set.
+///
+/// # Errors
+///
+/// A value that is not UTF-8, a file that cannot be read or holds more
+/// than one line, a password shorter than [`MIN_LENGTH`].
+pub(crate) fn configured() -> Result<Option<Password>, CoreError> {
+    let (value, from) = match std::env::var(PASSWORD_VAR) {
+        Ok(value) => (value, PASSWORD_VAR.to_owned()),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            return Err(seed_error(format!("{PASSWORD_VAR} is not valid UTF-8")))
+        }
+        Err(std::env::VarError::NotPresent) => match std::env::var_os(PASSWORD_FILE_VAR) {
+            None => return Ok(None),
+            Some(path) => (read_file(std::path::Path::new(&path))?, PASSWORD_FILE_VAR.to_owned()),
+        },
+    };
+    if value.chars().count() < MIN_LENGTH {
+        return Err(seed_error(format!(
+            "the admin password from {from} is shorter than {MIN_LENGTH} characters"
+        )));
+    }
+    Ok(Some(Password(value)))
+}
+
+/// The one line of a password file, without its line ending.
+fn read_file(path: &std::path::Path) -> Result<String, CoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let text = std::fs::read(path)
+        .map_err(|e| seed_error(format!("cannot read {PASSWORD_FILE_VAR} ({shown}): {e}")))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| seed_error(format!("{PASSWORD_FILE_VAR} ({shown}) is not valid UTF-8")))?;
+    let line = text
+        .strip_suffix("\r\n")
+        .or_else(|| text.strip_suffix('\n'))
+        .unwrap_or(&text);
+    if line.contains(['\n', '\r']) {
+        return Err(seed_error(format!(
+            "{PASSWORD_FILE_VAR} ({shown}) holds more than one line; it must hold the password alone"
+        )));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+        tracing::warn!(
+            file = %shown,
+            "the admin password file can be read by other users; chmod 0600 it"
+        );
+    }
+    Ok(line.to_owned())
+}
+
+/// The error for production without a configured password.
+pub(crate) fn production_needs_one() -> CoreError {
+    seed_error(format!(
+        "production needs the admin password in {PASSWORD_VAR} or {PASSWORD_FILE_VAR}; \
+         it is never generated there"
+    ))
+}
+
 /// The configured password, or a generated one shown once through `sink`.
 /// In production a password is never generated: the console of a production
 /// service is usually a log collector.
@@ -34,48 +94,26 @@ pub(crate) fn obtain(
     username: &str,
     environment: Environment,
 ) -> Result<Password, CoreError> {
-    let configured = match (
-        std::env::var(PASSWORD_VAR),
-        std::env::var_os(PASSWORD_FILE_VAR),
-    ) {
-        (Ok(value), _) => Some((value, PASSWORD_VAR.to_owned())),
-        (Err(_), Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                seed_error(format!(
-                    "cannot read {PASSWORD_FILE_VAR} ({}): {e}",
-                    std::path::Path::new(&path).display()
-                ))
-            })?;
-            Some((
-                text.trim_end_matches(['\r', '\n']).to_owned(),
-                PASSWORD_FILE_VAR.to_owned(),
-            ))
-        }
-        (Err(_), None) => None,
-    };
-    match configured {
-        Some((value, from)) if value.chars().count() < MIN_LENGTH => Err(seed_error(format!(
-            "the admin password from {from} is shorter than {MIN_LENGTH} characters"
-        ))),
-        Some((value, _)) => Ok(Password(value)),
-        None if environment == Environment::Production => Err(seed_error(format!(
-            "production needs the admin password in {PASSWORD_VAR} or {PASSWORD_FILE_VAR}; \
-             it is never generated there"
-        ))),
-        None => {
-            let generated = Alphanumeric.sample_string(&mut OsRng, GENERATED_LENGTH);
-            sink.show_once(
-                &format!("generated password for admin user `{username}`"),
-                &generated,
-            );
-            tracing::warn!(
-                user = username,
-                "admin password generated and shown once on the terminal; \
-                 set {PASSWORD_VAR} to choose it"
-            );
-            Ok(Password(generated))
-        }
+    if let Some(password) = configured()? {
+        return Ok(password);
     }
+    if environment == Environment::Production {
+        return Err(production_needs_one());
+    }
+    let generated = Alphanumeric.sample_string(&mut OsRng, GENERATED_LENGTH);
+    // The runner holds it until the seeder succeeds, then shows it before
+    // committing; an error here cannot happen with the runner's sink.
+    sink.show_once(
+        &format!("generated password for admin user `{username}`"),
+        &generated,
+    )
+    .map_err(|e| seed_error(format!("cannot show the generated password: {e}")))?;
+    tracing::warn!(
+        user = username,
+        "admin password generated and shown once on the terminal; \
+         set {PASSWORD_VAR} to choose it"
+    );
+    Ok(Password(generated))
 }
 
 /// The argon2id PHC string for `password`, with a random salt.

@@ -60,6 +60,10 @@ pub struct SeederReport {
     /// Wall time, inside its transaction.
     #[serde(serialize_with = "millis", rename = "duration_ms")]
     pub duration: Duration,
+    /// Labels of the secrets it generated and showed once (never the
+    /// secrets themselves).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secrets_shown: Vec<String>,
 }
 
 /// One health check.

@@ -46,25 +46,64 @@ impl std::ops::Add for SeedOutcome {
 
 /// Where a seeder shows a secret it generated (an initial password), once.
 ///
-/// Never tracing: logs are kept and shipped; a terminal is not.
+/// Never tracing: logs are kept and shipped; a terminal is not. The runner
+/// shows a secret after the seeder succeeded and before its transaction
+/// commits: a secret that could not be shown is never stored, and one whose
+/// transaction then fails is [retracted](SecretSink::retract).
 pub trait SecretSink: Send + Sync {
     /// Shows `secret` to the operator, labelled.
-    fn show_once(&self, label: &str, secret: &str);
+    ///
+    /// # Errors
+    ///
+    /// When nobody can see it (a closed or full stream, `/dev/null`): the
+    /// runner then rolls back what the secret belongs to.
+    fn show_once(&self, label: &str, secret: &str) -> std::io::Result<()>;
+
+    /// Says that the secret shown under `label` was not stored after all.
+    fn retract(&self, label: &str) {
+        let _ = label;
+    }
 }
 
-/// Writes secrets to standard error, outside of any log format.
+/// Writes secrets to standard error, outside of any log format. Refuses
+/// when standard error goes nowhere (`/dev/null`, which is also what a
+/// closed stream becomes in a Rust program) or cannot be written.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct StderrSecretSink;
 
 impl SecretSink for StderrSecretSink {
-    fn show_once(&self, label: &str, secret: &str) {
+    fn show_once(&self, label: &str, secret: &str) -> std::io::Result<()> {
+        if stderr_is_dev_null() {
+            return Err(std::io::Error::other(
+                "standard error is /dev/null (or was closed), so nobody would see it",
+            ));
+        }
         let mut err = std::io::stderr().lock();
-        // Nothing sensible to do if stderr is gone; the hash is stored anyway.
-        let _ = writeln!(
+        writeln!(
             err,
             "\n==> {label}: {secret}\n    Shown once and never stored in clear; keep it now.\n"
+        )?;
+        err.flush()
+    }
+
+    fn retract(&self, label: &str) {
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "==> the {label} shown above was NOT stored (its transaction failed); ignore it\n"
         );
     }
+}
+
+/// Whether file descriptor 2 is the null device.
+fn stderr_is_dev_null() -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (Ok(fd), Ok(null)) = (
+        std::fs::metadata("/proc/self/fd/2"),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    fd.file_type().is_char_device() && fd.rdev() == null.rdev()
 }
 
 /// What a seeder receives: the session (inside a transaction the runner
@@ -97,6 +136,19 @@ pub trait Seeder: Send + Sync + 'static {
     /// Tables the seeder writes; the "required tables" health check expects them.
     fn tables(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// Checks, before the run changes anything, that this seeder will be able
+    /// to do its work: configuration it needs, secrets it must not generate.
+    /// Runs under the initialization lock, before migrations, so tables may
+    /// not exist yet. Read-only. The default has nothing to check.
+    ///
+    /// # Errors
+    ///
+    /// What is missing; the run stops with nothing written.
+    async fn preflight(&self, cx: &mut SeedContext<'_>) -> Result<(), CoreError> {
+        let _ = cx;
+        Ok(())
     }
 
     /// Whether this seeder's data is present. Read-only.

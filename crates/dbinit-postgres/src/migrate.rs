@@ -130,7 +130,23 @@ async fn apply_one(
             &[&version, &migration.name(), &applied_on, &migration.checksum().to_string()],
         )
         .await
-        .map_err(|e| error::classify("cannot record the migration in the history", e))?;
+        .map_err(|e| {
+            if e.as_db_error().is_some() {
+                // The table was there when the migration began: the
+                // migration itself dropped or altered it.
+                CoreError::MigrationFailed {
+                    file: format!("{migration}.sql"),
+                    message: format!(
+                        "its history row cannot be written ({}); the migration changed \
+                         refinery_schema_history, which migrations must never touch",
+                        error::describe(&e)
+                    ),
+                    source: Some(Box::new(e)),
+                }
+            } else {
+                error::classify("cannot record the migration in the history", e)
+            }
+        })?;
     dbinit_core::fault::point("migration.recorded");
     client
         .batch_execute("COMMIT")

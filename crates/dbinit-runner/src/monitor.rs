@@ -62,7 +62,9 @@ impl Monitor {
     pub async fn run(self, ticks: Option<u64>) -> MonitorStats {
         let mut stats = MonitorStats::default();
         let mut failing_before = false;
-        let mut ticker = tokio::time::interval(self.interval);
+        // tokio's interval panics on zero; a zero interval means "as often as
+        // possible", which one millisecond stands for.
+        let mut ticker = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let budget = self.interval.max(Duration::from_secs(5));
         while ticks.is_none_or(|t| stats.ticks < t) {

@@ -167,6 +167,19 @@ async fn locked_steps(
     session: &mut dyn Session,
     report: &mut InitReport,
 ) -> Result<RunFacts, CoreError> {
+    // Every seeder's prerequisites, before the first write.
+    for seeder in &prepared.seeders {
+        let mut cx = SeedContext {
+            session: &mut *session,
+            environment: init.environment,
+            secrets: init.secrets.as_ref(),
+        };
+        seeder
+            .preflight(&mut cx)
+            .await
+            .map_err(|e| seed_failed(seeder.name(), e))?;
+    }
+
     let started = Instant::now();
     migrate(&prepared.set, session, &mut report.migrations).await?;
     report.step(
@@ -244,7 +257,7 @@ async fn migrate(
     match session.apply_migrations(&pending).await {
         Ok(done) => {
             report.applied = done;
-            Ok(())
+            verify_history(set, session, applied.len() + pending.len()).await
         }
         Err(batch) => {
             report.pending = pending[batch.applied.len()..]
@@ -257,6 +270,51 @@ async fn migrate(
     }
 }
 
+/// Reads the history back after applying: a migration that rewrote or
+/// emptied it (which the database may not have prevented) must fail this
+/// run, not the next one.
+async fn verify_history(
+    set: &MigrationSet,
+    session: &mut dyn Session,
+    expected: usize,
+) -> Result<(), CoreError> {
+    let after = session.applied_migrations().await?;
+    let problem = match set.pending(&after) {
+        Err(e) => Some(e.to_string()),
+        Ok(pending) if !pending.is_empty() || after.len() != expected => Some(format!(
+            "it holds {} rows where {expected} were expected",
+            after.len()
+        )),
+        Ok(_) => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(CoreError::backend(
+            ErrorKind::MigrationFailed,
+            format!(
+                "after this run's migrations were committed, refinery_schema_history no longer \
+                 matches them ({problem}): one of them modified the history table"
+            ),
+        )
+        .with_hint(
+            "find the migration that touches refinery_schema_history, fix it, and restore the \
+             history rows from a backup; migrations must never modify the history table",
+        )),
+    }
+}
+
+/// A seeder's own failure, named after it (unless it already is).
+fn seed_failed(seeder: &str, error: CoreError) -> CoreError {
+    match error {
+        e @ CoreError::SeedFailed { .. } => e,
+        e => CoreError::SeedFailed {
+            seeder: seeder.to_owned(),
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        },
+    }
+}
+
 /// Runs one seeder inside its own transaction.
 async fn seed_one(
     init: &Initializer,
@@ -264,14 +322,6 @@ async fn seed_one(
     session: &mut dyn Session,
 ) -> Result<SeederReport, CoreError> {
     let started = Instant::now();
-    let seed_failed = |e: CoreError| match e {
-        e @ CoreError::SeedFailed { .. } => e,
-        e => CoreError::SeedFailed {
-            seeder: seeder.name().to_owned(),
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        },
-    };
     // The transaction's own failures (a locked database, a lost
     // connection) keep their kind; only the seeder's are SeedFailed.
     session.begin().await?;
@@ -285,21 +335,37 @@ async fn seed_one(
     };
     let result = seeder.seed(&mut cx).await;
     let outcome = match result {
-        Ok(outcome) => {
-            fault::point("seed.before_commit");
-            if let Err(e) = session.commit().await {
-                let _ = session.rollback().await;
-                return Err(e);
-            }
-            fault::point("seed.committed");
-            deferred.show(init.secrets.as_ref());
-            outcome
-        }
+        Ok(outcome) => outcome,
         Err(error) => {
             let _ = session.rollback().await;
-            return Err(seed_failed(error));
+            return Err(seed_failed(seeder.name(), error));
         }
     };
+    // Secrets are shown before the commit: one nobody saw must not unlock
+    // anything, so a failure to show it rolls the seeder back.
+    let shown = match deferred.show(init.secrets.as_ref()) {
+        Ok(shown) => shown,
+        Err((label, e)) => {
+            let _ = session.rollback().await;
+            return Err(CoreError::SeedFailed {
+                seeder: seeder.name().to_owned(),
+                message: format!(
+                    "the {label} cannot be shown ({e}); nothing was stored. Configure the \
+                     secret instead of having it generated, or run with a terminal on stderr"
+                ),
+                source: None,
+            });
+        }
+    };
+    fault::point("seed.before_commit");
+    if let Err(e) = session.commit().await {
+        let _ = session.rollback().await;
+        for label in &shown {
+            init.secrets.retract(label);
+        }
+        return Err(e);
+    }
+    fault::point("seed.committed");
     if outcome.created > 0 {
         tracing::info!(seeder = seeder.name(), created = outcome.created, "seeded");
     }
@@ -307,6 +373,7 @@ async fn seed_one(
         name: seeder.name().to_owned(),
         outcome,
         duration: started.elapsed(),
+        secrets_shown: shown,
     })
 }
 
@@ -412,22 +479,35 @@ pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreErro
     })
 }
 
-/// Holds the secrets a seeder generates until its transaction commits.
+/// Holds the secrets a seeder generates until it has succeeded.
 #[derive(Default)]
 struct DeferredSecrets(std::sync::Mutex<Vec<(String, String)>>);
 
 impl SecretSink for DeferredSecrets {
-    fn show_once(&self, label: &str, secret: &str) {
+    fn show_once(&self, label: &str, secret: &str) -> std::io::Result<()> {
         if let Ok(mut pending) = self.0.lock() {
             pending.push((label.to_owned(), secret.to_owned()));
         }
+        Ok(())
     }
 }
 
 impl DeferredSecrets {
-    fn show(self, sink: &dyn SecretSink) {
+    /// Shows every held secret; returns their labels, or the first label
+    /// that could not be shown.
+    fn show(self, sink: &dyn SecretSink) -> Result<Vec<String>, (String, std::io::Error)> {
+        let mut shown = Vec::new();
         for (label, secret) in self.0.into_inner().unwrap_or_default() {
-            sink.show_once(&label, &secret);
+            match sink.show_once(&label, &secret) {
+                Ok(()) => shown.push(label),
+                Err(e) => {
+                    for earlier in &shown {
+                        sink.retract(earlier);
+                    }
+                    return Err((label, e));
+                }
+            }
         }
+        Ok(shown)
     }
 }

@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use dbinit_core::migration::{timestamp_now, MigrationBatchError, HISTORY_TABLE};
 use dbinit_core::{AppliedMigration, CoreError, MigrationFile};
-use rusqlite::Connection;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
+use rusqlite::{Connection, ErrorCode};
 
 use crate::error;
 
@@ -97,15 +100,14 @@ fn apply_one(
     applied_on: &str,
     ensure_table: bool,
 ) -> Result<(), CoreError> {
+    let denied = Arc::new(Mutex::new(None));
     let failed = |e: rusqlite::Error| {
-        let message = if e.sqlite_error_code()
-            == Some(rusqlite::ErrorCode::AuthorizationForStatementDenied)
-        {
-            "it controls transactions itself (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE); \
-             dbinit runs every migration in its own transaction: remove those statements"
-                .to_owned()
-        } else {
-            error::describe(&e, Some(migration.sql()))
+        let refusal = denied.lock().ok().and_then(|mut d| d.take());
+        let message = match refusal {
+            Some(why) if e.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied) => {
+                why
+            }
+            _ => error::describe(&e, Some(migration.sql())),
         };
         CoreError::MigrationFailed {
             file: format!("{migration}.sql"),
@@ -119,12 +121,12 @@ fn apply_one(
         conn.execute_batch(CREATE_HISTORY)
             .map_err(|e| error::sqlite("cannot create the migration history table", e))?;
     }
-    // A COMMIT inside the file would commit half a migration without its
-    // history row: refuse transaction control when the statement is
-    // prepared, before it can run.
-    forbid_transaction_control(conn, true)?;
+    // Refuse, when each statement is prepared and before it can run, what
+    // would break the one-transaction-with-its-history-row promise: its own
+    // transaction control, and any change to the history table.
+    guard(conn, Some(denied.clone()))?;
     let executed = conn.execute_batch(migration.sql());
-    forbid_transaction_control(conn, false)?;
+    guard(conn, None)?;
     executed.map_err(failed)?;
     dbinit_core::fault::point("migration.executed");
     conn.prepare_cached(
@@ -146,15 +148,59 @@ fn apply_one(
     Ok(())
 }
 
-fn forbid_transaction_control(conn: &mut Connection, forbid: bool) -> Result<(), CoreError> {
-    use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
-    let result = if forbid {
-        conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
-            AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Authorization::Deny,
-            _ => Authorization::Allow,
-        }))
-    } else {
-        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>)
+/// What a migration may not do, or `None` when it may.
+fn refusal(action: &AuthAction<'_>) -> Option<String> {
+    let history = |table: &str| table.eq_ignore_ascii_case(HISTORY_TABLE);
+    match action {
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => Some(
+            "it controls transactions itself (BEGIN/COMMIT/ROLLBACK/SAVEPOINT/RELEASE); \
+             dbinit runs every migration in its own transaction: remove those statements"
+                .to_owned(),
+        ),
+        AuthAction::DropTable { table_name }
+        | AuthAction::AlterTable { table_name, .. }
+        | AuthAction::Insert { table_name }
+        | AuthAction::Update { table_name, .. }
+        | AuthAction::Delete { table_name }
+        | AuthAction::CreateIndex { table_name, .. }
+        | AuthAction::CreateTrigger { table_name, .. }
+        | AuthAction::CreateTempTrigger { table_name, .. }
+            if history(table_name) =>
+        {
+            Some(format!(
+                "it changes {HISTORY_TABLE}, dbinit's migration history; migrations must \
+                 never touch it"
+            ))
+        }
+        AuthAction::Pragma { pragma_name, .. }
+            if pragma_name.eq_ignore_ascii_case("writable_schema") =>
+        {
+            Some(
+                "it uses PRAGMA writable_schema, which can silently corrupt the schema and the \
+                 migration history; use ALTER TABLE or a table rebuild instead"
+                    .to_owned(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Installs the migration authorizer (recording why it denied a statement
+/// in `denied`), or removes it.
+fn guard(conn: &mut Connection, denied: Option<Arc<Mutex<Option<String>>>>) -> Result<(), CoreError> {
+    let result = match denied {
+        Some(denied) => conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+            match refusal(&ctx.action) {
+                Some(why) => {
+                    if let Ok(mut slot) = denied.lock() {
+                        slot.get_or_insert(why);
+                    }
+                    Authorization::Deny
+                }
+                None => Authorization::Allow,
+            }
+        })),
+        None => conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>),
     };
     result.map_err(|e| error::sqlite("cannot set the migration authorizer", e))
 }

@@ -125,19 +125,44 @@ pub struct CommonArgs {
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Load `V{n}__{name}.sql` migrations from this directory instead of the
-    /// bundled schema.
+    /// Load migrations named V<N>__<NAME>.sql from this directory (and its
+    /// subdirectories) instead of the bundled schema.
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
     /// Turn off a health check by name (repeatable).
     #[arg(long = "skip-check", value_name = "NAME")]
     pub skip_checks: Vec<String>,
     /// How long a statement waits for a locked SQLite file.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "5s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "5s")]
     pub busy_timeout: Duration,
     /// How long to keep retrying an unreachable server.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "30s")]
     pub connect_timeout: Duration,
+    /// Seeding is off: no seeder runs (`init`) or is expected (`status`,
+    /// `health`).
+    #[arg(long)]
+    pub no_seed: bool,
+}
+
+/// The longest duration any flag takes: about 24 days, the most SQLite's
+/// busy timeout (milliseconds in a C int) and the timers can hold.
+const MAX_DURATION: Duration = Duration::from_millis(i32::MAX as u64);
+
+/// A duration flag (`500ms`, `30s`, `2m`), bounded by [`MAX_DURATION`].
+fn duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d > MAX_DURATION {
+        return Err("too long: at most 24 days".to_owned());
+    }
+    Ok(d)
+}
+
+/// A duration flag that must not be zero.
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match duration(text)? {
+        Duration::ZERO => Err("must be longer than zero".to_owned()),
+        d => Ok(d),
+    }
 }
 
 /// Options of `health`.
@@ -147,13 +172,13 @@ pub struct HealthArgs {
     #[allow(missing_docs)]
     pub common: CommonArgs,
     /// Keep checking at this interval (a monitor), logging failures quietly.
-    #[arg(long, value_name = "INTERVAL", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "INTERVAL", value_parser = positive_duration)]
     pub watch: Option<Duration>,
     /// With --watch: stop after this many checks.
     #[arg(long, value_name = "N", requires = "watch")]
     pub ticks: Option<u64>,
     /// With --watch: log a repeated failure at most once per this window.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
     pub repeat_window: Duration,
 }
 
@@ -164,11 +189,8 @@ pub struct InitArgs {
     #[allow(missing_docs)]
     pub common: CommonArgs,
     /// How long to wait for another process that is initializing.
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "60s")]
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
     pub lock_timeout: Duration,
-    /// Apply migrations but run no seeders.
-    #[arg(long)]
-    pub no_seed: bool,
     /// A database to use if the primary is unreachable; refused in production.
     #[arg(long, value_name = "URL")]
     pub fallback_url: Option<UrlArg>,
@@ -249,9 +271,7 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
     };
     match command {
         Command::Init(args) => {
-            let mut init = initializer
-                .lock_timeout(args.lock_timeout)
-                .seed(!args.no_seed);
+            let mut init = initializer.lock_timeout(args.lock_timeout);
             let fallback = match (&args.fallback_url, std::env::var("DBINIT_FALLBACK_URL")) {
                 (Some(flag), _) => Some(flag.0.clone()),
                 (None, Ok(env)) => Some(env),
@@ -369,6 +389,7 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
     // every SQLite call to another thread.
     options.run_inline = true;
     let mut init = Initializer::new(url)
+        .seed(!args.no_seed)
         .used_default_url(used_default)
         .environment(args.environment)
         .connect_options(options);

@@ -75,6 +75,9 @@ pub(crate) fn init(report: &InitReport, as_json: bool) {
             seeder.outcome.created,
             seeder.outcome.skipped
         );
+        for label in &seeder.secrets_shown {
+            s += &format!("                        {label}: shown once on stderr\n");
+        }
     }
     health_lines(&mut s, &report.health);
     s += &match report.outcome {
