@@ -45,6 +45,9 @@ pub(crate) fn default_url() -> String {
 
 fn main() -> ExitCode {
     dbinit_runner::link_builtin_backends();
+    // The current directory's `.env` (or its parents'), then the workspace's;
+    // neither overrides what the environment already says.
+    cli::load_dotenv(None);
     cli::load_dotenv(Some(&project_root().join(".env")));
     match Task::parse() {
         Task::Db(command) => cli::run(command, &CliConfig::new(default_url())),

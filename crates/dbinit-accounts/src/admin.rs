@@ -1,8 +1,6 @@
 //! The admin user of the system tenant, holding the `admin` role.
 
-use dbinit_core::{
-    async_trait, CoreError, Environment, SeedContext, SeedOutcome, Seeder, Value,
-};
+use dbinit_core::{async_trait, CoreError, Environment, SeedContext, SeedOutcome, Seeder, Value};
 
 use crate::{password, SYSTEM_TENANT_SLUG};
 

@@ -41,7 +41,10 @@ pub(crate) fn configured() -> Result<Option<Password>, CoreError> {
         }
         Err(std::env::VarError::NotPresent) => match std::env::var_os(PASSWORD_FILE_VAR) {
             None => return Ok(None),
-            Some(path) => (read_file(std::path::Path::new(&path))?, PASSWORD_FILE_VAR.to_owned()),
+            Some(path) => (
+                read_file(std::path::Path::new(&path))?,
+                PASSWORD_FILE_VAR.to_owned(),
+            ),
         },
     };
     if value.chars().count() < MIN_LENGTH {

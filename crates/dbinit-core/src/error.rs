@@ -44,6 +44,9 @@ pub enum ErrorKind {
     Database,
     /// An I/O error outside the database.
     Io,
+    /// The run was interrupted (SIGINT, SIGTERM, or the application's own
+    /// cancellation); what was running was rolled back.
+    Interrupted,
 }
 
 impl ErrorKind {
@@ -65,6 +68,7 @@ impl ErrorKind {
             ErrorKind::Unhealthy => "unhealthy",
             ErrorKind::Database => "database",
             ErrorKind::Io => "io",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }
@@ -205,6 +209,15 @@ pub enum CoreError {
         /// `name: detail` for each failing check.
         checks: Vec<String>,
     },
+    /// The run was interrupted; the step that was running was rolled back
+    /// and the lock released.
+    #[error("interrupted by {by}; {what}")]
+    Interrupted {
+        /// What interrupted it (`SIGTERM`, ...).
+        by: String,
+        /// Where the run stopped and what that left behind.
+        what: String,
+    },
     /// An error from a backend, classified by kind.
     #[error("{message}")]
     Backend {
@@ -281,6 +294,7 @@ impl CoreError {
             CoreError::MigrationFailed { .. } => ErrorKind::MigrationFailed,
             CoreError::SeedFailed { .. } => ErrorKind::SeedFailed,
             CoreError::Unhealthy { .. } => ErrorKind::Unhealthy,
+            CoreError::Interrupted { .. } => ErrorKind::Interrupted,
             CoreError::Backend { kind, .. } => *kind,
         }
     }
@@ -323,6 +337,11 @@ impl CoreError {
             ),
             CoreError::MigrationFailed { .. } => Some(
                 "fix the migration's SQL and run init again; earlier migrations stay applied"
+                    .to_owned(),
+            ),
+            CoreError::Interrupted { .. } => Some(
+                "run init again: every completed migration and seeder stays, the interrupted one \
+                 runs again from the start"
                     .to_owned(),
             ),
             CoreError::Backend { hint, .. } => hint.clone(),

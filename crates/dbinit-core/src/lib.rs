@@ -78,7 +78,7 @@ pub use registry::{
 };
 pub use schema::{SchemaStep, StepOutcome};
 pub use seed::{SecretSink, SeedContext, SeedOutcome, Seeder, StderrSecretSink};
-pub use session::{Column, Index, InitLock, Session};
+pub use session::{Canceller, Column, Index, InitLock, Session};
 pub use url::{
     quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
 };

@@ -44,6 +44,16 @@ pub struct Index {
     pub unique: bool,
 }
 
+/// Cancels what a [`Session`] is running, from another task or thread (a
+/// signal handler): the statement fails, and the step's own error path rolls
+/// back and releases the lock.
+#[async_trait]
+pub trait Canceller: Send + Sync {
+    /// Asks the database to cancel the running statement (if any), and stops
+    /// any wait the session is in. Idempotent; never fails loudly.
+    async fn cancel(&self);
+}
+
 /// One connection to a database. Steps receive it as an argument: there is no
 /// global "current connection".
 ///
@@ -117,6 +127,13 @@ pub trait Session: Send {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Result<u64, CoreError>;
+
+    /// A handle that cancels this session's running statement from elsewhere;
+    /// `None` when the backend cannot (then only the next step sees the
+    /// interruption).
+    fn canceller(&self) -> Option<std::sync::Arc<dyn Canceller>> {
+        None
+    }
 
     /// The escape hatch to the native session type, for downcasting.
     fn as_any_mut(&mut self) -> &mut dyn Any;

@@ -219,9 +219,12 @@ mod tests {
     #[test]
     fn database_names_longer_than_postgres_allows_are_url_errors() {
         let long = "d".repeat(64);
-        let err = parse(&DatabaseUrl::parse(&format!("postgres://u@h/{long}")).unwrap(), "x")
-            .err()
-            .unwrap();
+        let err = parse(
+            &DatabaseUrl::parse(&format!("postgres://u@h/{long}")).unwrap(),
+            "x",
+        )
+        .err()
+        .unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidUrl);
         assert!(err.to_string().contains("at most 63 bytes"), "{err}");
         target(&format!("postgres://u@h/{}", "d".repeat(63)));

@@ -6,6 +6,7 @@ use dbinit_core::{
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{self, Target};
 use crate::session::PostgresSession;
@@ -17,20 +18,24 @@ use crate::{error, tls};
 #[derive(Debug, Default, Clone, Copy)]
 pub struct PostgresConnector;
 
-/// A pool for `target`. Creating it does not connect.
-fn pool(target: &Target, config: tokio_postgres::Config) -> Result<Pool, CoreError> {
+/// A pool for `target`, and its TLS connector (for cancel requests).
+/// Creating it does not connect.
+fn pool(
+    target: &Target,
+    config: tokio_postgres::Config,
+) -> Result<(Pool, MakeRustlsConnect), CoreError> {
     let tls = tls::connector(target.tls, target.root_cert.as_ref())?;
     let manager = Manager::from_config(
         config,
-        tls,
+        tls.clone(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
     );
-    Pool::builder(manager)
-        .max_size(4)
-        .build()
-        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("cannot build the pool: {e}")))
+    let pool = Pool::builder(manager).max_size(4).build().map_err(|e| {
+        CoreError::backend(ErrorKind::Database, format!("cannot build the pool: {e}"))
+    })?;
+    Ok((pool, tls))
 }
 
 impl PostgresConnector {
@@ -41,9 +46,9 @@ impl PostgresConnector {
         options: &ConnectOptions,
     ) -> Result<Result<PostgresSession, tokio_postgres::Error>, CoreError> {
         let target = config::parse(url, &options.application_name)?;
-        let pool = pool(&target, target.config.clone())?;
+        let (pool, tls) = pool(&target, target.config.clone())?;
         match wait::get(&pool, options.connect_timeout, url.redacted()).await {
-            Ok(client) => Ok(Ok(PostgresSession::new(pool, client))),
+            Ok(client) => Ok(Ok(PostgresSession::new(pool, client, tls))),
             Err(GetError::MissingDatabase(e)) => Ok(Err(e)),
             Err(GetError::Fatal(e)) => Err(e),
         }
@@ -60,7 +65,7 @@ impl PostgresConnector {
         let mut last = None;
         // `postgres` is the usual maintenance database; `template1` always exists.
         for maintenance in ["postgres", "template1"] {
-            let pool = pool(&target, config::maintenance(&target.config, maintenance))?;
+            let (pool, _) = pool(&target, config::maintenance(&target.config, maintenance))?;
             let what = format!("the maintenance database `{maintenance}` of {url}");
             let client = match wait::get(&pool, options.connect_timeout, &what).await {
                 Ok(client) => client,

@@ -59,7 +59,12 @@ fn lookup(path: &std::path::Path, config: &Config) -> Option<String> {
         // libpq matches a socket connection against `localhost`.
         Host::Unix(_) => "localhost".to_owned(),
     };
-    let port = config.get_ports().first().copied().unwrap_or(5432).to_string();
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
     let user = config.get_user()?;
     let database = config.get_dbname().unwrap_or(user);
     let wanted = [host.as_str(), port.as_str(), database, user];

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    async_trait, AppliedMigration, Column, CoreError, Dialect, Index, InitLock, MigrationFile, Row,
-    Session, Value,
+    async_trait, AppliedMigration, Canceller, Column, CoreError, Dialect, Index, InitLock,
+    MigrationFile, Row, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::ToSql;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::{bulk, error, introspect, lock, migrate, types};
 
@@ -22,6 +23,7 @@ use crate::{bulk, error, introspect, lock, migrate, types};
 /// lock and roll the transaction back.
 pub struct PostgresSession {
     pool: Pool,
+    tls: MakeRustlsConnect,
     client: Option<Object>,
     in_transaction: bool,
     lock_key: Option<i64>,
@@ -29,9 +31,10 @@ pub struct PostgresSession {
 }
 
 impl PostgresSession {
-    pub(crate) fn new(pool: Pool, client: Object) -> Self {
+    pub(crate) fn new(pool: Pool, client: Object, tls: MakeRustlsConnect) -> Self {
         PostgresSession {
             pool,
+            tls,
             client: Some(client),
             in_transaction: false,
             lock_key: None,
@@ -67,6 +70,22 @@ impl Drop for PostgresSession {
                 // Detach from the pool; dropping the client closes the connection.
                 drop(Object::take(client));
             }
+        }
+    }
+}
+
+/// Cancels the session's running statement through the server's cancel
+/// protocol (a second connection), as `psql` does on Ctrl-C.
+struct ServerCancel {
+    token: tokio_postgres::CancelToken,
+    tls: MakeRustlsConnect,
+}
+
+#[async_trait]
+impl Canceller for ServerCancel {
+    async fn cancel(&self) {
+        if let Err(e) = self.token.cancel_query(self.tls.clone()).await {
+            tracing::warn!(error = %e, "could not send the cancel request");
         }
     }
 }
@@ -219,6 +238,13 @@ impl Session for PostgresSession {
             }
         }
         result
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(Arc::new(ServerCancel {
+            token: self.client().cancel_token(),
+            tls: self.tls.clone(),
+        }))
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {

@@ -9,7 +9,7 @@ use dbinit_core::{
     SecretSink, StderrSecretSink,
 };
 
-use crate::{bundled, pipeline, RunnerError};
+use crate::{bundled, pipeline, Interrupt, RunnerError};
 
 /// Makes a database ready: connect, create if missing, lock, migrate, seed,
 /// check. Cheap when the database is already ready, so call it on every start.
@@ -41,6 +41,7 @@ pub struct Initializer {
     pub(crate) skip_checks: Vec<String>,
     pub(crate) secrets: Arc<dyn SecretSink>,
     pub(crate) fallback: Option<DatabaseUrl>,
+    pub(crate) interrupt: Interrupt,
 }
 
 impl std::fmt::Debug for Initializer {
@@ -72,6 +73,7 @@ impl Initializer {
             skip_checks: Vec::new(),
             secrets: Arc::new(StderrSecretSink),
             fallback: None,
+            interrupt: Interrupt::new(),
         }
     }
 
@@ -146,6 +148,13 @@ impl Initializer {
             .with_hint("remove --fallback-url / DBINIT_FALLBACK_URL: production must reach its own database")),
             _ => Ok(()),
         }
+    }
+
+    /// A handle that interrupts this initializer's runs (a signal handler's,
+    /// or the application's shutdown path).
+    pub fn interrupt(mut self, handle: Interrupt) -> Self {
+        self.interrupt = handle;
+        self
     }
 
     /// Where generated secrets (the admin password) are shown. Default: stderr.

@@ -30,6 +30,7 @@ mod checks;
 pub mod cli;
 mod error;
 mod initializer;
+mod interrupt;
 mod monitor;
 mod pipeline;
 mod seed_order;
@@ -37,6 +38,7 @@ mod seed_order;
 pub use dbinit_core;
 pub use error::RunnerError;
 pub use initializer::Initializer;
+pub use interrupt::Interrupt;
 pub use monitor::{Monitor, MonitorStats};
 
 use dbinit_core::{inventory, HealthCheckRegistration};

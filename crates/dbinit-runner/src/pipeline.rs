@@ -99,6 +99,20 @@ pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> 
             Ok(report)
         }
         Err(error) => {
+            // Whatever failed after an interruption failed because of it
+            // (a cancelled statement, a refused wait).
+            let error = match (init.interrupt.reason(), error) {
+                (_, e @ CoreError::Interrupted { .. }) => e,
+                (Some(by), e) => CoreError::Interrupted {
+                    by,
+                    what: format!(
+                        "the running step was cancelled and rolled back ({}), and the \
+                         initialization lock released",
+                        dbinit_core::report::bounded(&e.to_string(), 200)
+                    ),
+                },
+                (None, e) => e,
+            };
             report.error = Some((&error).into());
             Err(RunnerError::new(report, error))
         }
@@ -114,7 +128,9 @@ async fn run(
     let prepared = prepare(init, url)?;
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
+    init.interrupt.check("connecting")?;
     let (mut session, created) = prepared.connector.open(url, &init.connect).await?;
+    init.interrupt.attach(session.canceller());
     fault::point("init.connected");
     report.database_created = Some(created);
     let detail = match created {
@@ -124,6 +140,7 @@ async fn run(
     report.step("connect", started.elapsed(), detail);
 
     let started = Instant::now();
+    init.interrupt.check("taking the initialization lock")?;
     let lock = session.acquire_init_lock(init.lock_timeout).await?;
     fault::point("init.locked");
     report.step(
@@ -138,6 +155,7 @@ async fn run(
     let locked = locked_steps(init, &prepared, &mut *session, report).await;
     fault::point("init.before_unlock");
     let released = session.release_init_lock(lock).await;
+    init.interrupt.attach(None);
     let facts = locked?;
     released?;
 
@@ -181,6 +199,7 @@ async fn locked_steps(
     }
 
     let started = Instant::now();
+    init.interrupt.check("migrating")?;
     migrate(&prepared.set, session, &mut report.migrations).await?;
     report.step(
         "migrate",
@@ -215,6 +234,8 @@ async fn locked_steps(
         seeded: Vec::with_capacity(prepared.seeders.len()),
     };
     for seeder in &prepared.seeders {
+        init.interrupt
+            .check(&format!("seeder `{}`", seeder.name()))?;
         let outcome = seed_one(init, seeder.as_ref(), session).await?;
         facts.seeded.push(seeder.name());
         report.seeders.push(outcome);

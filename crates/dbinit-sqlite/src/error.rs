@@ -61,7 +61,10 @@ pub(crate) fn describe(err: &rusqlite::Error, full_sql: Option<&str>) -> String 
         _ => (sql.as_str(), 0),
     };
     let at = (base + usize::try_from(*offset).unwrap_or(0)).min(text.len());
-    let at = (0..=at).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    let at = (0..=at)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
     let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
     let line_no = text[..at].matches('\n').count() + 1;
     let column = text[line_start..at].chars().count() + 1;
@@ -101,11 +104,15 @@ mod tests {
     fn syntax_errors_name_the_line_not_the_rest_of_the_file() {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         let tail = format!("SELECT 'Zq-last-line';{}", "\n-- padding".repeat(50_000));
-        let sql = format!("CREATE TABLE a (x INT);\nCREATE TABLE b (x INT);\nCREATE TABL c;\n{tail}");
+        let sql =
+            format!("CREATE TABLE a (x INT);\nCREATE TABLE b (x INT);\nCREATE TABL c;\n{tail}");
         let err = conn.execute_batch(&sql).unwrap_err();
         let shown = describe(&err, Some(&sql));
         assert!(shown.contains("at line 3, column"), "{shown}");
         assert!(shown.contains("CREATE TABL c;"), "{shown}");
-        assert!(!shown.contains("Zq-last-line") && shown.len() < 400, "{shown}");
+        assert!(
+            !shown.contains("Zq-last-line") && shown.len() < 400,
+            "{shown}"
+        );
     }
 }

@@ -264,9 +264,7 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File, CoreError> {
                 error::io("open lock file", path, e)
             }
         })?;
-    let meta = file
-        .metadata()
-        .map_err(|e| error::io("inspect", path, e))?;
+    let meta = file.metadata().map_err(|e| error::io("inspect", path, e))?;
     if !meta.file_type().is_file() || meta.nlink() != 1 {
         return Err(not_a_database(format!(
             "{} is {}; refusing to use it as the lock file",

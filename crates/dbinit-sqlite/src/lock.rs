@@ -8,16 +8,21 @@
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dbinit_core::wait::lock_poll_delays;
-use dbinit_core::{CoreError, InitLock};
+use dbinit_core::{CoreError, ErrorKind, InitLock};
 
 use crate::error;
 
 /// Takes the exclusive lock, polling with backoff for at most `wait`, and
 /// records our pid in the file so a waiter that times out can name us.
-pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), CoreError> {
+pub(crate) fn acquire(
+    path: &Path,
+    wait: Duration,
+    cancelled: &AtomicBool,
+) -> Result<(File, InitLock), CoreError> {
     let mut file = crate::files::open_lock_file(path)?;
     let started = Instant::now();
     let mut delays = lock_poll_delays();
@@ -27,6 +32,12 @@ pub(crate) fn acquire(path: &Path, wait: Duration) -> Result<(File, InitLock), C
             Ok(()) => break,
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(error::io("lock", path, e)),
+        }
+        if cancelled.load(Ordering::SeqCst) {
+            return Err(CoreError::backend(
+                ErrorKind::Interrupted,
+                "cancelled while waiting for the initialization lock",
+            ));
         }
         let waited = started.elapsed();
         if waited >= wait {

@@ -104,7 +104,9 @@ fn apply_one(
     let failed = |e: rusqlite::Error| {
         let refusal = denied.lock().ok().and_then(|mut d| d.take());
         let message = match refusal {
-            Some(why) if e.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied) => {
+            Some(why)
+                if e.sqlite_error_code() == Some(ErrorCode::AuthorizationForStatementDenied) =>
+            {
                 why
             }
             _ => error::describe(&e, Some(migration.sql())),
@@ -187,7 +189,10 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
 
 /// Installs the migration authorizer (recording why it denied a statement
 /// in `denied`), or removes it.
-fn guard(conn: &mut Connection, denied: Option<Arc<Mutex<Option<String>>>>) -> Result<(), CoreError> {
+fn guard(
+    conn: &mut Connection,
+    denied: Option<Arc<Mutex<Option<String>>>>,
+) -> Result<(), CoreError> {
     let result = match denied {
         Some(denied) => conn.authorizer(Some(move |ctx: AuthContext<'_>| {
             match refusal(&ctx.action) {

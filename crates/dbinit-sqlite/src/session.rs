@@ -2,13 +2,14 @@
 
 use std::any::Any;
 use std::fs::File;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    async_trait, AppliedMigration, Column, CoreError, Dialect, ErrorKind, Index, InitLock,
-    MigrationFile, Row, Session, Value,
+    async_trait, AppliedMigration, Canceller, Column, CoreError, Dialect, ErrorKind, Index,
+    InitLock, MigrationFile, Row, Session, Value,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -31,6 +32,8 @@ pub struct SqliteSession {
     lock_file: Option<File>,
     /// Whether this session may write: until then it never checkpoints.
     writing: bool,
+    /// Set by the [`Canceller`]; stops a wait for the lock.
+    cancelled: Arc<AtomicBool>,
     run_inline: bool,
     busy: Duration,
 }
@@ -47,6 +50,7 @@ impl SqliteSession {
             file,
             lock_file: None,
             writing: false,
+            cancelled: Arc::new(AtomicBool::new(false)),
             run_inline,
             busy,
         }
@@ -113,6 +117,21 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || span.in_scope(f))
         .await
         .map_err(|e| CoreError::backend(ErrorKind::Database, format!("sqlite task failed: {e}")))
+}
+
+/// `sqlite3_interrupt`: the running statement fails with SQLITE_INTERRUPT
+/// (from any thread, also while the connection runs inline).
+struct Interrupt {
+    handle: rusqlite::InterruptHandle,
+    cancelled: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Canceller for Interrupt {
+    async fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        self.handle.interrupt();
+    }
 }
 
 fn lost() -> CoreError {
@@ -275,7 +294,11 @@ impl Session for SqliteSession {
             });
         };
         let path = db.lock_path();
-        let (file, held) = blocking(self.run_inline, move || lock::acquire(&path, wait)).await??;
+        let cancelled = self.cancelled.clone();
+        let (file, held) = blocking(self.run_inline, move || {
+            lock::acquire(&path, wait, &cancelled)
+        })
+        .await??;
         self.lock_file = Some(file);
         Ok(held)
     }
@@ -332,6 +355,14 @@ impl Session for SqliteSession {
         let sql = bulk::insert_sql(table, columns);
         let rows = rows.to_vec();
         self.interact(move |c| bulk::insert(c, &sql, &rows)).await?
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        let handle = self.conn.as_ref()?.get_interrupt_handle();
+        Some(Arc::new(Interrupt {
+            handle,
+            cancelled: self.cancelled.clone(),
+        }))
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {

@@ -28,6 +28,8 @@ pub fn code(kind: ErrorKind) -> u8 {
         ErrorKind::Unhealthy => 60,
         ErrorKind::Database => 70,
         ErrorKind::Io => 71,
+        // 128 + SIGINT; the CLI exits 128 + SIGTERM (143) for SIGTERM.
+        ErrorKind::Interrupted => 130,
         _ => INTERNAL,
     }
 }
@@ -49,6 +51,7 @@ pub const ALL: &[ErrorKind] = &[
     ErrorKind::Unhealthy,
     ErrorKind::Database,
     ErrorKind::Io,
+    ErrorKind::Interrupted,
 ];
 
 #[cfg(test)]

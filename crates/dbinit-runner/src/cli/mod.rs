@@ -33,6 +33,7 @@
 
 pub mod exit;
 mod render;
+mod signals;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -290,7 +291,11 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
                     Err(e) => return fail(&e, json),
                 }
             }
-            match init.run().await {
+            let interrupt = crate::Interrupt::new();
+            if let Err(e) = signals::cancel_on_signal(interrupt.clone()) {
+                tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal kills the run");
+            }
+            match init.interrupt(interrupt).run().await {
                 Ok(report) => {
                     render::init(&report, json);
                     ExitCode::from(exit::OK)
@@ -299,7 +304,10 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
                     render::init(err.report(), json);
                     // stderr is for people, also when stdout is JSON.
                     render::error(&ErrorReport::from(err.error()));
-                    ExitCode::from(exit::code(err.kind()))
+                    ExitCode::from(match err.error() {
+                        dbinit_core::CoreError::Interrupted { by, .. } => signals::exit_code(by),
+                        e => exit::code(e.kind()),
+                    })
                 }
             }
         }
@@ -371,6 +379,12 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
         }
     };
     let url = DatabaseUrl::parse(&raw)?;
+    if args.database_url.is_some() && url.redacted() != url.expose_secret() {
+        tracing::warn!(
+            "the password in --database-url is visible to every user of this machine (ps, \
+             /proc); set DATABASE_URL in the environment or .env, or use PGPASSWORD / ~/.pgpass"
+        );
+    }
     if used_default {
         if args.environment == Environment::Production {
             return Err(CoreError::InvalidUrl {

@@ -1,0 +1,72 @@
+//! SIGINT and SIGTERM during `init`: cancel the running statement, let the
+//! pipeline roll back and release the lock, exit 130 / 143. A second signal
+//! exits at once.
+//!
+//! The handler runs on its own thread, not on the CLI's runtime: SQLite
+//! statements run inline on the runtime's thread and would block a signal
+//! task until they finish.
+
+use std::time::Duration;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::Interrupt;
+
+/// How often the cancel is re-sent: a statement that started just after a
+/// cancel arrived would otherwise run to its end.
+const RESEND: Duration = Duration::from_millis(500);
+
+/// Installs the handlers for the rest of the process.
+pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new()
+        .name("dbinit-signals".to_owned())
+        .spawn(move || {
+            let mut first = true;
+            for signal in signals.forever() {
+                if !first {
+                    std::process::exit(128 + signal);
+                }
+                first = false;
+                let name = if signal == SIGTERM {
+                    "SIGTERM"
+                } else {
+                    "SIGINT"
+                };
+                tracing::warn!(
+                    signal = name,
+                    "interrupted: cancelling the running statement, rolling back and releasing \
+                     the lock (send it again to exit at once)"
+                );
+                let interrupt = interrupt.clone();
+                let _ = std::thread::Builder::new()
+                    .name("dbinit-cancel".to_owned())
+                    .spawn(move || cancel_until_exit(&interrupt, name));
+            }
+        })?;
+    Ok(())
+}
+
+/// Sends the cancel now and again every [`RESEND`] until the process exits.
+fn cancel_until_exit(interrupt: &Interrupt, name: &str) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    loop {
+        runtime.block_on(interrupt.interrupt(name));
+        std::thread::sleep(RESEND);
+    }
+}
+
+/// The exit code for a run interrupted by `by`.
+pub(crate) fn exit_code(by: &str) -> u8 {
+    if by == "SIGTERM" {
+        (128 + SIGTERM) as u8
+    } else {
+        super::exit::code(dbinit_core::ErrorKind::Interrupted)
+    }
+}

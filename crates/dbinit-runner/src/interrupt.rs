@@ -1,0 +1,85 @@
+//! [`Interrupt`]: stopping a run from outside — a signal handler, or an
+//! application shutting down — so that the running statement is cancelled,
+//! its transaction rolled back and the lock released, instead of leaving a
+//! server backend running on with the lock held.
+
+use std::sync::{Arc, Mutex};
+
+use dbinit_core::{Canceller, CoreError};
+
+/// A cloneable handle that interrupts the [`Initializer`](crate::Initializer)
+/// runs it was given to.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn start(
+/// #     url: dbinit_core::DatabaseUrl,
+/// #     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+/// # ) {
+/// let interrupt = dbinit_runner::Interrupt::new();
+/// let init = dbinit_runner::Initializer::new(url).interrupt(interrupt.clone());
+/// tokio::spawn(async move {
+///     shutdown.await;
+///     interrupt.interrupt("shutdown").await;
+/// });
+/// let _ = init.run().await; // an error of kind `Interrupted` after shutdown
+/// # }
+/// ```
+#[derive(Clone, Default)]
+pub struct Interrupt(Arc<State>);
+
+#[derive(Default)]
+struct State {
+    reason: Mutex<Option<String>>,
+    canceller: Mutex<Option<Arc<dyn Canceller>>>,
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Interrupt").field(&self.reason()).finish()
+    }
+}
+
+impl Interrupt {
+    /// A handle that has not interrupted anything yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Interrupts the run: remembers `reason` (the first one counts) and
+    /// cancels the statement running now. Calling it again re-sends the
+    /// cancel, for a statement that started after the first call.
+    pub async fn interrupt(&self, reason: &str) {
+        if let Ok(mut r) = self.0.reason.lock() {
+            r.get_or_insert_with(|| reason.to_owned());
+        }
+        let canceller = self.0.canceller.lock().ok().and_then(|c| c.clone());
+        if let Some(canceller) = canceller {
+            canceller.cancel().await;
+        }
+    }
+
+    /// What interrupted the run, once something did.
+    pub fn reason(&self) -> Option<String> {
+        self.0.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Points cancellation at the session now in use (`None`: none).
+    pub(crate) fn attach(&self, canceller: Option<Arc<dyn Canceller>>) {
+        if let Ok(mut c) = self.0.canceller.lock() {
+            *c = canceller;
+        }
+    }
+
+    /// Stops the run before `next` starts when it was interrupted.
+    pub(crate) fn check(&self, next: &str) -> Result<(), CoreError> {
+        match self.reason() {
+            Some(by) => Err(CoreError::Interrupted {
+                by,
+                what: format!("stopped before {next}"),
+            }),
+            None => Ok(()),
+        }
+    }
+}
