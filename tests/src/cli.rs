@@ -27,6 +27,44 @@ pub fn command(bin: &str) -> Command {
     cmd
 }
 
+/// Runs a binary as the unprivileged `nobody` when the tests run as root,
+/// so that file permissions apply. The binary is copied into a directory
+/// anyone can traverse: the checkout may sit in a 0700 home or temp dir.
+pub struct Unprivileged {
+    dir: tempfile::TempDir,
+}
+
+impl Unprivileged {
+    /// A copy of `bin` that `nobody` can execute.
+    ///
+    /// # Panics
+    ///
+    /// When the copy cannot be made.
+    pub fn new(bin: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let copy = dir.path().join("bin");
+        std::fs::copy(bin, &copy).expect("copy the binary");
+        for (path, mode) in [(dir.path(), 0o755), (copy.as_path(), 0o755)] {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        }
+        Unprivileged { dir }
+    }
+
+    /// The copied binary, run through `runuser -u nobody` when root, with
+    /// [`command`]'s clean environment.
+    pub fn command(&self) -> Command {
+        let bin = self.dir.path().join("bin");
+        let bin = bin.to_str().expect("UTF-8 temp path");
+        if !nix::unistd::Uid::effective().is_root() {
+            return command(bin);
+        }
+        let mut cmd = command("runuser");
+        cmd.args(["-u", "nobody", "--", bin]);
+        cmd
+    }
+}
+
 /// The exit code.
 ///
 /// # Panics

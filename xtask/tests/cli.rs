@@ -242,8 +242,9 @@ fn passwords_in_urls_never_reach_output() {
             dir.path().join("nope/").display()
         ),
     ];
-    let succeeding = [format!("sqlite://{}?password={SECRET}", db.display())];
-    for input in failing.iter().chain(&succeeding) {
+    // SQLite has no password: a `password=` there is refused, not ignored.
+    let refused = [format!("sqlite://{}?password={SECRET}", db.display())];
+    for input in failing.iter().chain(&refused) {
         for json_flag in [true, false] {
             let mut args = vec![
                 "init",
@@ -264,13 +265,14 @@ fn passwords_in_urls_never_reach_output() {
             );
         }
     }
-    let out = run(&["status", "--json", "--database-url", &succeeding[0]]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&["status", "--json", "--database-url", &refused[0]]);
+    assert_eq!(code(&out), 10, "{}", stderr(&out));
     assert!(!String::from_utf8_lossy(&out.stdout).contains(SECRET));
-    assert!(json(&out)["database"]
+    assert!(json(&out)["error"]["message"]
         .as_str()
         .unwrap()
         .contains("password=***"));
+    assert!(!db.exists());
 }
 
 /// Behaviour 7: two processes on the same new file.
@@ -420,7 +422,7 @@ fn generated_admin_password_is_shown_once_and_stored_hashed() {
 }
 
 #[test]
-fn short_configured_admin_password_is_refused_and_rolled_back() {
+fn short_configured_admin_password_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     let out = xtask()
@@ -435,11 +437,13 @@ fn short_configured_admin_password_is_refused_and_rolled_back() {
         .unwrap()
         .contains("shorter than 12"));
     assert!(!String::from_utf8_lossy(&out.stdout).contains("\"short\""));
-    assert_eq!(sqlite(&db, "SELECT count(*) FROM users"), 0);
+    // Checked before the first write: not even the migrations ran.
     assert_eq!(
-        sqlite(&db, "SELECT count(*) FROM tenants"),
-        1,
-        "earlier seeders committed"
+        sqlite(
+            &db,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+        ),
+        0
     );
 }
 

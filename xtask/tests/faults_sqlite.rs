@@ -26,24 +26,12 @@ fn init(db: &Path) -> Output {
         .unwrap()
 }
 
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
-/// Runs `cmd` as an unprivileged user when we are root, so that file
+/// Runs xtask as an unprivileged user when we are root, so that file
 /// permissions apply.
 fn unprivileged(args: &[&str]) -> Output {
-    let xtask = env!("CARGO_BIN_EXE_xtask");
-    let mut cmd = if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "nobody", "--", xtask]);
-        c
-    } else {
-        Command::new(xtask)
-    };
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env("DBINIT_ADMIN_PASSWORD", dbinit_tests::cli::ADMIN_PASSWORD)
+    dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_xtask"))
+        .command()
+        .args(args)
         .output()
         .unwrap()
 }

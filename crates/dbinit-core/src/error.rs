@@ -325,7 +325,8 @@ impl CoreError {
                     .to_owned(),
             ),
             CoreError::ForeignDatabase { .. } => Some(
-                "point DATABASE_URL at a new or dbinit-managed database; nothing was changed".to_owned(),
+                "point DATABASE_URL at a new or dbinit-managed database; dbinit wrote nothing to it"
+                    .to_owned(),
             ),
             CoreError::OutOfOrderMigration { .. } => {
                 Some("give the new migration a version above every applied one".to_owned())

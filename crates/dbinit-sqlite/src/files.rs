@@ -20,8 +20,6 @@ use crate::error;
 
 /// The 16-byte magic every SQLite database file starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
-/// The first bytes of a rollback journal that still holds a transaction.
-const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 /// A database file resolved to its canonical path.
 #[derive(Debug, Clone)]
@@ -110,6 +108,15 @@ impl DbFile {
             ))
             .with_hint("nothing was opened or written; point the url at a regular file"));
         }
+        if meta.nlink() > 1 {
+            return Err(not_a_database(format!(
+                "{} has {} names (hard links); SQLite's journal and dbinit's lock would differ \
+                 from one name to the next",
+                path.display(),
+                meta.nlink()
+            ))
+            .with_hint("nothing was opened or written; give the database one name"));
+        }
         // An empty file is an empty database to SQLite (and what a racing
         // `init` leaves between creating the file and writing the schema).
         if meta.len() > 0 {
@@ -132,7 +139,7 @@ impl DbFile {
     fn create(path: &Path) -> Result<(DbFile, DatabaseCreated), CoreError> {
         let Some(file_name) = path.file_name() else {
             return Err(not_a_database(format!(
-                "{} names a directory, not a database file",
+                "{} is a directory, not a database file",
                 path.display()
             ))
             .with_hint("name a file, e.g. sqlite://DIR/app.db"));
@@ -179,22 +186,6 @@ impl DbFile {
                 ))
                 .with_hint("nothing was opened or written; remove it if it is not yours"));
             }
-            if suffix == "-journal" && is_hot_journal(&path) {
-                return Err(CoreError::backend(
-                    ErrorKind::Database,
-                    format!(
-                        "{} holds an unfinished transaction; opening the database would roll it \
-                         back into {}",
-                        path.display(),
-                        self.path.display()
-                    ),
-                )
-                .with_hint(
-                    "nothing was opened or written. If a program writing this database crashed, \
-                     open it once with `sqlite3` to recover; if the journal belongs to another \
-                     database, move it away",
-                ));
-            }
         }
         Ok(())
     }
@@ -222,14 +213,6 @@ fn describe(meta: &fs::Metadata) -> &'static str {
     } else {
         "not a regular file"
     }
-}
-
-/// A non-empty rollback journal whose header was not cleared.
-fn is_hot_journal(path: &Path) -> bool {
-    let mut magic = [0u8; 8];
-    open_nofollow(path)
-        .and_then(|mut f| f.read_exact(&mut magic))
-        .is_ok_and(|()| magic == JOURNAL_MAGIC)
 }
 
 /// Opens `path` for reading without following a final symlink, and without

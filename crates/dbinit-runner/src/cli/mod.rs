@@ -419,8 +419,61 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
 
     use super::*;
+
+    /// Every flag that takes a value, on the subcommand that has it.
+    const FLAGS: &[(&str, &str)] = &[
+        ("init", "--database-url"),
+        ("init", "--env"),
+        ("init", "--migrations"),
+        ("init", "--skip-check"),
+        ("init", "--busy-timeout"),
+        ("init", "--connect-timeout"),
+        ("init", "--lock-timeout"),
+        ("init", "--fallback-url"),
+        ("health", "--watch"),
+        ("health", "--ticks"),
+        ("health", "--repeat-window"),
+        ("status", "--database-url"),
+    ];
+
+    proptest! {
+        #![proptest_config(Config {
+            cases: 3000,
+            rng_seed: RngSeed::Fixed(0x0c11_a295),
+            failure_persistence: None,
+            ..Config::default()
+        })]
+
+        /// Any value for any flag parses to a usage error or to options that
+        /// `build` turns into an initializer or a clear error: never a panic.
+        #[test]
+        fn any_flag_value_is_handled(
+            flag in 0..FLAGS.len(),
+            value in prop_oneof![
+                "\\PC{0,40}",
+                "[0-9]{1,30}(ns|ms|s|m|h|d|days|w|y)",
+                "(sqlite|postgres|file)://[ -~]{0,30}",
+            ],
+        ) {
+            let (command, flag) = FLAGS[flag];
+            let mut args = vec!["dbinit", command, flag, value.as_str()];
+            if command == "health" && flag == "--ticks" {
+                args.extend(["--watch", "1s"]);
+            }
+            if let Ok(cli) = Cli::try_parse_from(&args) {
+                let common = match &cli.command {
+                    Command::Init(a) => &a.common,
+                    Command::Status(c) => c,
+                    Command::Health(h) => &h.common,
+                };
+                let _ = build(common, &CliConfig::new("sqlite::memory:"));
+            }
+        }
+    }
 
     #[test]
     fn debug_of_parsed_arguments_hides_passwords() {
