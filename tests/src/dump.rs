@@ -60,7 +60,10 @@ pub async fn dump(url: &str) -> String {
             }
         }
     }
-    for m in s.applied_migrations().await.expect("history") {
+    for m in dbinit_runner::dbinit_core::engine::history(&mut *s)
+        .await
+        .expect("history")
+    {
         let _ = writeln!(out, "history {} {} {}", m.version, m.name, m.checksum);
     }
     out

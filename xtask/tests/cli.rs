@@ -517,9 +517,9 @@ fn hostile_migration_sets_are_refused_clearly() {
         (
             &[
                 ("V1__ok.sql", "CREATE TABLE a (id INTEGER);"),
-                ("V2__empty.sql", "  \n"),
+                ("V2__orphan.down.sql", "DROP TABLE a;"),
             ],
-            "V2__empty.sql is empty",
+            "V2__orphan.down.sql is a down script without its migration",
         ),
         (
             &[

@@ -23,7 +23,7 @@ enum Backend {
 }
 
 impl Backend {
-    fn dialect(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
@@ -66,7 +66,7 @@ fn migration_set(backend: Backend) -> tempfile::TempDir {
         .iter()
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
-    dbinit_tests::cli::migration_dir(backend.dialect(), &extra)
+    dbinit_tests::cli::migration_dir(backend.name(), &extra)
 }
 
 fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {

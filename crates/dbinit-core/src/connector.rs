@@ -7,27 +7,6 @@ use serde::Serialize;
 
 use crate::{CoreError, DatabaseUrl, Session};
 
-/// The SQL dialect a backend speaks; selects the per-backend migration set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Dialect {
-    /// SQLite.
-    Sqlite,
-    /// PostgreSQL.
-    Postgres,
-}
-
-impl Dialect {
-    /// The dialect's lowercase name, also the migration subdirectory name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Dialect::Sqlite => "sqlite",
-            Dialect::Postgres => "postgres",
-        }
-    }
-}
-
 /// Options for [`Connector::connect`] and [`Connector::ensure_database`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -71,11 +50,9 @@ pub enum DatabaseCreated {
 /// URL scheme.
 #[async_trait]
 pub trait Connector: Send + Sync + 'static {
-    /// The backend's name, e.g. `"sqlite"`.
+    /// The backend's name, e.g. `"sqlite"`: how the registry, reports and
+    /// per-backend migration sets (`migrations/<name>/`) know it.
     fn name(&self) -> &'static str;
-
-    /// The dialect of SQL the backend speaks.
-    fn dialect(&self) -> Dialect;
 
     /// Creates the database when it does not exist; never touches an existing one.
     ///

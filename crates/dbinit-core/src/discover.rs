@@ -16,7 +16,8 @@
 //! - every migration must be named `V{version}__{name}.sql` or
 //!   `U{version}__{name}.sql`, where the version fits refinery's 32-bit
 //!   column and the name is letters, digits and `_`; anything else is an
-//!   error, never a file that silently does not run.
+//!   error, never a file that silently does not run;
+//! - `V{version}__{name}.down.sql` is the down script of that migration.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -82,6 +83,8 @@ pub(crate) struct FoundFile {
     pub(crate) path: PathBuf,
     pub(crate) stem: String,
     pub(crate) name: MigrationName,
+    /// `V{n}__{name}.down.sql`: the down script of `stem`.
+    pub(crate) down: bool,
 }
 
 /// Every migration file under `dir`, sorted by path.
@@ -142,17 +145,23 @@ fn visit(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<FoundFile>) -> R
         if !meta.is_file() {
             return Err(format!("{} is not a regular file", path.display()));
         }
+        let (stem, down) = match stem.strip_suffix(".down") {
+            Some(up) => (up, true),
+            None => (stem, false),
+        };
         let name = parse_name(stem).map_err(|why| format!("{} {why}", path.display()))?;
         out.push(FoundFile {
             stem: stem.to_owned(),
             path,
             name,
+            down,
         });
     }
     Ok(())
 }
 
-/// A migration file with its text, checked and checksummed.
+/// A migration file with its text, checked and checksummed, and its down
+/// script when there is one.
 pub(crate) struct LoadedFile {
     pub(crate) path: PathBuf,
     pub(crate) name: MigrationName,
@@ -160,29 +169,51 @@ pub(crate) struct LoadedFile {
     pub(crate) checksum: u64,
     /// The file as written (a byte-order mark included).
     pub(crate) text: String,
+    /// `V{n}__{name}.down.sql` beside it: its path and text.
+    pub(crate) down: Option<(PathBuf, String)>,
 }
 
-/// [`walk`]s `dir` and reads every migration: what both `from_dir` and
-/// `embed` build their sets from, so the two can never disagree.
+/// [`walk`]s `dir` and reads every migration and down script: what both
+/// `from_dir` and `embed` build their sets from, so the two can never
+/// disagree. Empty and comment-only files are valid (no-op migrations).
 pub(crate) fn load(dir: &Path) -> Result<Vec<LoadedFile>, String> {
-    walk(dir)?
-        .into_iter()
-        .map(|found| {
-            let text = read(&found.path)?;
-            if executable_sql(&text).trim().is_empty() {
+    let found = walk(dir)?;
+    let mut downs: std::collections::HashMap<String, (PathBuf, String)> = Default::default();
+    let mut ups = Vec::new();
+    for file in found {
+        if file.down {
+            let text = read(&file.path)?;
+            if let Some((other, _)) = downs.insert(file.stem.clone(), (file.path.clone(), text)) {
                 return Err(format!(
-                    "{} is empty; delete it or give it SQL (an empty migration is usually a mistake)",
-                    found.path.display()
+                    "{} and {} are both down scripts of {}",
+                    other.display(),
+                    file.path.display(),
+                    file.stem
                 ));
             }
-            Ok(LoadedFile {
-                checksum: checksum(&found.stem, &text)?,
-                path: found.path,
-                name: found.name,
-                text,
-            })
-        })
-        .collect()
+        } else {
+            ups.push(file);
+        }
+    }
+    let mut loaded = Vec::with_capacity(ups.len());
+    for found in ups {
+        let text = read(&found.path)?;
+        loaded.push(LoadedFile {
+            checksum: checksum(&found.stem, &text)?,
+            down: downs.remove(&found.stem),
+            path: found.path,
+            name: found.name,
+            text,
+        });
+    }
+    if let Some((path, _)) = downs.into_values().next() {
+        return Err(format!(
+            "{} is a down script without its migration (no {} beside it)",
+            path.display(),
+            path.display().to_string().replace(".down.sql", ".sql")
+        ));
+    }
+    Ok(loaded)
 }
 
 /// Reads a migration file as UTF-8.

@@ -48,9 +48,13 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
     let mut code = String::from("&[\n");
     for f in files {
         let shown = f.path.strip_prefix(&manifest).unwrap_or(&f.path);
+        let down = match &f.down {
+            Some((path, _)) => format!("Some(include_str!({:?}))", path.display().to_string()),
+            None => "None".to_owned(),
+        };
         let _ = writeln!(
             code,
-            "    dbinit_core::migration::EmbeddedMigration {{ version: {}, name: {:?}, checksum: {}, versioned: {}, sql: include_str!({:?}), path: {:?} }},",
+            "    dbinit_core::migration::EmbeddedMigration {{ version: {}, name: {:?}, checksum: {}, versioned: {}, sql: include_str!({:?}), path: {:?}, down: {down} }},",
             f.name.version,
             f.name.name,
             f.checksum,

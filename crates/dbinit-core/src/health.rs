@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{CoreError, Dialect, Environment, MigrationSet, Seeder, Session};
+use crate::{CoreError, Environment, MigrationSet, Seeder, Session};
 
 /// The verdict of one check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -83,8 +83,10 @@ pub trait HealthCheck: Send + Sync + 'static {
     /// Unique name.
     fn name(&self) -> &'static str;
 
-    /// Whether the check applies to this dialect (default: all).
-    fn applies_to(&self, _dialect: Dialect) -> bool {
+    /// Whether the check applies to the backend registered as `backend`
+    /// (default: all).
+    fn applies_to(&self, backend: &str) -> bool {
+        let _ = backend;
         true
     }
 

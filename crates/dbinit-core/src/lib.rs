@@ -50,6 +50,7 @@
 mod connector;
 mod discover;
 mod embed;
+pub mod engine;
 mod environment;
 mod error;
 pub mod fault;
@@ -68,7 +69,7 @@ pub mod wait;
 pub use async_trait::async_trait;
 pub use inventory;
 
-pub use connector::{ConnectOptions, Connector, DatabaseCreated, Dialect};
+pub use connector::{ConnectOptions, Connector, DatabaseCreated};
 pub use environment::{Environment, Environments};
 pub use error::{BoxError, CoreError, ErrorKind};
 pub use health::{HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts};
@@ -78,7 +79,7 @@ pub use registry::{
 };
 pub use schema::{SchemaStep, StepOutcome};
 pub use seed::{SecretSink, SeedContext, SeedOutcome, Seeder, StderrSecretSink};
-pub use session::{Canceller, Column, Index, InitLock, Session};
+pub use session::{Canceller, Column, Index, InitLock, Script, Session};
 pub use url::{
     quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
 };

@@ -35,6 +35,15 @@ pub struct MigrationFile {
     versioned: bool,
     sql: Cow<'static, str>,
     path: Option<Cow<'static, str>>,
+    down: Option<Cow<'static, str>>,
+}
+
+/// The first line that makes a script run outside a transaction.
+pub const NO_TRANSACTION_MARKER: &str = "-- dbinit:no-transaction";
+
+/// Whether `sql` starts with [`NO_TRANSACTION_MARKER`] on its own line.
+pub fn is_no_transaction(sql: &str) -> bool {
+    sql.lines().next().map(str::trim) == Some(NO_TRANSACTION_MARKER)
 }
 
 impl MigrationFile {
@@ -61,6 +70,30 @@ impl MigrationFile {
     /// The file it was read from, when known.
     pub fn path(&self) -> Option<&str> {
         self.path.as_deref()
+    }
+    /// Whether it runs inside a transaction with its history row (unless
+    /// its first line is [`NO_TRANSACTION_MARKER`]).
+    pub fn runs_in_transaction(&self) -> bool {
+        !is_no_transaction(&self.sql)
+    }
+    /// Whether it has no SQL at all (only comments or white space count as
+    /// SQL here: the database decides those are no-ops).
+    pub fn is_empty(&self) -> bool {
+        self.sql.trim().is_empty()
+    }
+    /// The down script (`V{n}__{name}.down.sql`): `None` when there is none
+    /// (the migration cannot be rolled back); empty when there is nothing
+    /// to undo.
+    pub fn down(&self) -> Option<&str> {
+        self.down.as_deref()
+    }
+    /// `V{n}__{name}.sql`.
+    pub fn file_name(&self) -> String {
+        format!("{self}.sql")
+    }
+    /// `V{n}__{name}.down.sql`.
+    pub fn down_file_name(&self) -> String {
+        format!("{self}.down.sql")
     }
 
     /// The history row for this migration, applied at `applied_on` (see
@@ -92,6 +125,7 @@ impl From<&refinery_core::Migration> for MigrationFile {
             versioned: m.prefix().to_string() == "V",
             sql: Cow::Owned(discover::executable_sql(m.sql().unwrap_or_default()).to_owned()),
             path: None,
+            down: None,
         }
     }
 }
@@ -105,6 +139,7 @@ impl From<&EmbeddedMigration> for MigrationFile {
             versioned: m.versioned,
             sql: Cow::Borrowed(discover::executable_sql(m.sql)),
             path: Some(Cow::Borrowed(m.path)),
+            down: m.down.map(|d| Cow::Borrowed(discover::executable_sql(d))),
         }
     }
 }
@@ -137,9 +172,11 @@ pub struct EmbeddedMigration {
     pub sql: &'static str,
     /// The file, relative to the embedding crate.
     pub path: &'static str,
+    /// Its down script, from `include_str!`, when there is one.
+    pub down: Option<&'static str>,
 }
 
-/// An ordered set of migrations for one dialect.
+/// An ordered set of migrations for one backend.
 #[derive(Clone)]
 pub struct MigrationSet {
     origin: String,
@@ -273,6 +310,9 @@ impl MigrationSet {
                 versioned: f.name.versioned,
                 sql: Cow::Owned(discover::executable_sql(&f.text).to_owned()),
                 path: Some(Cow::Owned(f.path.display().to_string())),
+                down: f
+                    .down
+                    .map(|(_, text)| Cow::Owned(discover::executable_sql(&text).to_owned())),
             })
             .collect();
         Self::new(dir.display().to_string(), migrations)

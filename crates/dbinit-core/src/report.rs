@@ -47,6 +47,9 @@ pub struct MigrationsReport {
     pub already_applied: usize,
     /// Migrations still pending (after the run; non-zero only on failure or status).
     pub pending: Vec<String>,
+    /// Things worth knowing that are not errors (an empty migration, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// One seeder.

@@ -6,8 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::migration::{AppliedMigration, MigrationBatchError, MigrationFile};
-use crate::{CoreError, Dialect, Row, Value};
+use crate::{CoreError, Row, Value};
 
 /// Proof that the initialization lock is held; give it back to
 /// [`Session::release_init_lock`].
@@ -54,17 +53,32 @@ pub trait Canceller: Send + Sync {
     async fn cancel(&self);
 }
 
+/// A migration script handed to [`Session::execute_migration`].
+#[derive(Debug, Clone, Copy)]
+pub struct Script<'a> {
+    /// The file, for errors: `V3__users.sql` or `V3__users.down.sql`.
+    pub file: &'a str,
+    /// The SQL.
+    pub sql: &'a str,
+    /// Whether the engine opened a transaction around it; `false` for a
+    /// `-- dbinit:no-transaction` script, whose statements run one by one.
+    pub in_transaction: bool,
+}
+
 /// One connection to a database. Steps receive it as an argument: there is no
 /// global "current connection".
+///
+/// A backend implements a few primitives; everything else — the migration
+/// engine ([`crate::engine`]), seeding, health checks — is written once over
+/// them, like refinery's `AsyncMigrate`. The provided methods are correct for
+/// any SQL database that speaks `BEGIN`/`COMMIT`; backends override them
+/// only to be faster or stricter.
 ///
 /// SQL parameters are written `$1`, `$2`, ... on every backend.
 #[async_trait]
 pub trait Session: Send {
-    /// The dialect of this session.
-    fn dialect(&self) -> Dialect;
-
-    /// A round trip to the database.
-    async fn ping(&mut self) -> Result<(), CoreError>;
+    /// The registered name of the backend serving this session (`"sqlite"`).
+    fn backend(&self) -> &'static str;
 
     /// Runs one statement and returns the number of rows it changed.
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError>;
@@ -74,15 +88,6 @@ pub trait Session: Send {
 
     /// Runs several `;`-separated statements without parameters.
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError>;
-
-    /// Starts a transaction.
-    async fn begin(&mut self) -> Result<(), CoreError>;
-
-    /// Commits the open transaction.
-    async fn commit(&mut self) -> Result<(), CoreError>;
-
-    /// Rolls back the open transaction.
-    async fn rollback(&mut self) -> Result<(), CoreError>;
 
     /// Takes the lock that serializes initialization across processes,
     /// waiting at most `wait`.
@@ -95,22 +100,10 @@ pub trait Session: Send {
     /// Releases the lock taken by [`Session::acquire_init_lock`].
     async fn release_init_lock(&mut self, lock: InitLock) -> Result<(), CoreError>;
 
-    /// Reads the migration history (refinery's `refinery_schema_history`),
-    /// oldest first. Read-only: an absent history table reads as empty.
-    async fn applied_migrations(&mut self) -> Result<Vec<AppliedMigration>, CoreError>;
+    /// Whether `table` exists (in the session's schema).
+    async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError>;
 
-    /// Applies `pending` in order, each atomically with its history row,
-    /// creating the history table if needed. Stops at the first failure.
-    ///
-    /// # Errors
-    ///
-    /// The failing migration's error, with the migrations applied before it.
-    async fn apply_migrations(
-        &mut self,
-        pending: &[MigrationFile],
-    ) -> Result<Vec<AppliedMigration>, MigrationBatchError>;
-
-    /// The user tables of the database (no internal or history tables), sorted.
+    /// The user tables of the database (no internal or dbinit tables), sorted.
     async fn tables(&mut self) -> Result<Vec<String>, CoreError>;
 
     /// The columns of `table`, in declaration order.
@@ -119,14 +112,91 @@ pub trait Session: Send {
     /// The indexes of `table`, sorted by name.
     async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError>;
 
+    /// The escape hatch to the native session type, for downcasting.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+
+    /// A round trip to the database.
+    async fn ping(&mut self) -> Result<(), CoreError> {
+        self.query("SELECT 1", &[]).await.map(|_| ())
+    }
+
+    /// Starts a transaction.
+    async fn begin(&mut self) -> Result<(), CoreError> {
+        self.execute_batch("BEGIN").await
+    }
+
+    /// Commits the open transaction.
+    async fn commit(&mut self) -> Result<(), CoreError> {
+        self.execute_batch("COMMIT").await
+    }
+
+    /// Rolls back the open transaction (a no-op without one).
+    async fn rollback(&mut self) -> Result<(), CoreError> {
+        self.execute_batch("ROLLBACK").await
+    }
+
+    /// `query`, or `None` when `table` does not exist. A backend overrides
+    /// it to do both in one round trip (the no-op `init` reads the history
+    /// this way).
+    async fn query_table(&mut self, table: &str, sql: &str) -> Result<Option<Vec<Row>>, CoreError> {
+        if !self.table_exists(table).await? {
+            return Ok(None);
+        }
+        self.query(sql, &[]).await.map(Some)
+    }
+
+    /// Runs a migration script, inside the engine's transaction or (when
+    /// `script.in_transaction` is false) statement by statement. A backend
+    /// overrides it to refuse what would break the engine's promises before
+    /// it runs (transaction control, changes to the history table) and to
+    /// name the failing line.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::MigrationFailed`] naming `script.file`.
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        self.execute_batch(script.sql)
+            .await
+            .map_err(|e| CoreError::MigrationFailed {
+                file: script.file.to_owned(),
+                message: e.to_string(),
+                source: Some(Box::new(e)),
+            })
+    }
+
+    /// Undoes session state a migration may have changed (`SET search_path`,
+    /// `SET ROLE`, a pragma), without releasing the init lock. Runs after
+    /// every migration. The default has nothing to undo.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        Ok(())
+    }
+
     /// Inserts `rows` into `table` as fast as the backend allows, inside the
-    /// caller's transaction if one is open. Returns the number of rows inserted.
+    /// caller's transaction if one is open. Returns the number of rows
+    /// inserted. The default inserts row by row.
     async fn bulk_insert(
         &mut self,
         table: &str,
         columns: &[&str],
         rows: &[Vec<Value>],
-    ) -> Result<u64, CoreError>;
+    ) -> Result<u64, CoreError> {
+        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            crate::quote_ident(table),
+            columns
+                .iter()
+                .map(|c| crate::quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", "),
+            placeholders.join(", ")
+        );
+        let mut inserted = 0;
+        for row in rows {
+            inserted += self.execute(&sql, row).await?;
+        }
+        Ok(inserted)
+    }
 
     /// A handle that cancels this session's running statement from elsewhere;
     /// `None` when the backend cannot (then only the next step sees the
@@ -134,7 +204,4 @@ pub trait Session: Send {
     fn canceller(&self) -> Option<std::sync::Arc<dyn Canceller>> {
         None
     }
-
-    /// The escape hatch to the native session type, for downcasting.
-    fn as_any_mut(&mut self) -> &mut dyn Any;
 }

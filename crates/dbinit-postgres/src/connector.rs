@@ -1,8 +1,8 @@
 //! The PostgreSQL [`Connector`]: pool, wait, create the database if missing.
 
 use dbinit_core::{
-    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, Dialect,
-    ErrorKind, Session,
+    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
+    Session,
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -151,11 +151,7 @@ impl PostgresConnector {
 #[async_trait]
 impl Connector for PostgresConnector {
     fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
+        crate::NAME
     }
 
     async fn ensure_database(

@@ -10,7 +10,7 @@ pub(crate) async fn tables(client: &Client) -> Result<Vec<String>, CoreError> {
         .query(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-               AND c.relname <> 'refinery_schema_history' \
+               AND c.relname <> 'refinery_schema_history' AND c.relname NOT LIKE 'dbinit\\_%' \
              ORDER BY c.relname",
             &[],
         )

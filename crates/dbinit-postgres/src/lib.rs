@@ -34,8 +34,8 @@ mod connector;
 mod error;
 mod introspect;
 mod lock;
-mod migrate;
 mod passfile;
+mod script;
 mod session;
 mod tls;
 mod types;
@@ -45,9 +45,12 @@ pub use connector::PostgresConnector;
 pub use lock::INIT_LOCK_KEY_SQL;
 pub use session::PostgresSession;
 
+/// The backend's registered name.
+pub(crate) const NAME: &str = "postgres";
+
 dbinit_core::inventory::submit! {
     dbinit_core::ConnectorRegistration::new(
-        "postgres",
+        NAME,
         &["postgres", "postgresql"],
         || Box::new(PostgresConnector),
     )

@@ -4,16 +4,14 @@ use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    async_trait, AppliedMigration, Canceller, Column, CoreError, Dialect, Index, InitLock,
-    MigrationFile, Row, Session, Value,
+    async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::ToSql;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::{bulk, error, introspect, lock, migrate, types};
+use crate::{bulk, error, introspect, lock, script, types};
 
 /// A session on one connection taken from a deadpool-postgres pool.
 ///
@@ -90,6 +88,13 @@ impl Canceller for ServerCancel {
     }
 }
 
+/// Whether `e` is PostgreSQL's "relation does not exist".
+fn is_undefined_table(e: &CoreError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+        .is_some_and(|e| e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE))
+}
+
 /// Prepares `sql` (cached) and converts `params` to the types it expects.
 async fn prepared(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, CoreError> {
     client
@@ -108,8 +113,8 @@ fn refs<'a>(params: &'a [types::Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
 
 #[async_trait]
 impl Session for PostgresSession {
-    fn dialect(&self) -> Dialect {
-        Dialect::Postgres
+    fn backend(&self) -> &'static str {
+        crate::NAME
     }
 
     async fn ping(&mut self) -> Result<(), CoreError> {
@@ -196,15 +201,43 @@ impl Session for PostgresSession {
         Ok(())
     }
 
-    async fn applied_migrations(&mut self) -> Result<Vec<AppliedMigration>, CoreError> {
-        migrate::applied(self.client()).await
+    async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
+        let rows = self
+            .query(
+                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relname = $1",
+                &[Value::from(table)],
+            )
+            .await?;
+        Ok(!rows.is_empty())
     }
 
-    async fn apply_migrations(
+    /// One round trip on the no-op path: a missing table is an error code.
+    async fn query_table(
         &mut self,
-        pending: &[MigrationFile],
-    ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
-        migrate::apply(self.client(), pending).await
+        _table: &str,
+        sql: &str,
+    ) -> Result<Option<Vec<Row>>, CoreError> {
+        match self.query(sql, &[]).await {
+            Err(e) if is_undefined_table(&e) => Ok(None),
+            other => other.map(Some),
+        }
+    }
+
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        script::run(self.client(), script).await
+    }
+
+    /// What `SET`, `SET ROLE`, `SET SESSION AUTHORIZATION`, cursors, `LISTEN`
+    /// and temporary objects leave behind, undone — without `DISCARD ALL`,
+    /// which would release the init lock.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        self.simple(
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; \
+             DISCARD TEMP; DISCARD SEQUENCES",
+            "cannot reset the session after a migration",
+        )
+        .await
     }
 
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {

@@ -1,6 +1,6 @@
-//! The workspace's own schema (`migrations/<dialect>/`), embedded at build time.
+//! The workspace's own schema (`migrations/<backend>/`), embedded at build time.
 
-use dbinit_core::{CoreError, Dialect, MigrationSet};
+use dbinit_core::{CoreError, MigrationSet};
 
 /// Tables the bundled schema creates; the `required_tables` check expects them.
 pub const BUNDLED_TABLES: &[&str] = &[
@@ -19,17 +19,18 @@ static SQLITE: &[dbinit_core::migration::EmbeddedMigration] =
 static POSTGRES: &[dbinit_core::migration::EmbeddedMigration] =
     include!(concat!(env!("OUT_DIR"), "/postgres_migrations.rs"));
 
-/// The bundled migration set for `dialect`, if this build embeds one.
+/// The bundled migration set for the backend registered as `backend`, if
+/// this build embeds one.
 ///
 /// # Errors
 ///
 /// [`CoreError::InvalidMigrationSet`] if two files share a version.
-pub fn migrations(dialect: Dialect) -> Option<Result<MigrationSet, CoreError>> {
-    match dialect {
+pub fn migrations(backend: &str) -> Option<Result<MigrationSet, CoreError>> {
+    match backend {
         #[cfg(feature = "sqlite")]
-        Dialect::Sqlite => Some(MigrationSet::embedded("embedded:migrations/sqlite", SQLITE)),
+        "sqlite" => Some(MigrationSet::embedded("embedded:migrations/sqlite", SQLITE)),
         #[cfg(feature = "postgres")]
-        Dialect::Postgres => Some(MigrationSet::embedded(
+        "postgres" => Some(MigrationSet::embedded(
             "embedded:migrations/postgres",
             POSTGRES,
         )),

@@ -39,7 +39,7 @@ impl HealthCheck for MigrationsCurrent {
         let (applied, pending) = match cx.run.and_then(|r| r.pending_migrations) {
             Some(pending) => (None, pending),
             None => {
-                let applied = cx.session.applied_migrations().await?;
+                let applied = dbinit_core::engine::history(&mut *cx.session).await?;
                 let pending = cx.migrations.pending(&applied)?.len();
                 (Some(applied.len()), pending)
             }

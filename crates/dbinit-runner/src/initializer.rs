@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use dbinit_core::report::{HealthSummary, InitReport, StatusReport};
 use dbinit_core::{
-    ConnectOptions, CoreError, DatabaseUrl, Dialect, Environment, ErrorKind, MigrationSet,
-    SecretSink, StderrSecretSink,
+    ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, SecretSink,
+    StderrSecretSink,
 };
 
 use crate::{bundled, pipeline, Interrupt, RunnerError};
@@ -197,16 +197,16 @@ impl Initializer {
         pipeline::health(self).await
     }
 
-    /// The migration set for `dialect`: the configured one, or the bundled one.
-    pub(crate) fn migration_set(&self, dialect: Dialect) -> Result<MigrationSet, CoreError> {
+    /// The migration set for the backend registered as `backend`: the
+    /// configured one, or the bundled one.
+    pub(crate) fn migration_set(&self, backend: &str) -> Result<MigrationSet, CoreError> {
         if let Some(set) = &self.migrations {
             return Ok(set.clone());
         }
-        bundled::migrations(dialect).unwrap_or_else(|| {
+        bundled::migrations(backend).unwrap_or_else(|| {
             Err(CoreError::InvalidMigrationSet {
                 reason: format!(
-                    "this build has no bundled {} migrations; pass a migration directory",
-                    dialect.as_str()
+                    "this build has no bundled {backend} migrations; pass a migration directory"
                 ),
             })
         })

@@ -13,10 +13,10 @@ use dbinit_core::report::{
     self, FallbackReport, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome,
     SeedState, SeederReport, StatusReport,
 };
-use dbinit_core::{fault, registry};
+use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
-    MigrationFile, MigrationSet, RunFacts, SecretSink, SeedContext, Seeder, Session,
+    MigrationSet, RunFacts, SecretSink, SeedContext, Seeder, Session,
 };
 
 use crate::{seed_order, Initializer, RunnerError};
@@ -34,7 +34,7 @@ struct Prepared {
 fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared, CoreError> {
     let registration = registry::connector_for(url)?;
     let connector = registration.make();
-    let set = init.migration_set(connector.dialect())?;
+    let set = init.migration_set(registration.name())?;
     let seeders = if init.seed {
         let enabled = registry::seeders()?
             .iter()
@@ -260,67 +260,31 @@ async fn migrate(
     session: &mut dyn Session,
     report: &mut MigrationsReport,
 ) -> Result<(), CoreError> {
-    let applied = session.applied_migrations().await?;
-    report.already_applied = applied.len();
-    let pending: Vec<MigrationFile> = set.pending(&applied)?.into_iter().cloned().collect();
-    if pending.is_empty() {
+    let plan = engine::plan(session, set).await?;
+    report.already_applied = plan.applied.len();
+    if plan.pending.is_empty() {
         return Ok(());
     }
-    if applied.is_empty() {
-        // Tables but no history: another application's database, or one
-        // made before dbinit. Never build a schema on top of it.
-        let tables = session.tables().await?;
-        if !tables.is_empty() {
-            return Err(CoreError::ForeignDatabase { tables });
-        }
-    }
-    tracing::info!(count = pending.len(), "applying migrations");
-    match session.apply_migrations(&pending).await {
+    report.notes = plan
+        .pending
+        .iter()
+        .filter(|m| m.is_empty())
+        .map(|m| format!("{} has no SQL: recorded as applied", m.file_name()))
+        .collect();
+    tracing::info!(count = plan.pending.len(), "applying migrations");
+    match engine::apply(session, &plan.pending).await {
         Ok(done) => {
             report.applied = done;
-            verify_history(set, session, applied.len() + pending.len()).await
+            engine::verify(session, set, plan.applied.len() + plan.pending.len()).await
         }
         Err(batch) => {
-            report.pending = pending[batch.applied.len()..]
+            report.pending = plan.pending[batch.applied.len()..]
                 .iter()
                 .map(ToString::to_string)
                 .collect();
             report.applied = batch.applied;
             Err(batch.error)
         }
-    }
-}
-
-/// Reads the history back after applying: a migration that rewrote or
-/// emptied it (which the database may not have prevented) must fail this
-/// run, not the next one.
-async fn verify_history(
-    set: &MigrationSet,
-    session: &mut dyn Session,
-    expected: usize,
-) -> Result<(), CoreError> {
-    let after = session.applied_migrations().await?;
-    let problem = match set.pending(&after) {
-        Err(e) => Some(e.to_string()),
-        Ok(pending) if !pending.is_empty() || after.len() != expected => Some(format!(
-            "it holds {} rows where {expected} were expected",
-            after.len()
-        )),
-        Ok(_) => None,
-    };
-    match problem {
-        None => Ok(()),
-        Some(problem) => Err(CoreError::backend(
-            ErrorKind::MigrationFailed,
-            format!(
-                "after this run's migrations were committed, refinery_schema_history no longer \
-                 matches them ({problem}): one of them modified the history table"
-            ),
-        )
-        .with_hint(
-            "find the migration that touches refinery_schema_history, fix it, and restore the \
-             history rows from a backup; migrations must never modify the history table",
-        )),
     }
 }
 
@@ -405,11 +369,10 @@ async fn run_checks(
     session: &mut dyn Session,
     facts: Option<&RunFacts>,
 ) -> Result<Vec<HealthReport>, CoreError> {
-    let dialect = prepared.connector.dialect();
     let mut reports = Vec::new();
     for registration in registry::health_checks()? {
         let check = registration.make();
-        if !check.applies_to(dialect) {
+        if !check.applies_to(prepared.backend) {
             continue;
         }
         fault::point("health.check");
@@ -451,7 +414,7 @@ async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Sessi
 
 pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError> {
     let (prepared, mut session) = connect_existing(init).await?;
-    let applied = session.applied_migrations().await?;
+    let applied = engine::history(&mut *session).await?;
     let pending = prepared
         .set
         .pending(&applied)?
@@ -485,6 +448,7 @@ pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError
             already_applied: applied.len(),
             applied,
             pending,
+            notes: Vec::new(),
         },
         seeders,
     })

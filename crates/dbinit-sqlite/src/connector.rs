@@ -1,8 +1,8 @@
 //! The SQLite [`Connector`]: file creation, header check, open and pragmas.
 
 use dbinit_core::{
-    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, Dialect,
-    ErrorKind, Session, SqlitePath,
+    async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
+    Session, SqlitePath,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -18,11 +18,7 @@ pub struct SqliteConnector;
 #[async_trait]
 impl Connector for SqliteConnector {
     fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+        crate::NAME
     }
 
     async fn ensure_database(
@@ -170,7 +166,7 @@ fn open_file(db: &DbFile, read_only: bool) -> Result<Connection, CoreError> {
 }
 
 /// Applies the connection settings every dbinit session runs with.
-fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
+pub(crate) fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
     // SQLite takes milliseconds as a C int; more than ~24 days would panic.
     let busy = busy.min(std::time::Duration::from_millis(i32::MAX as u64));
     conn.busy_timeout(busy)

@@ -1,6 +1,6 @@
 //! `sqlite_quick_check`: SQLite's own structural check of the file.
 
-use dbinit_core::{async_trait, CoreError, Dialect, HealthCheck, HealthContext, HealthOutcome};
+use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutcome};
 
 /// Runs `PRAGMA quick_check`. It reads the whole file: on a large database,
 /// disable it by name (`--skip-check sqlite_quick_check`).
@@ -12,8 +12,8 @@ impl HealthCheck for QuickCheck {
         "sqlite_quick_check"
     }
 
-    fn applies_to(&self, dialect: Dialect) -> bool {
-        dialect == Dialect::Sqlite
+    fn applies_to(&self, backend: &str) -> bool {
+        backend == crate::NAME
     }
 
     async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {

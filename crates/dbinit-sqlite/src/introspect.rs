@@ -9,7 +9,8 @@ pub(crate) fn tables(conn: &Connection) -> Result<Vec<String>, CoreError> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT name FROM sqlite_schema WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'refinery_schema_history' \
+             AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE 'dbinit\\_%' ESCAPE '\\' \
+             AND name <> 'refinery_schema_history' \
              ORDER BY name",
         )
         .map_err(|e| error::sqlite("cannot list tables", e))?;

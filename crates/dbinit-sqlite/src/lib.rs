@@ -33,14 +33,17 @@ mod files;
 mod health;
 mod introspect;
 mod lock;
-mod migrate;
+mod script;
 mod session;
 
 pub use connector::SqliteConnector;
 pub use session::SqliteSession;
 
+/// The backend's registered name.
+pub(crate) const NAME: &str = "sqlite";
+
 dbinit_core::inventory::submit! {
-    dbinit_core::ConnectorRegistration::new("sqlite", &["sqlite", "file"], || Box::new(SqliteConnector))
+    dbinit_core::ConnectorRegistration::new(NAME, &["sqlite", "file"], || Box::new(SqliteConnector))
 }
 
 dbinit_core::inventory::submit! {

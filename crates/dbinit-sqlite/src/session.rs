@@ -6,17 +6,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    async_trait, AppliedMigration, Canceller, Column, CoreError, Dialect, ErrorKind, Index,
-    InitLock, MigrationFile, Row, Session, Value,
+    async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
+    Value,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
 
 use crate::files::DbFile;
-use crate::{bulk, error, introspect, lock, migrate};
+use crate::{bulk, error, introspect, lock, script};
 
 /// A session on one SQLite connection.
 ///
@@ -72,14 +71,19 @@ impl SqliteSession {
     /// Moves the connection to the blocking pool, runs `f`, and takes it
     /// back; or runs `f` right here when the session was opened `run_inline`.
     /// Before the first write: from now on, closing may checkpoint the WAL
-    /// into the file as usual (it holds only what this database wrote).
+    /// into the file as usual (it holds only what this database wrote), and
+    /// a new database switches to WAL.
     async fn start_writing(&mut self) -> Result<(), CoreError> {
         if self.writing {
             return Ok(());
         }
-        self.interact(|c| {
+        let busy = self.busy;
+        self.interact(move |c| {
             c.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)
-                .map_err(|e| error::sqlite("cannot configure the connection", e))
+                .map_err(|e| error::sqlite("cannot configure the connection", e))?;
+            // WAL before the first write of a new database, under the init
+            // lock; a database someone else owns is refused before this.
+            crate::connector::enable_wal(c, busy)
         })
         .await??;
         self.writing = true;
@@ -132,6 +136,16 @@ impl Canceller for Interrupt {
         self.cancelled.store(true, Ordering::SeqCst);
         self.handle.interrupt();
     }
+}
+
+/// Whether `e` says that `table` does not exist.
+fn is_missing_table(e: &CoreError, table: &str) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<rusqlite::Error>())
+        .is_some_and(|e| {
+            matches!(e, rusqlite::Error::SqliteFailure(_, Some(msg)) | rusqlite::Error::SqlInputError { msg, .. }
+                if *msg == format!("no such table: {table}"))
+        })
 }
 
 fn lost() -> CoreError {
@@ -234,8 +248,8 @@ fn batch(conn: &Connection, sql: &str, what: &str) -> Result<(), CoreError> {
 
 #[async_trait]
 impl Session for SqliteSession {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
+    fn backend(&self) -> &'static str {
+        crate::NAME
     }
 
     async fn ping(&mut self) -> Result<(), CoreError> {
@@ -247,6 +261,7 @@ impl Session for SqliteSession {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+        self.start_writing().await?;
         let (sql, params) = (sql.to_owned(), params.to_vec());
         self.interact(move |c| execute(c, &sql, &params)).await?
     }
@@ -257,6 +272,7 @@ impl Session for SqliteSession {
     }
 
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
+        self.start_writing().await?;
         let sql = sql.to_owned();
         self.interact(move |c| batch(c, &sql, "batch failed"))
             .await?
@@ -310,24 +326,50 @@ impl Session for SqliteSession {
         Ok(())
     }
 
-    async fn applied_migrations(&mut self) -> Result<Vec<AppliedMigration>, CoreError> {
-        self.interact(migrate::applied).await?
-    }
-
-    async fn apply_migrations(
-        &mut self,
-        pending: &[MigrationFile],
-    ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
-        self.start_writing().await?;
-        let pending = pending.to_vec();
-        let busy = self.busy;
+    async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
+        let table = table.to_owned();
         self.interact(move |c| {
-            // WAL before the first write of a new database, under the init
-            // lock; a database someone else owns is refused before this.
-            crate::connector::enable_wal(c, busy)?;
-            migrate::apply(c, &pending)
+            c.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
+                .and_then(|mut s| s.exists([&table]))
+                .map_err(|e| error::sqlite("cannot look up a table", e))
         })
         .await?
+    }
+
+    /// One statement on the no-op path: a missing table shows up as a
+    /// prepare error.
+    async fn query_table(&mut self, table: &str, sql: &str) -> Result<Option<Vec<Row>>, CoreError> {
+        let (table, sql) = (table.to_owned(), sql.to_owned());
+        self.interact(move |c| match query(c, &sql, &[]) {
+            Err(e) if is_missing_table(&e, &table) => Ok(None),
+            other => other.map(Some),
+        })
+        .await?
+    }
+
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        self.start_writing().await?;
+        let (file, sql) = (script.file.to_owned(), script.sql.to_owned());
+        let in_transaction = script.in_transaction;
+        self.interact(move |c| {
+            script::run(
+                c,
+                Script {
+                    file: &file,
+                    sql: &sql,
+                    in_transaction,
+                },
+            )
+        })
+        .await?
+    }
+
+    /// A migration may have switched pragmas off (`foreign_keys`, most
+    /// often, to rebuild a table): switch dbinit's settings back on.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        let busy = self.busy;
+        self.interact(move |c| crate::connector::configure(c, busy))
+            .await?
     }
 
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {

@@ -4,10 +4,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use dbinit_core::engine;
 use dbinit_core::migration::MigrationBatchError;
 use dbinit_core::{
-    ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, MigrationFile,
-    MigrationSet, Session, Value,
+    ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, MigrationSet,
+    Session, Value,
 };
 use dbinit_sqlite::{SqliteConnector, SqliteSession};
 
@@ -35,9 +36,9 @@ async fn apply(
     session: &mut dyn Session,
     set: &MigrationSet,
 ) -> Result<usize, MigrationBatchError> {
-    let applied = session.applied_migrations().await?;
-    let pending: Vec<MigrationFile> = set.pending(&applied)?.into_iter().cloned().collect();
-    Ok(session.apply_migrations(&pending).await?.len())
+    let applied = engine::history(session).await?;
+    let pending = set.pending(&applied)?;
+    Ok(engine::apply(session, &pending).await?.len())
 }
 
 #[tokio::test]
@@ -155,7 +156,7 @@ async fn a_failing_migration_leaves_no_trace_and_earlier_ones_stay() {
         .await
         .unwrap();
     assert_eq!(rows[0].get_i64("n").unwrap(), 0);
-    let history = session.applied_migrations().await.unwrap();
+    let history = engine::history(&mut *session).await.unwrap();
     assert_eq!(history.iter().map(|m| m.version).collect::<Vec<_>>(), [1]);
 
     // Fixing the file converges.
@@ -190,7 +191,7 @@ async fn a_migration_that_controls_transactions_is_refused_before_it_runs() {
             err.error
         );
         assert!(
-            session.applied_migrations().await.unwrap().is_empty(),
+            engine::history(&mut *session).await.unwrap().is_empty(),
             "{sql}"
         );
         assert!(
@@ -249,7 +250,7 @@ async fn corrupt_history_row_is_an_error_not_a_panic() {
         )
         .await
         .unwrap();
-    let err = session.applied_migrations().await.unwrap_err();
+    let err = engine::history(&mut *session).await.unwrap_err();
     assert!(matches!(err, CoreError::CorruptHistory { .. }), "{err}");
 }
 

@@ -1,0 +1,635 @@
+//! The migration engine, written once over the [`Session`] primitives:
+//! the history table and its decoding, the plan, apply, rollback, baseline,
+//! repair, and the audit trail. Backends supply primitives; nothing here
+//! names a backend. Every function expects the caller (the runner) to hold
+//! the init lock.
+//!
+//! Order of each step, and why:
+//! - a migration runs in one transaction with its history row; a
+//!   `-- dbinit:no-transaction` one runs statement by statement and its row
+//!   is written after it succeeds (so a failure means "may be partly
+//!   applied; the next run retries it");
+//! - session state is reset after every migration, without releasing the
+//!   lock (`Session::reset_session`);
+//! - a down script runs in one transaction with the removal of its row;
+//! - baseline and repair write history rows and an audit record in one
+//!   transaction.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::fault;
+use crate::migration::{is_no_transaction, timestamp_now, MigrationBatchError, HISTORY_TABLE};
+use crate::session::Script;
+use crate::{
+    AppliedMigration, CoreError, ErrorKind, MigrationFile, MigrationSet, Row, Session, Value,
+};
+
+/// dbinit's record of baselines, repairs and rollbacks.
+pub const AUDIT_TABLE: &str = "dbinit_migration_audit";
+
+/// refinery's table definition (standard SQL), so refinery reads what
+/// dbinit writes.
+const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history (
+    version INT4 PRIMARY KEY,
+    name VARCHAR(255),
+    applied_on VARCHAR(255),
+    checksum VARCHAR(255))";
+const SELECT_HISTORY: &str =
+    "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
+const INSERT_HISTORY: &str = "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)";
+const DELETE_HISTORY: &str = "DELETE FROM refinery_schema_history WHERE version = $1";
+const UPDATE_CHECKSUM: &str =
+    "UPDATE refinery_schema_history SET name = $2, checksum = $3 WHERE version = $1";
+const CREATE_AUDIT: &str = "CREATE TABLE IF NOT EXISTS dbinit_migration_audit (
+    at VARCHAR(64) NOT NULL,
+    action VARCHAR(32) NOT NULL,
+    version INT4 NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    old_checksum VARCHAR(255),
+    new_checksum VARCHAR(255),
+    host VARCHAR(255) NOT NULL,
+    os_user VARCHAR(255) NOT NULL)";
+const INSERT_AUDIT: &str = "INSERT INTO dbinit_migration_audit \
+    (at, action, version, name, old_checksum, new_checksum, host, os_user) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+/// The applied migrations, oldest first. An absent history table reads as
+/// empty. Read-only.
+///
+/// # Errors
+///
+/// [`CoreError::CorruptHistory`] for a row dbinit cannot read.
+pub async fn history(session: &mut dyn Session) -> Result<Vec<AppliedMigration>, CoreError> {
+    match session.query_table(HISTORY_TABLE, SELECT_HISTORY).await? {
+        None => Ok(Vec::new()),
+        Some(rows) => rows.iter().map(decode).collect(),
+    }
+}
+
+fn decode(row: &Row) -> Result<AppliedMigration, CoreError> {
+    let values = row.values();
+    let corrupt = |what: &str| CoreError::CorruptHistory {
+        reason: format!("version {:?}: {what}", values.first()),
+    };
+    let text = |i: usize| match values.get(i) {
+        Some(Value::Text(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let version = match values.first() {
+        Some(Value::Int(v)) => *v,
+        _ => return Err(corrupt("no version (or not an integer)")),
+    };
+    Ok(AppliedMigration {
+        version,
+        name: text(1).ok_or_else(|| corrupt("no name"))?,
+        applied_on: text(2).unwrap_or_default(),
+        checksum: text(3)
+            .and_then(|c| c.trim().parse().ok())
+            .ok_or_else(|| corrupt("checksum is not a number"))?,
+        duration: None,
+    })
+}
+
+/// What `init` would do to the migrations: what is applied, what is pending.
+#[derive(Debug)]
+pub struct Plan<'a> {
+    /// The history, oldest first.
+    pub applied: Vec<AppliedMigration>,
+    /// The migrations to apply, in order.
+    pub pending: Vec<&'a MigrationFile>,
+}
+
+/// Reads the history and validates it against `set`. Read-only.
+///
+/// # Errors
+///
+/// Divergent, missing or out-of-order migrations; a database with tables
+/// but no history ([`CoreError::ForeignDatabase`]) when there is anything
+/// to apply.
+pub async fn plan<'a>(
+    session: &mut dyn Session,
+    set: &'a MigrationSet,
+) -> Result<Plan<'a>, CoreError> {
+    let applied = history(session).await?;
+    let pending = set.pending(&applied)?;
+    if applied.is_empty() && !pending.is_empty() {
+        // Tables but no history: another application's database, or one
+        // made before dbinit. Never build a schema on top of it.
+        let tables = session.tables().await?;
+        if !tables.is_empty() {
+            return Err(CoreError::ForeignDatabase { tables });
+        }
+    }
+    Ok(Plan { applied, pending })
+}
+
+/// Applies `pending` in order. Stops at the first failure.
+///
+/// # Errors
+///
+/// The failing migration's error, with the migrations applied before it.
+pub async fn apply(
+    session: &mut dyn Session,
+    pending: &[&MigrationFile],
+) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+    let mut applied = Vec::with_capacity(pending.len());
+    if pending.is_empty() {
+        return Ok(applied);
+    }
+    if let Err(error) = session.execute_batch(CREATE_HISTORY).await {
+        return Err(MigrationBatchError { applied, error });
+    }
+    for migration in pending {
+        let started = Instant::now();
+        let applied_on = timestamp_now();
+        let result = if migration.runs_in_transaction() {
+            apply_in_transaction(session, migration, &applied_on).await
+        } else {
+            apply_alone(session, migration, &applied_on).await
+        };
+        let reset = session.reset_session().await;
+        if let Err(error) = result.and(reset) {
+            return Err(MigrationBatchError { applied, error });
+        }
+        let record = migration.applied(applied_on, started);
+        tracing::info!(
+            migration = %migration,
+            elapsed_ms = record.duration.unwrap_or_default().as_secs_f64() * 1e3,
+            "applied migration"
+        );
+        applied.push(record);
+    }
+    Ok(applied)
+}
+
+fn history_row(migration: &MigrationFile, applied_on: &str) -> [Value; 4] {
+    [
+        Value::Int(migration.version()),
+        Value::from(migration.name()),
+        Value::from(applied_on),
+        Value::Text(migration.checksum().to_string()),
+    ]
+}
+
+/// The history row could not be written after the migration ran: unless
+/// the connection is gone, the migration changed the history table.
+fn unrecordable(migration: &MigrationFile, e: CoreError) -> CoreError {
+    match e.kind() {
+        ErrorKind::Unreachable | ErrorKind::Io | ErrorKind::Interrupted => e,
+        _ => CoreError::MigrationFailed {
+            file: migration.file_name(),
+            message: format!(
+                "its history row cannot be written ({e}); the migration changed \
+                 refinery_schema_history, which migrations must never touch"
+            ),
+            source: Some(Box::new(e)),
+        },
+    }
+}
+
+async fn apply_in_transaction(
+    session: &mut dyn Session,
+    migration: &MigrationFile,
+    applied_on: &str,
+) -> Result<(), CoreError> {
+    session.begin().await?;
+    let result = async {
+        let file = migration.file_name();
+        session
+            .execute_migration(Script {
+                file: &file,
+                sql: migration.sql(),
+                in_transaction: true,
+            })
+            .await?;
+        fault::point("migration.executed");
+        session
+            .execute(INSERT_HISTORY, &history_row(migration, applied_on))
+            .await
+            .map_err(|e| unrecordable(migration, e))?;
+        fault::point("migration.recorded");
+        session.commit().await
+    }
+    .await;
+    if result.is_err() {
+        // The transaction may already be gone; a failed ROLLBACK changes nothing.
+        let _ = session.rollback().await;
+    }
+    result?;
+    fault::point("migration.committed");
+    Ok(())
+}
+
+/// A `-- dbinit:no-transaction` migration: its statements one by one, then
+/// its history row.
+async fn apply_alone(
+    session: &mut dyn Session,
+    migration: &MigrationFile,
+    applied_on: &str,
+) -> Result<(), CoreError> {
+    let file = migration.file_name();
+    session
+        .execute_migration(Script {
+            file: &file,
+            sql: migration.sql(),
+            in_transaction: false,
+        })
+        .await
+        .map_err(|e| match e {
+            CoreError::MigrationFailed {
+                file,
+                message,
+                source,
+            } => CoreError::MigrationFailed {
+                file,
+                message: format!(
+                    "{message} (it runs outside a transaction, so it may be partly applied; \
+                     the next run runs it again from the start: write such migrations to be \
+                     re-runnable, e.g. CREATE INDEX CONCURRENTLY IF NOT EXISTS)"
+                ),
+                source,
+            },
+            e => e,
+        })?;
+    fault::point("migration.executed");
+    session
+        .execute(INSERT_HISTORY, &history_row(migration, applied_on))
+        .await
+        .map_err(|e| unrecordable(migration, e))?;
+    fault::point("migration.recorded");
+    fault::point("migration.committed");
+    Ok(())
+}
+
+/// Reads the history back after applying: a migration that rewrote or
+/// emptied it (which the database may not have prevented) must fail this
+/// run, not the next one.
+///
+/// # Errors
+///
+/// A [`ErrorKind::MigrationFailed`] error when the history no longer
+/// matches `set` with `expected` rows.
+pub async fn verify(
+    session: &mut dyn Session,
+    set: &MigrationSet,
+    expected: usize,
+) -> Result<(), CoreError> {
+    let after = history(session).await?;
+    let problem = match set.pending(&after) {
+        Err(e) => Some(e.to_string()),
+        Ok(pending) if !pending.is_empty() || after.len() != expected => Some(format!(
+            "it holds {} rows where {expected} were expected",
+            after.len()
+        )),
+        Ok(_) => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(CoreError::backend(
+            ErrorKind::MigrationFailed,
+            format!(
+                "after this run's migrations were committed, refinery_schema_history no longer \
+                 matches them ({problem}): one of them modified the history table"
+            ),
+        )
+        .with_hint(
+            "find the migration that touches refinery_schema_history, fix it, and restore the \
+             history rows from a backup; migrations must never modify the history table",
+        )),
+    }
+}
+
+/// How far to roll back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackTarget {
+    /// The newest `n` applied migrations.
+    Steps(usize),
+    /// Every applied migration above this version.
+    To(i64),
+}
+
+/// The migrations a rollback would undo, newest first, with their down
+/// scripts. Read-only.
+///
+/// # Errors
+///
+/// An invalid history (divergent or missing files: their down scripts
+/// cannot be trusted), a target beyond the history, or a migration in the
+/// range without a down script: nothing is rolled back then.
+pub async fn rollback_plan<'a>(
+    session: &mut dyn Session,
+    set: &'a MigrationSet,
+    target: RollbackTarget,
+) -> Result<Vec<&'a MigrationFile>, CoreError> {
+    let applied = history(session).await?;
+    set.pending(&applied)?;
+    let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
+    let count = match target {
+        RollbackTarget::Steps(n) if n > applied.len() => {
+            return Err(invalid(format!(
+                "cannot roll back {n} migrations: {} are applied",
+                applied.len()
+            )))
+        }
+        RollbackTarget::Steps(n) => n,
+        RollbackTarget::To(v) if v != 0 && !applied.iter().any(|a| a.version == v) => {
+            return Err(invalid(format!(
+                "version {v} is not applied; roll back to an applied version (or 0 for all)"
+            )))
+        }
+        RollbackTarget::To(v) => applied.iter().filter(|a| a.version > v).count(),
+    };
+    let range: Vec<&MigrationFile> = applied
+        .iter()
+        .rev()
+        .take(count)
+        .filter_map(|a| set.migrations().iter().find(|m| m.version() == a.version))
+        .collect();
+    let missing: Vec<String> = range
+        .iter()
+        .filter(|m| m.down().is_none())
+        .map(|m| m.down_file_name())
+        .collect();
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "no down script for {}; nothing was rolled back (an empty down script means \
+             \"nothing to undo\")",
+            missing.join(", ")
+        )));
+    }
+    Ok(range)
+}
+
+/// Runs the down scripts of `range` (from [`rollback_plan`]), newest first,
+/// each atomically with the removal of its history row (unless the down
+/// script is marked no-transaction). Stops at the first failure.
+///
+/// # Errors
+///
+/// The failing down script's error, with the migrations rolled back before
+/// it (as `applied`).
+pub async fn rollback(
+    session: &mut dyn Session,
+    range: &[&MigrationFile],
+) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
+    let mut done = Vec::with_capacity(range.len());
+    if let Err(error) = session.execute_batch(CREATE_AUDIT).await {
+        return Err(MigrationBatchError {
+            applied: done,
+            error,
+        });
+    }
+    for migration in range {
+        let started = Instant::now();
+        let result = roll_back_one(session, migration).await;
+        let reset = session.reset_session().await;
+        if let Err(error) = result.and(reset) {
+            return Err(MigrationBatchError {
+                applied: done,
+                error,
+            });
+        }
+        tracing::info!(migration = %migration, "rolled back migration");
+        done.push(migration.applied(timestamp_now(), started));
+    }
+    Ok(done)
+}
+
+async fn roll_back_one(
+    session: &mut dyn Session,
+    migration: &MigrationFile,
+) -> Result<(), CoreError> {
+    let sql = migration.down().unwrap_or_default();
+    let file = migration.down_file_name();
+    let script = |in_transaction| Script {
+        file: &file,
+        sql,
+        in_transaction,
+    };
+    let forget = [Value::Int(migration.version())];
+    if is_no_transaction(sql) {
+        session.execute_migration(script(false)).await?;
+        fault::point("rollback.executed");
+        session.execute(DELETE_HISTORY, &forget).await?;
+        fault::point("rollback.recorded");
+        audit(
+            session,
+            "rollback",
+            migration,
+            Some(migration.checksum()),
+            None,
+        )
+        .await?;
+        fault::point("rollback.committed");
+        return Ok(());
+    }
+    session.begin().await?;
+    let result = async {
+        session.execute_migration(script(true)).await?;
+        fault::point("rollback.executed");
+        session.execute(DELETE_HISTORY, &forget).await?;
+        fault::point("rollback.recorded");
+        audit(
+            session,
+            "rollback",
+            migration,
+            Some(migration.checksum()),
+            None,
+        )
+        .await?;
+        session.commit().await
+    }
+    .await;
+    if result.is_err() {
+        let _ = session.rollback().await;
+    }
+    result?;
+    fault::point("rollback.committed");
+    Ok(())
+}
+
+/// Adopts an existing database: records every versioned migration up to
+/// `version` as applied without running it, with an audit record, in one
+/// transaction.
+///
+/// # Errors
+///
+/// A history that already has rows, or a `version` that is not in the set:
+/// nothing is written then.
+pub async fn baseline(
+    session: &mut dyn Session,
+    set: &MigrationSet,
+    version: i64,
+) -> Result<Vec<AppliedMigration>, CoreError> {
+    let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
+    if !history(session).await?.is_empty() {
+        return Err(invalid(
+            "the database already has a migration history; baseline adopts only a database \
+             without one"
+                .to_owned(),
+        ));
+    }
+    if !set.migrations().iter().any(|m| m.version() == version) {
+        return Err(invalid(format!(
+            "version {version} is not in the migration set {}; baseline to the version of an \
+             existing migration file",
+            set.origin()
+        )));
+    }
+    let adopted: Vec<&MigrationFile> = set
+        .migrations()
+        .iter()
+        .filter(|m| m.is_versioned() && m.version() <= version)
+        .collect();
+    session.execute_batch(CREATE_HISTORY).await?;
+    session.execute_batch(CREATE_AUDIT).await?;
+    session.begin().await?;
+    let applied_on = timestamp_now();
+    let result = async {
+        let mut records = Vec::with_capacity(adopted.len());
+        for migration in &adopted {
+            session
+                .execute(INSERT_HISTORY, &history_row(migration, &applied_on))
+                .await?;
+            audit(
+                session,
+                "baseline",
+                migration,
+                None,
+                Some(migration.checksum()),
+            )
+            .await?;
+            records.push(migration.applied(applied_on.clone(), Instant::now()));
+        }
+        fault::point("baseline.recorded");
+        session.commit().await?;
+        Ok(records)
+    }
+    .await;
+    if result.is_err() {
+        let _ = session.rollback().await;
+    }
+    result
+}
+
+/// What [`repair`] changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Repaired {
+    /// The migration's version.
+    pub version: i64,
+    /// Its name (now that of the file).
+    pub name: String,
+    /// The checksum the history had.
+    pub old_checksum: u64,
+    /// The file's checksum, now in the history.
+    pub new_checksum: u64,
+}
+
+/// Accepts the edited file of applied migration `version`: its checksum
+/// (and name) replace the recorded ones, with an audit record saying who
+/// did it, where, when, and what the checksum was.
+///
+/// # Errors
+///
+/// When `version` is not applied, its file is missing, or nothing differs.
+pub async fn repair(
+    session: &mut dyn Session,
+    set: &MigrationSet,
+    version: i64,
+) -> Result<Repaired, CoreError> {
+    let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
+    let history = history(session).await?;
+    let Some(applied) = history.iter().find(|a| a.version == version) else {
+        return Err(invalid(format!(
+            "version {version} is not applied; nothing to repair"
+        )));
+    };
+    let Some(file) = set.migrations().iter().find(|m| m.version() == version) else {
+        return Err(invalid(format!(
+            "V{version}__{} is missing from {}; repair accepts an edited file, not a missing one",
+            applied.name,
+            set.origin()
+        )));
+    };
+    if file.checksum() == applied.checksum && file.name() == applied.name {
+        return Err(invalid(format!(
+            "{} matches its history row; nothing to repair",
+            file.file_name()
+        )));
+    }
+    let row = [
+        Value::Int(version),
+        Value::from(file.name()),
+        Value::Text(file.checksum().to_string()),
+    ];
+    session.execute_batch(CREATE_AUDIT).await?;
+    session.begin().await?;
+    let result = async {
+        session.execute(UPDATE_CHECKSUM, &row).await?;
+        audit(
+            session,
+            "repair",
+            file,
+            Some(applied.checksum),
+            Some(file.checksum()),
+        )
+        .await?;
+        fault::point("repair.recorded");
+        session.commit().await
+    }
+    .await;
+    if result.is_err() {
+        let _ = session.rollback().await;
+    }
+    result?;
+    Ok(Repaired {
+        version,
+        name: file.name().to_owned(),
+        old_checksum: applied.checksum,
+        new_checksum: file.checksum(),
+    })
+}
+
+/// Appends to the audit table (the caller created it).
+async fn audit(
+    session: &mut dyn Session,
+    action: &str,
+    migration: &MigrationFile,
+    old: Option<u64>,
+    new: Option<u64>,
+) -> Result<(), CoreError> {
+    let checksum = |c: Option<u64>| c.map_or(Value::Null, |c| Value::Text(c.to_string()));
+    session
+        .execute(
+            INSERT_AUDIT,
+            &[
+                Value::from(timestamp_now()),
+                Value::from(action),
+                Value::Int(migration.version()),
+                Value::from(migration.name()),
+                checksum(old),
+                checksum(new),
+                Value::from(host()),
+                Value::from(os_user()),
+            ],
+        )
+        .await
+        .map(|_| ())
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_owned())
+}
