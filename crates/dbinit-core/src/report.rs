@@ -227,6 +227,53 @@ pub struct StatusReport {
     pub seeders: Vec<SeedState>,
 }
 
+/// A migration `init` would apply, with its SQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedMigration {
+    /// `V{n}__{name}`.
+    pub migration: String,
+    /// Where it was read from, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Whether it runs inside a transaction with its history row.
+    pub in_transaction: bool,
+    /// The SQL it would run.
+    pub sql: String,
+}
+
+/// What `init` would do, found under the init lock without changing anything.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanReport {
+    /// The database, redacted.
+    pub database: String,
+    /// The backend that served it.
+    pub backend: String,
+    /// Where the migration set came from.
+    pub source: String,
+    /// How many migrations are applied.
+    pub already_applied: usize,
+    /// The migrations it would apply, in order.
+    pub pending: Vec<PlannedMigration>,
+    /// The seeders it would run, in order, and whether their data is present.
+    pub seeders: Vec<SeedState>,
+}
+
+/// What `rollback`, `baseline` or `repair` changed.
+#[derive(Debug, Clone, Serialize)]
+pub struct LifecycleReport {
+    /// The database, redacted.
+    pub database: String,
+    /// The backend that served it.
+    pub backend: String,
+    /// `rollback`, `baseline` or `repair`.
+    pub action: &'static str,
+    /// The migrations rolled back (newest first), baselined, or repaired.
+    pub migrations: Vec<AppliedMigration>,
+    /// For `repair`: the checksum change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<crate::engine::Repaired>,
+}
+
 /// What `health` found.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthSummary {

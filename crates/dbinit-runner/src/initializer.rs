@@ -3,13 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbinit_core::report::{HealthSummary, InitReport, StatusReport};
+use dbinit_core::engine::RollbackTarget;
+use dbinit_core::report::{HealthSummary, InitReport, LifecycleReport, PlanReport, StatusReport};
 use dbinit_core::{
     ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, SecretSink,
     StderrSecretSink,
 };
 
-use crate::{bundled, pipeline, Interrupt, RunnerError};
+use crate::{bundled, lifecycle, pipeline, Interrupt, RunnerError};
 
 /// Makes a database ready: connect, create if missing, lock, migrate, seed,
 /// check. Cheap when the database is already ready, so call it on every start.
@@ -184,7 +185,7 @@ impl Initializer {
     ///
     /// When the database cannot be reached or its history is invalid.
     pub async fn status(&self) -> Result<StatusReport, CoreError> {
-        pipeline::status(self).await
+        lifecycle::status(self).await
     }
 
     /// Runs the health checks only. Changes nothing.
@@ -194,7 +195,54 @@ impl Initializer {
     /// When the database cannot be reached. Failing checks are not errors:
     /// see [`HealthSummary::failures`].
     pub async fn health(&self) -> Result<HealthSummary, CoreError> {
-        pipeline::health(self).await
+        lifecycle::health(self).await
+    }
+
+    /// What `run` would do: pending migrations with their SQL, and the
+    /// seeders with their state. Under the init lock; changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// An unreachable database, a lock timeout, or an invalid history.
+    pub async fn plan(&self) -> Result<PlanReport, CoreError> {
+        lifecycle::plan(self).await
+    }
+
+    /// Rolls back the newest applied migrations with their down scripts
+    /// (`V{n}__{name}.down.sql`), each atomically with the removal of its
+    /// history row, under the init lock.
+    ///
+    /// # Errors
+    ///
+    /// Refused before anything runs when a migration in the range has no
+    /// down script, the history is invalid, or the target is beyond it; a
+    /// failing down script stops the rollback (those before it stay rolled
+    /// back).
+    pub async fn rollback(&self, target: RollbackTarget) -> Result<LifecycleReport, CoreError> {
+        lifecycle::rollback(self, target).await
+    }
+
+    /// Adopts a database made before dbinit: records every versioned
+    /// migration up to `version` as applied without running it.
+    ///
+    /// # Errors
+    ///
+    /// Refused when the database already has a history, or `version` is not
+    /// in the migration set.
+    pub async fn baseline(&self, version: i64) -> Result<LifecycleReport, CoreError> {
+        lifecycle::baseline(self, version).await
+    }
+
+    /// Accepts the edited file of applied migration `version` (a cosmetic
+    /// edit): the history takes its checksum, and an audit record keeps the
+    /// old one, when, and which host and user.
+    ///
+    /// # Errors
+    ///
+    /// Refused when `version` is not applied, its file is missing, or
+    /// nothing differs.
+    pub async fn repair(&self, version: i64) -> Result<LifecycleReport, CoreError> {
+        lifecycle::repair(self, version).await
     }
 
     /// The migration set for the backend registered as `backend`: the

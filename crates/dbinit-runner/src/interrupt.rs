@@ -72,6 +72,23 @@ impl Interrupt {
         }
     }
 
+    /// After an interruption, whatever failed failed because of it (a
+    /// cancelled statement, a refused wait): says so.
+    pub(crate) fn explain(&self, error: CoreError) -> CoreError {
+        match (self.reason(), error) {
+            (_, e @ CoreError::Interrupted { .. }) => e,
+            (Some(by), e) => CoreError::Interrupted {
+                by,
+                what: format!(
+                    "the running step was cancelled and rolled back ({}), and the \
+                     initialization lock released",
+                    dbinit_core::report::bounded(&e.to_string(), 200)
+                ),
+            },
+            (None, e) => e,
+        }
+    }
+
     /// Stops the run before `next` starts when it was interrupted.
     pub(crate) fn check(&self, next: &str) -> Result<(), CoreError> {
         match self.reason() {

@@ -31,6 +31,7 @@ pub mod cli;
 mod error;
 mod initializer;
 mod interrupt;
+mod lifecycle;
 mod monitor;
 mod pipeline;
 mod seed_order;

@@ -10,8 +10,7 @@
 use std::time::Instant;
 
 use dbinit_core::report::{
-    self, FallbackReport, HealthReport, HealthSummary, InitReport, MigrationsReport, Outcome,
-    SeedState, SeederReport, StatusReport,
+    self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeederReport,
 };
 use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
@@ -22,16 +21,16 @@ use dbinit_core::{
 use crate::{seed_order, Initializer, RunnerError};
 
 /// A connected session with everything resolved for one run.
-struct Prepared {
-    connector: Box<dyn Connector>,
-    backend: &'static str,
-    set: MigrationSet,
-    seeders: Vec<Box<dyn Seeder>>,
-    required_tables: Vec<String>,
+pub(crate) struct Prepared {
+    pub(crate) connector: Box<dyn Connector>,
+    pub(crate) backend: &'static str,
+    pub(crate) set: MigrationSet,
+    pub(crate) seeders: Vec<Box<dyn Seeder>>,
+    pub(crate) required_tables: Vec<String>,
 }
 
 /// Resolves the backend, the migration set and the seeders. Touches nothing.
-fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared, CoreError> {
+pub(crate) fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared, CoreError> {
     let registration = registry::connector_for(url)?;
     let connector = registration.make();
     let set = init.migration_set(registration.name())?;
@@ -99,20 +98,7 @@ pub(crate) async fn init(init: &Initializer) -> Result<InitReport, RunnerError> 
             Ok(report)
         }
         Err(error) => {
-            // Whatever failed after an interruption failed because of it
-            // (a cancelled statement, a refused wait).
-            let error = match (init.interrupt.reason(), error) {
-                (_, e @ CoreError::Interrupted { .. }) => e,
-                (Some(by), e) => CoreError::Interrupted {
-                    by,
-                    what: format!(
-                        "the running step was cancelled and rolled back ({}), and the \
-                         initialization lock released",
-                        dbinit_core::report::bounded(&e.to_string(), 200)
-                    ),
-                },
-                (None, e) => e,
-            };
+            let error = init.interrupt.explain(error);
             report.error = Some((&error).into());
             Err(RunnerError::new(report, error))
         }
@@ -363,7 +349,7 @@ async fn seed_one(
 }
 
 /// Runs every applicable, enabled health check.
-async fn run_checks(
+pub(crate) async fn run_checks(
     init: &Initializer,
     prepared: &Prepared,
     session: &mut dyn Session,
@@ -403,65 +389,6 @@ async fn run_checks(
         });
     }
     Ok(reports)
-}
-
-/// Connects to an existing database without creating anything.
-async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
-    let prepared = prepare(init, &init.url)?;
-    let session = prepared.connector.connect(&init.url, &init.connect).await?;
-    Ok((prepared, session))
-}
-
-pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError> {
-    let (prepared, mut session) = connect_existing(init).await?;
-    let applied = engine::history(&mut *session).await?;
-    let pending = prepared
-        .set
-        .pending(&applied)?
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    let tables = session.tables().await?;
-    let mut seeders = Vec::with_capacity(prepared.seeders.len());
-    for seeder in &prepared.seeders {
-        // Missing tables mean "not seeded yet"; any other failure is an error.
-        let has_tables = seeder
-            .tables()
-            .iter()
-            .all(|t| tables.iter().any(|have| have == t));
-        let mut cx = SeedContext {
-            session: &mut *session,
-            environment: init.environment,
-            secrets: init.secrets.as_ref(),
-        };
-        let seeded = has_tables && seeder.is_seeded(&mut cx).await?;
-        seeders.push(SeedState {
-            name: seeder.name().to_owned(),
-            seeded,
-        });
-    }
-    Ok(StatusReport {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
-        migrations: MigrationsReport {
-            source: prepared.set.origin().to_owned(),
-            already_applied: applied.len(),
-            applied,
-            pending,
-            notes: Vec::new(),
-        },
-        seeders,
-    })
-}
-
-pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
-    let (prepared, mut session) = connect_existing(init).await?;
-    let checks = run_checks(init, &prepared, &mut *session, None).await?;
-    Ok(HealthSummary {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
-        checks,
-    })
 }
 
 /// Holds the secrets a seeder generates until it has succeeded.

@@ -9,6 +9,8 @@ pub const OK: u8 = 0;
 pub const INTERNAL: u8 = 1;
 /// Bad command-line usage (clap's own code).
 pub const USAGE: u8 = 2;
+/// `status --exit-code`: migrations are pending.
+pub const PENDING: u8 = 42;
 
 /// The exit code for an error kind.
 pub fn code(kind: ErrorKind) -> u8 {
@@ -66,7 +68,7 @@ mod tests {
             let code = code(*kind);
             assert!(seen.insert(code), "{kind:?} reuses exit code {code}");
             assert!(
-                ![OK, INTERNAL, USAGE].contains(&code),
+                ![OK, INTERNAL, USAGE, PENDING].contains(&code),
                 "{kind:?} uses a reserved code"
             );
             let row = format!("| {code} | `{}` |", kind.as_str());

@@ -39,6 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use dbinit_core::engine::RollbackTarget;
 use dbinit_core::report::ErrorReport;
 use dbinit_core::{ConnectOptions, CoreError, DatabaseUrl, Environment, MigrationSet};
 use tracing_subscriber::EnvFilter;
@@ -109,9 +110,80 @@ pub enum Command {
     /// a ready database.
     Init(InitArgs),
     /// Show applied and pending migrations and seed state. Changes nothing.
-    Status(CommonArgs),
+    Status(StatusArgs),
     /// Run the health checks. Changes nothing.
     Health(HealthArgs),
+    /// Show what `init` would do (pending migrations with their SQL, seeders
+    /// and their state), under the init lock. Changes nothing.
+    Plan(LockedArgs),
+    /// Undo the newest migrations with their V<N>__<NAME>.down.sql scripts.
+    Rollback(RollbackArgs),
+    /// Adopt a database made before dbinit: record migrations up to VERSION
+    /// as applied without running them.
+    Baseline(BaselineArgs),
+    /// Accept the edited file of an applied migration: record its new
+    /// checksum, with an audit record of the old one.
+    Repair(RepairArgs),
+}
+
+/// Options of commands that take the init lock.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LockedArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// How long to wait for another process that is initializing.
+    #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
+    pub lock_timeout: Duration,
+}
+
+/// Options of `status`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub common: CommonArgs,
+    /// Exit 42 when migrations are pending (for CI and deploy gates);
+    /// divergent or missing migrations exit 40 either way.
+    #[arg(long)]
+    pub exit_code: bool,
+}
+
+/// Options of `rollback`: exactly one of `--steps` and `--to`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["steps", "to"])))]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub locked: LockedArgs,
+    /// Roll back the newest N applied migrations.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: Option<u32>,
+    /// Roll back every applied migration above VERSION (0: all of them).
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i64).range(0..=i64::from(i32::MAX)))]
+    pub to: Option<i64>,
+}
+
+/// Options of `baseline`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub locked: LockedArgs,
+    /// The newest migration the database already has.
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    pub version: i64,
+}
+
+/// Options of `repair`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RepairArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub locked: LockedArgs,
+    /// The applied migration whose edited file to accept.
+    #[arg(long, value_name = "VERSION", value_parser = clap::value_parser!(i64).range(1..=i64::from(i32::MAX)))]
+    pub accept: i64,
 }
 
 /// Options shared by every subcommand.
@@ -261,15 +333,20 @@ fn init_logging() {
 }
 
 async fn execute(command: Command, config: &CliConfig) -> ExitCode {
-    let (common, json) = match &command {
-        Command::Init(args) => (&args.common, args.common.json),
-        Command::Status(c) => (c, c.json),
-        Command::Health(h) => (&h.common, h.common.json),
-    };
-    let initializer = match build(common, config) {
+    let common = command.common();
+    let json = common.json;
+    let mut initializer = match build(common, config) {
         Ok(init) => init,
         Err(e) => return fail(&e, json),
     };
+    if command.takes_lock() {
+        // A signal cancels, rolls back and unlocks instead of killing.
+        let interrupt = crate::Interrupt::new();
+        if let Err(e) = signals::cancel_on_signal(interrupt.clone()) {
+            tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal kills the run");
+        }
+        initializer = initializer.interrupt(interrupt);
+    }
     match command {
         Command::Init(args) => {
             let mut init = initializer.lock_timeout(args.lock_timeout);
@@ -291,11 +368,7 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
                     Err(e) => return fail(&e, json),
                 }
             }
-            let interrupt = crate::Interrupt::new();
-            if let Err(e) = signals::cancel_on_signal(interrupt.clone()) {
-                tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal kills the run");
-            }
-            match init.interrupt(interrupt).run().await {
+            match init.run().await {
                 Ok(report) => {
                     render::init(&report, json);
                     ExitCode::from(exit::OK)
@@ -304,20 +377,43 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
                     render::init(err.report(), json);
                     // stderr is for people, also when stdout is JSON.
                     render::error(&ErrorReport::from(err.error()));
-                    ExitCode::from(match err.error() {
-                        dbinit_core::CoreError::Interrupted { by, .. } => signals::exit_code(by),
-                        e => exit::code(e.kind()),
-                    })
+                    ExitCode::from(exit_code(err.error()))
                 }
             }
         }
-        Command::Status(_) => match initializer.status().await {
+        Command::Status(args) => match initializer.status().await {
             Ok(report) => {
                 render::status(&report, json);
-                ExitCode::from(exit::OK)
+                if args.exit_code && !report.migrations.pending.is_empty() {
+                    ExitCode::from(exit::PENDING)
+                } else {
+                    ExitCode::from(exit::OK)
+                }
             }
             Err(e) => fail(&e, json),
         },
+        Command::Plan(args) => {
+            let init = initializer.lock_timeout(args.lock_timeout);
+            finish(init.plan().await, json, render::plan)
+        }
+        Command::Rollback(args) => {
+            let init = initializer.lock_timeout(args.locked.lock_timeout);
+            let target = match (args.steps, args.to) {
+                (Some(n), _) => RollbackTarget::Steps(n as usize),
+                (None, Some(v)) => RollbackTarget::To(v),
+                // clap requires one of the two.
+                (None, None) => RollbackTarget::Steps(1),
+            };
+            finish(init.rollback(target).await, json, render::lifecycle)
+        }
+        Command::Baseline(args) => {
+            let init = initializer.lock_timeout(args.locked.lock_timeout);
+            finish(init.baseline(args.version).await, json, render::lifecycle)
+        }
+        Command::Repair(args) => {
+            let init = initializer.lock_timeout(args.locked.lock_timeout);
+            finish(init.repair(args.accept).await, json, render::lifecycle)
+        }
         Command::Health(HealthArgs {
             watch: Some(interval),
             ticks,
@@ -354,13 +450,52 @@ async fn execute(command: Command, config: &CliConfig) -> ExitCode {
     }
 }
 
+impl Command {
+    /// Whether it takes the init lock (and so handles SIGINT and SIGTERM).
+    fn takes_lock(&self) -> bool {
+        !matches!(self, Command::Status(_) | Command::Health(_))
+    }
+
+    /// The options every subcommand has.
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            Command::Init(a) => &a.common,
+            Command::Status(a) => &a.common,
+            Command::Health(a) => &a.common,
+            Command::Plan(a) => &a.common,
+            Command::Rollback(a) => &a.locked.common,
+            Command::Baseline(a) => &a.locked.common,
+            Command::Repair(a) => &a.locked.common,
+        }
+    }
+}
+
+/// Prints a lifecycle command's report, or its error.
+fn finish<T>(result: Result<T, CoreError>, json: bool, show: fn(&T, bool)) -> ExitCode {
+    match result {
+        Ok(report) => {
+            show(&report, json);
+            ExitCode::from(exit::OK)
+        }
+        Err(e) => fail(&e, json),
+    }
+}
+
 fn fail(err: &CoreError, json: bool) -> ExitCode {
     let report = ErrorReport::from(err);
     if json {
         render::json(&serde_json::json!({ "outcome": "failed", "error": report }));
     }
     render::error(&report);
-    ExitCode::from(exit::code(err.kind()))
+    ExitCode::from(exit_code(err))
+}
+
+/// The documented exit code of `err` (128 + the signal for an interruption).
+fn exit_code(err: &CoreError) -> u8 {
+    match err {
+        CoreError::Interrupted { by, .. } => signals::exit_code(by),
+        e => exit::code(e.kind()),
+    }
 }
 
 /// Resolves the URL (flag, then `DATABASE_URL`, then the default) and options.
@@ -438,6 +573,11 @@ mod tests {
         ("health", "--ticks"),
         ("health", "--repeat-window"),
         ("status", "--database-url"),
+        ("rollback", "--steps"),
+        ("rollback", "--to"),
+        ("baseline", "--version"),
+        ("repair", "--accept"),
+        ("plan", "--lock-timeout"),
     ];
 
     proptest! {
@@ -465,12 +605,7 @@ mod tests {
                 args.extend(["--watch", "1s"]);
             }
             if let Ok(cli) = Cli::try_parse_from(&args) {
-                let common = match &cli.command {
-                    Command::Init(a) => &a.common,
-                    Command::Status(c) => c,
-                    Command::Health(h) => &h.common,
-                };
-                let _ = build(common, &CliConfig::new("sqlite::memory:"));
+                let _ = build(cli.command.common(), &CliConfig::new("sqlite::memory:"));
             }
         }
     }

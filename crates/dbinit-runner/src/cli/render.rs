@@ -4,7 +4,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use dbinit_core::report::{
-    ErrorReport, HealthReport, HealthSummary, InitReport, Outcome, StatusReport,
+    ErrorReport, HealthReport, HealthSummary, InitReport, LifecycleReport, Outcome, PlanReport,
+    StatusReport,
 };
 use dbinit_core::DatabaseCreated;
 use serde::Serialize;
@@ -147,4 +148,62 @@ pub(crate) fn health(summary: &HealthSummary, as_json: bool) {
 
 fn print(s: &str) {
     let _ = std::io::stdout().lock().write_all(s.as_bytes());
+}
+
+pub(crate) fn plan(report: &PlanReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    let mut s = format!(
+        "database  {} ({})
+migrations {} applied, {} pending ({})
+",
+        report.database,
+        report.backend,
+        report.already_applied,
+        report.pending.len(),
+        report.source
+    );
+    for m in &report.pending {
+        let mode = if m.in_transaction {
+            ""
+        } else {
+            " (no transaction)"
+        };
+        s += &format!("-- would apply {}{mode}\n{}\n", m.migration, m.sql.trim_end());
+    }
+    for seeder in &report.seeders {
+        let state = if seeder.seeded {
+            "present"
+        } else {
+            "would seed"
+        };
+        s += &format!("  seeder     {}: {state}\n", seeder.name);
+    }
+    print(&s);
+}
+
+pub(crate) fn lifecycle(report: &LifecycleReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    let mut s = format!("database  {} ({})\n", report.database, report.backend);
+    let verb = match report.action {
+        "rollback" => "rolled back",
+        "baseline" => "baselined",
+        _ => "repaired",
+    };
+    for m in &report.migrations {
+        s += &format!("  {verb:<11} {}\n", m.file_stem());
+    }
+    if let Some(r) = &report.repaired {
+        s += &format!(
+            "  repaired    V{}__{}: checksum {} -> {} (audit record written)\n",
+            r.version, r.name, r.old_checksum, r.new_checksum
+        );
+    }
+    if report.migrations.is_empty() && report.repaired.is_none() {
+        s += &format!("  nothing to {}\n", report.action);
+    }
+    print(&s);
 }

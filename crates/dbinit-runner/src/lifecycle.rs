@@ -1,0 +1,180 @@
+//! Everything but `init`: `status` and `health` (read-only, no lock), and
+//! the migration lifecycle — `plan`, `rollback`, `baseline`, `repair` —
+//! each under the init lock, each refusing bad input before it changes
+//! anything. The logic is the core engine's; this module connects, locks,
+//! and reports.
+
+use dbinit_core::engine::{self, RollbackTarget};
+use dbinit_core::report::{
+    HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedState,
+    StatusReport,
+};
+use dbinit_core::{CoreError, SeedContext, Session};
+
+use crate::pipeline::{prepare, run_checks, Prepared};
+use crate::Initializer;
+
+/// Connects to an existing database without creating anything.
+async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
+    let prepared = prepare(init, &init.url)?;
+    let session = prepared.connector.connect(&init.url, &init.connect).await?;
+    Ok((prepared, session))
+}
+
+/// Connects, takes the init lock, runs `step`, and releases the lock on
+/// every path (the step's error wins over the release's).
+async fn under_lock<T>(
+    init: &Initializer,
+    step: impl AsyncFnOnce(&Prepared, &mut dyn Session) -> Result<T, CoreError>,
+) -> Result<(Prepared, T), CoreError> {
+    let (prepared, mut session) = connect_existing(init).await?;
+    init.interrupt.attach(session.canceller());
+    let lock = session.acquire_init_lock(init.lock_timeout).await?;
+    let result = step(&prepared, &mut *session).await;
+    let released = session.release_init_lock(lock).await;
+    init.interrupt.attach(None);
+    let value = result.map_err(|e| init.interrupt.explain(e))?;
+    released?;
+    Ok((prepared, value))
+}
+
+/// Whether each enabled seeder's data is present. Read-only: missing tables
+/// mean "not seeded yet"; any other failure is an error.
+async fn seed_states(
+    init: &Initializer,
+    prepared: &Prepared,
+    session: &mut dyn Session,
+) -> Result<Vec<SeedState>, CoreError> {
+    let tables = session.tables().await?;
+    let mut states = Vec::with_capacity(prepared.seeders.len());
+    for seeder in &prepared.seeders {
+        let has_tables = seeder
+            .tables()
+            .iter()
+            .all(|t| tables.iter().any(|have| have == t));
+        let mut cx = SeedContext {
+            session: &mut *session,
+            environment: init.environment,
+            secrets: init.secrets.as_ref(),
+        };
+        let seeded = has_tables && seeder.is_seeded(&mut cx).await?;
+        states.push(SeedState {
+            name: seeder.name().to_owned(),
+            seeded,
+        });
+    }
+    Ok(states)
+}
+
+pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError> {
+    let (prepared, mut session) = connect_existing(init).await?;
+    let applied = engine::history(&mut *session).await?;
+    let pending = prepared
+        .set
+        .pending(&applied)?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let seeders = seed_states(init, &prepared, &mut *session).await?;
+    Ok(StatusReport {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        migrations: MigrationsReport {
+            source: prepared.set.origin().to_owned(),
+            already_applied: applied.len(),
+            applied,
+            pending,
+            notes: Vec::new(),
+        },
+        seeders,
+    })
+}
+
+pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
+    let (prepared, mut session) = connect_existing(init).await?;
+    let checks = run_checks(init, &prepared, &mut *session, None).await?;
+    Ok(HealthSummary {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        checks,
+    })
+}
+
+pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
+    let (prepared, (already_applied, pending, seeders)) =
+        under_lock(init, async |prepared, session| {
+            let plan = engine::plan(session, &prepared.set).await?;
+            let pending = plan
+                .pending
+                .iter()
+                .map(|m| PlannedMigration {
+                    migration: m.to_string(),
+                    path: m.path().map(str::to_owned),
+                    in_transaction: m.runs_in_transaction(),
+                    sql: m.sql().to_owned(),
+                })
+                .collect();
+            let seeders = seed_states(init, prepared, session).await?;
+            Ok((plan.applied.len(), pending, seeders))
+        })
+        .await?;
+    Ok(PlanReport {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        source: prepared.set.origin().to_owned(),
+        already_applied,
+        pending,
+        seeders,
+    })
+}
+
+pub(crate) async fn rollback(
+    init: &Initializer,
+    target: RollbackTarget,
+) -> Result<LifecycleReport, CoreError> {
+    let (prepared, done) = under_lock(init, async |prepared, session| {
+        let range = engine::rollback_plan(session, &prepared.set, target).await?;
+        engine::rollback(session, &range).await.map_err(|batch| {
+            if !batch.applied.is_empty() {
+                let done: Vec<String> = batch.applied.iter().map(|m| m.file_stem()).collect();
+                tracing::warn!(rolled_back = %done.join(", "), "rollback stopped part way");
+            }
+            batch.error
+        })
+    })
+    .await?;
+    Ok(report(init, &prepared, "rollback", done))
+}
+
+pub(crate) async fn baseline(init: &Initializer, version: i64) -> Result<LifecycleReport, CoreError> {
+    let (prepared, done) = under_lock(init, async |prepared, session| {
+        engine::baseline(session, &prepared.set, version).await
+    })
+    .await?;
+    Ok(report(init, &prepared, "baseline", done))
+}
+
+pub(crate) async fn repair(init: &Initializer, version: i64) -> Result<LifecycleReport, CoreError> {
+    let (prepared, repaired) = under_lock(init, async |prepared, session| {
+        engine::repair(session, &prepared.set, version).await
+    })
+    .await?;
+    let mut report = report(init, &prepared, "repair", Vec::new());
+    report.repaired = Some(repaired);
+    Ok(report)
+}
+
+fn report(
+    init: &Initializer,
+    prepared: &Prepared,
+    action: &'static str,
+    migrations: Vec<dbinit_core::AppliedMigration>,
+) -> LifecycleReport {
+    LifecycleReport {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        action,
+        migrations,
+        repaired: None,
+    }
+}
