@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dump;
 pub mod pg;
+pub mod realistic;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -9,8 +9,10 @@
 //!   `-- dbinit:no-transaction` one runs statement by statement and its row
 //!   is written after it succeeds (so a failure means "may be partly
 //!   applied; the next run retries it");
-//! - session state is reset after every migration, without releasing the
-//!   lock (`Session::reset_session`);
+//! - session state is reset after every script, before its history row is
+//!   written (a `SET search_path` must not hide the history table) and
+//!   inside its transaction, without releasing the lock
+//!   (`Session::reset_session`);
 //! - a down script runs in one transaction with the removal of its row;
 //! - baseline and repair write history rows and an audit record in one
 //!   transaction.
@@ -149,8 +151,7 @@ pub async fn apply(
         } else {
             apply_alone(session, migration, &applied_on).await
         };
-        let reset = session.reset_session().await;
-        if let Err(error) = result.and(reset) {
+        if let Err(error) = result {
             return Err(MigrationBatchError { applied, error });
         }
         let record = migration.applied(applied_on, started);
@@ -204,6 +205,7 @@ async fn apply_in_transaction(
                 in_transaction: true,
             })
             .await?;
+        session.reset_session().await?;
         fault::point("migration.executed");
         session
             .execute(INSERT_HISTORY, &history_row(migration, applied_on))
@@ -253,6 +255,7 @@ async fn apply_alone(
             },
             e => e,
         })?;
+    session.reset_session().await?;
     fault::point("migration.executed");
     session
         .execute(INSERT_HISTORY, &history_row(migration, applied_on))
@@ -383,9 +386,7 @@ pub async fn rollback(
     }
     for migration in range {
         let started = Instant::now();
-        let result = roll_back_one(session, migration).await;
-        let reset = session.reset_session().await;
-        if let Err(error) = result.and(reset) {
+        if let Err(error) = roll_back_one(session, migration).await {
             return Err(MigrationBatchError {
                 applied: done,
                 error,
@@ -411,6 +412,7 @@ async fn roll_back_one(
     let forget = [Value::Int(migration.version())];
     if is_no_transaction(sql) {
         session.execute_migration(script(false)).await?;
+        session.reset_session().await?;
         fault::point("rollback.executed");
         session.execute(DELETE_HISTORY, &forget).await?;
         fault::point("rollback.recorded");
@@ -428,6 +430,7 @@ async fn roll_back_one(
     session.begin().await?;
     let result = async {
         session.execute_migration(script(true)).await?;
+        session.reset_session().await?;
         fault::point("rollback.executed");
         session.execute(DELETE_HISTORY, &forget).await?;
         fault::point("rollback.recorded");

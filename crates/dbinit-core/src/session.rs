@@ -165,8 +165,9 @@ pub trait Session: Send {
     }
 
     /// Undoes session state a migration may have changed (`SET search_path`,
-    /// `SET ROLE`, a pragma), without releasing the init lock. Runs after
-    /// every migration. The default has nothing to undo.
+    /// `SET ROLE`, a pragma), without releasing the init lock. Runs right
+    /// after every script, inside its transaction when it has one, before
+    /// the engine writes the history row. The default has nothing to undo.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
         Ok(())
     }

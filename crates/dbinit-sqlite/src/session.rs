@@ -364,12 +364,20 @@ impl Session for SqliteSession {
         .await?
     }
 
-    /// A migration may have switched pragmas off (`foreign_keys`, most
-    /// often, to rebuild a table): switch dbinit's settings back on.
+    /// A no-transaction migration may have switched pragmas off
+    /// (`foreign_keys`, most often, to rebuild a table): switch dbinit's
+    /// settings back on. Inside a transaction SQLite lets no migration change
+    /// them, and neither can we.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
         let busy = self.busy;
-        self.interact(move |c| crate::connector::configure(c, busy))
-            .await?
+        self.interact(move |c| {
+            if c.is_autocommit() {
+                crate::connector::configure(c, busy)
+            } else {
+                Ok(())
+            }
+        })
+        .await?
     }
 
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
