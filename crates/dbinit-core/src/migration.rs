@@ -76,10 +76,25 @@ impl MigrationFile {
     pub fn runs_in_transaction(&self) -> bool {
         !is_no_transaction(&self.sql)
     }
-    /// Whether it has no SQL at all (only comments or white space count as
-    /// SQL here: the database decides those are no-ops).
+    /// Whether it has no statement: nothing, or only white space and
+    /// comments (a placeholder). Applied as a no-op and recorded.
     pub fn is_empty(&self) -> bool {
-        self.sql.trim().is_empty()
+        let mut rest = self.sql.trim_start();
+        loop {
+            if rest.is_empty() {
+                return true;
+            } else if let Some(after) = rest.strip_prefix("--") {
+                rest = after.split_once('\n').map_or("", |(_, r)| r);
+            } else if let Some(after) = rest.strip_prefix("/*") {
+                match after.find("*/") {
+                    Some(end) => rest = &after[end + 2..],
+                    None => return true,
+                }
+            } else {
+                return false;
+            }
+            rest = rest.trim_start();
+        }
     }
     /// The down script (`V{n}__{name}.down.sql`): `None` when there is none
     /// (the migration cannot be rolled back); empty when there is nothing
