@@ -117,7 +117,11 @@ fn fresh(backend: &str, dir: &std::path::Path) -> String {
 async fn open(url: &str) -> Box<dyn Session> {
     let url = DatabaseUrl::parse(url).unwrap();
     let connector = registry::connector_for(&url).unwrap().make();
-    connector.open(&url, &ConnectOptions::default()).await.unwrap().0
+    connector
+        .open(&url, &ConnectOptions::default())
+        .await
+        .unwrap()
+        .0
 }
 
 fn set(files: &[(&str, &str, Option<&str>)]) -> (tempfile::TempDir, MigrationSet) {
@@ -189,9 +193,16 @@ async fn contract(backend: &str) {
     assert_eq!(s.backend(), backend);
     assert_eq!(apply(&mut *s, &set_a).await.unwrap(), 5, "{backend}");
     assert_eq!(history_len(&mut *s).await, 5);
-    assert!(engine::plan(&mut *s, &set_a).await.unwrap().pending.is_empty());
+    assert!(engine::plan(&mut *s, &set_a)
+        .await
+        .unwrap()
+        .pending
+        .is_empty());
     let first = schema(&mut *s).await;
-    assert!(first.contains_key("pets") && first.contains_key("people"), "{first:?}");
+    assert!(
+        first.contains_key("pets") && first.contains_key("people"),
+        "{first:?}"
+    );
 
     // Rollback: two steps (a transactional and a no-transaction down), then all.
     let range = engine::rollback_plan(&mut *s, &set_a, RollbackTarget::Steps(2))
@@ -226,7 +237,8 @@ async fn contract(backend: &str) {
 
     // The same outside a transaction: it says it may be partly applied,
     // and the rerun of a re-runnable fix converges.
-    broken[5].1 = "-- dbinit:no-transaction\nCREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);";
+    broken[5].1 =
+        "-- dbinit:no-transaction\nCREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);";
     let (_files, set_c) = set(&broken);
     let err = apply(&mut *s, &set_c).await.unwrap_err();
     assert!(err.to_string().contains("may be partly applied"), "{err}");
@@ -248,13 +260,18 @@ async fn contract(backend: &str) {
 
     // Repair: an edited file is refused until accepted, with an audit record.
     let mut edited = no_down.clone();
-    edited[0].1 = "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL); -- reformatted";
+    edited[0].1 =
+        "CREATE TABLE people (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL); -- reformatted";
     let (_files, set_f) = set(&edited);
     let err = engine::plan(&mut *s, &set_f).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::MigrationValidation, "{err}");
     let repaired = engine::repair(&mut *s, &set_f, 1).await.unwrap();
     assert_ne!(repaired.old_checksum, repaired.new_checksum);
-    assert!(engine::plan(&mut *s, &set_f).await.unwrap().pending.is_empty());
+    assert!(engine::plan(&mut *s, &set_f)
+        .await
+        .unwrap()
+        .pending
+        .is_empty());
     let audit = s
         .query(
             "SELECT action, old_checksum, new_checksum FROM dbinit_migration_audit \
@@ -268,8 +285,14 @@ async fn contract(backend: &str) {
         audit[0].values()[2],
         Value::Text(repaired.new_checksum.to_string())
     );
-    assert!(engine::repair(&mut *s, &set_f, 1).await.is_err(), "nothing left to repair");
-    assert!(engine::repair(&mut *s, &set_f, 99).await.is_err(), "not applied");
+    assert!(
+        engine::repair(&mut *s, &set_f, 1).await.is_err(),
+        "nothing left to repair"
+    );
+    assert!(
+        engine::repair(&mut *s, &set_f, 99).await.is_err(),
+        "not applied"
+    );
     let (_files, missing_v1) = set(&edited[1..]);
     let err = engine::repair(&mut *s, &missing_v1, 1).await.unwrap_err();
     assert!(err.to_string().contains("missing"), "{err}");
@@ -294,7 +317,10 @@ async fn contract(backend: &str) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::LockTimeout, "{err}");
     s.release_init_lock(held).await.unwrap();
-    let held = other.acquire_init_lock(Duration::from_secs(5)).await.unwrap();
+    let held = other
+        .acquire_init_lock(Duration::from_secs(5))
+        .await
+        .unwrap();
     other.release_init_lock(held).await.unwrap();
 
     // Baseline adopts a database made before dbinit, once.
@@ -307,10 +333,16 @@ async fn contract(backend: &str) {
     assert!(matches!(err, CoreError::ForeignDatabase { .. }), "{err}");
     assert_eq!(engine::baseline(&mut *s, &set_a, 1).await.unwrap().len(), 1);
     assert_eq!(apply(&mut *s, &set_a).await.unwrap(), 4);
-    assert!(engine::baseline(&mut *s, &set_a, 1).await.is_err(), "history exists");
+    assert!(
+        engine::baseline(&mut *s, &set_a, 1).await.is_err(),
+        "history exists"
+    );
     let url = fresh(backend, dir.path());
     let mut s = open(&url).await;
-    assert!(engine::baseline(&mut *s, &set_a, 42).await.is_err(), "not in the set");
+    assert!(
+        engine::baseline(&mut *s, &set_a, 42).await.is_err(),
+        "not in the set"
+    );
     assert_eq!(history_len(&mut *s).await, 0);
 }
 

@@ -5,9 +5,7 @@
 //! again to the same schema.
 
 use dbinit_runner::dbinit_core::engine::RollbackTarget;
-use dbinit_runner::dbinit_core::{
-    registry, ConnectOptions, DatabaseUrl, MigrationSet, Value,
-};
+use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl, MigrationSet, Value};
 use dbinit_runner::Initializer;
 use dbinit_tests::dump::dump;
 use dbinit_tests::{pg_url, realistic, unique_database};
@@ -77,7 +75,10 @@ async fn postgres_applies_and_round_trips_a_realistic_history() {
         .connect(&parsed, &ConnectOptions::default())
         .await
         .unwrap();
-    let server_zone = s.query("SELECT current_setting('TimeZone')", &[]).await.unwrap()[0]
+    let server_zone = s
+        .query("SELECT current_setting('TimeZone')", &[])
+        .await
+        .unwrap()[0]
         .values()[0]
         .clone();
     let probes: Vec<String> = s
@@ -90,11 +91,22 @@ async fn postgres_applies_and_round_trips_a_realistic_history() {
     assert_eq!(probes.len(), COUNT / realistic::CYCLE);
     for probe in probes {
         let rows = s
-            .query(&format!("SELECT zone, timeout, state::text AS state FROM {probe}"), &[])
+            .query(
+                &format!("SELECT zone, timeout, state::text AS state FROM {probe}"),
+                &[],
+            )
             .await
             .unwrap();
-        assert_eq!(rows[0].values()[0], server_zone, "{probe}: time zone leaked");
-        assert_eq!(rows[0].values()[1], Value::from("0"), "{probe}: timeout leaked");
+        assert_eq!(
+            rows[0].values()[0],
+            server_zone,
+            "{probe}: time zone leaked"
+        );
+        assert_eq!(
+            rows[0].values()[1],
+            Value::from("0"),
+            "{probe}: timeout leaked"
+        );
         assert_eq!(rows[0].values()[2], Value::from("archived"));
     }
 }

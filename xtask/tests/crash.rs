@@ -15,6 +15,10 @@ use dbinit_tests::{pg_url, unique_database};
 
 /// Migrations in the set: the bundled five plus these generated ones.
 const EXTRA_MIGRATIONS: usize = 15;
+/// The extra migration that runs without a transaction.
+const NO_TRANSACTION: usize = 10;
+/// `rollback --to` this version undoes the newest three migrations.
+const ROLLBACK_TO: usize = 5 + EXTRA_MIGRATIONS - 3;
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
@@ -52,6 +56,18 @@ impl Backend {
 fn migration_set(backend: Backend) -> tempfile::TempDir {
     let extra: Vec<(String, String)> = (6..6 + EXTRA_MIGRATIONS)
         .map(|v| {
+            if v == NO_TRANSACTION {
+                // Outside a transaction, so written to be re-run.
+                return (
+                    format!("V{v}__extra_{v}"),
+                    format!(
+                        "-- dbinit:no-transaction\n\
+                         CREATE TABLE IF NOT EXISTS extra_{v} (id INTEGER PRIMARY KEY, label TEXT NOT NULL);\n\
+                         CREATE INDEX IF NOT EXISTS extra_{v}_label ON extra_{v} (label);\n\
+                         INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second') ON CONFLICT DO NOTHING;\n"
+                    ),
+                );
+            }
             (
                 format!("V{v}__extra_{v}"),
                 format!(
@@ -62,25 +78,39 @@ fn migration_set(backend: Backend) -> tempfile::TempDir {
             )
         })
         .collect();
+    let downs: Vec<(String, String)> = (ROLLBACK_TO + 1..=5 + EXTRA_MIGRATIONS)
+        .map(|v| {
+            (
+                format!("V{v}__extra_{v}.down"),
+                format!("DROP TABLE extra_{v};\n"),
+            )
+        })
+        .collect();
     let extra: Vec<(&str, &str)> = extra
         .iter()
+        .chain(&downs)
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
     dbinit_tests::cli::migration_dir(backend.name(), &extra)
 }
 
 fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
+    xtask(&["init"], url, migrations, crash_at)
+}
+
+/// `xtask COMMAND...` on `url` with `migrations`, crashing where `crash_at` says.
+fn xtask(command: &[&str], url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
     let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args([
-        "init",
-        "--lock-timeout",
-        "10s",
-        "--database-url",
-        url,
-        "--migrations",
-    ])
-    .arg(migrations)
-    .env("DBINIT_LOG", "error");
+    cmd.args(command)
+        .args([
+            "--lock-timeout",
+            "10s",
+            "--database-url",
+            url,
+            "--migrations",
+        ])
+        .arg(migrations)
+        .env("DBINIT_LOG", "error");
     if let Some(at) = crash_at {
         cmd.env("DBINIT_CRASH_AT", at);
     }
@@ -106,7 +136,120 @@ fn points(backend: Backend) -> Vec<(String, usize)> {
         points.extend((1..=3).map(|n| (step.to_owned(), n)));
     }
     points.extend((1..=backend.health_checks()).map(|n| ("health.check".to_owned(), n)));
+    for step in [
+        "rollback.executed",
+        "rollback.recorded",
+        "rollback.committed",
+    ] {
+        points.extend((1..=3).map(|n| (step.to_owned(), n)));
+    }
+    points.push(("baseline.recorded".to_owned(), 1));
+    points.push(("repair.recorded".to_owned(), 1));
     points
+}
+
+/// The lifecycle command a crash point belongs to, with what must run on
+/// the database before it; `None` for `init`'s own points.
+fn lifecycle(point: &str) -> Option<(Vec<String>, bool)> {
+    let to = ROLLBACK_TO.to_string();
+    match point.split('.').next()? {
+        "rollback" => Some((vec!["rollback".into(), "--to".into(), to], true)),
+        "baseline" => Some((
+            vec!["baseline".into(), "--version".into(), "5".into()],
+            false,
+        )),
+        "repair" => Some((vec!["repair".into(), "--accept".into(), "6".into()], true)),
+        _ => None,
+    }
+}
+
+/// Crash a lifecycle command at every point of `family`, rerun it, and
+/// require the result of one uninterrupted run.
+fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migration_set(backend);
+    let (args, needs_init) = lifecycle(family).expect("a lifecycle family");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // `repair` accepts an edited V6: init with the original, then edit it.
+    let edited = migration_set(backend);
+    let v6 = edited.path().join("V6__extra_6.sql");
+    let text = std::fs::read_to_string(&v6).unwrap();
+    std::fs::write(&v6, format!("-- reformatted\n{text}")).unwrap();
+    let command_set = if family.starts_with("repair") {
+        edited.path()
+    } else {
+        set.path()
+    };
+    let prepare = |url: &str| {
+        let command: &[&str] = if needs_init {
+            &["init"]
+        } else {
+            &["init", "--no-seed"]
+        };
+        let out = xtask(command, url, set.path(), None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if !needs_init {
+            // Baseline adopts a database made before dbinit: no history.
+            drop_history(url);
+        }
+    };
+    let reference_url = backend.fresh_url(dir.path());
+    prepare(&reference_url);
+    let out = xtask(&args, &reference_url, command_set, None);
+    assert!(
+        out.status.success(),
+        "reference: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reference = dump_blocking(&reference_url);
+
+    let mut tried = 0;
+    for (point, n) in points(backend)
+        .into_iter()
+        .filter(|(p, _)| p.starts_with(family))
+    {
+        let url = backend.fresh_url(dir.path());
+        prepare(&url);
+        let crashed = xtask(&args, &url, command_set, Some(format!("{point}:{n}")));
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{backend:?} {point}:{n} was not reached: {}",
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        let rerun = xtask(&args, &url, command_set, None);
+        assert!(
+            rerun.status.success(),
+            "{backend:?} rerun after {point}:{n}: {}",
+            String::from_utf8_lossy(&rerun.stderr)
+        );
+        assert_eq!(
+            dump_blocking(&url),
+            reference,
+            "{backend:?}: after {point}:{n}"
+        );
+        tried += 1;
+    }
+    assert!(tried > 0, "no crash point in family {family}");
+}
+
+/// Empties a database's history (what a database made before dbinit has).
+fn drop_history(url: &str) {
+    const DROP: &str = "DROP TABLE refinery_schema_history";
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            rusqlite::Connection::open(path)
+                .and_then(|c| c.execute_batch(DROP))
+                .unwrap();
+        }
+        None => {
+            dbinit_tests::pg::psql(url, DROP);
+        }
+    }
 }
 
 fn crash_and_converge(backend: Backend, family: &str) {
@@ -127,7 +270,7 @@ fn crash_and_converge(backend: Backend, family: &str) {
     let mut tried = 0;
     for (point, n) in points(backend)
         .into_iter()
-        .filter(|(p, _)| p.starts_with(family))
+        .filter(|(p, _)| p.starts_with(family) && lifecycle(p).is_none())
     {
         let url = backend.fresh_url(dir.path());
         let crashed = init(&url, migrations, Some(format!("{point}:{n}")));
@@ -230,4 +373,18 @@ fn postgres_crash_between_migrations() {
 fn postgres_crash_around_seeders_and_health_checks() {
     crash_and_converge(Backend::Postgres, "seed.");
     crash_and_converge(Backend::Postgres, "health.");
+}
+
+#[test]
+fn sqlite_crash_during_rollback_baseline_and_repair() {
+    for family in ["rollback.", "baseline.", "repair."] {
+        crash_lifecycle_and_converge(Backend::Sqlite, family);
+    }
+}
+
+#[test]
+fn postgres_crash_during_rollback_baseline_and_repair() {
+    for family in ["rollback.", "baseline.", "repair."] {
+        crash_lifecycle_and_converge(Backend::Postgres, family);
+    }
 }

@@ -116,6 +116,22 @@ fn databases_and_companions_behind_links_are_refused_untouched() {
     }
     assert_eq!(fs::read(&real).unwrap(), before);
 
+    // A companion hard-linked to another file would be written through too.
+    for suffix in ["-wal", "-shm"] {
+        let victim = dir.path().join(format!("linked-victim{suffix}"));
+        fs::write(&victim, vec![b'V'; 100_000]).unwrap();
+        let companion = dir.path().join(format!("real.db{suffix}"));
+        let _ = fs::remove_file(&companion);
+        fs::hard_link(&victim, &companion).unwrap();
+        let out = xtask()
+            .args(["status", "--database-url", &url(&real)])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 23, "{suffix}: {}", stderr(&out));
+        assert_eq!(fs::read(&victim).unwrap(), vec![b'V'; 100_000], "{suffix}");
+        fs::remove_file(&companion).unwrap();
+    }
+
     // Two names for one file (a hard link) would mean two locks.
     fs::hard_link(&real, dir.path().join("second-name.db")).unwrap();
     let out = init(&real, &["--no-seed"]);
@@ -191,6 +207,128 @@ fn a_foreign_wal_never_changes_the_database_file() {
 }
 
 #[test]
+fn a_foreign_hot_journal_is_refused_and_the_file_stays_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    assert_eq!(code(&init(&db, &["--no-seed"])), 0);
+    let before = fs::read(&db).unwrap();
+    // Another database's journal, taken while its writer was mid-transaction.
+    let other = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&other).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE; CREATE TABLE t (x TEXT);
+         WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 2000)
+         INSERT INTO t SELECT hex(randomblob(100)) FROM c;
+         PRAGMA cache_size = 1; BEGIN; UPDATE t SET x = upper(x) || 'z';",
+    )
+    .unwrap();
+    fs::copy(
+        dir.path().join("other.db-journal"),
+        dir.path().join("app.db-journal"),
+    )
+    .unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    for args in [vec!["status"], vec!["health"], vec!["init", "--no-seed"]] {
+        let out = xtask()
+            .args(&args)
+            .args(["--database-url", &url(&db)])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 70, "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("unfinished transaction"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(fs::read(&db).unwrap(), before, "{args:?} changed the file");
+    }
+}
+
+#[test]
+fn a_signal_stops_a_wait_for_a_locked_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    assert_eq!(code(&init(&db, &["--no-seed"])), 0);
+    // Another program writes and does not let go.
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let migrations = dbinit_tests::cli::migration_dir(
+        "sqlite",
+        &[("V6__waits", "CREATE TABLE waits (x INTEGER);")],
+    );
+    let child = xtask()
+        .args([
+            "init",
+            "--json",
+            "--no-seed",
+            "--busy-timeout",
+            "60s",
+            "--migrations",
+        ])
+        .arg(migrations.path())
+        .args(["--database-url", &url(&db)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "the busy wait ignored the signal"
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        holder
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'waits'",
+                [],
+                |r| { r.get::<_, i64>(0) }
+            )
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn password_files_that_are_not_files_fail_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("password.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    for (i, source) in [fifo.as_path(), Path::new("/dev/zero")]
+        .into_iter()
+        .enumerate()
+    {
+        let started = Instant::now();
+        let out = xtask()
+            .env_remove("DBINIT_ADMIN_PASSWORD")
+            .env("DBINIT_ADMIN_PASSWORD_FILE", source)
+            .args([
+                "init",
+                "--database-url",
+                &url(&dir.path().join(format!("{i}.db"))),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 50, "{}: {}", source.display(), stderr(&out));
+        assert!(
+            stderr(&out).contains("not a regular file"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+}
+
+#[test]
 fn a_fifo_or_device_is_not_a_database_and_nothing_is_left_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.db");
@@ -230,12 +368,24 @@ fn sqlcipher_keys_and_unknown_parameters_are_refused_before_anything_is_created(
 #[test]
 fn a_generated_password_nobody_can_see_is_never_stored() {
     let dir = tempfile::tempdir().unwrap();
-    for sink in ["/dev/null", "/dev/full"] {
-        let db = dir.path().join(format!("{}.db", &sink[5..]));
+    let read_only = dir.path().join("read-only.txt");
+    fs::write(&read_only, "").unwrap();
+    for sink in [
+        "/dev/null",
+        "/dev/full",
+        "/dev/zero",
+        read_only.to_str().unwrap(),
+    ] {
+        let db = dir.path().join(format!("{}.db", sink.replace('/', "_")));
+        let stream = if sink == read_only.to_str().unwrap() {
+            fs::File::open(sink).unwrap()
+        } else {
+            fs::OpenOptions::new().write(true).open(sink).unwrap()
+        };
         let out = xtask()
             .env_remove("DBINIT_ADMIN_PASSWORD")
             .args(["init", "--json", "--database-url", &url(&db)])
-            .stderr(fs::OpenOptions::new().write(true).open(sink).unwrap())
+            .stderr(stream)
             .output()
             .unwrap();
         assert_eq!(code(&out), 50, "{sink}");

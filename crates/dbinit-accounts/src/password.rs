@@ -55,12 +55,34 @@ pub(crate) fn configured() -> Result<Option<Password>, CoreError> {
     Ok(Some(Password(value)))
 }
 
-/// The one line of a password file, without its line ending.
+/// The most a password file may hold: a password, not a device or a log.
+const MAX_FILE_BYTES: u64 = 4096;
+
+/// The one line of a password file, without its line ending. Only a regular
+/// file is read (a FIFO would block, `/dev/zero` never ends).
 fn read_file(path: &std::path::Path) -> Result<String, CoreError> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::io::Read;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let shown = path.display();
-    let text = std::fs::read(path)
-        .map_err(|e| seed_error(format!("cannot read {PASSWORD_FILE_VAR} ({shown}): {e}")))?;
+    let cannot = |e: &dyn std::fmt::Display| {
+        seed_error(format!("cannot read {PASSWORD_FILE_VAR} ({shown}): {e}"))
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| cannot(&e))?;
+    let meta = file.metadata().map_err(|e| cannot(&e))?;
+    if !meta.is_file() {
+        return Err(cannot(&"not a regular file"));
+    }
+    let mut text = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| cannot(&e))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(cannot(&format_args!("longer than {MAX_FILE_BYTES} bytes")));
+    }
     let text = String::from_utf8(text)
         .map_err(|_| seed_error(format!("{PASSWORD_FILE_VAR} ({shown}) is not valid UTF-8")))?;
     let line = text
@@ -72,7 +94,7 @@ fn read_file(path: &std::path::Path) -> Result<String, CoreError> {
             "{PASSWORD_FILE_VAR} ({shown}) holds more than one line; it must hold the password alone"
         )));
     }
-    if std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+    if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(
             file = %shown,
             "the admin password file can be read by other users; chmod 0600 it"

@@ -73,12 +73,16 @@ pub struct StderrSecretSink;
 
 impl SecretSink for StderrSecretSink {
     fn show_once(&self, label: &str, secret: &str) -> std::io::Result<()> {
-        if stderr_is_dev_null() {
+        use std::os::fd::AsFd;
+        // A duplicate of fd 2 as a plain file: Rust's `stderr()` reports a
+        // failed write to a closed or read-only descriptor as success.
+        let mut err = std::fs::File::from(std::io::stderr().as_fd().try_clone_to_owned()?);
+        if goes_nowhere(&err) {
             return Err(std::io::Error::other(
-                "standard error is /dev/null (or was closed), so nobody would see it",
+                "standard error is a device that is not a terminal (/dev/null, or a closed \
+                 stream), so nobody would see it",
             ));
         }
-        let mut err = std::io::stderr().lock();
         writeln!(
             err,
             "\n==> {label}: {secret}\n    Shown once and never stored in clear; keep it now.\n"
@@ -94,16 +98,15 @@ impl SecretSink for StderrSecretSink {
     }
 }
 
-/// Whether file descriptor 2 is the null device.
-fn stderr_is_dev_null() -> bool {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let (Ok(fd), Ok(null)) = (
-        std::fs::metadata("/proc/self/fd/2"),
-        std::fs::metadata("/dev/null"),
-    ) else {
-        return false;
-    };
-    fd.file_type().is_char_device() && fd.rdev() == null.rdev()
+/// Whether `stream` is a character device other than a terminal:
+/// `/dev/null`, `/dev/zero` and their kind swallow what is written. (A
+/// closed standard error is `/dev/null` in a Rust program.)
+fn goes_nowhere(stream: &std::fs::File) -> bool {
+    use std::io::IsTerminal;
+    use std::os::unix::fs::FileTypeExt;
+    stream
+        .metadata()
+        .is_ok_and(|m| m.file_type().is_char_device() && !stream.is_terminal())
 }
 
 /// What a seeder receives: the session (inside a transaction the runner

@@ -120,6 +120,15 @@ impl DatabaseUrl {
         }
         if !has_url_scheme(trimmed) && looks_like_conninfo(trimmed) {
             let pairs = split_conninfo(trimmed).map_err(|r| invalid(&r))?;
+            if pairs
+                .iter()
+                .any(|(k, v)| !is_secret_key(k) && holds_secret_pair(v))
+            {
+                return Err(invalid(
+                    "a value holds a secret parameter (`password=`, ...); quote values that \
+                     contain spaces, and give the password its own `password=`",
+                ));
+            }
             let redacted = pairs
                 .iter()
                 .map(|(k, v)| {
@@ -159,15 +168,23 @@ impl DatabaseUrl {
         let scheme = parsed.scheme().to_ascii_lowercase();
         let redacted = redact_url(&parsed);
         // `/app;password=x` is a database name to the server and a secret to
-        // the user who typed it: never create, show or log such a name.
-        let path = decode(parsed.path());
-        if redact_loose(&path) != path {
+        // the user who typed it: never create, show or log such a name (nor
+        // such a user name or parameter value).
+        let smuggled = holds_secret_pair(&decode(parsed.path()))
+            || holds_secret_pair(&decode(parsed.username()))
+            || parsed
+                .query_pairs()
+                .any(|(k, v)| !is_secret_key(&k) && holds_secret_pair(&v));
+        if smuggled {
             let mut shown = parsed.clone();
             shown.set_path("/***");
+            shown.set_query(None);
+            let _ = shown.set_username("***");
             return Err(CoreError::InvalidUrl {
                 url: redact_url(&shown),
-                reason: "the path holds a secret parameter (`password=`, `key=`, ...); \
-                         parameters go in the query string: ?password=... (percent-encoded)"
+                reason: "a secret parameter (`password=`, `key=`, ...) is inside the path, the \
+                         user name or another parameter's value; give it its own query \
+                         parameter: ?password=... (percent-encoded)"
                     .to_owned(),
             });
         }
@@ -397,7 +414,7 @@ pub fn split_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
 
 /// Quotes a conninfo value when it needs it (libpq's rules).
 pub fn quote_conninfo(v: &str) -> String {
-    if !v.is_empty() && !v.contains([' ', '\'', '\\']) {
+    if !v.is_empty() && !v.contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\') {
         return v.to_owned();
     }
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
@@ -471,6 +488,23 @@ pub fn redact(input: &str) -> String {
     }
 }
 
+/// Whether `text` holds a `key=` pair whose key names a secret, after any
+/// character that is not part of a key.
+fn holds_secret_pair(text: &str) -> bool {
+    let is_key = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if is_key(c) {
+            continue;
+        }
+        if c == '=' && start < i && is_secret_key(&text[start..i]) {
+            return true;
+        }
+        start = i + c.len_utf8();
+    }
+    false
+}
+
 /// Hides the password in a `user:password@host` segment, wherever it is.
 ///
 /// With `scheme://`, everything from the first `:` after it to the last `@`
@@ -527,13 +561,14 @@ pub(crate) fn redact_loose(input: &str) -> String {
     let mut i = 0;
     while i < chars.len() {
         let at_key_start = i == 0 || is_separator(chars[i - 1]);
+        // A key may be percent-encoded (`pass%77ord`): decode it to judge it.
         let key_len = chars[i..]
             .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '%')
             .count();
         if at_key_start && key_len > 0 && chars.get(i + key_len) == Some(&'=') {
             let key: String = chars[i..i + key_len].iter().collect();
-            if is_secret_key(&key) {
+            if is_secret_key(&decode(&key)) {
                 out.push_str(&key);
                 out.push('=');
                 out.push_str(REDACTED);
@@ -724,6 +759,32 @@ mod tests {
             assert!(!err.to_string().contains("Zqzz"), "{input}: {err}");
             assert!(!redact(input).contains("Zqzz"), "{input}");
         }
+    }
+
+    #[test]
+    fn secrets_behind_encoded_keys_or_inside_other_values_are_never_shown() {
+        for input in [
+            "sqlite:///tmp/x.db?%6Bey=Zqzz-secret",
+            "postgres://postgres@127.0.0.1:99999/db?pass%77ord=Zqzz-secret",
+            "postgres://127.0.0.1/db?user=postgres;password=Zqzz-secret",
+            "postgres://u:p@h/a%2Fpassword=Zqzz-secret",
+            "postgres://password=Zqzz-secret@h/db",
+            "host=h user='postgres password=Zqzz-secret' dbname=x",
+        ] {
+            let shown = match DatabaseUrl::parse(input) {
+                Ok(url) => format!("{url} {url:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains("Zqzz"), "{input}: {shown}");
+            assert!(!redact(input).contains("Zqzz"), "{input}");
+        }
+    }
+
+    #[test]
+    fn conninfo_values_with_any_white_space_are_quoted() {
+        assert_eq!(quote_conninfo("qa7\tdbname=qa8"), "'qa7\tdbname=qa8'");
+        assert_eq!(quote_conninfo("a\nb"), "'a\nb'");
+        assert_eq!(quote_conninfo("plain"), "plain");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use tokio_postgres::Config;
 /// Fills in the password from the environment or the password file when the
 /// connection string has none.
 pub(crate) fn fill_password(config: &mut Config) {
-    if config.get_password().is_some() {
+    // libpq treats an empty password as none given.
+    if config.get_password().is_some_and(|p| !p.is_empty()) {
         return;
     }
     match std::env::var_os("PGPASSWORD") {

@@ -146,7 +146,10 @@ pub(crate) async fn rollback(
     Ok(report(init, &prepared, "rollback", done))
 }
 
-pub(crate) async fn baseline(init: &Initializer, version: i64) -> Result<LifecycleReport, CoreError> {
+pub(crate) async fn baseline(
+    init: &Initializer,
+    version: i64,
+) -> Result<LifecycleReport, CoreError> {
     let (prepared, done) = under_lock(init, async |prepared, session| {
         engine::baseline(session, &prepared.set, version).await
     })

@@ -73,7 +73,7 @@ async fn open_session(
     let (path, mode) = target(url)?;
     let (busy, inline) = (options.busy_timeout, options.run_inline);
     blocking(inline, move || {
-        let (conn, file) = match &path {
+        let (mut conn, file) = match &path {
             SqlitePath::Memory => (
                 Connection::open_in_memory()
                     .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
@@ -85,7 +85,7 @@ async fn open_session(
                 (open_file(&db, mode == Mode::ReadOnly)?, Some(db))
             }
         };
-        configure(&conn, busy)?;
+        configure(&mut conn)?;
         Ok(SqliteSession::new(conn, file, inline, busy))
     })
     .await?
@@ -166,15 +166,15 @@ fn open_file(db: &DbFile, read_only: bool) -> Result<Connection, CoreError> {
 }
 
 /// Applies the connection settings every dbinit session runs with.
-pub(crate) fn configure(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
-    // SQLite takes milliseconds as a C int; more than ~24 days would panic.
-    let busy = busy.min(std::time::Duration::from_millis(i32::MAX as u64));
-    conn.busy_timeout(busy)
-        .map_err(|e| error::sqlite("cannot set busy_timeout", e))?;
+/// The busy wait's budget reaches the handler with each call (`busy.rs`).
+pub(crate) fn configure(conn: &mut Connection) -> Result<(), CoreError> {
+    conn.busy_handler(Some(crate::busy::handler))
+        .map_err(|e| error::sqlite("cannot set the busy handler", e))?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(|e| error::sqlite("cannot configure the connection", e))?;
     Ok(())
 }
+
 /// Switches to WAL unless already there (persistent: set once, by the first
 /// migration of a new database). Switching needs exclusive access,
 /// and SQLite does not run the busy handler for it (two processes opening a

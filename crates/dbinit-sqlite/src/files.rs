@@ -20,6 +20,10 @@ use crate::error;
 
 /// The 16-byte magic every SQLite database file starts with.
 const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+/// The first bytes of a rollback journal that still holds a transaction.
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+/// The byte SQLite's unix VFS locks for RESERVED (`PENDING_BYTE + 1`).
+const RESERVED_BYTE: libc::off_t = 0x4000_0001;
 
 /// A database file resolved to its canonical path.
 #[derive(Debug, Clone)]
@@ -177,17 +181,62 @@ impl DbFile {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(error::io("inspect", &path, e)),
             };
-            if !meta.file_type().is_file() {
+            if !meta.file_type().is_file() || meta.nlink() != 1 {
+                let what = if meta.file_type().is_file() {
+                    "a hard link to another file"
+                } else {
+                    describe(&meta)
+                };
                 return Err(not_a_database(format!(
-                    "{} is {}; refusing to open {} (SQLite or dbinit would write through it)",
+                    "{} is {what}; refusing to open {} (SQLite or dbinit would write through it)",
                     path.display(),
-                    describe(&meta),
                     self.path.display()
                 ))
                 .with_hint("nothing was opened or written; remove it if it is not yours"));
             }
+            if suffix == "-journal" && self.is_hot(&path)? {
+                return Err(CoreError::backend(
+                    ErrorKind::Database,
+                    format!(
+                        "{} holds an unfinished transaction and no process is writing {}: \
+                         opening it would roll that journal back into the database",
+                        path.display(),
+                        self.path.display()
+                    ),
+                )
+                .with_hint(
+                    "nothing was opened or written. If a program writing this database crashed, \
+                     open it once with `sqlite3` to recover; if the journal belongs to another \
+                     database, move it away",
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// A hot journal, as SQLite decides: non-empty, with its header intact,
+    /// and no process holding the database's RESERVED lock (a live journal
+    /// belongs to a writer that is still at work, and is left alone).
+    fn is_hot(&self, journal: &Path) -> Result<bool, CoreError> {
+        let mut magic = [0u8; 8];
+        let intact = open_nofollow(journal)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok_and(|()| magic == JOURNAL_MAGIC);
+        if !intact {
+            return Ok(false);
+        }
+        let db = open_nofollow(&self.path).map_err(|e| error::io("inspect", &self.path, e))?;
+        // SQLite's RESERVED lock is a POSIX write lock on one byte.
+        let mut probe = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: RESERVED_BYTE,
+            l_len: 1,
+            l_pid: 0,
+        };
+        nix::fcntl::fcntl(&db, nix::fcntl::FcntlArg::F_GETLK(&mut probe))
+            .map_err(|e| error::io("inspect the locks of", &self.path, e.into()))?;
+        Ok(probe.l_type == libc::F_UNLCK as libc::c_short)
     }
 }
 

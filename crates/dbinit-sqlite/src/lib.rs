@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod bulk;
+mod busy;
 mod connector;
 mod error;
 mod files;

@@ -15,7 +15,7 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
 
 use crate::files::DbFile;
-use crate::{bulk, error, introspect, lock, script};
+use crate::{bulk, busy, error, introspect, lock, script};
 
 /// A session on one SQLite connection.
 ///
@@ -65,7 +65,8 @@ impl SqliteSession {
         &mut self,
         f: impl FnOnce(&mut Connection) -> R,
     ) -> Result<R, CoreError> {
-        self.conn.as_mut().map(f).ok_or_else(lost)
+        let conn = self.conn.as_mut().ok_or_else(lost)?;
+        Ok(busy::with_budget(self.busy, &self.cancelled, || f(conn)))
     }
 
     /// Moves the connection to the blocking pool, runs `f`, and takes it
@@ -94,12 +95,14 @@ impl SqliteSession {
         &mut self,
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
     ) -> Result<R, CoreError> {
+        let (busy, cancelled) = (self.busy, self.cancelled.clone());
         if self.run_inline {
-            return self.conn.as_mut().map(f).ok_or_else(lost);
+            let conn = self.conn.as_mut().ok_or_else(lost)?;
+            return Ok(busy::with_budget(busy, &cancelled, || f(conn)));
         }
         let mut conn = self.conn.take().ok_or_else(lost)?;
         let (conn, result) = blocking(self.run_inline, move || {
-            let result = f(&mut conn);
+            let result = busy::with_budget(busy, &cancelled, || f(&mut conn));
             (conn, result)
         })
         .await?;
@@ -369,10 +372,9 @@ impl Session for SqliteSession {
     /// settings back on. Inside a transaction SQLite lets no migration change
     /// them, and neither can we.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
-        let busy = self.busy;
         self.interact(move |c| {
             if c.is_autocommit() {
-                crate::connector::configure(c, busy)
+                crate::connector::configure(c)
             } else {
                 Ok(())
             }

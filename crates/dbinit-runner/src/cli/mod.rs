@@ -514,7 +514,7 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
         }
     };
     let url = DatabaseUrl::parse(&raw)?;
-    if args.database_url.is_some() && url.redacted() != url.expose_secret() {
+    if args.database_url.is_some() && url.redacted().contains("***") {
         tracing::warn!(
             "the password in --database-url is visible to every user of this machine (ps, \
              /proc); set DATABASE_URL in the environment or .env, or use PGPASSWORD / ~/.pgpass"

@@ -170,7 +170,11 @@ migrations {} applied, {} pending ({})
         } else {
             " (no transaction)"
         };
-        s += &format!("-- would apply {}{mode}\n{}\n", m.migration, m.sql.trim_end());
+        s += &format!(
+            "-- would apply {}{mode}\n{}\n",
+            m.migration,
+            m.sql.trim_end()
+        );
     }
     for seeder in &report.seeders {
         let state = if seeder.seeded {

@@ -16,6 +16,10 @@ use crate::Interrupt;
 /// How often the cancel is re-sent: a statement that started just after a
 /// cancel arrived would otherwise run to its end.
 const RESEND: Duration = Duration::from_millis(500);
+/// How long the run may take to stop after the first signal before the
+/// process exits anyway (something that cannot be cancelled, like a
+/// blocking read, would otherwise keep it alive).
+const GRACE: Duration = Duration::from_secs(30);
 
 /// Installs the handlers for the rest of the process.
 pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
@@ -48,18 +52,25 @@ pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Sends the cancel now and again every [`RESEND`] until the process exits.
+/// Sends the cancel now and again every [`RESEND`] until the process exits,
+/// or exits it after [`GRACE`].
 fn cancel_until_exit(interrupt: &Interrupt, name: &str) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    else {
-        return;
-    };
-    loop {
-        runtime.block_on(interrupt.interrupt(name));
+        .ok();
+    while started.elapsed() < GRACE {
+        if let Some(runtime) = &runtime {
+            runtime.block_on(interrupt.interrupt(name));
+        }
         std::thread::sleep(RESEND);
     }
+    tracing::error!(
+        signal = name,
+        "the run did not stop within 30 s of the signal; exiting"
+    );
+    std::process::exit(i32::from(exit_code(name)));
 }
 
 /// The exit code for a run interrupted by `by`.
