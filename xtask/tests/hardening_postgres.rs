@@ -286,7 +286,10 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
         "0"
     );
     assert_eq!(
-        count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"),
+        count(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ),
         "0"
     );
     assert_eq!(

@@ -31,8 +31,9 @@ async fn under_lock<T>(
     init.interrupt.attach(session.canceller());
     let lock = session.acquire_init_lock(init.lock_timeout).await?;
     let result = step(&prepared, &mut *session).await;
-    let released = session.release_init_lock(lock).await;
+    // From here on a signal must not cancel the unlock itself.
     init.interrupt.attach(None);
+    let released = session.release_init_lock(lock).await;
     let value = result.map_err(|e| init.interrupt.explain(e))?;
     released?;
     Ok((prepared, value))

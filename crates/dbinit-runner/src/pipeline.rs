@@ -140,8 +140,9 @@ async fn run(
     );
     let locked = locked_steps(init, &prepared, &mut *session, report).await;
     fault::point("init.before_unlock");
-    let released = session.release_init_lock(lock).await;
+    // From here on a signal must not cancel the unlock itself.
     init.interrupt.attach(None);
+    let released = session.release_init_lock(lock).await;
     let facts = locked?;
     released?;
 

@@ -1,5 +1,8 @@
 //! The SQLite [`Connector`]: file creation, header check, open and pragmas.
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
 use dbinit_core::{
     async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
     Session, SqlitePath,
@@ -85,8 +88,9 @@ async fn open_session(
                 (open_file(&db, mode == Mode::ReadOnly)?, Some(db))
             }
         };
-        configure(&mut conn)?;
-        Ok(SqliteSession::new(conn, file, inline, busy))
+        let cancelled = Arc::new(AtomicBool::new(false));
+        crate::busy::with_budget(busy, &cancelled, || configure(&mut conn))?;
+        Ok(SqliteSession::new(conn, file, inline, busy, cancelled))
     })
     .await?
 }

@@ -43,13 +43,14 @@ impl SqliteSession {
         file: Option<DbFile>,
         run_inline: bool,
         busy: Duration,
+        cancelled: Arc<AtomicBool>,
     ) -> Self {
         SqliteSession {
             conn: Some(conn),
             file,
             lock_file: None,
             writing: false,
-            cancelled: Arc::new(AtomicBool::new(false)),
+            cancelled,
             run_inline,
             busy,
         }
