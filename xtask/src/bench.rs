@@ -79,6 +79,7 @@ impl BenchCmd {
         );
         self.noop(&xtask, &sqlite3, dir.path())?;
         self.fresh(&xtask, &sqlite3, dir.path())?;
+        self.engine_sqlite(&xtask, &sqlite3, dir.path())?;
         if !self.skip_postgres {
             self.postgres(&xtask, dir.path())?;
         }
@@ -173,6 +174,70 @@ impl BenchCmd {
             &ours_t,
         );
 
+        // The realistic history, fresh, vs one psql session.
+        let (real, ups, downs) = realistic_set(dir, "postgres")?;
+        let psql_file = |db: String, script: &Path| {
+            let mut cmd = Command::new(&psql_bin);
+            cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", &db, "-f"])
+                .arg(script);
+            cmd
+        };
+        let real_arg = real.display().to_string();
+        let (base_t, ours_t) = interleave(
+            runs,
+            || psql_file(cluster.url(&db("psql")), &ups),
+            || {
+                init(
+                    &cluster.url(&db("ours")),
+                    &["--no-seed", "--migrations", &real_arg],
+                )
+            },
+            reset,
+        )?;
+        println!("PostgreSQL fresh init of the realistic history ({REALISTIC} migrations, {runs} runs each)");
+        print_pair(
+            "psql -f, one session",
+            &base_t,
+            "xtask init --no-seed",
+            &ours_t,
+        );
+
+        // Rolling back 200 of them vs psql running the same downs, each on a
+        // copy of one applied database.
+        run_ok(&mut init(
+            &cluster.url("applied_tpl"),
+            &["--no-seed", "--migrations", &real_arg],
+        ))?;
+        let copies = || -> anyhow::Result<()> {
+            counter.set(counter.get() + 1);
+            for side in ["ours", "psql"] {
+                psql(
+                    &admin,
+                    &format!("CREATE DATABASE {} TEMPLATE applied_tpl", db(side)),
+                );
+            }
+            Ok(())
+        };
+        let steps = ROLLBACK_STEPS.to_string();
+        let (base_t, ours_t) = interleave(
+            runs,
+            || psql_file(cluster.url(&db("psql")), &downs),
+            || {
+                let mut cmd = Command::new(xtask);
+                cmd.args(["rollback", "--steps", &steps, "--migrations", &real_arg])
+                    .args(["--database-url", &cluster.url(&db("ours"))]);
+                cmd
+            },
+            copies,
+        )?;
+        println!("PostgreSQL rollback of {ROLLBACK_STEPS} migrations ({runs} runs each)");
+        print_pair(
+            "psql -f, the same downs",
+            &base_t,
+            "xtask rollback",
+            &ours_t,
+        );
+
         // Storms on new databases vs one init on a new database.
         for size in [16, 32] {
             let (one, storm) = storm_vs_one(runs, size, |name| init(&cluster.url(name), &[]))?;
@@ -186,6 +251,108 @@ impl BenchCmd {
                 &storm,
             );
         }
+        Ok(())
+    }
+
+    /// Issue 8's measurements on SQLite: a no-op over a long history, a
+    /// realistic history applied fresh, and a 200-migration rollback, each
+    /// against sqlite3 running the same SQL in one session.
+    fn engine_sqlite(&self, xtask: &Path, sqlite3: &Path, dir: &Path) -> anyhow::Result<()> {
+        let init = |db: &Path, migrations: &Path| {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["init", "--no-seed", "--database-url"])
+                .arg(format!("sqlite://{}", db.display()))
+                .arg("--migrations")
+                .arg(migrations);
+            cmd
+        };
+        let sqlite3_read = |db: &Path, script: &Path| {
+            let mut cmd = Command::new(sqlite3);
+            cmd.arg(db).arg(format!(".read {}", script.display()));
+            cmd
+        };
+
+        // No-op with 2,000 applied migrations.
+        let long = dir.join("long-history");
+        migration_gen::generate(&long, LONG_HISTORY)?;
+        let db = dir.join("long.db");
+        run_ok(&mut init(&db, &long)).context("applying the long history")?;
+        let floor = || {
+            let mut cmd = Command::new(sqlite3);
+            cmd.arg(&db)
+                .arg("SELECT max(version) FROM refinery_schema_history");
+            cmd
+        };
+        let (floor_t, init_t) =
+            interleave(self.noop_runs / 2, floor, || init(&db, &long), || Ok(()))?;
+        println!(
+            "no-op init with {LONG_HISTORY} applied migrations ({} runs each)",
+            self.noop_runs / 2
+        );
+        print_pair(
+            "sqlite3 read of max(version)",
+            &floor_t,
+            "xtask init --no-seed",
+            &init_t,
+        );
+
+        // The realistic history, fresh, vs one sqlite3 session (one
+        // transaction per file, as dbinit commits them).
+        let (real, ups, downs) = realistic_set(dir, "sqlite")?;
+        let (ours, theirs) = (dir.join("real-init.db"), dir.join("real-sqlite3.db"));
+        let clean = || remove_databases(&[&ours, &theirs]);
+        let (base_t, ours_t) = interleave(
+            self.fresh_runs,
+            || sqlite3_read(&theirs, &ups),
+            || init(&ours, &real),
+            clean,
+        )?;
+        println!(
+            "fresh init of the realistic history ({REALISTIC} migrations, {} runs each)",
+            self.fresh_runs
+        );
+        print_pair(
+            "sqlite3, one session",
+            &base_t,
+            "xtask init --no-seed",
+            &ours_t,
+        );
+
+        // Rolling back 200 of them vs sqlite3 running the same downs.
+        let applied = dir.join("real-applied.db");
+        run_ok(&mut init(&applied, &real))?;
+        let reset = || -> anyhow::Result<()> {
+            clean()?;
+            std::fs::copy(&applied, &ours)?;
+            std::fs::copy(&applied, &theirs)?;
+            Ok(())
+        };
+        let steps = ROLLBACK_STEPS.to_string();
+        let rollback = || {
+            let mut cmd = Command::new(xtask);
+            cmd.args(["rollback", "--steps", &steps, "--database-url"])
+                .arg(format!("sqlite://{}", ours.display()))
+                .arg("--migrations")
+                .arg(&real);
+            cmd
+        };
+        let (base_t, ours_t) = interleave(
+            self.fresh_runs,
+            || sqlite3_read(&theirs, &downs),
+            rollback,
+            reset,
+        )?;
+        println!(
+            "rollback of {ROLLBACK_STEPS} migrations ({} runs each)",
+            self.fresh_runs
+        );
+        print_pair(
+            "sqlite3, the same downs",
+            &base_t,
+            "xtask rollback",
+            &ours_t,
+        );
+        println!();
         Ok(())
     }
 
@@ -233,19 +400,7 @@ impl BenchCmd {
         let script = dir.join("all.sql");
         std::fs::write(&script, format!("BEGIN;\n{}COMMIT;\n", set.all_sql))?;
         let (ours, theirs) = (dir.join("fresh-init.db"), dir.join("fresh-sqlite3.db"));
-        let clean = || -> anyhow::Result<()> {
-            for base in [&ours, &theirs] {
-                for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
-                    let mut p = base.as_os_str().to_owned();
-                    p.push(suffix);
-                    match std::fs::remove_file(PathBuf::from(p)) {
-                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
-                        _ => {}
-                    }
-                }
-            }
-            Ok(())
-        };
+        let clean = || remove_databases(&[&ours, &theirs]);
         let url = format!("sqlite://{}", ours.display());
         let init = || {
             let mut cmd = Command::new(xtask);
@@ -286,6 +441,61 @@ impl BenchCmd {
         print_pair("one init", &one, "32 concurrent inits", &storm);
         Ok(())
     }
+}
+
+/// Migrations in the long history of the no-op measurement.
+const LONG_HISTORY: usize = 2000;
+/// Migrations in the realistic history.
+const REALISTIC: usize = 300;
+/// Migrations the rollback measurement undoes.
+const ROLLBACK_STEPS: usize = 200;
+
+/// Writes the realistic history of `dialect` to a directory, and the two
+/// scripts a database CLI would run in one session: every up (one
+/// transaction per file, none for no-transaction files), and the downs of
+/// the newest [`ROLLBACK_STEPS`], newest first.
+fn realistic_set(dir: &Path, dialect: &str) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
+    use dbinit_runner::dbinit_core::migration::is_no_transaction;
+    use dbinit_tests::realistic;
+    let set = realistic::migrations(dialect, REALISTIC);
+    let migrations = dir.join(format!("realistic-{dialect}"));
+    std::fs::create_dir_all(&migrations)?;
+    realistic::write(&migrations, &set);
+    let script = |sqls: &mut dyn Iterator<Item = &str>| {
+        sqls.map(|sql| {
+            if is_no_transaction(sql) {
+                format!("{sql}\n;\n")
+            } else {
+                format!("BEGIN;\n{sql}\n;\nCOMMIT;\n")
+            }
+        })
+        .collect::<String>()
+    };
+    let ups = dir.join(format!("realistic-{dialect}-up.sql"));
+    std::fs::write(&ups, script(&mut set.iter().map(|m| m.up.as_str())))?;
+    let downs = dir.join(format!("realistic-{dialect}-down.sql"));
+    let newest = set
+        .iter()
+        .rev()
+        .take(ROLLBACK_STEPS)
+        .map(|m| m.down.as_str());
+    std::fs::write(&downs, script(&mut newest.into_iter()))?;
+    Ok((migrations, ups, downs))
+}
+
+/// Removes SQLite databases and their companion files.
+fn remove_databases(bases: &[&Path]) -> anyhow::Result<()> {
+    for base in bases {
+        for suffix in ["", "-wal", "-shm", "-journal", ".lock"] {
+            let mut p = base.as_os_str().to_owned();
+            p.push(suffix);
+            match std::fs::remove_file(PathBuf::from(p)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `runs` times: one `init` on a new database, then `size` at once on
