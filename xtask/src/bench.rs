@@ -453,7 +453,11 @@ const ROLLBACK_STEPS: usize = 200;
 /// Writes the realistic history of `dialect` to a directory, and the two
 /// scripts a database CLI would run in one session: every up (one
 /// transaction per file, none for no-transaction files), and the downs of
-/// the newest [`ROLLBACK_STEPS`], newest first.
+/// the newest [`ROLLBACK_STEPS`], newest first. The scripts run with the
+/// settings dbinit runs with (SQLite: WAL, `synchronous=NORMAL`), and on
+/// PostgreSQL reset the session after each file as dbinit does (this
+/// history changes `search_path` in some files: without a reset, one
+/// session cannot apply it at all).
 fn realistic_set(dir: &Path, dialect: &str) -> anyhow::Result<(PathBuf, PathBuf, PathBuf)> {
     use dbinit_runner::dbinit_core::migration::is_no_transaction;
     use dbinit_tests::realistic;
@@ -461,15 +465,29 @@ fn realistic_set(dir: &Path, dialect: &str) -> anyhow::Result<(PathBuf, PathBuf,
     let migrations = dir.join(format!("realistic-{dialect}"));
     std::fs::create_dir_all(&migrations)?;
     realistic::write(&migrations, &set);
+    let (prologue, reset) = if dialect == "postgres" {
+        (
+            "",
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; \
+             DISCARD TEMP; DISCARD SEQUENCES;\n",
+        )
+    } else {
+        (
+            "PRAGMA journal_mode = WAL;\nPRAGMA synchronous = NORMAL;\nPRAGMA foreign_keys = ON;\n",
+            "",
+        )
+    };
     let script = |sqls: &mut dyn Iterator<Item = &str>| {
-        sqls.map(|sql| {
-            if is_no_transaction(sql) {
-                format!("{sql}\n;\n")
-            } else {
-                format!("BEGIN;\n{sql}\n;\nCOMMIT;\n")
-            }
-        })
-        .collect::<String>()
+        let body: String = sqls
+            .map(|sql| {
+                if is_no_transaction(sql) {
+                    format!("{sql}\n;\n{reset}")
+                } else {
+                    format!("BEGIN;\n{sql}\n;\n{reset}COMMIT;\n")
+                }
+            })
+            .collect();
+        format!("{prologue}{body}")
     };
     let ups = dir.join(format!("realistic-{dialect}-up.sql"));
     std::fs::write(&ups, script(&mut set.iter().map(|m| m.up.as_str())))?;

@@ -325,7 +325,9 @@ impl CoreError {
                     .to_owned(),
             ),
             CoreError::ForeignDatabase { .. } => Some(
-                "point DATABASE_URL at a new or dbinit-managed database; dbinit wrote nothing to it"
+                "point DATABASE_URL at a new or dbinit-managed database, or adopt this one with \
+                 `baseline --version N` if it already has the schema of migrations 1..N; \
+                 dbinit wrote nothing to it"
                     .to_owned(),
             ),
             CoreError::OutOfOrderMigration { .. } => {

@@ -53,7 +53,7 @@ impl Connector for SqliteConnector {
         url: &DatabaseUrl,
         options: &ConnectOptions,
     ) -> Result<Box<dyn Session>, CoreError> {
-        Ok(Box::new(open_session(url, options).await?))
+        Ok(Box::new(open_session(url, options, false).await?.0))
     }
 
     /// Creates the file if needed (checking an existing one once), then opens
@@ -63,34 +63,44 @@ impl Connector for SqliteConnector {
         url: &DatabaseUrl,
         options: &ConnectOptions,
     ) -> Result<(Box<dyn Session>, DatabaseCreated), CoreError> {
-        let created = self.ensure_database(url, options).await?;
-        let session = open_session(url, options).await?;
+        let (session, created) = open_session(url, options, true).await?;
         Ok((Box::new(session), created))
     }
 }
 
+/// Opens a session; with `create` (what `init` does), creates the file
+/// first when the URL's mode allows it. The file is resolved and checked
+/// once, here.
 async fn open_session(
     url: &DatabaseUrl,
     options: &ConnectOptions,
-) -> Result<SqliteSession, CoreError> {
+    create: bool,
+) -> Result<(SqliteSession, DatabaseCreated), CoreError> {
     let (path, mode) = target(url)?;
     let (busy, inline) = (options.busy_timeout, options.run_inline);
     blocking(inline, move || {
-        let (mut conn, file) = match &path {
+        let (mut conn, file, created) = match &path {
             SqlitePath::Memory => (
                 Connection::open_in_memory()
                     .map_err(|e| error::sqlite("cannot open an in-memory database", e))?,
                 None,
+                DatabaseCreated::Created,
             ),
             SqlitePath::File(file) => {
-                // `init` created a missing file just before, in `ensure_database`.
-                let db = DbFile::existing(file)?;
-                (open_file(&db, mode == Mode::ReadOnly)?, Some(db))
+                let (db, created) = if create && mode == Mode::Create {
+                    DbFile::create_or_open(file)?
+                } else {
+                    (DbFile::existing(file)?, DatabaseCreated::Existed)
+                };
+                (open_file(&db, mode == Mode::ReadOnly)?, Some(db), created)
             }
         };
         let cancelled = Arc::new(AtomicBool::new(false));
         crate::busy::with_budget(busy, &cancelled, || configure(&mut conn))?;
-        Ok(SqliteSession::new(conn, file, inline, busy, cancelled))
+        Ok((
+            SqliteSession::new(conn, file, inline, busy, cancelled),
+            created,
+        ))
     })
     .await?
 }

@@ -1,0 +1,193 @@
+//! The migration lifecycle through the CLI, as a user runs it: `plan`,
+//! `status --exit-code`, `rollback`, `baseline`, `repair`, each with `--json`
+//! and each refusing bad input before it changes anything.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
+use dbinit_tests::{pg_url, unique_database};
+
+fn xtask() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+}
+
+fn run(args: &[&str], url: &str, migrations: &Path) -> Output {
+    xtask()
+        .args(args)
+        .args(["--no-seed", "--database-url", url, "--migrations"])
+        .arg(migrations)
+        .output()
+        .unwrap()
+}
+
+fn history(db: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT version FROM refinery_schema_history ORDER BY version")
+        .unwrap();
+    let versions = stmt
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<Vec<i64>, _>>()
+        .unwrap();
+    versions
+}
+
+fn files(dir: &Path, files: &[(&str, &str)]) {
+    for (name, sql) in files {
+        std::fs::write(dir.join(name), sql).unwrap();
+    }
+}
+
+#[test]
+fn plan_status_rollback_baseline_and_repair_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let url = format!("sqlite://{}", db.display());
+    let migrations = tempfile::tempdir().unwrap();
+    files(
+        migrations.path(),
+        &[
+            ("V1__a.sql", "CREATE TABLE a (x INTEGER);"),
+            ("V1__a.down.sql", "DROP TABLE a;"),
+            ("V2__b.sql", "CREATE TABLE b (x INTEGER);"),
+            ("V2__b.down.sql", "DROP TABLE b;"),
+            (
+                "V3__c.sql",
+                "-- dbinit:no-transaction\nCREATE TABLE IF NOT EXISTS c (x INTEGER);",
+            ),
+        ],
+    );
+    let m = migrations.path();
+
+    // plan needs the database (it never creates one) ...
+    let out = run(&["plan"], &url, m);
+    assert_eq!(code(&out), 20, "{}", stderr(&out));
+    assert!(!db.exists());
+    // ... and says what init would do, with the SQL; nothing changes.
+    std::fs::write(&db, "").unwrap();
+    let out = run(&["plan", "--json"], &url, m);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let plan = json(&out);
+    let pending = plan["pending"].as_array().unwrap();
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[0]["sql"], "CREATE TABLE a (x INTEGER);");
+    assert_eq!(pending[2]["in_transaction"], false);
+    assert!(history_is_absent(&db));
+
+    // status --exit-code: 42 while pending, 0 once applied.
+    assert_eq!(code(&run(&["status", "--exit-code"], &url, m)), 42);
+    assert_eq!(code(&run(&["init"], &url, m)), 0);
+    assert_eq!(code(&run(&["status", "--exit-code"], &url, m)), 0);
+    assert_eq!(history(&db), [1, 2, 3]);
+
+    // V3 has no down script: a range that includes it is refused whole.
+    let out = run(&["rollback", "--steps", "2"], &url, m);
+    assert_eq!(code(&out), 40, "{}", stderr(&out));
+    assert!(stderr(&out).contains("V3__c.down.sql"), "{}", stderr(&out));
+    assert_eq!(history(&db), [1, 2, 3]);
+    files(m, &[("V3__c.down.sql", "")]);
+    let out = run(&["rollback", "--json", "--steps", "2"], &url, m);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["action"], "rollback");
+    assert_eq!(report["migrations"].as_array().unwrap().len(), 2);
+    assert_eq!(history(&db), [1]);
+    // Beyond the history, or to a version that is not applied: refused.
+    assert_eq!(code(&run(&["rollback", "--steps", "5"], &url, m)), 40);
+    assert_eq!(code(&run(&["rollback", "--to", "7"], &url, m)), 40);
+    assert_eq!(code(&run(&["init"], &url, m)), 0);
+
+    // repair: a cosmetic edit is refused by init until accepted.
+    files(
+        m,
+        &[("V2__b.sql", "CREATE TABLE b (x INTEGER); -- reformatted")],
+    );
+    assert_eq!(code(&run(&["init"], &url, m)), 40);
+    let out = run(&["repair", "--json", "--accept", "2"], &url, m);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(json(&out)["repaired"]["old_checksum"].as_u64().is_some());
+    assert_eq!(code(&run(&["init"], &url, m)), 0);
+    assert_eq!(
+        code(&run(&["repair", "--accept", "2"], &url, m)),
+        40,
+        "nothing to repair"
+    );
+
+    // baseline: refused with a history; adopts a database without one.
+    assert_eq!(code(&run(&["baseline", "--version", "2"], &url, m)), 40);
+    let legacy = dir.path().join("legacy.db");
+    rusqlite::Connection::open(&legacy)
+        .unwrap()
+        .execute_batch("CREATE TABLE a (x INTEGER); CREATE TABLE b (x INTEGER);")
+        .unwrap();
+    let legacy_url = format!("sqlite://{}", legacy.display());
+    let out = run(&["init"], &legacy_url, m);
+    assert_eq!(code(&out), 40, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("baseline"),
+        "the hint names it: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        code(&run(&["baseline", "--version", "2"], &legacy_url, m)),
+        0
+    );
+    assert_eq!(code(&run(&["init"], &legacy_url, m)), 0);
+    assert_eq!(history(&legacy), [1, 2, 3]);
+
+    // Bad input is a usage error, before anything runs.
+    for args in [
+        vec!["rollback"],
+        vec!["rollback", "--steps", "0"],
+        vec!["rollback", "--steps", "1", "--to", "1"],
+        vec!["baseline", "--version", "-3"],
+        vec!["repair", "--accept", "99999999999"],
+    ] {
+        assert_eq!(code(&run(&args, &url, m)), 2, "{args:?}");
+    }
+}
+
+fn history_is_absent(db: &Path) -> bool {
+    !db.exists()
+        || rusqlite::Connection::open(db)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'refinery_schema_history'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+            == 0
+}
+
+#[test]
+fn a_postgres_migration_that_commits_is_refused_before_it_runs() {
+    let url = pg_url(&unique_database("commits"));
+    let migrations = tempfile::tempdir().unwrap();
+    files(
+        migrations.path(),
+        &[
+            ("V1__a.sql", "CREATE TABLE a (x INTEGER);"),
+            (
+                "V2__commits.sql",
+                "CREATE TABLE b (x INTEGER);\nCOMMIT;\nCREATE TABLE c (x INTEGER);",
+            ),
+        ],
+    );
+    let out = run(&["init"], &url, migrations.path());
+    assert_eq!(code(&out), 41, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`COMMIT` at line 2"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        dbinit_tests::pg::psql(
+            &url,
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('b', 'c')"
+        ),
+        "0"
+    );
+}
