@@ -59,6 +59,10 @@ pub struct RunFacts {
     pub pending_migrations: Option<usize>,
     /// Seeders that completed in this run (their data is present).
     pub seeded: Vec<&'static str>,
+    /// Whether this run wrote anything (applied a migration, created a
+    /// seed record). Checks that read the whole database may skip a run
+    /// that changed nothing.
+    pub wrote: bool,
 }
 
 /// What a health check receives.

@@ -219,12 +219,14 @@ async fn locked_steps(
     let mut facts = RunFacts {
         pending_migrations: Some(0),
         seeded: Vec::with_capacity(prepared.seeders.len()),
+        wrote: !report.migrations.applied.is_empty(),
     };
     for seeder in &prepared.seeders {
         init.interrupt
             .check(&format!("seeder `{}`", seeder.name()))?;
         let outcome = seed_one(init, seeder.as_ref(), session).await?;
         facts.seeded.push(seeder.name());
+        facts.wrote |= outcome.outcome.created > 0;
         report.seeders.push(outcome);
     }
     let totals = report.seed_totals();
