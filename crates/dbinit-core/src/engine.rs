@@ -146,12 +146,7 @@ pub async fn apply(
     for migration in pending {
         let started = Instant::now();
         let applied_on = timestamp_now();
-        let result = if migration.runs_in_transaction() {
-            apply_in_transaction(session, migration, &applied_on).await
-        } else {
-            apply_alone(session, migration, &applied_on).await
-        };
-        if let Err(error) = result {
+        if let Err(error) = apply_one(session, migration, &applied_on).await {
             return Err(MigrationBatchError { applied, error });
         }
         let record = migration.applied(applied_on, started);
@@ -190,80 +185,76 @@ fn unrecordable(migration: &MigrationFile, e: CoreError) -> CoreError {
     }
 }
 
-async fn apply_in_transaction(
+/// Runs `body` in one transaction when `in_transaction` (rolled back if it
+/// fails), or as it is otherwise.
+async fn atomically<T>(
     session: &mut dyn Session,
-    migration: &MigrationFile,
-    applied_on: &str,
-) -> Result<(), CoreError> {
-    session.begin().await?;
-    let result = async {
-        let file = migration.file_name();
-        session
-            .execute_migration(Script {
-                file: &file,
-                sql: migration.sql(),
-                in_transaction: true,
-            })
-            .await?;
-        session.reset_session().await?;
-        fault::point("migration.executed");
-        session
-            .execute(INSERT_HISTORY, &history_row(migration, applied_on))
-            .await
-            .map_err(|e| unrecordable(migration, e))?;
-        fault::point("migration.recorded");
-        session.commit().await
+    in_transaction: bool,
+    body: impl AsyncFnOnce(&mut dyn Session) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    if !in_transaction {
+        return body(session).await;
     }
-    .await;
+    session.begin().await?;
+    let result = match body(&mut *session).await {
+        Ok(value) => session.commit().await.map(|()| value),
+        Err(e) => Err(e),
+    };
     if result.is_err() {
         // The transaction may already be gone; a failed ROLLBACK changes nothing.
         let _ = session.rollback().await;
     }
-    result?;
-    fault::point("migration.committed");
-    Ok(())
+    result
 }
 
-/// A `-- dbinit:no-transaction` migration: its statements one by one, then
-/// its history row.
-async fn apply_alone(
+/// One migration and its history row: in one transaction, or — marked
+/// no-transaction — its statements one by one, then its row.
+async fn apply_one(
     session: &mut dyn Session,
     migration: &MigrationFile,
     applied_on: &str,
 ) -> Result<(), CoreError> {
+    let in_transaction = migration.runs_in_transaction();
     let file = migration.file_name();
-    session
-        .execute_migration(Script {
+    atomically(session, in_transaction, async |s| {
+        s.execute_migration(Script {
             file: &file,
             sql: migration.sql(),
-            in_transaction: false,
+            in_transaction,
         })
         .await
-        .map_err(|e| match e {
-            CoreError::MigrationFailed {
-                file,
-                message,
-                source,
-            } => CoreError::MigrationFailed {
-                file,
-                message: format!(
-                    "{message} (it runs outside a transaction, so it may be partly applied; \
-                     the next run runs it again from the start: write such migrations to be \
-                     re-runnable, e.g. CREATE INDEX CONCURRENTLY IF NOT EXISTS)"
-                ),
-                source,
-            },
-            e => e,
-        })?;
-    session.reset_session().await?;
-    fault::point("migration.executed");
-    session
-        .execute(INSERT_HISTORY, &history_row(migration, applied_on))
-        .await
-        .map_err(|e| unrecordable(migration, e))?;
-    fault::point("migration.recorded");
+        .map_err(|e| if in_transaction { e } else { partly_applied(e) })?;
+        s.reset_session().await?;
+        fault::point("migration.executed");
+        s.execute(INSERT_HISTORY, &history_row(migration, applied_on))
+            .await
+            .map_err(|e| unrecordable(migration, e))?;
+        fault::point("migration.recorded");
+        Ok(())
+    })
+    .await?;
     fault::point("migration.committed");
     Ok(())
+}
+
+/// A no-transaction migration's failure: say what that leaves behind.
+fn partly_applied(e: CoreError) -> CoreError {
+    match e {
+        CoreError::MigrationFailed {
+            file,
+            message,
+            source,
+        } => CoreError::MigrationFailed {
+            file,
+            message: format!(
+                "{message} (it runs outside a transaction, so it may be partly applied; \
+                 the next run runs it again from the start: write such migrations to be \
+                 re-runnable, e.g. CREATE INDEX CONCURRENTLY IF NOT EXISTS)"
+            ),
+            source,
+        },
+        e => e,
+    }
 }
 
 /// Reads the history back after applying: a migration that rewrote or
@@ -403,52 +394,23 @@ async fn roll_back_one(
     migration: &MigrationFile,
 ) -> Result<(), CoreError> {
     let sql = migration.down().unwrap_or_default();
+    let in_transaction = !is_no_transaction(sql);
     let file = migration.down_file_name();
-    let script = |in_transaction| Script {
-        file: &file,
-        sql,
-        in_transaction,
-    };
-    let forget = [Value::Int(migration.version())];
-    if is_no_transaction(sql) {
-        session.execute_migration(script(false)).await?;
-        session.reset_session().await?;
-        fault::point("rollback.executed");
-        session.execute(DELETE_HISTORY, &forget).await?;
-        fault::point("rollback.recorded");
-        audit(
-            session,
-            "rollback",
-            migration,
-            Some(migration.checksum()),
-            None,
-        )
+    atomically(session, in_transaction, async |s| {
+        s.execute_migration(Script {
+            file: &file,
+            sql,
+            in_transaction,
+        })
         .await?;
-        fault::point("rollback.committed");
-        return Ok(());
-    }
-    session.begin().await?;
-    let result = async {
-        session.execute_migration(script(true)).await?;
-        session.reset_session().await?;
+        s.reset_session().await?;
         fault::point("rollback.executed");
-        session.execute(DELETE_HISTORY, &forget).await?;
+        s.execute(DELETE_HISTORY, &[Value::Int(migration.version())])
+            .await?;
         fault::point("rollback.recorded");
-        audit(
-            session,
-            "rollback",
-            migration,
-            Some(migration.checksum()),
-            None,
-        )
-        .await?;
-        session.commit().await
-    }
-    .await;
-    if result.is_err() {
-        let _ = session.rollback().await;
-    }
-    result?;
+        audit(s, "rollback", migration, Some(migration.checksum()), None).await
+    })
+    .await?;
     fault::point("rollback.committed");
     Ok(())
 }
