@@ -249,5 +249,25 @@ async fn generated_password_is_shown_only_after_commit() {
         .await
         .expect_err("production needs a configured password");
     assert!(err.to_string().contains("never generated"), "{err}");
+    // Refused before the first write: not even the migrations ran.
+    assert!(err.report().migrations.applied.is_empty(), "{err}");
     assert!(sink.0.lock().unwrap().is_empty());
+}
+
+/// A failed run's `Display` says what to do, not only what went wrong.
+#[tokio::test]
+async fn runner_errors_show_their_hint() {
+    let db = SqliteFile::new();
+    rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .execute_batch("CREATE TABLE theirs (x INTEGER);")
+        .unwrap();
+    let err = initializer(&db, Arc::new(Captured::default()))
+        .run()
+        .await
+        .expect_err("another application's database");
+    let shown = err.to_string();
+    assert!(shown.contains("no migration history"), "{shown}");
+    assert!(shown.contains("\n  hint: point DATABASE_URL"), "{shown}");
+    assert!(shown.contains("baseline --version"), "{shown}");
 }

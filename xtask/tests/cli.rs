@@ -599,3 +599,34 @@ fn a_fifty_megabyte_migration_applies() {
     ]);
     assert_eq!(code(&again), 0, "{}", stderr(&again));
 }
+
+/// Logs follow Rust conventions: `RUST_LOG` filters (`DBINIT_LOG` wins over
+/// it), and a stream that is not a terminal gets no colour codes.
+#[test]
+fn logs_honour_rust_log_and_carry_no_colour_when_piped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = url(&dir.path().join("app.db"));
+    let stderr_with = |vars: &[(&str, &str)]| {
+        let mut cmd = xtask();
+        cmd.env_remove("NO_COLOR")
+            .env_remove("RUST_LOG")
+            .env_remove("DBINIT_LOG");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let out = cmd
+            .args(["init", "--no-seed", "--database-url", &db])
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stderr(&out)
+    };
+    let default = stderr_with(&[]);
+    assert!(default.contains("INFO"), "{default}");
+    assert!(
+        !default.contains('\x1b'),
+        "colour codes on a pipe: {default:?}"
+    );
+    assert!(!stderr_with(&[("RUST_LOG", "error")]).contains("INFO"));
+    assert!(stderr_with(&[("RUST_LOG", "error"), ("DBINIT_LOG", "info")]).contains("INFO"));
+}

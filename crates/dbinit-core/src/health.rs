@@ -19,6 +19,18 @@ pub enum HealthStatus {
     Disabled,
 }
 
+impl HealthStatus {
+    /// The status's `snake_case` name, as in JSON reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Degraded => "degraded",
+            HealthStatus::Unhealthy => "unhealthy",
+            HealthStatus::Disabled => "disabled",
+        }
+    }
+}
+
 /// A check's result: status and a one-line detail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthOutcome {

@@ -300,3 +300,89 @@ pub fn failures(checks: &[HealthReport]) -> Vec<String> {
         .map(|c| format!("{}: {}", c.name, c.detail))
         .collect()
 }
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1e3)
+}
+
+/// One line per health check, as the CLI prints them.
+pub fn health_lines(out: &mut impl std::fmt::Write, checks: &[HealthReport]) -> std::fmt::Result {
+    for c in checks {
+        writeln!(
+            out,
+            "  check      {:>9}  {}: {} ({})",
+            ms(c.latency),
+            c.name,
+            c.status.as_str(),
+            c.detail
+        )?;
+    }
+    Ok(())
+}
+
+/// The human rendering the CLI prints: database, steps, migrations,
+/// seeders (and the labels of secrets shown), checks, outcome.
+impl std::fmt::Display for InitReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let created = match self.database_created {
+            Some(DatabaseCreated::Created) => ", created",
+            _ => "",
+        };
+        writeln!(
+            f,
+            "database  {} ({}{created}, {})",
+            self.database, self.backend, self.environment
+        )?;
+        if let Some(fallback) = &self.fallback {
+            writeln!(
+                f,
+                "WARNING   the primary database {} was unreachable ({});\n          \
+                 THIS RUN USED THE FALLBACK DATABASE ABOVE",
+                fallback.primary, fallback.reason
+            )?;
+        }
+        if self.used_default_url {
+            writeln!(
+                f,
+                "          DATABASE_URL is not set: this is the embedded default"
+            )?;
+        }
+        for step in &self.steps {
+            writeln!(
+                f,
+                "  {:<10} {:>9}  {}",
+                step.name,
+                ms(step.duration),
+                step.detail
+            )?;
+        }
+        for m in &self.migrations.applied {
+            let took = m.duration.map(ms).unwrap_or_default();
+            writeln!(f, "  applied    {:>9}  {}", took, m.file_stem())?;
+        }
+        for name in &self.migrations.pending {
+            writeln!(f, "  pending               {name}")?;
+        }
+        for note in &self.migrations.notes {
+            writeln!(f, "  note                  {note}")?;
+        }
+        for seeder in &self.seeders {
+            writeln!(
+                f,
+                "  seeded     {:>9}  {}: {} created, {} skipped",
+                ms(seeder.duration),
+                seeder.name,
+                seeder.outcome.created,
+                seeder.outcome.skipped
+            )?;
+            for label in &seeder.secrets_shown {
+                writeln!(f, "                        {label}: shown once on stderr")?;
+            }
+        }
+        health_lines(f, &self.health)?;
+        match self.outcome {
+            Outcome::Ready => writeln!(f, "ready in {}", ms(self.total)),
+            Outcome::Failed => writeln!(f, "failed after {}", ms(self.total)),
+        }
+    }
+}

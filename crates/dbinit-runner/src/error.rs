@@ -5,12 +5,30 @@ use dbinit_core::{CoreError, ErrorKind};
 
 /// An `init` run that failed. Carries the partial report (what was applied,
 /// seeded and checked before the failure), like refinery's `Error::report`.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
+///
+/// `Display` is the error's message and, when there is one, its hint on a
+/// second line. `source()` skips to the error's own cause (the native
+/// driver error), so a chain printer shows each message once.
+#[derive(Debug)]
 pub struct RunnerError {
     report: Box<InitReport>,
-    #[source]
     error: CoreError,
+}
+
+impl std::fmt::Display for RunnerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)?;
+        if let Some(hint) = self.error.hint() {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RunnerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 impl RunnerError {

@@ -293,7 +293,19 @@ pub fn main(config: &CliConfig) -> ExitCode {
 }
 
 /// Runs one subcommand to completion and returns the process exit code.
+///
+/// Called from inside a tokio runtime (an application's `#[tokio::main]`),
+/// it runs on a thread of its own rather than panicking; prefer
+/// [`run_async`] there.
 pub fn run(command: Command, config: &CliConfig) -> ExitCode {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        return std::thread::scope(|scope| {
+            scope
+                .spawn(|| run(command, config))
+                .join()
+                .unwrap_or(ExitCode::from(exit::INTERNAL))
+        });
+    }
     init_logging();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -305,7 +317,18 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
-    runtime.block_on(execute(command, config))
+    // The process is ours: SQLite calls need not be handed to another
+    // thread, and SIGINT/SIGTERM are handled.
+    runtime.block_on(execute(command, config, true))
+}
+
+/// [`run`] for an application that already runs tokio: the same command,
+/// on the caller's runtime (SQLite calls go to its blocking pool). It
+/// installs no signal handler: the application owns its signals (give
+/// the `Initializer` an [`Interrupt`](crate::Interrupt) instead).
+pub async fn run_async(command: Command, config: &CliConfig) -> ExitCode {
+    init_logging();
+    execute(command, config, false).await
 }
 
 fn init_logging() {
@@ -313,11 +336,14 @@ fn init_logging() {
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::Layer;
 
-    let filter = EnvFilter::try_from_env("DBINIT_LOG").unwrap_or_else(|_| {
-        EnvFilter::new(
+    // DBINIT_LOG, else the RUST_LOG every Rust user tries first, else info.
+    let filter = EnvFilter::try_from_env("DBINIT_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| {
+            EnvFilter::new(
             "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
         )
-    });
+        });
     // tokio-postgres logs statement parameters (password hashes among them)
     // at debug level: nothing of it below info, whatever DBINIT_LOG says.
     let no_driver_debug = tracing_subscriber::filter::filter_fn(|meta| {
@@ -325,6 +351,7 @@ fn init_logging() {
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .with_target(false)
         .with_filter(filter)
         .with_filter(no_driver_debug);
@@ -332,14 +359,22 @@ fn init_logging() {
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
-async fn execute(command: Command, config: &CliConfig) -> ExitCode {
+/// Colours only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Runs `command`; `standalone` when the process is the CLI's own (SQLite
+/// calls inline, signals handled).
+async fn execute(command: Command, config: &CliConfig, standalone: bool) -> ExitCode {
     let common = command.common();
     let json = common.json;
-    let mut initializer = match build(common, config) {
+    let mut initializer = match build(common, config, standalone) {
         Ok(init) => init,
         Err(e) => return fail(&e, json),
     };
-    if command.takes_lock() {
+    if standalone && command.takes_lock() {
         // A signal cancels, rolls back and unlocks instead of killing.
         let interrupt = crate::Interrupt::new();
         if let Err(e) = signals::cancel_on_signal(interrupt.clone()) {
@@ -499,7 +534,11 @@ fn exit_code(err: &CoreError) -> u8 {
 }
 
 /// Resolves the URL (flag, then `DATABASE_URL`, then the default) and options.
-fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError> {
+fn build(
+    args: &CommonArgs,
+    config: &CliConfig,
+    run_inline: bool,
+) -> Result<Initializer, CoreError> {
     let (raw, used_default) = match (&args.database_url, std::env::var("DATABASE_URL")) {
         (Some(flag), _) => (flag.0.clone(), false),
         // Set but empty is an error, not a reason to fall back to the default.
@@ -536,7 +575,7 @@ fn build(args: &CommonArgs, config: &CliConfig) -> Result<Initializer, CoreError
     options.connect_timeout = args.connect_timeout;
     // The CLI's runtime runs nothing but this pipeline: no need to hand
     // every SQLite call to another thread.
-    options.run_inline = true;
+    options.run_inline = run_inline;
     let mut init = Initializer::new(url)
         .seed(!args.no_seed)
         .used_default_url(used_default)
@@ -605,9 +644,26 @@ mod tests {
                 args.extend(["--watch", "1s"]);
             }
             if let Ok(cli) = Cli::try_parse_from(&args) {
-                let _ = build(cli.command.common(), &CliConfig::new("sqlite::memory:"));
+                let _ = build(cli.command.common(), &CliConfig::new("sqlite::memory:"), true);
             }
         }
+    }
+
+    /// `run` inside an application's runtime used to panic ("Cannot start
+    /// a runtime from within a runtime"); `run_async` is the same command.
+    #[tokio::test]
+    async fn run_works_inside_a_runtime_and_run_async_agrees() {
+        crate::link_builtin_backends();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let parse = || {
+            Cli::try_parse_from(["dbinit", "init", "--no-seed", "--database-url", &url])
+                .unwrap()
+                .command
+        };
+        let config = CliConfig::new("sqlite::memory:");
+        assert_eq!(run(parse(), &config), ExitCode::from(exit::OK));
+        assert_eq!(run_async(parse(), &config).await, ExitCode::from(exit::OK));
     }
 
     #[test]

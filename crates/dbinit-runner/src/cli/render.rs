@@ -1,18 +1,11 @@
 //! Human and JSON renderings of the reports. Reports hold no secrets.
 
 use std::io::Write;
-use std::time::Duration;
 
 use dbinit_core::report::{
-    ErrorReport, HealthReport, HealthSummary, InitReport, LifecycleReport, Outcome, PlanReport,
-    StatusReport,
+    ErrorReport, HealthSummary, InitReport, LifecycleReport, PlanReport, StatusReport,
 };
-use dbinit_core::DatabaseCreated;
 use serde::Serialize;
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1e3)
-}
 
 /// Prints `value` as pretty JSON on stdout.
 pub(crate) fn json<T: Serialize>(value: &T) {
@@ -34,73 +27,7 @@ pub(crate) fn init(report: &InitReport, as_json: bool) {
     if as_json {
         return json(report);
     }
-    let mut s = String::new();
-    let created = match report.database_created {
-        Some(DatabaseCreated::Created) => ", created",
-        _ => "",
-    };
-    s += &format!(
-        "database  {} ({}{created}, {})\n",
-        report.database, report.backend, report.environment
-    );
-    if let Some(fallback) = &report.fallback {
-        s += &format!(
-            "WARNING   the primary database {} was unreachable ({});\n          \
-             THIS RUN USED THE FALLBACK DATABASE ABOVE\n",
-            fallback.primary, fallback.reason
-        );
-    }
-    if report.used_default_url {
-        s += "          DATABASE_URL is not set: this is the embedded default\n";
-    }
-    for step in &report.steps {
-        s += &format!(
-            "  {:<10} {:>9}  {}\n",
-            step.name,
-            ms(step.duration),
-            step.detail
-        );
-    }
-    for m in &report.migrations.applied {
-        let took = m.duration.map(ms).unwrap_or_default();
-        s += &format!("  applied    {:>9}  {}\n", took, m.file_stem());
-    }
-    for name in &report.migrations.pending {
-        s += &format!("  pending               {name}\n");
-    }
-    for seeder in &report.seeders {
-        s += &format!(
-            "  seeded     {:>9}  {}: {} created, {} skipped\n",
-            ms(seeder.duration),
-            seeder.name,
-            seeder.outcome.created,
-            seeder.outcome.skipped
-        );
-        for label in &seeder.secrets_shown {
-            s += &format!("                        {label}: shown once on stderr\n");
-        }
-    }
-    health_lines(&mut s, &report.health);
-    s += &match report.outcome {
-        Outcome::Ready => format!("ready in {}\n", ms(report.total)),
-        Outcome::Failed => format!("failed after {}\n", ms(report.total)),
-    };
-    print(&s);
-}
-
-fn health_lines(s: &mut String, checks: &[HealthReport]) {
-    for c in checks {
-        let status = serde_json::to_value(c.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        *s += &format!(
-            "  check      {:>9}  {}: {status} ({})\n",
-            ms(c.latency),
-            c.name,
-            c.detail
-        );
-    }
+    print(&report.to_string());
 }
 
 pub(crate) fn status(report: &StatusReport, as_json: bool) {
@@ -136,7 +63,7 @@ pub(crate) fn health(summary: &HealthSummary, as_json: bool) {
         return json(summary);
     }
     let mut s = format!("database  {} ({})\n", summary.database, summary.backend);
-    health_lines(&mut s, &summary.checks);
+    let _ = dbinit_core::report::health_lines(&mut s, &summary.checks);
     let failures = summary.failures();
     s += &if failures.is_empty() {
         "healthy\n".to_owned()
