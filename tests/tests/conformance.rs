@@ -235,13 +235,13 @@ async fn contract(backend: &str) {
     assert!(!schema(&mut *s).await.contains_key("half"));
     assert_eq!(history_len(&mut *s).await, 5);
 
-    // The same outside a transaction: it says it may be partly applied,
+    // The same outside a transaction: it says it failed part way,
     // and the rerun of a re-runnable fix converges.
     broken[5].1 =
         "-- dbinit:no-transaction\nCREATE TABLE half (x INTEGER);\nINSERT INTO nowhere VALUES (1);";
     let (_files, set_c) = set(&broken);
     let err = apply(&mut *s, &set_c).await.unwrap_err();
-    assert!(err.to_string().contains("may be partly applied"), "{err}");
+    assert!(err.to_string().contains("failed part way"), "{err}");
     assert_eq!(history_len(&mut *s).await, 5);
     broken[5].1 = "-- dbinit:no-transaction\nCREATE TABLE IF NOT EXISTS half (x INTEGER);";
     let (_files, set_d) = set(&broken);

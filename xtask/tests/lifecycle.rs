@@ -191,3 +191,134 @@ fn a_postgres_migration_that_commits_is_refused_before_it_runs() {
         "0"
     );
 }
+
+/// Found by review: what a migration leaves in the connection never reaches
+/// the next one, and the history cannot be shadowed.
+#[test]
+fn sqlite_temp_objects_and_pragmas_do_not_leak_and_the_history_cannot_be_shadowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let url = format!("sqlite://{}", db.display());
+    let migrations = tempfile::tempdir().unwrap();
+    files(
+        migrations.path(),
+        &[
+            (
+                "V1__a.sql",
+                "CREATE TABLE a (x INTEGER);\n\
+                 CREATE TEMP TRIGGER wipe AFTER INSERT ON a BEGIN DELETE FROM a; END;\n\
+                 PRAGMA recursive_triggers = ON;",
+            ),
+            ("V2__b.sql", "INSERT INTO a VALUES (1);"),
+        ],
+    );
+    assert_eq!(code(&run(&["init"], &url, migrations.path())), 0);
+    let rows: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "V1's temporary trigger fired in V2");
+
+    files(
+        migrations.path(),
+        &[(
+            "V3__shadow.sql",
+            "CREATE TEMP TABLE refinery_schema_history (version INT PRIMARY KEY, name TEXT, \
+             applied_on TEXT, checksum TEXT);",
+        )],
+    );
+    let out = run(&["init"], &url, migrations.path());
+    assert_eq!(code(&out), 41, "{}", stderr(&out));
+    assert_eq!(history(&db), [1, 2]);
+}
+
+#[test]
+fn baseline_adopts_unversioned_migrations_and_failed_downs_say_what_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("legacy.db");
+    let url = format!("sqlite://{}", db.display());
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE u (x INTEGER);")
+        .unwrap();
+    let migrations = tempfile::tempdir().unwrap();
+    files(
+        migrations.path(),
+        &[
+            ("U1__u.sql", "CREATE TABLE u (x INTEGER);"),
+            ("V2__v.sql", "CREATE TABLE v (x INTEGER);"),
+            (
+                "V2__v.down.sql",
+                "DROP TABLE v;\nSELECT no_such_function();",
+            ),
+        ],
+    );
+    let m = migrations.path();
+    assert_eq!(code(&run(&["baseline", "--version", "1"], &url, m)), 0);
+    assert_eq!(code(&run(&["init"], &url, m)), 0);
+    assert_eq!(history(&db), [1, 2]);
+    let out = run(&["rollback", "--steps", "1"], &url, m);
+    assert_eq!(code(&out), 41, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("V2__v stays applied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("run rollback again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(history(&db), [1, 2]);
+}
+
+#[test]
+fn a_postgres_schema_named_after_the_user_does_not_split_the_history() {
+    let url = pg_url(&unique_database("user_schema"));
+    let migrations = tempfile::tempdir().unwrap();
+    // The test cluster's user is `postgres`: `$user` in the search path.
+    files(
+        migrations.path(),
+        &[
+            ("V1__schema.sql", "CREATE SCHEMA postgres;"),
+            ("V2__t.sql", "CREATE TABLE t (x INTEGER);"),
+        ],
+    );
+    assert_eq!(code(&run(&["init"], &url, migrations.path())), 0);
+    files(
+        migrations.path(),
+        &[("V3__t3.sql", "CREATE TABLE t3 (x INTEGER);")],
+    );
+    let out = run(&["init"], &url, migrations.path());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let psql = |sql: &str| dbinit_tests::pg::psql(&url, sql);
+    assert_eq!(
+        psql("SELECT count(*) FROM pg_tables WHERE tablename = 'refinery_schema_history'"),
+        "1"
+    );
+    assert_eq!(
+        code(&run(&["status", "--exit-code"], &url, migrations.path())),
+        0
+    );
+}
+
+#[test]
+fn a_failed_no_transaction_migration_says_it_was_not_rolled_back() {
+    let url = pg_url(&unique_database("partly"));
+    let migrations = tempfile::tempdir().unwrap();
+    files(
+        migrations.path(),
+        &[(
+            "V1__partly.sql",
+            "-- dbinit:no-transaction\nCREATE TABLE half (x INTEGER);\nSELECT 1/0;",
+        )],
+    );
+    let out = run(&["init"], &url, migrations.path());
+    assert_eq!(code(&out), 41, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("failed part way") && !err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(err.contains("re-runnable"), "{err}");
+}

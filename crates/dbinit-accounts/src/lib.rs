@@ -32,9 +32,9 @@ pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
 use dbinit_core::{inventory, SeederRegistration};
 
-inventory::submit! { SeederRegistration::new("system_tenant", || Box::new(SystemTenant)) }
-inventory::submit! { SeederRegistration::new("system_roles", || Box::new(SystemRoles)) }
-inventory::submit! { SeederRegistration::new("admin_user", || Box::new(AdminUser)) }
+inventory::submit! { SeederRegistration::new(|| Box::new(SystemTenant)) }
+inventory::submit! { SeederRegistration::new(|| Box::new(SystemRoles)) }
+inventory::submit! { SeederRegistration::new(|| Box::new(AdminUser)) }
 
 /// Keeps this crate's registrations in the final binary. Call it once from
 /// `main`; it does nothing else.

@@ -60,6 +60,11 @@ pub(crate) fn parse_name(stem: &str) -> Result<MigrationName, String> {
     {
         return Err(expected.to_owned());
     }
+    if version.bytes().all(|b| b == b'0') {
+        return Err(
+            "has version 0; versions start at 1 (`rollback --to 0` means \"all\")".to_owned(),
+        );
+    }
     let version = version
         .parse::<i64>()
         .ok()
@@ -276,6 +281,14 @@ mod tests {
         ] {
             let err = parse_name(bad).unwrap_err();
             assert!(err.contains("is not named"), "{bad}: {err}");
+        }
+        for zero in ["V0__zero", "V000__zero"] {
+            assert!(
+                parse_name(zero)
+                    .unwrap_err()
+                    .contains("versions start at 1"),
+                "{zero}"
+            );
         }
         let err = parse_name("V99999999999__big").unwrap_err();
         assert!(

@@ -140,7 +140,7 @@ pub async fn apply(
     if pending.is_empty() {
         return Ok(applied);
     }
-    if let Err(error) = session.execute_batch(CREATE_HISTORY).await {
+    if let Err(error) = ensure_history(session).await {
         return Err(MigrationBatchError { applied, error });
     }
     for migration in pending {
@@ -158,6 +158,17 @@ pub async fn apply(
         applied.push(record);
     }
     Ok(applied)
+}
+
+/// Creates the history table unless the name already resolves to one: on
+/// PostgreSQL, `CREATE TABLE IF NOT EXISTS` would make a second one in a
+/// schema that appeared earlier in the search path (`$user`), and split the
+/// history.
+async fn ensure_history(session: &mut dyn Session) -> Result<(), CoreError> {
+    if session.table_exists(HISTORY_TABLE).await? {
+        return Ok(());
+    }
+    session.execute_batch(CREATE_HISTORY).await
 }
 
 fn history_row(migration: &MigrationFile, applied_on: &str) -> [Value; 4] {
@@ -223,7 +234,13 @@ async fn apply_one(
             in_transaction,
         })
         .await
-        .map_err(|e| if in_transaction { e } else { partly_applied(e) })?;
+        .map_err(|e| {
+            if in_transaction {
+                e
+            } else {
+                partly_applied(e, "fix it and run init again")
+            }
+        })?;
         s.reset_session().await?;
         fault::point("migration.executed");
         s.execute(INSERT_HISTORY, &history_row(migration, applied_on))
@@ -237,22 +254,31 @@ async fn apply_one(
     Ok(())
 }
 
-/// A no-transaction migration's failure: say what that leaves behind.
-fn partly_applied(e: CoreError) -> CoreError {
+/// A no-transaction script's failure: nothing was rolled back, so say what
+/// that leaves behind (`what`: what the next step is).
+fn partly_applied(e: CoreError, what: &str) -> CoreError {
     match e {
         CoreError::MigrationFailed {
             file,
             message,
             source,
-        } => CoreError::MigrationFailed {
-            file,
-            message: format!(
-                "{message} (it runs outside a transaction, so it may be partly applied; \
-                 the next run runs it again from the start: write such migrations to be \
-                 re-runnable, e.g. CREATE INDEX CONCURRENTLY IF NOT EXISTS)"
-            ),
-            source,
-        },
+        } if source.is_some() => {
+            let error = CoreError::backend(
+                ErrorKind::MigrationFailed,
+                format!(
+                    "{file} failed part way: {message}. It runs outside a transaction, so \
+                     the statements before the failure stay applied"
+                ),
+            )
+            .with_hint(format!(
+                "{what}; it runs the whole file again from the start, so write it to be \
+                 re-runnable (CREATE INDEX CONCURRENTLY IF NOT EXISTS, DROP ... IF EXISTS)"
+            ));
+            match source {
+                Some(source) => error.with_source(source),
+                None => error,
+            }
+        }
         e => e,
     }
 }
@@ -402,7 +428,28 @@ async fn roll_back_one(
             sql,
             in_transaction,
         })
-        .await?;
+        .await
+        .map_err(|e| match e {
+            e if !in_transaction => partly_applied(e, "fix the down script and run rollback again"),
+            CoreError::MigrationFailed {
+                file,
+                message,
+                source,
+            } => {
+                let error = CoreError::backend(
+                    ErrorKind::MigrationFailed,
+                    format!(
+                        "{file} failed and was rolled back: {message}; {migration} stays applied"
+                    ),
+                )
+                .with_hint("fix the down script and run rollback again");
+                match source {
+                    Some(source) => error.with_source(source),
+                    None => error,
+                }
+            }
+            e => e,
+        })?;
         s.reset_session().await?;
         fault::point("rollback.executed");
         s.execute(DELETE_HISTORY, &[Value::Int(migration.version())])
@@ -415,9 +462,9 @@ async fn roll_back_one(
     Ok(())
 }
 
-/// Adopts an existing database: records every versioned migration up to
-/// `version` as applied without running it, with an audit record, in one
-/// transaction.
+/// Adopts an existing database: records every migration up to `version`
+/// (versioned or not) as applied without running it, with an audit record,
+/// in one transaction.
 ///
 /// # Errors
 ///
@@ -443,10 +490,11 @@ pub async fn baseline(
             set.origin()
         )));
     }
+    // Versioned and unversioned alike: everything up to `version` is there.
     let adopted: Vec<&MigrationFile> = set
         .migrations()
         .iter()
-        .filter(|m| m.is_versioned() && m.version() <= version)
+        .filter(|m| m.version() <= version)
         .collect();
     session.execute_batch(CREATE_HISTORY).await?;
     session.execute_batch(CREATE_AUDIT).await?;

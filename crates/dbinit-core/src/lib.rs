@@ -41,7 +41,7 @@
 //! }
 //!
 //! dbinit_core::inventory::submit! {
-//!     dbinit_core::SeederRegistration::new("default_plan", || Box::new(DefaultPlan))
+//!     dbinit_core::SeederRegistration::new(|| Box::new(DefaultPlan))
 //! }
 //! ```
 #![forbid(unsafe_code)]

@@ -56,20 +56,22 @@ impl ConnectorRegistration {
 macro_rules! plugin_registration {
     ($(#[$doc:meta])* $ty:ident, $trait:ident) => {
         $(#[$doc])*
+        ///
+        /// The name is the plugin's own `name()`: it is said once, in the
+        /// plugin, and read when the registry is indexed.
         pub struct $ty {
-            name: &'static str,
             make: fn() -> Box<dyn $trait>,
         }
 
         impl $ty {
-            /// A registration; `name` must equal the plugin's own `name()`.
-            pub const fn new(name: &'static str, make: fn() -> Box<dyn $trait>) -> Self {
-                $ty { name, make }
+            /// A registration of what `make` builds.
+            pub const fn new(make: fn() -> Box<dyn $trait>) -> Self {
+                $ty { make }
             }
 
-            /// The registered name.
+            /// The registered name: the plugin's `name()`.
             pub fn name(&self) -> &'static str {
-                self.name
+                (self.make)().name()
             }
 
             /// Builds the plugin.
@@ -80,7 +82,7 @@ macro_rules! plugin_registration {
 
         impl Named for $ty {
             fn name(&self) -> &'static str {
-                self.name
+                $ty::name(self)
             }
         }
 
@@ -120,7 +122,7 @@ type Index<T> = Result<Vec<&'static T>, String>;
 
 fn build_index<T: Named + inventory::Collect>() -> Index<T> {
     let mut entries: Vec<&'static T> = inventory::iter::<T>.into_iter().collect();
-    entries.sort_by_key(|e| e.name());
+    entries.sort_by_cached_key(|e| e.name());
     match entries.windows(2).find(|w| w[0].name() == w[1].name()) {
         Some(pair) => Err(pair[0].name().to_owned()),
         None => Ok(entries),

@@ -28,14 +28,22 @@ pub(crate) struct Statement<'a> {
 }
 
 /// The script's statements, without the ones that hold only comments.
+///
+/// A `;` ends a statement only outside quotes, comments, parentheses (a
+/// multi-action `CREATE RULE`) and a SQL-standard function body: `BEGIN
+/// ATOMIC`, as two adjacent words of a `CREATE` statement, opens one; its
+/// `END` (after any `CASE ... END`) closes it.
 pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
     let bytes = sql.as_bytes();
     let mut out = Vec::new();
     let (mut start, mut i) = (0, 0);
     let mut has_code = false;
-    // Inside a `BEGIN ATOMIC ... END` body: the depth of BEGIN/CASE ... END.
+    let mut parens = 0usize;
+    // Inside a `BEGIN ATOMIC ... END` body: 1 + open `CASE`s.
     let mut atomic = 0usize;
-    let mut words: Vec<String> = Vec::new();
+    let mut first_word: Option<String> = None;
+    // The previous token, when it was a word (punctuation clears it).
+    let mut prev_word: Option<String> = None;
     while i < bytes.len() {
         let c = bytes[i];
         let next = bytes.get(i + 1).copied();
@@ -49,25 +57,26 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
                 continue;
             }
             b'\'' => {
-                let escapes =
-                    i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word(bytes, i - 1);
+                let escapes = i > 0 && matches!(bytes[i - 1], b'E' | b'e') && !is_word(sql, i - 1);
                 i = skip_quoted(bytes, i, b'\'', escapes);
-                has_code = true;
+                (has_code, prev_word) = (true, None);
                 continue;
             }
             b'"' => {
                 i = skip_quoted(bytes, i, b'"', false);
-                has_code = true;
+                (has_code, prev_word) = (true, None);
                 continue;
             }
             b'$' => {
                 if let Some(end) = skip_dollar_quoted(sql, i) {
                     i = end;
-                    has_code = true;
+                    (has_code, prev_word) = (true, None);
                     continue;
                 }
             }
-            b';' if atomic == 0 => {
+            b'(' => parens += 1,
+            b')' => parens = parens.saturating_sub(1),
+            b';' if atomic == 0 && parens == 0 => {
                 if has_code {
                     out.push(Statement {
                         text: &sql[start..=i],
@@ -75,39 +84,43 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
                     });
                 }
                 start = i + 1;
-                has_code = false;
-                words.clear();
+                (has_code, first_word, prev_word) = (false, None, None);
                 i += 1;
                 continue;
             }
             _ => {}
         }
-        if c.is_ascii_alphabetic() || c == b'_' {
-            let end = i + bytes[i..]
-                .iter()
-                .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b'$')
-                .count();
+        let ch = sql[i..].chars().next().unwrap_or(' ');
+        if ch.is_alphabetic() || ch == '_' {
+            let end = i + sql[i..]
+                .char_indices()
+                .find(|(_, c)| !(c.is_alphanumeric() || *c == '_' || *c == '$'))
+                .map_or(sql.len() - i, |(n, _)| n);
             let word = sql[i..end].to_ascii_uppercase();
             if atomic > 0 {
+                // `begin` may be a column name; `case` and `end` are reserved.
                 match word.as_str() {
-                    "BEGIN" | "CASE" => atomic += 1,
+                    "CASE" => atomic += 1,
                     "END" => atomic -= 1,
                     _ => {}
                 }
-            } else if word == "ATOMIC" && words.last().is_some_and(|w| w == "BEGIN") {
+            } else if word == "ATOMIC"
+                && prev_word.as_deref() == Some("BEGIN")
+                && first_word.as_deref() == Some("CREATE")
+            {
                 atomic = 1;
             }
-            if words.len() < 8 {
-                words.push(word);
-            }
+            first_word.get_or_insert_with(|| word.clone());
+            prev_word = Some(word);
             has_code = true;
             i = end;
             continue;
         }
         if !c.is_ascii_whitespace() {
             has_code = true;
+            prev_word = None;
         }
-        i += 1;
+        i += ch.len_utf8().max(1);
     }
     if has_code {
         out.push(Statement {
@@ -118,8 +131,13 @@ pub(crate) fn split(sql: &str) -> Vec<Statement<'_>> {
     out
 }
 
-fn is_word(bytes: &[u8], i: usize) -> bool {
-    i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_')
+/// Whether the character before byte `i` belongs to an identifier (Unicode
+/// letters included: `café$$x` is an identifier, not a dollar quote).
+fn is_word(sql: &str, i: usize) -> bool {
+    sql[..i]
+        .chars()
+        .next_back()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$')
 }
 
 fn skip_block_comment(bytes: &[u8], mut i: usize) -> usize {
@@ -158,7 +176,7 @@ fn skip_quoted(bytes: &[u8], mut i: usize, quote: u8, backslash_escapes: bool) -
 /// `i` does not open a dollar quote (a parameter like `$1`).
 fn skip_dollar_quoted(sql: &str, i: usize) -> Option<usize> {
     let bytes = sql.as_bytes();
-    if is_word(bytes, i) {
+    if is_word(sql, i) {
         return None;
     }
     let tag_len = bytes[i + 1..]
@@ -328,6 +346,38 @@ mod tests {
             None
         );
         assert_eq!(found("SELECT 'COMMIT;'; -- ROLLBACK;\n"), None);
+        // Found by review: words that only look like a body's start.
+        assert_eq!(
+            found("CREATE TABLE begin(atomic int);\nCREATE TABLE kept(x int);\nCOMMIT;"),
+            Some("COMMIT".into())
+        );
+        assert_eq!(
+            found(
+                "CREATE TABLE t(begin int);\nCREATE FUNCTION f() RETURNS int LANGUAGE sql \
+                   BEGIN ATOMIC SELECT begin FROM t; END;\nCOMMIT;"
+            ),
+            Some("COMMIT".into())
+        );
+        assert_eq!(
+            found("CREATE TABLE café$$x(a int); COMMIT; CREATE TABLE ü$$y(a int);"),
+            Some("COMMIT".into())
+        );
+        // ... and a long function header is still a body, not a transaction.
+        assert_eq!(
+            found(
+                "CREATE FUNCTION add2(a int, b int) RETURNS int LANGUAGE sql IMMUTABLE \
+                   BEGIN ATOMIC SELECT a + b; END;"
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn parentheses_keep_multi_action_rules_whole() {
+        let got = texts(
+            "CREATE TABLE t(a int);\nCREATE RULE r AS ON INSERT TO t DO ALSO (NOTIFY a; NOTIFY b);",
+        );
+        assert_eq!(got.len(), 2, "{got:#?}");
     }
 
     #[test]

@@ -201,15 +201,19 @@ impl Session for PostgresSession {
         Ok(())
     }
 
+    /// Whether the unqualified name resolves through the search path, as the
+    /// statements that use it will resolve it (a table in a schema that is
+    /// not the current one still counts).
     async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
         let rows = self
             .query(
-                "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                 WHERE n.nspname = current_schema() AND c.relname = $1",
+                "SELECT to_regclass(quote_ident($1::text)) IS NOT NULL AS found",
                 &[Value::from(table)],
             )
             .await?;
-        Ok(!rows.is_empty())
+        Ok(rows
+            .first()
+            .is_some_and(|r| r.values().first() == Some(&Value::Bool(true))))
     }
 
     /// One round trip on the no-op path: a missing table is an error code.

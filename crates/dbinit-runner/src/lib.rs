@@ -46,10 +46,10 @@ use dbinit_core::{inventory, HealthCheckRegistration};
 
 // Registered at the crate root so that `link_builtin_backends` (same codegen
 // unit) keeps them in the binary.
-inventory::submit! { HealthCheckRegistration::new("connectivity", || Box::new(checks::Connectivity)) }
-inventory::submit! { HealthCheckRegistration::new("migrations_current", || Box::new(checks::MigrationsCurrent)) }
-inventory::submit! { HealthCheckRegistration::new("required_tables", || Box::new(checks::RequiredTables)) }
-inventory::submit! { HealthCheckRegistration::new("seed_data", || Box::new(checks::SeedData)) }
+inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::Connectivity)) }
+inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::MigrationsCurrent)) }
+inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::RequiredTables)) }
+inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::SeedData)) }
 
 /// Keeps every built-in plugin (backends, seeders, the runner's own health
 /// checks) in the final binary. Call once from `main` and from test binaries.

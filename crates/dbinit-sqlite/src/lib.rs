@@ -48,7 +48,7 @@ dbinit_core::inventory::submit! {
 }
 
 dbinit_core::inventory::submit! {
-    dbinit_core::HealthCheckRegistration::new("sqlite_quick_check", || Box::new(health::QuickCheck))
+    dbinit_core::HealthCheckRegistration::new(|| Box::new(health::QuickCheck))
 }
 
 /// Keeps this crate's registrations in the final binary. Call it once from

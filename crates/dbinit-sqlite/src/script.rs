@@ -54,6 +54,34 @@ pub(crate) fn run(conn: &mut Connection, script: Script<'_>) -> Result<(), CoreE
     })
 }
 
+/// Drops the temporary objects a script left and resets the pragmas that
+/// change the meaning of later SQL.
+pub(crate) fn reset(conn: &Connection) -> Result<(), CoreError> {
+    let temp: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT type, name FROM temp.sqlite_schema \
+             WHERE type IN ('table', 'view', 'trigger') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'",
+        )
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(|e| error::sqlite("cannot list temporary objects", e))?;
+    let mut sql = String::from(
+        "PRAGMA recursive_triggers = OFF; PRAGMA case_sensitive_like = OFF; \
+         PRAGMA reverse_unordered_selects = OFF; PRAGMA defer_foreign_keys = OFF;",
+    );
+    for (kind, name) in temp {
+        sql.push_str(&format!(
+            " DROP {} IF EXISTS temp.{};",
+            kind.to_ascii_uppercase(),
+            dbinit_core::quote_ident(&name)
+        ));
+    }
+    conn.execute_batch(&sql)
+        .map_err(|e| error::sqlite("cannot reset the session after a migration", e))
+}
+
 /// What a migration may not do, or `None` when it may.
 fn refusal(action: &AuthAction<'_>) -> Option<String> {
     let history = |table: &str| table.eq_ignore_ascii_case(HISTORY_TABLE);
@@ -64,6 +92,14 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
                 .to_owned(),
         ),
         AuthAction::DropTable { table_name }
+        | AuthAction::CreateTable { table_name }
+        | AuthAction::CreateTempTable { table_name }
+        | AuthAction::CreateView {
+            view_name: table_name,
+        }
+        | AuthAction::CreateTempView {
+            view_name: table_name,
+        }
         | AuthAction::AlterTable { table_name, .. }
         | AuthAction::Insert { table_name }
         | AuthAction::Update { table_name, .. }
@@ -79,13 +115,13 @@ fn refusal(action: &AuthAction<'_>) -> Option<String> {
             ))
         }
         AuthAction::Pragma { pragma_name, .. }
-            if pragma_name.eq_ignore_ascii_case("writable_schema") =>
+            if pragma_name.eq_ignore_ascii_case("writable_schema")
+                || pragma_name.eq_ignore_ascii_case("query_only") =>
         {
-            Some(
-                "it uses PRAGMA writable_schema, which can silently corrupt the schema and the \
-                 migration history; use ALTER TABLE or a table rebuild instead"
-                    .to_owned(),
-            )
+            Some(format!(
+                "it uses PRAGMA {pragma_name}, which can corrupt the schema or keep dbinit from \
+                 recording the migration; use ALTER TABLE or a table rebuild instead"
+            ))
         }
         _ => None,
     }

@@ -368,17 +368,18 @@ impl Session for SqliteSession {
         .await?
     }
 
-    /// A no-transaction migration may have switched pragmas off
-    /// (`foreign_keys`, most often, to rebuild a table): switch dbinit's
-    /// settings back on. Inside a transaction SQLite lets no migration change
-    /// them, and neither can we.
+    /// Undoes what a script may leave in the connection: temporary tables,
+    /// views and triggers (a temp trigger would fire in later migrations),
+    /// and the pragmas that change how later SQL behaves. `foreign_keys` and
+    /// `synchronous` can only change outside a transaction: dbinit's values
+    /// are restored there.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
         self.interact(move |c| {
+            script::reset(c)?;
             if c.is_autocommit() {
-                crate::connector::configure(c)
-            } else {
-                Ok(())
+                crate::connector::configure(c)?;
             }
+            Ok(())
         })
         .await?
     }
