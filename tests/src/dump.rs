@@ -43,7 +43,7 @@ pub async fn dump(url: &str) -> String {
             .query(&format!("SELECT count(*) AS n FROM {quoted}"), &[])
             .await
             .expect("count");
-        let _ = writeln!(out, "  rows {}", rows[0].get_i64("n").expect("count"));
+        let _ = writeln!(out, "  rows {}", rows[0].get::<i64>("n").expect("count"));
     }
     for (sql, what) in [
         ("SELECT slug AS k FROM tenants ORDER BY slug", "tenant"),
@@ -55,7 +55,10 @@ pub async fn dump(url: &str) -> String {
                 let _ = writeln!(
                     out,
                     "{what} {}",
-                    r.get_opt_str("k").ok().flatten().unwrap_or("NULL")
+                    r.get::<Option<String>>("k")
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| "NULL".to_owned())
                 );
             }
         }

@@ -73,7 +73,10 @@ async fn creates_a_missing_database_once() {
         .query("SELECT current_database() AS db", &[])
         .await
         .unwrap();
-    assert_eq!(rows[0].get_opt_str("db").unwrap(), Some(name.as_str()));
+    assert_eq!(
+        rows[0].get::<Option<String>>("db").unwrap(),
+        Some(name.clone())
+    );
 }
 
 fn urlencode(s: &str) -> String {
@@ -121,7 +124,7 @@ async fn a_failing_migration_leaves_no_trace_and_the_lock_is_released() {
         .query("SELECT count(*) AS n FROM a", &[])
         .await
         .unwrap();
-    assert_eq!(count[0].get_i64("n").unwrap(), 0);
+    assert_eq!(count[0].get::<i64>("n").unwrap(), 0);
 
     // The session is still alive: the lock must be free for others now.
     session.release_init_lock(held).await.unwrap();
@@ -203,7 +206,7 @@ async fn lock_timeout_names_the_holder() {
         .query("SELECT pg_backend_pid() AS pid", &[])
         .await
         .unwrap()[0]
-        .get_i64("pid")
+        .get::<i64>("pid")
         .unwrap();
     assert!(
         err.to_string()
@@ -335,7 +338,7 @@ async fn introspection_and_binary_copy() {
         .await
         .unwrap();
     assert_eq!(
-        count[0].get_i64("n").unwrap(),
+        count[0].get::<i64>("n").unwrap(),
         5000,
         "the failed COPY left nothing"
     );
@@ -374,7 +377,11 @@ async fn tls_require_and_verify_full_against_a_server_with_a_generated_certifica
             .await
             .unwrap_or_else(|e| panic!("{url}: {e}"));
         let rows = s.query(ssl_in_use, &[]).await.unwrap();
-        assert_eq!(rows[0].get_opt_str("on").unwrap(), Some("true"), "{url}");
+        assert_eq!(
+            rows[0].get::<Option<String>>("on").unwrap(),
+            Some("true".to_owned()),
+            "{url}"
+        );
     }
     let url = DatabaseUrl::parse(&format!(
         "{base}?sslmode=verify-full&sslrootcert={}",

@@ -29,7 +29,7 @@ async fn find(cx: &mut SeedContext<'_>, username: &str) -> Result<Option<(i64, b
         )
         .await?;
     rows.first()
-        .map(|r| Ok((r.get_i64("id")?, r.get_i64("granted")? > 0)))
+        .map(|r| Ok((r.get::<i64>("id")?, r.get::<i64>("granted")? > 0)))
         .transpose()
 }
 
@@ -104,7 +104,7 @@ impl Seeder for AdminUser {
                         message: format!("the `{SYSTEM_TENANT_SLUG}` tenant does not exist"),
                         source: None,
                     })?
-                    .get_i64("id")?
+                    .get::<i64>("id")?
             }
         };
         let granted = cx

@@ -24,7 +24,7 @@ impl SystemRoles {
             )
             .await?;
         rows.iter()
-            .map(|r| Ok(r.get_opt_str("name")?.unwrap_or_default().to_owned()))
+            .map(|r| Ok(r.get::<Option<String>>("name")?.unwrap_or_default()))
             .collect()
     }
 }

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     /// The run was interrupted (SIGINT, SIGTERM, or the application's own
     /// cancellation); what was running was rolled back.
     Interrupted,
+    /// A setting other than the URL (an environment variable) is invalid.
+    Config,
 }
 
 impl ErrorKind {
@@ -69,6 +71,7 @@ impl ErrorKind {
             ErrorKind::Database => "database",
             ErrorKind::Io => "io",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Config => "config",
         }
     }
 }
@@ -218,6 +221,14 @@ pub enum CoreError {
         /// Where the run stopped and what that left behind.
         what: String,
     },
+    /// A setting other than the URL is invalid.
+    #[error("invalid {setting}: {reason}")]
+    InvalidConfig {
+        /// The variable or option (`DBINIT_ENV`).
+        setting: String,
+        /// Why it was rejected (never its value when it could be secret).
+        reason: String,
+    },
     /// An error from a backend, classified by kind.
     #[error("{message}")]
     Backend {
@@ -295,6 +306,7 @@ impl CoreError {
             CoreError::SeedFailed { .. } => ErrorKind::SeedFailed,
             CoreError::Unhealthy { .. } => ErrorKind::Unhealthy,
             CoreError::Interrupted { .. } => ErrorKind::Interrupted,
+            CoreError::InvalidConfig { .. } => ErrorKind::Config,
             CoreError::Backend { kind, .. } => *kind,
         }
     }

@@ -18,32 +18,8 @@
 //!
 //! # Writing a seeder
 //!
-//! ```
-//! use dbinit_core::{async_trait, CoreError, SeedContext, SeedOutcome, Seeder, Value};
-//!
-//! struct DefaultPlan;
-//!
-//! #[async_trait]
-//! impl Seeder for DefaultPlan {
-//!     fn name(&self) -> &'static str { "default_plan" }
-//!     fn tables(&self) -> &'static [&'static str] { &["plans"] }
-//!     async fn is_seeded(&self, cx: &mut SeedContext<'_>) -> Result<bool, CoreError> {
-//!         let rows = cx.session.query("SELECT 1 FROM plans WHERE code = $1", &["free".into()]).await?;
-//!         Ok(!rows.is_empty())
-//!     }
-//!     async fn seed(&self, cx: &mut SeedContext<'_>) -> Result<SeedOutcome, CoreError> {
-//!         if self.is_seeded(cx).await? {
-//!             return Ok(SeedOutcome::skipped(1));
-//!         }
-//!         cx.session.execute("INSERT INTO plans (code) VALUES ($1)", &[Value::from("free")]).await?;
-//!         Ok(SeedOutcome::created(1))
-//!     }
-//! }
-//!
-//! dbinit_core::inventory::submit! {
-//!     dbinit_core::SeederRegistration::new(|| Box::new(DefaultPlan))
-//! }
-//! ```
+//! See `docs/writing-a-seeder.md` (its example is one of this crate's
+//! doctests).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -83,4 +59,10 @@ pub use session::{Canceller, Column, Index, InitLock, Script, Session};
 pub use url::{
     quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
 };
-pub use value::{Row, Value};
+pub use value::{FromValue, Row, Value};
+
+/// `docs/writing-a-seeder.md`, compiled as a doctest so its example stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/writing-a-seeder.md")]
+pub struct WritingASeeder;

@@ -47,6 +47,30 @@ pub fn is_no_transaction(sql: &str) -> bool {
 }
 
 impl MigrationFile {
+    /// A migration from its file stem (`V1__plans`) and SQL, checked and
+    /// checksummed as files are; for tests and migrations built in code.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidMigrationSet`] for a stem that is not a
+    /// migration name.
+    pub fn new(stem: &str, sql: &str) -> Result<Self, CoreError> {
+        let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
+        let name = discover::parse_name(stem).map_err(|why| invalid(format!("{stem} {why}")))?;
+        let checksum = refinery_core::Migration::unapplied(stem, sql)
+            .map_err(|e| invalid(format!("{stem}: {e}")))?
+            .checksum();
+        Ok(MigrationFile {
+            version: name.version,
+            name: Cow::Owned(name.name),
+            checksum,
+            versioned: name.versioned,
+            sql: Cow::Owned(discover::executable_sql(sql).to_owned()),
+            path: None,
+            down: None,
+        })
+    }
+
     /// The migration's version.
     pub fn version(&self) -> i64 {
         self.version

@@ -34,6 +34,13 @@ impl SeedOutcome {
     }
 }
 
+impl std::ops::AddAssign for SeedOutcome {
+    fn add_assign(&mut self, rhs: SeedOutcome) {
+        self.created += rhs.created;
+        self.skipped += rhs.skipped;
+    }
+}
+
 impl std::ops::Add for SeedOutcome {
     type Output = SeedOutcome;
     fn add(self, rhs: SeedOutcome) -> SeedOutcome {
@@ -118,6 +125,37 @@ pub struct SeedContext<'a> {
     pub environment: Environment,
     /// Where to show generated secrets.
     pub secrets: &'a dyn SecretSink,
+}
+
+impl SeedContext<'_> {
+    /// Whether `sql` returns a row: the usual body of [`Seeder::is_seeded`].
+    ///
+    /// # Errors
+    ///
+    /// The query's.
+    pub async fn exists(&mut self, sql: &str, params: &[crate::Value]) -> Result<bool, CoreError> {
+        Ok(!self.session.query(sql, params).await?.is_empty())
+    }
+
+    /// Runs `sql` unless `seeder` says its data is present: the usual body
+    /// of [`Seeder::seed`]. Reports one record skipped, or the rows written.
+    ///
+    /// # Errors
+    ///
+    /// The check's or the statement's.
+    pub async fn insert_unless_seeded(
+        &mut self,
+        seeder: &dyn Seeder,
+        sql: &str,
+        params: &[crate::Value],
+    ) -> Result<SeedOutcome, CoreError> {
+        if seeder.is_seeded(self).await? {
+            return Ok(SeedOutcome::skipped(1));
+        }
+        Ok(SeedOutcome::created(
+            self.session.execute(sql, params).await?,
+        ))
+    }
 }
 
 /// Initial data. Must be idempotent: a second run creates nothing.

@@ -74,7 +74,7 @@ impl Row {
     /// # Errors
     ///
     /// [`ErrorKind::Database`] when the query returned no such column.
-    pub fn get(&self, column: &str) -> Result<&Value, CoreError> {
+    pub fn value(&self, column: &str) -> Result<&Value, CoreError> {
         self.columns
             .iter()
             .position(|c| c == column)
@@ -87,30 +87,30 @@ impl Row {
             })
     }
 
-    /// The named column as an integer.
+    /// The named column as a Rust value: `i64`, `i32`, `bool`, `f64`,
+    /// `String`, `Vec<u8>`, or an `Option` of one (`None` for `NULL`).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use dbinit_core::{Row, Value};
+    /// let row = Row::new(Arc::from(vec!["id".to_owned(), "note".to_owned()]), vec![Value::Int(7), Value::Null]);
+    /// let id: i64 = row.get("id")?;
+    /// let note: Option<String> = row.get("note")?;
+    /// assert_eq!((id, note), (7, None));
+    /// # Ok::<(), dbinit_core::CoreError>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// When the column is missing or not an integer.
-    pub fn get_i64(&self, column: &str) -> Result<i64, CoreError> {
-        match self.get(column)? {
-            Value::Int(v) => Ok(*v),
-            Value::Bool(b) => Ok(i64::from(*b)),
-            other => Err(type_error(column, "an integer", other)),
-        }
-    }
-
-    /// The named column as text (`None` for `NULL`).
-    ///
-    /// # Errors
-    ///
-    /// When the column is missing or not text.
-    pub fn get_opt_str(&self, column: &str) -> Result<Option<&str>, CoreError> {
-        match self.get(column)? {
-            Value::Text(v) => Ok(Some(v)),
-            Value::Null => Ok(None),
-            other => Err(type_error(column, "text", other)),
-        }
+    /// When the column is missing or its value does not convert.
+    pub fn get<T: FromValue>(&self, column: &str) -> Result<T, CoreError> {
+        let value = self.value(column)?;
+        T::from_value(value).ok_or_else(|| {
+            CoreError::backend(
+                ErrorKind::Database,
+                format!("column `{column}` is not {}: {value:?}", T::WANTED),
+            )
+        })
     }
 
     /// The values in column order.
@@ -119,9 +119,82 @@ impl Row {
     }
 }
 
-fn type_error(column: &str, wanted: &str, got: &Value) -> CoreError {
-    CoreError::backend(
-        ErrorKind::Database,
-        format!("column `{column}` is not {wanted}: {got:?}"),
-    )
+/// A Rust type a [`Value`] converts to, for [`Row::get`].
+pub trait FromValue: Sized {
+    /// What the type is called in errors ("an integer").
+    const WANTED: &'static str;
+    /// The value as `Self`, if it converts.
+    fn from_value(value: &Value) -> Option<Self>;
+}
+
+impl FromValue for i64 {
+    const WANTED: &'static str = "an integer";
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Int(v) => Some(*v),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for i32 {
+    const WANTED: &'static str = "a 32-bit integer";
+    fn from_value(value: &Value) -> Option<Self> {
+        i64::from_value(value).and_then(|v| i32::try_from(v).ok())
+    }
+}
+
+impl FromValue for bool {
+    const WANTED: &'static str = "a boolean";
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Bool(b) => Some(*b),
+            // SQLite stores booleans as 0 and 1.
+            Value::Int(0) => Some(false),
+            Value::Int(1) => Some(true),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for f64 {
+    const WANTED: &'static str = "a number";
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for String {
+    const WANTED: &'static str = "text";
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Text(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    const WANTED: &'static str = "bytes";
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Bytes(b) => Some(b.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    const WANTED: &'static str = T::WANTED;
+    fn from_value(value: &Value) -> Option<Self> {
+        match value {
+            Value::Null => Some(None),
+            other => T::from_value(other).map(Some),
+        }
+    }
 }

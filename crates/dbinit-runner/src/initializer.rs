@@ -78,6 +78,59 @@ impl Initializer {
         }
     }
 
+    /// An initializer configured from the environment by exactly the rules
+    /// the CLI follows, so that a service's own startup need not copy them:
+    ///
+    /// - the URL is `DATABASE_URL`; unset, it is `default_url` (said in the
+    ///   log and the report); set but empty or not UTF-8, an error — never
+    ///   the default;
+    /// - the environment is `DBINIT_ENV` (`development` when unset);
+    ///   production refuses the default URL;
+    /// - `DBINIT_FALLBACK_URL`, when set, is the fallback (refused in
+    ///   production when the run starts).
+    ///
+    /// It reads the process environment only; load `.env` first if you use
+    /// one (`dbinit_runner::cli::load_dotenv`).
+    ///
+    /// # Errors
+    ///
+    /// An invalid URL (exit code 10 in the CLI) or `DBINIT_ENV` (13).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
+    /// dbinit_runner::link_builtin_backends();
+    /// let report = dbinit_runner::Initializer::from_env("sqlite://data/app.db")?
+    ///     .run()
+    ///     .await?;
+    /// println!("{report}");
+    /// # Ok(()) }
+    /// ```
+    pub fn from_env(default_url: &str) -> Result<Self, CoreError> {
+        let environment = match std::env::var("DBINIT_ENV") {
+            Ok(value) => value.parse().map_err(|reason| CoreError::InvalidConfig {
+                setting: "DBINIT_ENV".to_owned(),
+                reason,
+            })?,
+            Err(std::env::VarError::NotPresent) => Environment::Development,
+            Err(std::env::VarError::NotUnicode(_)) => {
+                return Err(CoreError::InvalidConfig {
+                    setting: "DBINIT_ENV".to_owned(),
+                    reason: "not valid UTF-8".to_owned(),
+                })
+            }
+        };
+        let (url, used_default) = resolve_url(None, default_url, environment)?;
+        let init = Initializer::new(url)
+            .used_default_url(used_default)
+            .environment(environment);
+        Ok(match resolve_fallback(None)? {
+            Some(fallback) => init.fallback(fallback),
+            None => init,
+        })
+    }
+
     /// Marks the URL as the built-in default (reported, so it is never silent).
     pub fn used_default_url(mut self, yes: bool) -> Self {
         self.used_default_url = yes;
@@ -272,4 +325,56 @@ impl Initializer {
         tables.dedup();
         tables
     }
+}
+
+/// The database URL: `explicit` (a flag), else `DATABASE_URL`, else
+/// `default_url`; whether the default was used. Production refuses the
+/// default; set-but-empty or non-UTF-8 `DATABASE_URL` is an error.
+pub(crate) fn resolve_url(
+    explicit: Option<&str>,
+    default_url: &str,
+    environment: Environment,
+) -> Result<(DatabaseUrl, bool), CoreError> {
+    let (raw, used_default) = match (explicit, std::env::var("DATABASE_URL")) {
+        (Some(flag), _) => (flag.to_owned(), false),
+        // Set but empty is an error, not a reason to fall back to the default.
+        (None, Ok(env)) => (env, false),
+        (None, Err(std::env::VarError::NotPresent)) => (default_url.to_owned(), true),
+        // Set but not UTF-8: an error too, never the default.
+        (None, Err(std::env::VarError::NotUnicode(_))) => {
+            return Err(CoreError::InvalidUrl {
+                url: "DATABASE_URL".to_owned(),
+                reason: "DATABASE_URL is not valid UTF-8".to_owned(),
+            })
+        }
+    };
+    let url = DatabaseUrl::parse(&raw)?;
+    if used_default {
+        if environment == Environment::Production {
+            return Err(CoreError::InvalidUrl {
+                url: url.redacted().to_owned(),
+                reason: "DATABASE_URL is not set, and production never falls back to the \
+                         embedded default database"
+                    .to_owned(),
+            });
+        }
+        tracing::info!(url = %url, "DATABASE_URL is not set; using the embedded default");
+    }
+    Ok((url, used_default))
+}
+
+/// The fallback database: `explicit` (a flag), else `DBINIT_FALLBACK_URL`.
+pub(crate) fn resolve_fallback(explicit: Option<&str>) -> Result<Option<DatabaseUrl>, CoreError> {
+    let raw = match (explicit, std::env::var("DBINIT_FALLBACK_URL")) {
+        (Some(flag), _) => flag.to_owned(),
+        (None, Ok(env)) => env,
+        (None, Err(std::env::VarError::NotPresent)) => return Ok(None),
+        (None, Err(std::env::VarError::NotUnicode(_))) => {
+            return Err(CoreError::InvalidUrl {
+                url: "DBINIT_FALLBACK_URL".to_owned(),
+                reason: "DBINIT_FALLBACK_URL is not valid UTF-8".to_owned(),
+            })
+        }
+    };
+    DatabaseUrl::parse(&raw).map(Some)
 }

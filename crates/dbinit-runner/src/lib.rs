@@ -35,6 +35,8 @@ mod lifecycle;
 mod monitor;
 mod pipeline;
 mod seed_order;
+#[cfg(feature = "sqlite")]
+pub mod testing;
 
 pub use dbinit_core;
 pub use error::RunnerError;

@@ -153,7 +153,7 @@ async fn a_failing_migration_leaves_no_trace_and_earlier_ones_stay() {
         .query("SELECT count(*) AS n FROM a", &[])
         .await
         .unwrap();
-    assert_eq!(rows[0].get_i64("n").unwrap(), 0);
+    assert_eq!(rows[0].get::<i64>("n").unwrap(), 0);
     let history = engine::history(&mut *session).await.unwrap();
     assert_eq!(history.iter().map(|m| m.version).collect::<Vec<_>>(), [1]);
 
@@ -356,7 +356,7 @@ async fn bulk_insert_is_all_or_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        count[0].get_i64("n").unwrap(),
+        count[0].get::<i64>("n").unwrap(),
         1000,
         "the failed batch left nothing"
     );

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use dbinit_core::engine::RollbackTarget;
 use dbinit_core::report::ErrorReport;
-use dbinit_core::{ConnectOptions, CoreError, DatabaseUrl, Environment, MigrationSet};
+use dbinit_core::{ConnectOptions, CoreError, Environment, MigrationSet};
 use tracing_subscriber::EnvFilter;
 
 use crate::Initializer;
@@ -385,23 +385,12 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
     match command {
         Command::Init(args) => {
             let mut init = initializer.lock_timeout(args.lock_timeout);
-            let fallback = match (&args.fallback_url, std::env::var("DBINIT_FALLBACK_URL")) {
-                (Some(flag), _) => Some(flag.0.clone()),
-                (None, Ok(env)) => Some(env),
-                (None, Err(std::env::VarError::NotPresent)) => None,
-                (None, Err(std::env::VarError::NotUnicode(_))) => {
-                    let e = CoreError::InvalidUrl {
-                        url: "DBINIT_FALLBACK_URL".to_owned(),
-                        reason: "DBINIT_FALLBACK_URL is not valid UTF-8".to_owned(),
-                    };
-                    return fail(&e, json);
-                }
-            };
-            if let Some(raw) = fallback {
-                match DatabaseUrl::parse(&raw) {
-                    Ok(url) => init = init.fallback(url),
-                    Err(e) => return fail(&e, json),
-                }
+            match crate::initializer::resolve_fallback(
+                args.fallback_url.as_ref().map(|f| f.0.as_str()),
+            ) {
+                Ok(Some(url)) => init = init.fallback(url),
+                Ok(None) => {}
+                Err(e) => return fail(&e, json),
             }
             match init.run().await {
                 Ok(report) => {
@@ -539,36 +528,14 @@ fn build(
     config: &CliConfig,
     run_inline: bool,
 ) -> Result<Initializer, CoreError> {
-    let (raw, used_default) = match (&args.database_url, std::env::var("DATABASE_URL")) {
-        (Some(flag), _) => (flag.0.clone(), false),
-        // Set but empty is an error, not a reason to fall back to the default.
-        (None, Ok(env)) => (env, false),
-        (None, Err(std::env::VarError::NotPresent)) => (config.default_url.clone(), true),
-        // Set but not UTF-8: an error too, never the default.
-        (None, Err(std::env::VarError::NotUnicode(_))) => {
-            return Err(CoreError::InvalidUrl {
-                url: "DATABASE_URL".to_owned(),
-                reason: "DATABASE_URL is not valid UTF-8".to_owned(),
-            })
-        }
-    };
-    let url = DatabaseUrl::parse(&raw)?;
-    if args.database_url.is_some() && url.redacted().contains("***") {
+    let explicit = args.database_url.as_ref().map(|u| u.0.as_str());
+    let (url, used_default) =
+        crate::initializer::resolve_url(explicit, &config.default_url, args.environment)?;
+    if explicit.is_some() && url.redacted().contains("***") {
         tracing::warn!(
             "the password in --database-url is visible to every user of this machine (ps, \
              /proc); set DATABASE_URL in the environment or .env, or use PGPASSWORD / ~/.pgpass"
         );
-    }
-    if used_default {
-        if args.environment == Environment::Production {
-            return Err(CoreError::InvalidUrl {
-                url: url.redacted().to_owned(),
-                reason: "DATABASE_URL is not set, and production never falls back to the \
-                         embedded default database"
-                    .to_owned(),
-            });
-        }
-        tracing::info!(url = %url, "DATABASE_URL is not set; using the embedded default");
     }
     let mut options = ConnectOptions::default();
     options.busy_timeout = args.busy_timeout;
