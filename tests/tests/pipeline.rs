@@ -20,8 +20,14 @@ impl SecretSink for Captured {
     }
 }
 
+/// The demo: its schema and its seeders (this binary links dbinit-accounts).
+fn demo() -> dbinit_runner::dbinit_core::MigrationSets {
+    dbinit_runner::dbinit_accounts::migration_sets().unwrap()
+}
+
 fn initializer(db: &SqliteFile, sink: Arc<Captured>) -> Initializer {
     Initializer::new(db.url())
+        .migration_sets(demo())
         .environment(Environment::Test)
         .secret_sink(sink)
 }
@@ -130,7 +136,8 @@ async fn no_seed_skips_seeders_and_their_checks() {
 #[tokio::test]
 async fn unhealthy_database_fails_with_the_check_named() {
     let db = SqliteFile::new();
-    let init = initializer(&db, Arc::default());
+    let init = initializer(&db, Arc::default())
+        .require_tables(dbinit_runner::dbinit_accounts::DEMO_TABLES.iter().copied());
     init.run().await.unwrap();
     let conn = rusqlite::Connection::open(&db.path).unwrap();
     conn.execute_batch("DELETE FROM user_roles; DROP TABLE performance_alerts;")
@@ -195,6 +202,7 @@ async fn debug_and_errors_never_show_the_password() {
         let mut quick = dbinit_runner::dbinit_core::ConnectOptions::default();
         quick.connect_timeout = std::time::Duration::from_millis(300);
         let init = Initializer::new(url.clone())
+            .migration_sets(demo())
             .environment(Environment::Test)
             .connect_options(quick)
             .secret_sink(Arc::new(Captured::default()));
@@ -243,6 +251,7 @@ async fn generated_password_is_shown_only_after_commit() {
 
     let prod = SqliteFile::new();
     let err = Initializer::new(prod.url())
+        .migration_sets(demo())
         .environment(Environment::Production)
         .secret_sink(sink.clone())
         .run()
@@ -270,4 +279,33 @@ async fn runner_errors_show_their_hint() {
     assert!(shown.contains("no migration history"), "{shown}");
     assert!(shown.contains("\n  hint: point DATABASE_URL"), "{shown}");
     assert!(shown.contains("baseline --version"), "{shown}");
+}
+
+/// A service that asks for nothing gets no table: no demo schema unless it
+/// links the demo and passes its migrations, and a backend its sets lack is
+/// refused rather than left empty.
+#[tokio::test]
+async fn nothing_is_applied_that_was_not_asked_for() {
+    let db = SqliteFile::new();
+    let report = Initializer::new(db.url()).seed(false).run().await.unwrap();
+    assert!(report.migrations.applied.is_empty());
+    let tables: i64 = rusqlite::Connection::open(&db.path)
+        .unwrap()
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+
+    let only_postgres = dbinit_runner::dbinit_core::MigrationSets::default()
+        .with("postgres", demo().get("postgres").unwrap().clone());
+    let err = Initializer::new(SqliteFile::new().url())
+        .migration_sets(only_postgres)
+        .seed(false)
+        .run()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no `sqlite` migrations"), "{err}");
 }

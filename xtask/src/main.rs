@@ -50,7 +50,11 @@ fn main() -> ExitCode {
     cli::load_dotenv(None);
     cli::load_dotenv(Some(&project_root().join(".env")));
     match Task::parse() {
-        Task::Db(command) => cli::run(command, &CliConfig::new(default_url())),
+        Task::Db(command) => match dbinit_runner::dbinit_accounts::migration_sets() {
+            // The demo: its schema and its seeders are what `cargo xtask init` makes.
+            Ok(demo) => cli::run(command, &CliConfig::new(default_url()).migrations(demo)),
+            Err(e) => report(Err(e.into())),
+        },
         Task::Test(cmd) => report(cmd.run()),
         Task::Bench(cmd) => report(cmd.run()),
     }

@@ -17,6 +17,12 @@
 //! come from `DBINIT_ADMIN_USERNAME` (default `admin`) and `DBINIT_ADMIN_EMAIL`
 //! (default `admin@localhost`).
 //!
+//! The schema they write to (tenants, roles, users, user_roles and the
+//! demo's performance_alerts) ships with them: [`migration_sets`], one set
+//! per backend, embedded at build time. Linking this crate is how an
+//! application opts into the demo content; `dbinit-runner` with default
+//! features has none of it.
+//!
 //! Call [`link`] once from your binary so the linker keeps the registrations.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -30,7 +36,29 @@ pub use admin::AdminUser;
 pub use roles::{SystemRoles, SYSTEM_ROLES};
 pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
-use dbinit_core::{inventory, SeederRegistration};
+use dbinit_core::migration::EmbeddedMigration;
+use dbinit_core::{inventory, CoreError, MigrationSets, SeederRegistration};
+
+static MIGRATIONS: &[(&str, &[EmbeddedMigration])] =
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// Every table the demo schema creates (for `Initializer::require_tables`).
+pub const DEMO_TABLES: &[&str] = &[
+    "performance_alerts",
+    "roles",
+    "tenants",
+    "user_roles",
+    "users",
+];
+
+/// The demo schema, one migration set per backend (`sqlite`, `postgres`).
+///
+/// # Errors
+///
+/// Never in practice: the files were checked when the crate was built.
+pub fn migration_sets() -> Result<MigrationSets, CoreError> {
+    MigrationSets::embedded("dbinit-accounts/migrations", MIGRATIONS)
+}
 
 inventory::submit! { SeederRegistration::new(|| Box::new(SystemTenant)) }
 inventory::submit! { SeederRegistration::new(|| Box::new(SystemRoles)) }

@@ -37,17 +37,78 @@ use std::path::{Path, PathBuf};
 /// When the directory cannot be read, a file is refused, or `OUT_DIR` /
 /// `CARGO_MANIFEST_DIR` are not set (not in a build script).
 pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
-    let manifest =
-        std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_build("CARGO_MANIFEST_DIR"))?;
-    let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| not_build("OUT_DIR"))?;
-    let manifest = PathBuf::from(manifest);
+    let (manifest, out_dir) = build_dirs()?;
     let dir = manifest.join(dir);
     // Cargo scans a directory named here recursively for changes.
     println!("cargo:rerun-if-changed={}", dir.display());
-    let files = crate::discover::load(&dir).map_err(io::Error::other)?;
+    std::fs::write(Path::new(&out_dir).join(out_file), table(&manifest, &dir)?)
+}
+
+/// Embeds one migration set per backend: every subdirectory of `dir` named
+/// after a backend (`migrations/sqlite/`, `migrations/postgres/`), with the
+/// same checks as [`embed`]. Writes `$OUT_DIR/<out_file>`, a Rust
+/// expression of type `&[(&str, &[EmbeddedMigration])]` that
+/// [`MigrationSets::embedded`](crate::migration::MigrationSets::embedded)
+/// takes:
+///
+/// ```text
+/// // build.rs
+/// fn main() { dbinit_core::migration::embed_all("migrations", "migrations.rs").unwrap() }
+/// // src/main.rs
+/// static MIGRATIONS: &[(&str, &[dbinit_core::migration::EmbeddedMigration])] =
+///     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+/// let sets = dbinit_core::migration::MigrationSets::embedded("myapp", MIGRATIONS)?;
+/// ```
+///
+/// # Errors
+///
+/// As [`embed`]; also a directory without any backend subdirectory.
+pub fn embed_all(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
+    let (manifest, out_dir) = build_dirs()?;
+    let dir = manifest.join(dir);
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut backends: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    backends.sort();
+    if backends.is_empty() {
+        return Err(io::Error::other(format!(
+            "{} has no backend subdirectory (migrations/sqlite/, migrations/postgres/, ...)",
+            dir.display()
+        )));
+    }
+    let mut code = String::from("&[\n");
+    for backend in backends {
+        let name = backend
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| io::Error::other(format!("{} is not UTF-8", backend.display())))?;
+        let _ = writeln!(code, "({name:?}, {}),", table(&manifest, &backend)?);
+    }
+    code.push(']');
+    std::fs::write(Path::new(&out_dir).join(out_file), code)
+}
+
+/// The manifest and output directories of the running build script.
+fn build_dirs() -> io::Result<(PathBuf, PathBuf)> {
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_build("CARGO_MANIFEST_DIR"))?;
+    let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| not_build("OUT_DIR"))?;
+    Ok((PathBuf::from(manifest), PathBuf::from(out_dir)))
+}
+
+/// The `&[EmbeddedMigration]` expression for the files under `dir`.
+fn table(manifest: &Path, dir: &Path) -> io::Result<String> {
+    let files = crate::discover::load(dir).map_err(io::Error::other)?;
     let mut code = String::from("&[\n");
     for f in files {
-        let shown = f.path.strip_prefix(&manifest).unwrap_or(&f.path);
+        let shown = f.path.strip_prefix(manifest).unwrap_or(&f.path);
         let down = match &f.down {
             Some((path, _)) => format!("Some(include_str!({:?}))", path.display().to_string()),
             None => "None".to_owned(),
@@ -64,7 +125,7 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
         );
     }
     code.push(']');
-    std::fs::write(Path::new(&out_dir).join(out_file), code)
+    Ok(code)
 }
 
 fn not_build(var: &str) -> io::Error {

@@ -49,7 +49,7 @@ pub use connector::{ConnectOptions, Connector, DatabaseCreated};
 pub use environment::{Environment, Environments};
 pub use error::{BoxError, CoreError, ErrorKind};
 pub use health::{HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts};
-pub use migration::{AppliedMigration, MigrationFile, MigrationSet};
+pub use migration::{AppliedMigration, MigrationFile, MigrationSet, MigrationSets};
 pub use registry::{
     ConnectorRegistration, HealthCheckRegistration, SchemaStepRegistration, SeederRegistration,
 };

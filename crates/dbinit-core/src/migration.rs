@@ -19,7 +19,7 @@ use crate::CoreError;
 /// refinery's history table; dbinit writes rows refinery can read back.
 pub const HISTORY_TABLE: &str = "refinery_schema_history";
 
-pub use crate::embed::embed;
+pub use crate::embed::{embed, embed_all};
 
 /// One migration: version, name, refinery checksum and SQL.
 ///
@@ -228,6 +228,89 @@ impl fmt::Debug for MigrationSet {
             .field("origin", &self.origin)
             .field("migrations", &self.migrations.len())
             .finish()
+    }
+}
+
+/// One migration set per backend, by registered name (`sqlite`,
+/// `postgres`, ...): what an application that supports several backends
+/// ships. The runner picks the set of the backend its URL selects.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationSets {
+    origin: String,
+    sets: Vec<(String, MigrationSet)>,
+}
+
+impl MigrationSets {
+    /// The sets embedded by [`embed_all`].
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidMigrationSet`] when two files of a set share a
+    /// version.
+    pub fn embedded(
+        origin: &str,
+        table: &'static [(&'static str, &'static [EmbeddedMigration])],
+    ) -> Result<Self, CoreError> {
+        let sets = table
+            .iter()
+            .map(|(backend, migrations)| {
+                MigrationSet::embedded(format!("embedded:{origin}/{backend}"), migrations)
+                    .map(|set| ((*backend).to_owned(), set))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(MigrationSets {
+            origin: format!("embedded:{origin}"),
+            sets,
+        })
+    }
+
+    /// One set per backend subdirectory of `dir`, read at run time.
+    ///
+    /// # Errors
+    ///
+    /// As [`MigrationSet::from_dir`] for each subdirectory.
+    pub fn from_dir(dir: &Path) -> Result<Self, CoreError> {
+        let invalid = |reason: String| CoreError::InvalidMigrationSet { reason };
+        let mut backends: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| invalid(format!("cannot read {}: {e}", dir.display())))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        backends.sort();
+        let sets = backends
+            .iter()
+            .filter_map(|p| Some((p.file_name()?.to_str()?.to_owned(), p)))
+            .map(|(name, path)| MigrationSet::from_dir(path).map(|set| (name, set)))
+            .collect::<Result<_, _>>()?;
+        Ok(MigrationSets {
+            origin: dir.display().to_string(),
+            sets,
+        })
+    }
+
+    /// Adds (or replaces) the set of `backend`.
+    pub fn with(mut self, backend: &str, set: MigrationSet) -> Self {
+        self.sets.retain(|(name, _)| name != backend);
+        self.sets.push((backend.to_owned(), set));
+        self
+    }
+
+    /// The set of `backend`, if there is one.
+    pub fn get(&self, backend: &str) -> Option<&MigrationSet> {
+        self.sets
+            .iter()
+            .find(|(name, _)| name == backend)
+            .map(|(_, set)| set)
+    }
+
+    /// Where the sets came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The backends that have a set.
+    pub fn backends(&self) -> impl Iterator<Item = &str> {
+        self.sets.iter().map(|(name, _)| name.as_str())
     }
 }
 

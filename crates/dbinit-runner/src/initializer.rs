@@ -6,11 +6,11 @@ use std::time::Duration;
 use dbinit_core::engine::RollbackTarget;
 use dbinit_core::report::{HealthSummary, InitReport, LifecycleReport, PlanReport, StatusReport};
 use dbinit_core::{
-    ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, SecretSink,
-    StderrSecretSink,
+    ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, MigrationSets,
+    SecretSink, StderrSecretSink,
 };
 
-use crate::{bundled, lifecycle, pipeline, Interrupt, RunnerError};
+use crate::{lifecycle, pipeline, Interrupt, RunnerError};
 
 /// Makes a database ready: connect, create if missing, lock, migrate, seed,
 /// check. Cheap when the database is already ready, so call it on every start.
@@ -35,6 +35,7 @@ pub struct Initializer {
     pub(crate) used_default_url: bool,
     pub(crate) environment: Environment,
     pub(crate) migrations: Option<MigrationSet>,
+    pub(crate) migration_sets: Option<MigrationSets>,
     pub(crate) lock_timeout: Duration,
     pub(crate) connect: ConnectOptions,
     pub(crate) seed: bool,
@@ -59,14 +60,16 @@ impl std::fmt::Debug for Initializer {
 }
 
 impl Initializer {
-    /// An initializer for `url` with defaults: development environment, the
-    /// bundled migrations, a 60 s lock timeout, seeding on, every health check.
+    /// An initializer for `url` with defaults: development environment, no
+    /// migrations (give it yours), a 60 s lock timeout, seeding on (the
+    /// seeders your binary links), every health check.
     pub fn new(url: DatabaseUrl) -> Self {
         Initializer {
             url,
             used_default_url: false,
             environment: Environment::Development,
             migrations: None,
+            migration_sets: None,
             lock_timeout: Duration::from_secs(60),
             connect: ConnectOptions::default(),
             seed: true,
@@ -143,9 +146,18 @@ impl Initializer {
         self
     }
 
-    /// Your own migrations instead of the bundled schema.
+    /// One migration set, whatever the backend.
     pub fn migrations(mut self, set: MigrationSet) -> Self {
         self.migrations = Some(set);
+        self
+    }
+
+    /// One migration set per backend (`dbinit_core::migration::embed_all`
+    /// embeds `migrations/<backend>/`): the run uses the set of the backend
+    /// the URL selects, and refuses a backend without one. Without either
+    /// this or [`Initializer::migrations`] there is nothing to apply.
+    pub fn migration_sets(mut self, sets: MigrationSets) -> Self {
+        self.migration_sets = Some(sets);
         self
     }
 
@@ -298,28 +310,31 @@ impl Initializer {
         lifecycle::repair(self, version).await
     }
 
-    /// The migration set for the backend registered as `backend`: the
-    /// configured one, or the bundled one.
+    /// The migration set for the backend registered as `backend`: the one
+    /// set configured, that backend's of the configured sets, or none.
     pub(crate) fn migration_set(&self, backend: &str) -> Result<MigrationSet, CoreError> {
         if let Some(set) = &self.migrations {
             return Ok(set.clone());
         }
-        bundled::migrations(backend).unwrap_or_else(|| {
-            Err(CoreError::InvalidMigrationSet {
-                reason: format!(
-                    "this build has no bundled {backend} migrations; pass a migration directory"
-                ),
-            })
-        })
+        match &self.migration_sets {
+            Some(sets) => {
+                sets.get(backend)
+                    .cloned()
+                    .ok_or_else(|| CoreError::InvalidMigrationSet {
+                        reason: format!(
+                            "{} has no `{backend}` migrations (it has: {})",
+                            sets.origin(),
+                            sets.backends().collect::<Vec<_>>().join(", ")
+                        ),
+                    })
+            }
+            None => MigrationSet::new("none configured", Vec::new()),
+        }
     }
 
-    /// Required tables: the configured ones, the bundled schema's when the
-    /// bundled migrations are used, and every enabled seeder's.
+    /// Required tables: the configured ones and every enabled seeder's.
     pub(crate) fn required_tables(&self, seeder_tables: &[&'static str]) -> Vec<String> {
         let mut tables: Vec<String> = self.required_tables.clone();
-        if self.migrations.is_none() {
-            tables.extend(bundled::BUNDLED_TABLES.iter().map(|t| (*t).to_owned()));
-        }
         tables.extend(seeder_tables.iter().map(|t| (*t).to_owned()));
         tables.sort();
         tables.dedup();

@@ -12,9 +12,9 @@
 //!
 //! | feature | default | meaning |
 //! |---|---|---|
-//! | `sqlite` | yes | link the SQLite backend and embed `migrations/sqlite` |
-//! | `postgres` | no | link the PostgreSQL backend and embed `migrations/postgres` |
-//! | `accounts` | yes | link the tenant, roles and admin seeders |
+//! | `sqlite` | yes | link the SQLite backend |
+//! | `postgres` | no | link the PostgreSQL backend |
+//! | `accounts` | no | the demo content: the tenant, roles and admin seeders and their schema (`dbinit_accounts::migration_sets()`) |
 //! | `cli` | yes | the clap CLI, logging setup and `.env` loading |
 //!
 //! # Linking
@@ -24,7 +24,6 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod bundled;
 mod checks;
 #[cfg(feature = "cli")]
 pub mod cli;
@@ -38,6 +37,8 @@ mod seed_order;
 #[cfg(feature = "sqlite")]
 pub mod testing;
 
+#[cfg(feature = "accounts")]
+pub use dbinit_accounts;
 pub use dbinit_core;
 pub use error::RunnerError;
 pub use initializer::Initializer;

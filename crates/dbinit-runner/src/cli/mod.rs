@@ -47,17 +47,24 @@ use tracing_subscriber::EnvFilter;
 use crate::Initializer;
 
 /// What the mounting binary decides: the default URL when `DATABASE_URL` is
-/// unset.
+/// unset, and the application's migrations, so `myapp init` needs no flag.
 #[derive(Clone)]
 pub struct CliConfig {
     /// Used when neither `--database-url` nor `DATABASE_URL` is given.
     pub default_url: String,
+    /// The application's migration sets, one per backend; `--migrations DIR`
+    /// replaces them for one run.
+    pub migrations: Option<dbinit_core::MigrationSets>,
 }
 
 impl std::fmt::Debug for CliConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CliConfig")
             .field("default_url", &dbinit_core::redact(&self.default_url))
+            .field(
+                "migrations",
+                &self.migrations.as_ref().map(|m| m.origin().to_owned()),
+            )
             .finish()
     }
 }
@@ -87,7 +94,15 @@ impl CliConfig {
     pub fn new(default_url: impl Into<String>) -> Self {
         CliConfig {
             default_url: default_url.into(),
+            migrations: None,
         }
+    }
+
+    /// The application's migrations, one set per backend (embedded with
+    /// `dbinit_core::migration::embed_all`).
+    pub fn migrations(mut self, sets: dbinit_core::MigrationSets) -> Self {
+        self.migrations = Some(sets);
+        self
     }
 }
 
@@ -199,7 +214,7 @@ pub struct CommonArgs {
     #[arg(long)]
     pub json: bool,
     /// Load migrations named V<N>__<NAME>.sql from this directory (and its
-    /// subdirectories) instead of the bundled schema.
+    /// subdirectories) instead of the application's own.
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
     /// Turn off a health check by name (repeatable).
@@ -550,6 +565,8 @@ fn build(
         .connect_options(options);
     if let Some(dir) = &args.migrations {
         init = init.migrations(MigrationSet::from_dir(dir)?);
+    } else if let Some(sets) = &config.migrations {
+        init = init.migration_sets(sets.clone());
     }
     for name in &args.skip_checks {
         init = init.skip_check(name.clone());
