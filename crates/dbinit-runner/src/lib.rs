@@ -39,6 +39,11 @@ pub mod testing;
 
 #[cfg(feature = "accounts")]
 pub use dbinit_accounts;
+/// `docs/using-dbinit.md`, compiled as doctests so its examples stay true.
+#[cfg(all(doctest, feature = "cli", feature = "sqlite"))]
+#[doc = include_str!("../../../docs/using-dbinit.md")]
+pub struct UsingDbinit;
+
 pub use dbinit_core;
 pub use error::RunnerError;
 pub use initializer::Initializer;
