@@ -177,9 +177,11 @@ async fn history_len(s: &mut dyn Session) -> usize {
 
 async fn apply(s: &mut dyn Session, set: &MigrationSet) -> Result<usize, CoreError> {
     let plan = engine::plan(s, set).await?;
-    let expected = plan.applied.len() + plan.pending.len();
+    let expected: Vec<i64> = (plan.applied.iter().map(|a| a.version))
+        .chain(plan.pending.iter().map(|m| m.version()))
+        .collect();
     let done = engine::apply(s, &plan.pending).await.map_err(|b| b.error)?;
-    engine::verify(s, set, expected).await?;
+    engine::verify(s, set, &expected).await?;
     Ok(done.len())
 }
 

@@ -47,8 +47,12 @@ fn main() -> ExitCode {
     dbinit_runner::link_builtin_backends();
     // The current directory's `.env` (or its parents'), then the workspace's;
     // neither overrides what the environment already says.
-    cli::load_dotenv(None);
-    cli::load_dotenv(Some(&project_root().join(".env")));
+    if let Err(e) =
+        cli::load_dotenv(None).and_then(|()| cli::load_dotenv(Some(&project_root().join(".env"))))
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(cli::exit::code(e.kind()));
+    }
     match Task::parse() {
         Task::Db(command) => match dbinit_runner::dbinit_accounts::migration_sets() {
             // The demo: its schema and its seeders are what `cargo xtask init` makes.

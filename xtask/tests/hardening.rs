@@ -711,3 +711,24 @@ fn sigterm_and_sigint_roll_back_release_the_lock_and_exit_with_their_codes() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
     }
 }
+
+/// Found by the third review: a `.env` that does not parse used to be
+/// quoted whole in a warning (password included), and the run went on with
+/// the embedded default database.
+#[test]
+fn a_malformed_env_file_fails_without_quoting_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=\"postgres://u:Zq-hunter2@127.0.0.1:1/x\n",
+    )
+    .unwrap();
+    let out = xtask()
+        .current_dir(dir.path())
+        .args(["init", "--no-seed"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 13, "{}", stderr(&out));
+    assert!(stderr(&out).contains(".env"), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("Zq-hunter2"), "{}", stderr(&out));
+}

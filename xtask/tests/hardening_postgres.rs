@@ -310,3 +310,95 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// Found by the third review: a signal while waiting for a server that is
+/// not up waited out the whole connect timeout.
+#[test]
+fn a_signal_stops_the_wait_for_a_server() {
+    let child = xtask()
+        .args(["init", "--json", "--connect-timeout", "60s"])
+        .args(["--database-url", "postgres://postgres@127.0.0.1:1/nowhere"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 143, "{}", stderr(&out));
+    assert!(
+        sent.elapsed() < Duration::from_secs(10),
+        "waited out the connect timeout"
+    );
+    assert!(
+        stderr(&out).contains("stopped while connecting"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Found by the third review: a down script that rewrites the history, and
+/// a role without CREATE on the schema using the existing audit table.
+#[test]
+fn rollback_checks_the_history_and_repair_needs_no_create_right() {
+    let database = unique_database("down_history");
+    let url = pg_url(&database);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, sql: &str| std::fs::write(dir.path().join(name), sql).unwrap();
+    write("V1__a.sql", "CREATE TABLE a (x INT);");
+    write("V2__b.sql", "CREATE TABLE b (x INT);");
+    write(
+        "V2__b.down.sql",
+        "DROP TABLE b; DELETE FROM refinery_schema_history;",
+    );
+    let m = dir.path().to_str().unwrap().to_owned();
+    let run = |url: &str, args: &[&str]| {
+        xtask()
+            .args(args)
+            .args(["--no-seed", "--migrations", &m, "--database-url", url])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(code(&run(&url, &["init"])), 0);
+    let out = run(&url, &["rollback", "--steps", "1"]);
+    assert_eq!(code(&out), 41, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("modified the history table"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Repair as a role that owns the tables but may not create any.
+    let fresh = pg_url(&unique_database("no_create"));
+    write("V2__b.down.sql", "DROP TABLE b;");
+    assert_eq!(code(&run(&fresh, &["init"])), 0);
+    write("V1__a.sql", "CREATE TABLE a (x INT); -- reformatted");
+    assert_eq!(code(&run(&fresh, &["repair", "--accept", "1"])), 0);
+    let role = unique_database("app");
+    let admin = |sql: &str| psql(&fresh, sql);
+    admin(&format!("CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'"));
+    admin(&format!(
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}"
+    ));
+    admin(&format!("GRANT USAGE ON SCHEMA public TO {role}"));
+    for table in [
+        "refinery_schema_history",
+        "dbinit_migration_audit",
+        "a",
+        "b",
+    ] {
+        admin(&format!("ALTER TABLE {table} OWNER TO {role}"));
+    }
+    write("V2__b.sql", "CREATE TABLE b (x INT); -- reformatted");
+    let host = fresh.rsplit_once('@').unwrap().1;
+    let as_role = format!("postgres://{role}:pw-{role}@{host}");
+    let out = run(&as_role, &["repair", "--accept", "2"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = run(&as_role, &["rollback", "--steps", "1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

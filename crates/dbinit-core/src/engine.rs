@@ -72,8 +72,14 @@ pub async fn history(session: &mut dyn Session) -> Result<Vec<AppliedMigration>,
 
 fn decode(row: &Row) -> Result<AppliedMigration, CoreError> {
     let values = row.values();
+    let shown = match values.first() {
+        Some(Value::Int(v)) => v.to_string(),
+        Some(Value::Text(t)) => format!("{t:?}"),
+        Some(Value::Null) | None => "NULL".to_owned(),
+        Some(other) => format!("{other:?}"),
+    };
     let corrupt = |what: &str| CoreError::CorruptHistory {
-        reason: format!("version {:?}: {what}", values.first()),
+        reason: format!("the row of version {shown}: {what}"),
     };
     let text = |i: usize| match values.get(i) {
         Some(Value::Text(s)) => Some(s.clone()),
@@ -165,10 +171,17 @@ pub async fn apply(
 /// schema that appeared earlier in the search path (`$user`), and split the
 /// history.
 async fn ensure_history(session: &mut dyn Session) -> Result<(), CoreError> {
-    if session.table_exists(HISTORY_TABLE).await? {
+    ensure(session, HISTORY_TABLE, CREATE_HISTORY).await
+}
+
+/// Creates `table` with `create` unless its name already resolves (the
+/// audit table likewise: a role without CREATE on the schema can still
+/// use one that exists).
+async fn ensure(session: &mut dyn Session, table: &str, create: &str) -> Result<(), CoreError> {
+    if session.table_exists(table).await? {
         return Ok(());
     }
-    session.execute_batch(CREATE_HISTORY).await
+    session.execute_batch(create).await
 }
 
 fn history_row(migration: &MigrationFile, applied_on: &str) -> [Value; 4] {
@@ -283,25 +296,28 @@ fn partly_applied(e: CoreError, what: &str) -> CoreError {
     }
 }
 
-/// Reads the history back after applying: a migration that rewrote or
-/// emptied it (which the database may not have prevented) must fail this
-/// run, not the next one.
+/// Reads the history back after applying or rolling back: a script that
+/// rewrote, emptied or refilled it (which the database may not have
+/// prevented) must fail this run, not the next one. `expected`: the
+/// versions the history must hold now.
 ///
 /// # Errors
 ///
-/// A [`ErrorKind::MigrationFailed`] error when the history no longer
-/// matches `set` with `expected` rows.
+/// A [`ErrorKind::MigrationFailed`] error when the history does not hold
+/// exactly `expected`, or no longer matches `set`.
 pub async fn verify(
     session: &mut dyn Session,
     set: &MigrationSet,
-    expected: usize,
+    expected: &[i64],
 ) -> Result<(), CoreError> {
     let after = history(session).await?;
+    let mut want = expected.to_vec();
+    want.sort_unstable();
+    let have: Vec<i64> = after.iter().map(|a| a.version).collect();
     let problem = match set.pending(&after) {
         Err(e) => Some(e.to_string()),
-        Ok(pending) if !pending.is_empty() || after.len() != expected => Some(format!(
-            "it holds {} rows where {expected} were expected",
-            after.len()
+        Ok(_) if have != want => Some(format!(
+            "it holds versions {have:?} where {want:?} were expected"
         )),
         Ok(_) => None,
     };
@@ -310,13 +326,13 @@ pub async fn verify(
         Some(problem) => Err(CoreError::backend(
             ErrorKind::MigrationFailed,
             format!(
-                "after this run's migrations were committed, refinery_schema_history no longer \
+                "after this run's scripts were committed, refinery_schema_history no longer \
                  matches them ({problem}): one of them modified the history table"
             ),
         )
         .with_hint(
-            "find the migration that touches refinery_schema_history, fix it, and restore the \
-             history rows from a backup; migrations must never modify the history table",
+            "find the script that touches refinery_schema_history, fix it, and restore the \
+             history rows from a backup; migrations and down scripts must never modify it",
         )),
     }
 }
@@ -395,7 +411,7 @@ pub async fn rollback(
     range: &[&MigrationFile],
 ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
     let mut done = Vec::with_capacity(range.len());
-    if let Err(error) = session.execute_batch(CREATE_AUDIT).await {
+    if let Err(error) = ensure(session, AUDIT_TABLE, CREATE_AUDIT).await {
         return Err(MigrationBatchError {
             applied: done,
             error,
@@ -496,35 +512,21 @@ pub async fn baseline(
         .iter()
         .filter(|m| m.version() <= version)
         .collect();
-    session.execute_batch(CREATE_HISTORY).await?;
-    session.execute_batch(CREATE_AUDIT).await?;
-    session.begin().await?;
+    ensure_history(session).await?;
+    ensure(session, AUDIT_TABLE, CREATE_AUDIT).await?;
     let applied_on = timestamp_now();
-    let result = async {
+    atomically(session, true, async |s| {
         let mut records = Vec::with_capacity(adopted.len());
         for migration in &adopted {
-            session
-                .execute(INSERT_HISTORY, &history_row(migration, &applied_on))
+            s.execute(INSERT_HISTORY, &history_row(migration, &applied_on))
                 .await?;
-            audit(
-                session,
-                "baseline",
-                migration,
-                None,
-                Some(migration.checksum()),
-            )
-            .await?;
+            audit(s, "baseline", migration, None, Some(migration.checksum())).await?;
             records.push(migration.applied(applied_on.clone(), Instant::now()));
         }
         fault::point("baseline.recorded");
-        session.commit().await?;
         Ok(records)
-    }
-    .await;
-    if result.is_err() {
-        let _ = session.rollback().await;
-    }
-    result
+    })
+    .await
 }
 
 /// What [`repair`] changed.
@@ -577,12 +579,11 @@ pub async fn repair(
         Value::from(file.name()),
         Value::Text(file.checksum().to_string()),
     ];
-    session.execute_batch(CREATE_AUDIT).await?;
-    session.begin().await?;
-    let result = async {
-        session.execute(UPDATE_CHECKSUM, &row).await?;
+    ensure(session, AUDIT_TABLE, CREATE_AUDIT).await?;
+    atomically(session, true, async |s| {
+        s.execute(UPDATE_CHECKSUM, &row).await?;
         audit(
-            session,
+            s,
             "repair",
             file,
             Some(applied.checksum),
@@ -590,13 +591,9 @@ pub async fn repair(
         )
         .await?;
         fault::point("repair.recorded");
-        session.commit().await
-    }
-    .await;
-    if result.is_err() {
-        let _ = session.rollback().await;
-    }
-    result?;
+        Ok(())
+    })
+    .await?;
     Ok(Repaired {
         version,
         name: file.name().to_owned(),

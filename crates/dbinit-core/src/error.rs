@@ -172,8 +172,9 @@ pub enum CoreError {
         /// What is wrong.
         reason: String,
     },
-    /// A migration failed; it left no trace (its transaction was rolled back).
-    #[error("migration {file} failed and was rolled back: {message}")]
+    /// A migration failed, or was refused before it ran; it left no trace
+    /// (its transaction was rolled back).
+    #[error("migration {file} failed, and nothing of it was kept: {message}")]
     MigrationFailed {
         /// The migration file, `V{version}__{name}`.
         file: String,
@@ -355,7 +356,7 @@ impl CoreError {
                     .to_owned(),
             ),
             CoreError::Interrupted { .. } => Some(
-                "run init again: every completed migration and seeder stays, the interrupted one \
+                "run the same command again: every completed step stays, and the interrupted one \
                  runs again from the start"
                     .to_owned(),
             ),

@@ -29,10 +29,22 @@ use dbinit_core::{Canceller, CoreError};
 #[derive(Clone, Default)]
 pub struct Interrupt(Arc<State>);
 
-#[derive(Default)]
 struct State {
     reason: Mutex<Option<String>>,
     canceller: Mutex<Option<Arc<dyn Canceller>>>,
+    /// Flips to true on the first interruption, for waits that hold no
+    /// statement to cancel (connecting to a server that is not up).
+    interrupted: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            reason: Mutex::default(),
+            canceller: Mutex::default(),
+            interrupted: tokio::sync::watch::channel(false).0,
+        }
+    }
 }
 
 impl std::fmt::Debug for Interrupt {
@@ -54,6 +66,7 @@ impl Interrupt {
         if let Ok(mut r) = self.0.reason.lock() {
             r.get_or_insert_with(|| reason.to_owned());
         }
+        self.0.interrupted.send_replace(true);
         let canceller = self.0.canceller.lock().ok().and_then(|c| c.clone());
         if let Some(canceller) = canceller {
             canceller.cancel().await;
@@ -63,6 +76,23 @@ impl Interrupt {
     /// What interrupted the run, once something did.
     pub fn reason(&self) -> Option<String> {
         self.0.reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Runs `step` (a wait that holds no statement: connecting), unless the
+    /// run is interrupted first; then nothing was changed.
+    pub(crate) async fn unless_interrupted<T>(
+        &self,
+        stage: &str,
+        step: impl std::future::Future<Output = Result<T, CoreError>>,
+    ) -> Result<T, CoreError> {
+        let mut interrupted = self.0.interrupted.subscribe();
+        tokio::select! {
+            result = step => result,
+            _ = interrupted.wait_for(|yes| *yes) => Err(CoreError::Interrupted {
+                by: self.reason().unwrap_or_else(|| "an interruption".to_owned()),
+                what: format!("stopped while {stage}; nothing was changed"),
+            }),
+        }
     }
 
     /// Points cancellation at the session now in use (`None`: none).

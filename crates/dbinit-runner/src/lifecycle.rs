@@ -17,7 +17,13 @@ use crate::Initializer;
 /// Connects to an existing database without creating anything.
 async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
     let prepared = prepare(init, &init.url)?;
-    let session = prepared.connector.connect(&init.url, &init.connect).await?;
+    let session = init
+        .interrupt
+        .unless_interrupted(
+            "connecting",
+            prepared.connector.connect(&init.url, &init.connect),
+        )
+        .await?;
     Ok((prepared, session))
 }
 
@@ -134,14 +140,20 @@ pub(crate) async fn rollback(
     target: RollbackTarget,
 ) -> Result<LifecycleReport, CoreError> {
     let (prepared, done) = under_lock(init, async |prepared, session| {
+        let before = engine::history(session).await?;
         let range = engine::rollback_plan(session, &prepared.set, target).await?;
-        engine::rollback(session, &range).await.map_err(|batch| {
-            if !batch.applied.is_empty() {
-                let done: Vec<String> = batch.applied.iter().map(|m| m.file_stem()).collect();
-                tracing::warn!(rolled_back = %done.join(", "), "rollback stopped part way");
-            }
-            batch.error
-        })
+        let done = engine::rollback(session, &range)
+            .await
+            .map_err(|batch| already_rolled_back(batch.error, &batch.applied))?;
+        // A down script may have rewritten the history (PostgreSQL cannot
+        // refuse it up front): this rollback fails, not the next run.
+        let expected: Vec<i64> = before
+            .iter()
+            .map(|a| a.version)
+            .filter(|v| !range.iter().any(|m| m.version() == *v))
+            .collect();
+        engine::verify(session, &prepared.set, &expected).await?;
+        Ok(done)
     })
     .await?;
     Ok(report(init, &prepared, "rollback", done))
@@ -166,6 +178,36 @@ pub(crate) async fn repair(init: &Initializer, version: i64) -> Result<Lifecycle
     let mut report = report(init, &prepared, "repair", Vec::new());
     report.repaired = Some(repaired);
     Ok(report)
+}
+
+/// A rollback that stopped part way says what it had already undone.
+fn already_rolled_back(error: CoreError, done: &[dbinit_core::AppliedMigration]) -> CoreError {
+    if done.is_empty() {
+        return error;
+    }
+    let done: Vec<String> = done.iter().map(|m| m.file_stem()).collect();
+    let done = done.join(", ");
+    match error {
+        CoreError::Interrupted { by, what } => CoreError::Interrupted {
+            by,
+            what: format!("{what}; already rolled back: {done}"),
+        },
+        CoreError::Backend {
+            kind,
+            message,
+            hint,
+            source,
+        } => CoreError::Backend {
+            kind,
+            message: format!("{message}; already rolled back: {done}"),
+            hint,
+            source,
+        },
+        e => {
+            tracing::warn!(rolled_back = %done, "rollback stopped part way");
+            e
+        }
+    }
 }
 
 fn report(

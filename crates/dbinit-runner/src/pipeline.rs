@@ -115,7 +115,10 @@ async fn run(
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
     init.interrupt.check("connecting")?;
-    let (mut session, created) = prepared.connector.open(url, &init.connect).await?;
+    let (mut session, created) = init
+        .interrupt
+        .unless_interrupted("connecting", prepared.connector.open(url, &init.connect))
+        .await?;
     init.interrupt.attach(session.canceller());
     fault::point("init.connected");
     report.database_created = Some(created);
@@ -264,7 +267,10 @@ async fn migrate(
     match engine::apply(session, &plan.pending).await {
         Ok(done) => {
             report.applied = done;
-            engine::verify(session, set, plan.applied.len() + plan.pending.len()).await
+            let expected: Vec<i64> = (plan.applied.iter().map(|a| a.version))
+                .chain(plan.pending.iter().map(|m| m.version()))
+                .collect();
+            engine::verify(session, set, &expected).await
         }
         Err(batch) => {
             report.pending = plan.pending[batch.applied.len()..]

@@ -23,7 +23,10 @@
 //!
 //! fn main() -> std::process::ExitCode {
 //!     dbinit_runner::link_builtin_backends();
-//!     dbinit_runner::cli::load_dotenv(None);
+//!     if let Err(e) = dbinit_runner::cli::load_dotenv(None) {
+//!         eprintln!("error: {e}");
+//!         return std::process::ExitCode::from(13);
+//!     }
 //!     match MyTask::parse() {
 //!         MyTask::Db(cmd) => dbinit_runner::cli::run(cmd, &dbinit_runner::cli::CliConfig::new("sqlite://data/app.db")),
 //!         MyTask::Deploy => std::process::ExitCode::SUCCESS,
@@ -286,23 +289,40 @@ pub struct InitArgs {
 
 /// Loads `.env` (from `path`, or the current directory and its parents)
 /// without overriding variables already set. Call before parsing arguments.
-pub fn load_dotenv(path: Option<&Path>) {
-    // A missing .env is normal; a malformed one is reported by dotenvy's
-    // error, which never contains the values.
+///
+/// # Errors
+///
+/// A `.env` that exists but cannot be read or parsed: running on would
+/// silently use another database (the default) than the one it names. The
+/// error never quotes the file (it holds secrets), only the position.
+pub fn load_dotenv(path: Option<&Path>) -> Result<(), CoreError> {
     let result = match path {
         Some(p) => dotenvy::from_path(p),
         None => dotenvy::dotenv().map(|_| ()),
     };
-    if let Err(e) = result {
-        if !e.not_found() {
-            eprintln!("warning: ignoring .env: {e}");
+    match result {
+        Ok(()) => Ok(()),
+        Err(e) if e.not_found() => Ok(()),
+        Err(e) => {
+            Err(CoreError::InvalidConfig {
+                setting: ".env".to_owned(),
+                reason: match e {
+                    dotenvy::Error::LineParse(_, at) => {
+                        format!("cannot parse it (at character {at}); quote values that hold spaces or #")
+                    }
+                    dotenvy::Error::Io(e) => format!("cannot read it: {e}"),
+                    _ => "cannot load it".to_owned(),
+                },
+            })
         }
     }
 }
 
 /// Parses the process arguments as [`Cli`] and runs it. Loads `.env` first.
 pub fn main(config: &CliConfig) -> ExitCode {
-    load_dotenv(None);
+    if let Err(e) = load_dotenv(None) {
+        return fail(&e, false);
+    }
     let cli = <Cli as clap::Parser>::parse();
     run(cli.command, config)
 }
