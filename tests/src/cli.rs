@@ -65,6 +65,36 @@ impl Unprivileged {
     }
 }
 
+/// Spawns `cmd` (stdout and stderr captured), polls `ready` every 100 ms
+/// for at most 60 s, sends `signal`, and returns the output and how long
+/// the process took to exit after the signal.
+///
+/// # Panics
+///
+/// When the process cannot be spawned or signalled.
+pub fn signal_when(
+    cmd: &mut Command,
+    ready: impl Fn() -> bool,
+    signal: nix::sys::signal::Signal,
+) -> (Output, std::time::Duration) {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline && !ready() {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let sent = Instant::now();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("a pid"));
+    nix::sys::signal::kill(pid, signal).expect("signal");
+    let out = child.wait_with_output().expect("wait");
+    (out, sent.elapsed())
+}
+
 /// The exit code.
 ///
 /// # Panics

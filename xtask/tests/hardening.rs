@@ -6,7 +6,7 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
@@ -257,32 +257,25 @@ fn a_signal_stops_a_wait_for_a_locked_database() {
         "sqlite",
         &[("V6__waits", "CREATE TABLE waits (x INTEGER);")],
     );
-    let child = xtask()
-        .args([
-            "init",
-            "--json",
-            "--no-seed",
-            "--busy-timeout",
-            "60s",
-            "--migrations",
-        ])
-        .arg(migrations.path())
-        .args(["--database-url", &url(&db)])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+    let started = Instant::now();
+    let (out, took) = dbinit_tests::cli::signal_when(
+        xtask()
+            .args([
+                "init",
+                "--json",
+                "--no-seed",
+                "--busy-timeout",
+                "60s",
+                "--migrations",
+            ])
+            .arg(migrations.path())
+            .args(["--database-url", &url(&db)]),
+        || started.elapsed() > Duration::from_millis(1500),
         nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    );
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     assert!(
-        sent.elapsed() < Duration::from_secs(10),
+        took < Duration::from_secs(10),
         "the busy wait ignored the signal"
     );
     holder.execute_batch("ROLLBACK").unwrap();
@@ -656,36 +649,27 @@ fn sigterm_and_sigint_roll_back_release_the_lock_and_exit_with_their_codes() {
             WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 400000000)
             SELECT count(*) FROM c;";
         let migrations = dbinit_tests::cli::migration_dir("sqlite", &[("V6__slow", slow)]);
-        let child = xtask()
-            .args(["init", "--json", "--no-seed", "--migrations"])
-            .arg(migrations.path())
-            .args(["--database-url", &url(&db)])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait until the slow migration runs: the five before it are applied.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-            let applied = rusqlite::Connection::open(&db)
+        // Signalled once the slow migration runs: the five before it are applied.
+        let applied = || {
+            rusqlite::Connection::open(&db)
                 .and_then(|c| {
                     c.query_row("SELECT count(*) FROM refinery_schema_history", [], |r| {
                         r.get::<_, i64>(0)
                     })
                 })
-                .unwrap_or(0);
-            if applied == 5 {
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(300));
-        let sent = Instant::now();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
-        let out = child.wait_with_output().unwrap();
+                .is_ok_and(|n| n == 5)
+        };
+        let (out, took) = dbinit_tests::cli::signal_when(
+            xtask()
+                .args(["init", "--json", "--no-seed", "--migrations"])
+                .arg(migrations.path())
+                .args(["--database-url", &url(&db)]),
+            applied,
+            signal,
+        );
         assert_eq!(code(&out), expected, "{signal}: {}", stderr(&out));
         assert!(
-            sent.elapsed() < Duration::from_secs(20),
+            took < Duration::from_secs(20),
             "the statement was not cancelled"
         );
         let report = json(&out);

@@ -3,7 +3,7 @@
 //! server as typed, libpq's password conventions, migrations that touch
 //! the history.
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
@@ -238,8 +238,17 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
         )],
     );
     let dir = migrations.path().to_str().unwrap().to_owned();
-    let child = xtask()
-        .args([
+    let sleeping = || {
+        psql(
+            &pg_url("postgres"),
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
+                 AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
+            ),
+        ) == "1"
+    };
+    let (out, took) = dbinit_tests::cli::signal_when(
+        xtask().args([
             "init",
             "--json",
             "--no-seed",
@@ -247,34 +256,12 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
             &dir,
             "--database-url",
             &url,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        let sleeping = psql(
-            &pg_url("postgres"),
-            &format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' \
-                 AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
-            ),
-        );
-        if sleeping == "1" {
-            break;
-        }
-    }
-    let sent = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        ]),
+        sleeping,
         nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    );
     assert_eq!(code(&out), 143, "{}", stderr(&out));
-    assert!(sent.elapsed() < Duration::from_secs(20));
+    assert!(took < Duration::from_secs(20));
     assert_eq!(json(&out)["error"]["kind"], "interrupted");
     // Nothing runs on, no advisory lock is held, nothing is half applied.
     let count = |sql: &str| psql(&pg_url(&database), sql);
@@ -315,24 +302,17 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
 /// not up waited out the whole connect timeout.
 #[test]
 fn a_signal_stops_the_wait_for_a_server() {
-    let child = xtask()
-        .args(["init", "--json", "--connect-timeout", "60s"])
-        .args(["--database-url", "postgres://postgres@127.0.0.1:1/nowhere"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let sent = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+    let started = Instant::now();
+    let (out, took) = dbinit_tests::cli::signal_when(
+        xtask()
+            .args(["init", "--json", "--connect-timeout", "60s"])
+            .args(["--database-url", "postgres://postgres@127.0.0.1:1/nowhere"]),
+        || started.elapsed() > Duration::from_millis(1500),
         nix::sys::signal::Signal::SIGTERM,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
+    );
     assert_eq!(code(&out), 143, "{}", stderr(&out));
     assert!(
-        sent.elapsed() < Duration::from_secs(10),
+        took < Duration::from_secs(10),
         "waited out the connect timeout"
     );
     assert!(
