@@ -12,7 +12,7 @@ use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl};
 ///
 /// When the database cannot be read: the test cannot go on.
 pub async fn dump(url: &str) -> String {
-    dbinit_runner::link_builtin_backends();
+    crate::link();
     let url = DatabaseUrl::parse(url).expect("valid url");
     let connector = registry::connector_for(&url).expect("backend").make();
     let mut s = connector

@@ -11,6 +11,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dbinit_runner::dbinit_core::DatabaseUrl;
 
+/// Links every plugin a test binary needs: the built-in backends and the
+/// demo's seeders (linked here rather than through the runner's `accounts`
+/// feature, which feature unification would spread to every binary).
+pub fn link() {
+    dbinit_runner::link_builtin_backends();
+    dbinit_accounts::link();
+}
+
 /// The variable `cargo xtask test` sets to the shared test cluster's
 /// superuser URL (database `postgres`).
 pub const PG_URL_VAR: &str = "DBINIT_TEST_PG_URL";
@@ -60,7 +68,7 @@ pub struct SqliteFile {
 impl SqliteFile {
     /// A new, not yet existing, database file `app.db` in a new directory.
     pub fn new() -> Self {
-        dbinit_runner::link_builtin_backends();
+        link();
         let dir = tempfile::tempdir().expect("create a temporary directory");
         let path = dir.path().join("app.db");
         SqliteFile { dir, path }

@@ -350,7 +350,7 @@ async fn contract(backend: &str) {
 
 #[test]
 fn every_registered_backend_is_a_conformance_target() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let dir = tempfile::tempdir().unwrap();
     let names: Vec<&str> = registry::connectors()
         .unwrap()
@@ -365,18 +365,18 @@ fn every_registered_backend_is_a_conformance_target() {
 
 #[tokio::test]
 async fn sqlite_meets_the_contract() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     contract("sqlite").await;
 }
 
 #[tokio::test]
 async fn postgres_meets_the_contract() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     contract("postgres").await;
 }
 
 #[tokio::test]
 async fn a_backend_defined_outside_the_workspace_meets_the_contract() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     contract("litealias").await;
 }

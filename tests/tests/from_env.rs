@@ -16,7 +16,7 @@ fn set(vars: &[(&str, Option<&str>)]) {
 
 #[tokio::test]
 async fn from_env_follows_the_cli_rules() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let dir = tempfile::tempdir().unwrap();
     let default = format!("sqlite://{}/default.db", dir.path().display());
     let vars = ["DATABASE_URL", "DBINIT_ENV", "DBINIT_FALLBACK_URL"];

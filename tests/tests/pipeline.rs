@@ -22,7 +22,7 @@ impl SecretSink for Captured {
 
 /// The demo: its schema and its seeders (this binary links dbinit-accounts).
 fn demo() -> dbinit_runner::dbinit_core::MigrationSets {
-    dbinit_runner::dbinit_accounts::migration_sets().unwrap()
+    dbinit_accounts::migration_sets().unwrap()
 }
 
 fn initializer(db: &SqliteFile, sink: Arc<Captured>) -> Initializer {
@@ -137,7 +137,7 @@ async fn no_seed_skips_seeders_and_their_checks() {
 async fn unhealthy_database_fails_with_the_check_named() {
     let db = SqliteFile::new();
     let init = initializer(&db, Arc::default())
-        .require_tables(dbinit_runner::dbinit_accounts::DEMO_TABLES.iter().copied());
+        .require_tables(dbinit_accounts::DEMO_TABLES.iter().copied());
     init.run().await.unwrap();
     let conn = rusqlite::Connection::open(&db.path).unwrap();
     conn.execute_batch("DELETE FROM user_roles; DROP TABLE performance_alerts;")

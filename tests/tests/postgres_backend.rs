@@ -13,7 +13,7 @@ use dbinit_tests::pg::{test_certificates, Cluster, ClusterOptions};
 use dbinit_tests::{pg_url, unique_database};
 
 fn connector() -> Box<dyn Connector> {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let url = DatabaseUrl::parse(&pg_url("postgres")).unwrap();
     registry::connector_for(&url)
         .expect("postgres is linked")
@@ -346,7 +346,7 @@ async fn introspection_and_binary_copy() {
 
 #[tokio::test]
 async fn tls_require_and_verify_full_against_a_server_with_a_generated_certificate() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let certs = test_certificates();
     let cluster = Cluster::new(ClusterOptions {
         tls: Some((certs.server_cert_pem.clone(), certs.server_key_pem.clone())),

@@ -29,7 +29,7 @@ fn initializer(url: &str, set: &MigrationSet) -> Initializer {
 }
 
 async fn round_trip(url: &str, dialect: &str) {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let (_dir, set) = migrations(dialect);
     let init = initializer(url, &set);
     let report = init.run().await.unwrap_or_else(|e| panic!("{e}"));

@@ -9,7 +9,7 @@ fn names<T>(entries: &[&T], name: impl Fn(&T) -> &'static str) -> Vec<&'static s
 
 #[test]
 fn every_builtin_registration_is_visible_and_nothing_else() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let connectors = registry::connectors().expect("connectors");
     assert_eq!(names(connectors, |c| c.name()), ["postgres", "sqlite"]);
     assert_eq!(connectors[0].schemes(), ["postgres", "postgresql"]);
@@ -35,7 +35,7 @@ fn every_builtin_registration_is_visible_and_nothing_else() {
 
 #[test]
 fn registered_names_match_what_the_plugins_call_themselves() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     for reg in registry::connectors().unwrap() {
         assert_eq!(reg.make().name(), reg.name());
     }
@@ -49,7 +49,7 @@ fn registered_names_match_what_the_plugins_call_themselves() {
 
 #[test]
 fn unknown_scheme_lists_the_registered_backends() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_tests::link();
     let url = DatabaseUrl::parse("mysql://root:pw@localhost/app").unwrap();
     let err = registry::connector_for(&url)
         .err()

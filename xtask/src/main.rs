@@ -45,6 +45,8 @@ pub(crate) fn default_url() -> String {
 
 fn main() -> ExitCode {
     dbinit_runner::link_builtin_backends();
+    // The demo's seeders (the schema is passed below).
+    dbinit_accounts::link();
     // The current directory's `.env` (or its parents'), then the workspace's;
     // neither overrides what the environment already says.
     if let Err(e) =
@@ -54,7 +56,7 @@ fn main() -> ExitCode {
         return ExitCode::from(cli::exit::code(e.kind()));
     }
     match Task::parse() {
-        Task::Db(command) => match dbinit_runner::dbinit_accounts::migration_sets() {
+        Task::Db(command) => match dbinit_accounts::migration_sets() {
             // The demo: its schema and its seeders are what `cargo xtask init` makes.
             Ok(demo) => cli::run(command, &CliConfig::new(default_url()).migrations(demo)),
             Err(e) => report(Err(e.into())),
