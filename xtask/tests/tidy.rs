@@ -190,3 +190,23 @@ fn release_builds_have_no_crash_points() {
         "the shipped binary would honour DBINIT_CRASH_AT: {core}"
     );
 }
+
+/// The library crates package and build from their packages alone (cargo
+/// verifies each one), so they can be depended on from a registry: no build
+/// script or `include!` reads outside its crate.
+#[test]
+fn library_crates_package_and_build_alone() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .current_dir(root())
+        .args(["package", "--offline", "--workspace", "--allow-dirty"])
+        .args(["--exclude", "xtask", "--exclude", "dbinit-tests"])
+        .args(["--exclude", "dbinit-example-service"])
+        .output()
+        .expect("run cargo package");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for name in ["core", "sqlite", "postgres", "accounts", "runner"] {
+        assert!(err.contains(&format!("Verifying dbinit-{name} ")), "{err}");
+    }
+}
