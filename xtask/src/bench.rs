@@ -80,6 +80,9 @@ impl BenchCmd {
         self.noop(&xtask, &sqlite3, dir.path())?;
         self.fresh(&xtask, &sqlite3, dir.path())?;
         self.engine_sqlite(&xtask, &sqlite3, dir.path())?;
+        let service = example_service()?;
+        let ready = format!("sqlite://{}", dir.path().join("service.db").display());
+        service_startup(&service, &ready, self.fresh_runs * 3, "SQLite")?;
         if !self.skip_postgres {
             self.postgres(&xtask, dir.path())?;
         }
@@ -237,6 +240,10 @@ impl BenchCmd {
             "xtask rollback",
             &ours_t,
         );
+
+        // The example service's startup on a ready database.
+        let service = example_service_path();
+        service_startup(&service, &cluster.url("service"), runs * 3, "PostgreSQL")?;
 
         // Storms on new databases vs one init on a new database.
         for size in [16, 32] {
@@ -441,6 +448,114 @@ impl BenchCmd {
         print_pair("one init", &one, "32 concurrent inits", &storm);
         Ok(())
     }
+}
+
+/// Builds the example service in release (one backend, then both), prints
+/// binary sizes and crate counts, and returns the path of the full build.
+fn example_service() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let package = ["--package", "dbinit-example-service"];
+    let one = ["--no-default-features", "--features", "sqlite"];
+    let mut sizes = Vec::new();
+    for features in [&one[..], &[]] {
+        let status = Command::new(&cargo)
+            .current_dir(project_root())
+            .args(["build", "--release", "--quiet"])
+            .args(package)
+            .args(features)
+            .status()?;
+        ensure!(
+            status.success(),
+            "cargo build of the example service failed"
+        );
+        let size = std::fs::metadata(example_service_path())?.len();
+        let tree = Command::new(&cargo)
+            .current_dir(project_root())
+            .args([
+                "tree",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+                "--format",
+                "{p}",
+            ])
+            .args(package)
+            .args(features)
+            .output()?;
+        let mut crates: Vec<&str> = std::str::from_utf8(&tree.stdout)?
+            .lines()
+            .map(|l| l.split(' ').next().unwrap_or(l))
+            .collect();
+        crates.sort_unstable();
+        crates.dedup();
+        sizes.push((size, crates.len()));
+    }
+    println!("example service, release build");
+    for ((size, crates), what) in sizes.iter().zip(["SQLite only", "SQLite and PostgreSQL"]) {
+        println!(
+            "  {what:<32} binary {:>6.1} MiB   {crates} crates (cargo tree, normal edges)",
+            *size as f64 / (1024.0 * 1024.0)
+        );
+    }
+    Ok(example_service_path())
+}
+
+fn example_service_path() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"))
+        .join("release/dbinit-example-service")
+}
+
+/// Process start to listener bound, with dbinit's call and without it, on
+/// a database made ready by a first run.
+fn service_startup(service: &Path, url: &str, runs: usize, backend: &str) -> anyhow::Result<()> {
+    use std::io::BufRead;
+    let start = |skip: bool| -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let mut cmd = Command::new(service);
+        cmd.arg("127.0.0.1:0");
+        if skip {
+            cmd.arg("--bench-without-dbinit");
+        }
+        let mut child = cmd
+            .env("DATABASE_URL", url)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("stdout")?;
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let took = started.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        ensure!(
+            line.starts_with("listening on"),
+            "the service did not start: {line:?}"
+        );
+        Ok(took)
+    };
+    start(false)?; // creates and migrates the database
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        without.push(start(true)?);
+        with.push(start(false)?);
+    }
+    println!("{backend}: example service, process start to listener bound, ready database ({runs} runs each)");
+    print_pair(
+        "without dbinit's call",
+        &without,
+        "with dbinit's call",
+        &with,
+    );
+    println!(
+        "  difference of medians: {:.2} ms",
+        (median(&with).as_secs_f64() - median(&without).as_secs_f64()) * 1e3
+    );
+    Ok(())
 }
 
 /// Migrations in the long history of the no-op measurement.

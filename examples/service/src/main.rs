@@ -2,8 +2,10 @@
 //! is ready (migrated, seeded, checked) or the process exits with dbinit's
 //! error and exit code, and never serves a request against missing tables.
 //!
-//! `dbinit-example-service ADDR` serves `GET /notes/welcome` on ADDR
+//! `dbinit-example-service ADDR` serves `GET /notes/{slug}` on ADDR
 //! (`127.0.0.1:0` picks a port; the bound address is printed on stdout).
+//! A second argument, `--bench-without-dbinit`, skips the dbinit call: the
+//! baseline of `cargo xtask bench`.
 //! Several processes may start at once on one new database (a pre-fork
 //! server's workers): dbinit's lock lets one initialize, the others find
 //! nothing to do.
@@ -63,11 +65,15 @@ async fn note(State(db): State<Db>, Path(slug): Path<String>) -> (StatusCode, St
 async fn main() -> ExitCode {
     // The backends this service uses, and nothing else: its own seeder is
     // in this crate (registered below), the demo's are not linked.
+    #[cfg(feature = "sqlite")]
     dbinit_sqlite::link();
+    #[cfg(feature = "postgres")]
     dbinit_postgres::link();
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+    // `cargo xtask bench` measures startup without dbinit's call too.
+    let skip_init = std::env::args().nth(2).as_deref() == Some("--bench-without-dbinit");
     // 1. The database, ready — before anything listens.
     let sets = match MigrationSets::embedded("dbinit-example-service", MIGRATIONS) {
         Ok(sets) => sets,
@@ -77,11 +83,12 @@ async fn main() -> ExitCode {
         Ok(init) => init.migration_sets(sets),
         Err(e) => return fail(&e.to_string(), 10),
     };
-    let report = match init.run().await {
-        Ok(report) => report,
-        Err(e) => return fail(&e.to_string(), 70),
-    };
-    eprintln!("{report}");
+    if !skip_init {
+        match init.run().await {
+            Ok(report) => eprintln!("{report}"),
+            Err(e) => return fail(&e.to_string(), 70),
+        }
+    }
     // 2. A session for the handlers (a real service would keep a pool).
     let url = init.url().clone();
     let session = match dbinit_core::registry::connector_for(&url) {
