@@ -215,18 +215,25 @@ impl DbFile {
     }
 
     /// A hot journal, as SQLite decides: non-empty, with its header intact,
-    /// and no process holding the database's RESERVED lock (a live journal
-    /// belongs to a writer that is still at work, and is left alone).
+    /// and no process holding the database's RESERVED lock. A live writer
+    /// deletes or clears its journal before it unlocks, and a new one locks
+    /// before it writes one; so the lock is looked at before and after the
+    /// journal, and only a journal seen between two free looks is hot.
     fn is_hot(&self, journal: &Path) -> Result<bool, CoreError> {
+        let db = open_nofollow(&self.path).map_err(|e| error::io("inspect", &self.path, e))?;
+        if self.reserved(&db)? {
+            return Ok(false);
+        }
         let mut magic = [0u8; 8];
         let intact = open_nofollow(journal)
             .and_then(|mut f| f.read_exact(&mut magic))
             .is_ok_and(|()| magic == JOURNAL_MAGIC);
-        if !intact {
-            return Ok(false);
-        }
-        let db = open_nofollow(&self.path).map_err(|e| error::io("inspect", &self.path, e))?;
-        // SQLite's RESERVED lock is a POSIX write lock on one byte.
+        Ok(intact && !self.reserved(&db)?)
+    }
+
+    /// Whether another process holds SQLite's RESERVED lock (a POSIX write
+    /// lock on one byte) on the database.
+    fn reserved(&self, db: &File) -> Result<bool, CoreError> {
         let mut probe = libc::flock {
             l_type: libc::F_WRLCK as libc::c_short,
             l_whence: libc::SEEK_SET as libc::c_short,
@@ -234,9 +241,9 @@ impl DbFile {
             l_len: 1,
             l_pid: 0,
         };
-        nix::fcntl::fcntl(&db, nix::fcntl::FcntlArg::F_GETLK(&mut probe))
+        nix::fcntl::fcntl(db, nix::fcntl::FcntlArg::F_GETLK(&mut probe))
             .map_err(|e| error::io("inspect the locks of", &self.path, e.into()))?;
-        Ok(probe.l_type == libc::F_UNLCK as libc::c_short)
+        Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
     }
 }
 
