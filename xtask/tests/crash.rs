@@ -94,10 +94,6 @@ fn migration_set(backend: Backend) -> tempfile::TempDir {
     dbinit_tests::cli::migration_dir(backend.name(), &extra)
 }
 
-fn init(url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
-    xtask(&["init"], url, migrations, crash_at)
-}
-
 /// `xtask COMMAND...` on `url` with `migrations`, crashing where `crash_at` says.
 fn xtask(command: &[&str], url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
     let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
@@ -166,7 +162,6 @@ fn lifecycle(point: &str) -> Option<(Vec<String>, bool)> {
 /// Crash a lifecycle command at every point of `family`, rerun it, and
 /// require the result of one uninterrupted run.
 fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
-    let dir = tempfile::tempdir().unwrap();
     let set = migration_set(backend);
     let (args, needs_init) = lifecycle(family).expect("a lifecycle family");
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -197,31 +192,45 @@ fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
             drop_history(url);
         }
     };
+    converge(backend, family, &args, command_set, &prepare);
+}
+
+/// Runs `args` once uninterrupted on a prepared database, then on a fresh
+/// prepared database for every crash point of `family`: killed there, the
+/// rerun of the same command must exit 0 (the dead process's lock never
+/// blocks it) and leave the same dump.
+fn converge(
+    backend: Backend,
+    family: &str,
+    args: &[&str],
+    migrations: &Path,
+    prepare: &dyn Fn(&str),
+) -> String {
+    let dir = tempfile::tempdir().unwrap();
     let reference_url = backend.fresh_url(dir.path());
     prepare(&reference_url);
-    let out = xtask(&args, &reference_url, command_set, None);
+    let out = xtask(args, &reference_url, migrations, None);
     assert!(
         out.status.success(),
         "reference: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let reference = dump_blocking(&reference_url);
-
+    let ours =
+        |p: &str| p.starts_with(family) && (lifecycle(family).is_some() == lifecycle(p).is_some());
     let mut tried = 0;
-    for (point, n) in points(backend)
-        .into_iter()
-        .filter(|(p, _)| p.starts_with(family))
-    {
+    for (point, n) in points(backend).into_iter().filter(|(p, _)| ours(p)) {
         let url = backend.fresh_url(dir.path());
         prepare(&url);
-        let crashed = xtask(&args, &url, command_set, Some(format!("{point}:{n}")));
+        let crashed = xtask(args, &url, migrations, Some(format!("{point}:{n}")));
         assert_eq!(
             crashed.status.signal(),
             Some(9),
-            "{backend:?} {point}:{n} was not reached: {}",
+            "{backend:?} {point}:{n} was not reached (status {:?}): {}",
+            crashed.status,
             String::from_utf8_lossy(&crashed.stderr)
         );
-        let rerun = xtask(&args, &url, command_set, None);
+        let rerun = xtask(args, &url, migrations, None);
         assert!(
             rerun.status.success(),
             "{backend:?} rerun after {point}:{n}: {}",
@@ -230,11 +239,13 @@ fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
         assert_eq!(
             dump_blocking(&url),
             reference,
-            "{backend:?}: after {point}:{n}"
+            "{backend:?}: after a crash at {point}:{n}"
         );
         tried += 1;
     }
     assert!(tried > 0, "no crash point in family {family}");
+    eprintln!("{backend:?} {family}: {tried} crash points, all converged");
+    reference
 }
 
 /// Empties a database's history (what a database made before dbinit has).
@@ -253,50 +264,9 @@ fn drop_history(url: &str) {
 }
 
 fn crash_and_converge(backend: Backend, family: &str) {
-    let dir = tempfile::tempdir().unwrap();
     let set = migration_set(backend);
-    let migrations = set.path();
-
-    let reference_url = backend.fresh_url(dir.path());
-    let out = init(&reference_url, migrations, None);
-    assert!(
-        out.status.success(),
-        "reference run: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let reference = dump_blocking(&reference_url);
+    let reference = converge(backend, family, &["init"], set.path(), &|_: &str| {});
     assert!(reference.contains("history 20 extra_20"), "{reference}");
-
-    let mut tried = 0;
-    for (point, n) in points(backend)
-        .into_iter()
-        .filter(|(p, _)| p.starts_with(family) && lifecycle(p).is_none())
-    {
-        let url = backend.fresh_url(dir.path());
-        let crashed = init(&url, migrations, Some(format!("{point}:{n}")));
-        assert_eq!(
-            crashed.status.signal(),
-            Some(9),
-            "{backend:?} {point}:{n} was not reached (status {:?}): {}",
-            crashed.status,
-            String::from_utf8_lossy(&crashed.stderr)
-        );
-        // The dead process's lock must not block this run.
-        let rerun = init(&url, migrations, None);
-        assert!(
-            rerun.status.success(),
-            "{backend:?} rerun after {point}:{n}: {}",
-            String::from_utf8_lossy(&rerun.stderr)
-        );
-        assert_eq!(
-            dump_blocking(&url),
-            reference,
-            "{backend:?}: after a crash at {point}:{n}"
-        );
-        tried += 1;
-    }
-    assert!(tried > 0, "no crash point in family {family}");
-    eprintln!("{backend:?} {family}: {tried} crash points, all converged");
 }
 
 /// Every crash point in the code is exercised here: adding a
