@@ -20,6 +20,7 @@ const SECRET_KEYS: &[&str] = &[
     "password",
     "pass",
     "pwd",
+    "pw",
     "passwd",
     "sslpassword",
     "key",
@@ -109,7 +110,6 @@ impl DatabaseUrl {
             ));
         }
         if let Some(rest) = strip_prefix_ci(trimmed, "file:") {
-            let rest = rest.strip_prefix("//").unwrap_or(rest);
             let (path, params) = parse_sqlite(rest).map_err(|r| invalid(&r))?;
             return Ok(Self::new(
                 trimmed,
@@ -306,6 +306,17 @@ fn decode(s: &str) -> std::borrow::Cow<'_, str> {
 /// Parses what follows `sqlite:` or `file:`.
 fn parse_sqlite(rest: &str) -> Result<(SqlitePath, Vec<(String, String)>), String> {
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(authority) = path.strip_prefix("//") {
+        // `sqlite://user:pw@/x.db` would otherwise become the relative path
+        // `user:pw@/x.db`: created on disk and shown in every message.
+        if authority.split('/').next().is_some_and(|a| a.contains('@')) {
+            return Err(
+                "a SQLite URL has no user, password or host; write sqlite:///ABSOLUTE/PATH \
+                 or sqlite://RELATIVE/PATH"
+                    .to_owned(),
+            );
+        }
+    }
     let path = path.strip_prefix("//").unwrap_or(path);
     // Secret parameters (SQLCipher's `key`, ...) stay in the raw string only.
     let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
@@ -778,6 +789,27 @@ mod tests {
             assert!(!shown.contains("Zqzz"), "{input}: {shown}");
             assert!(!redact(input).contains("Zqzz"), "{input}");
         }
+    }
+
+    #[test]
+    fn sqlite_urls_with_credentials_are_refused_unshown() {
+        for input in [
+            "sqlite://user:Zqzz-secret@/tmp/x.db",
+            "sqlite://:Zqzz-secret@/tmp/x.db",
+            "sqlite://u:Zqzz-secret@host/x.db",
+            "file://u:Zqzz-secret@/tmp/x.db",
+            "sqlite:///tmp/x.db?mode=bogus&pw=Zqzz-secret",
+        ] {
+            let shown = match DatabaseUrl::parse(input) {
+                Ok(url) => format!("{url} {url:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(!shown.contains("Zqzz"), "{input}: {shown}");
+        }
+        for input in ["sqlite://user:pw@/tmp/x.db", "file://u:pw@/tmp/x.db"] {
+            assert!(DatabaseUrl::parse(input).is_err(), "{input}");
+        }
+        assert!(DatabaseUrl::parse("sqlite:///tmp/a@b.db").is_ok());
     }
 
     #[test]
