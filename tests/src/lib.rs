@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod dump;
 pub mod pg;
+pub mod pgbouncer;
 pub mod realistic;
 
 use std::path::PathBuf;
@@ -41,6 +42,20 @@ pub fn pg_url(database: &str) -> String {
     });
     let (server, _) = base.rsplit_once('/').expect("the url has a database");
     format!("{server}/{database}")
+}
+
+/// The shared test cluster's TCP port.
+///
+/// # Panics
+///
+/// As [`pg_url`].
+pub fn pg_port() -> u16 {
+    let url = pg_url("postgres");
+    url.rsplit_once('@')
+        .and_then(|(_, host)| host.split_once('/'))
+        .and_then(|(host, _)| host.rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or_else(|| panic!("no port in the cluster URL"))
 }
 
 /// A database name no other test uses (the database is not created).

@@ -79,7 +79,7 @@ pub struct Cluster {
     as_postgres: bool,
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     nix::unistd::Uid::effective().is_root()
 }
 
@@ -332,8 +332,13 @@ pub fn test_certificates() -> TestCertificates {
 ///
 /// When psql is missing or the SQL fails: a test cannot go on then.
 pub fn psql(url: &str, sql: &str) -> String {
-    let bin = bin_dir().expect("PostgreSQL binaries");
-    let out = Command::new(bin.join("psql"))
+    // Server-only builds (the npm PostgreSQL) have no psql: any installed
+    // psql speaks to a newer server.
+    let mut bin = bin_dir().expect("PostgreSQL binaries").join("psql");
+    if !bin.exists() {
+        bin = PathBuf::from("psql");
+    }
+    let out = Command::new(bin)
         .args([
             "-X",
             "-A",

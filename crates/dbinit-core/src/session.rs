@@ -13,10 +13,30 @@ use crate::{CoreError, Row, Value};
 #[derive(Debug)]
 #[must_use = "release the lock with Session::release_init_lock"]
 pub struct InitLock {
-    /// What was locked: a lock file path or an advisory lock key.
+    /// What was locked, and how: a lock file path, an advisory lock key, a
+    /// lease row.
     pub name: String,
     /// How long acquiring it took.
     pub waited: Duration,
+    /// A shared hold, from [`Session::acquire_or_share_init_lock`]: another
+    /// process initialized while this one waited. Readers may verify; any
+    /// write needs the exclusive lock.
+    pub shared: bool,
+    /// Who held the lock while this process waited, when known (`pid 42`,
+    /// `host web-1 pid 42`).
+    pub waited_for: Option<String>,
+}
+
+impl InitLock {
+    /// An exclusive hold, taken after `waited`.
+    pub fn exclusive(name: impl Into<String>, waited: Duration) -> Self {
+        InitLock {
+            name: name.into(),
+            waited,
+            shared: false,
+            waited_for: None,
+        }
+    }
 }
 
 /// A column, as introspected.
@@ -97,7 +117,24 @@ pub trait Session: Send {
     /// [`CoreError::LockTimeout`] when another holder keeps it longer.
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError>;
 
-    /// Releases the lock taken by [`Session::acquire_init_lock`].
+    /// Takes the lock exclusively if it is free. Otherwise waits until its
+    /// holder is done and returns a shared hold ([`InitLock::shared`]), so
+    /// that the processes that lost the race verify the holder's work in
+    /// parallel instead of repeating it one after another. A shared hold
+    /// keeps any new exclusive holder out while it lasts, where the backend
+    /// can (a lease cannot: it returns a hold on nothing).
+    ///
+    /// The default takes the exclusive lock.
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::LockTimeout`] when another holder keeps it longer.
+    async fn acquire_or_share_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        self.acquire_init_lock(wait).await
+    }
+
+    /// Releases a lock taken by [`Session::acquire_init_lock`] or
+    /// [`Session::acquire_or_share_init_lock`].
     async fn release_init_lock(&mut self, lock: InitLock) -> Result<(), CoreError>;
 
     /// Whether `table` exists (in the session's schema).

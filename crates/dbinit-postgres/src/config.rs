@@ -1,11 +1,13 @@
 //! From a [`DatabaseUrl`] to a tokio-postgres `Config` plus TLS settings.
 //!
-//! tokio-postgres parses URLs and conninfo strings itself; dbinit only takes
-//! out `sslmode` and `sslrootcert` first, because tokio-postgres rejects
-//! `verify-ca` / `verify-full` and does not read root certificates.
+//! tokio-postgres parses URLs and conninfo strings itself; dbinit first takes
+//! out the keys it handles: `sslmode` and `sslrootcert` (tokio-postgres
+//! rejects `verify-ca` / `verify-full` and does not read root certificates),
+//! and its own `dbinit_lock` and `dbinit_lease_ttl`.
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use dbinit_core::{quote_conninfo, split_conninfo, CoreError, DatabaseUrl};
 use tokio_postgres::config::SslMode;
@@ -21,12 +23,34 @@ pub(crate) enum TlsMode {
     VerifyFull,
 }
 
+/// `dbinit_lock=`: which initialization lock to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LockChoice {
+    /// The advisory lock, unless a pooler or an engine without advisory
+    /// locks is detected.
+    Auto,
+    /// The session advisory lock.
+    Advisory,
+    /// The lease row, renewed by a heartbeat.
+    Lease,
+}
+
 /// What [`parse`] found.
 pub(crate) struct Target {
     pub(crate) config: Config,
     pub(crate) tls: TlsMode,
     pub(crate) root_cert: Option<PathBuf>,
+    pub(crate) lock: LockChoice,
+    /// How long a lease lives without a heartbeat.
+    pub(crate) lease_ttl: Duration,
 }
+
+/// The default lease: a crashed holder delays the others at most this long.
+pub(crate) const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
+/// Bounds for `dbinit_lease_ttl`: below a second, a busy server or network
+/// could miss heartbeats; above an hour a crash blocks deploys for hours.
+const LEASE_TTL_RANGE: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
 
 impl Target {
     /// The database name tokio-postgres will use (libpq's default: the user).
@@ -50,7 +74,7 @@ fn invalid(url: &DatabaseUrl, reason: impl Into<String>) -> CoreError {
 /// URL sets its own.
 pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target, CoreError> {
     let raw = url.expose_secret();
-    let (rest, ssl) = if url.is_conninfo() {
+    let (rest, own) = if url.is_conninfo() {
         strip_conninfo_params(raw).map_err(|e| invalid(url, e))?
     } else {
         strip_url_params(raw)
@@ -58,8 +82,24 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
     let mut config = Config::from_str(&rest).map_err(|e| invalid(url, e.to_string()))?;
     let mut tls = TlsMode::Prefer;
     let mut root_cert = None;
-    for (key, value) in ssl {
+    let mut lock = LockChoice::Auto;
+    let mut lease_ttl = DEFAULT_LEASE_TTL;
+    for (key, value) in own {
         match key.as_str() {
+            "dbinit_lock" => {
+                lock = match value.as_str() {
+                    "auto" => LockChoice::Auto,
+                    "advisory" => LockChoice::Advisory,
+                    "lease" => LockChoice::Lease,
+                    other => {
+                        return Err(invalid(
+                            url,
+                            format!("unknown dbinit_lock `{other}` (auto, advisory or lease)"),
+                        ))
+                    }
+                }
+            }
+            "dbinit_lease_ttl" => lease_ttl = parse_ttl(&value).map_err(|e| invalid(url, e))?,
             "sslmode" => {
                 tls = match value.as_str() {
                     "disable" => TlsMode::Disable,
@@ -70,7 +110,8 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
                     other => return Err(invalid(url, format!("unknown sslmode `{other}`"))),
                 }
             }
-            _ => root_cert = Some(PathBuf::from(value)),
+            "sslrootcert" => root_cert = Some(PathBuf::from(value)),
+            _ => {} // is_own_key admits no other key
         }
     }
     config.ssl_mode(match tls {
@@ -89,6 +130,8 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
         config,
         tls,
         root_cert,
+        lock,
+        lease_ttl,
     };
     let name = target.database();
     if name.len() > MAX_IDENTIFIER_BYTES {
@@ -107,13 +150,33 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
 /// PostgreSQL's `NAMEDATALEN - 1`.
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
-fn is_ssl_key(key: &str) -> bool {
-    matches!(key, "sslmode" | "sslrootcert")
+fn is_own_key(key: &str) -> bool {
+    matches!(
+        key,
+        "sslmode" | "sslrootcert" | "dbinit_lock" | "dbinit_lease_ttl"
+    )
+}
+
+/// `30s`, `2m`, or bare seconds.
+fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = match text.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => humantime::parse_duration(text)
+            .map_err(|e| format!("dbinit_lease_ttl `{text}`: {e}"))?,
+    };
+    if LEASE_TTL_RANGE.contains(&ttl) {
+        Ok(ttl)
+    } else {
+        Err(format!(
+            "dbinit_lease_ttl `{text}` is outside 1s..=1h: shorter leases expire under a \
+             busy server, longer ones block the other processes that long after a crash"
+        ))
+    }
 }
 
 type Split = (String, Vec<(String, String)>);
 
-/// Takes the TLS keys out of a URL's query. The other parameters are kept
+/// Takes dbinit's keys out of a URL's query. The other parameters are kept
 /// byte for byte: re-encoding them would turn `%20` into `+`, which
 /// tokio-postgres passes to the server as a literal plus sign.
 fn strip_url_params(raw: &str) -> Split {
@@ -122,7 +185,7 @@ fn strip_url_params(raw: &str) -> Split {
         None => return (raw.to_owned(), Vec::new()),
     };
     let mut kept = Vec::new();
-    let mut ssl = Vec::new();
+    let mut own = Vec::new();
     for piece in fragment_free.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
         let decoded = |s: &str| {
@@ -130,29 +193,29 @@ fn strip_url_params(raw: &str) -> Split {
                 .decode_utf8_lossy()
                 .into_owned()
         };
-        if is_ssl_key(&decoded(key)) {
-            ssl.push((decoded(key), decoded(value)));
+        if is_own_key(&decoded(key)) {
+            own.push((decoded(key), decoded(value)));
         } else {
             kept.push(piece);
         }
     }
     if kept.is_empty() {
-        (head.to_owned(), ssl)
+        (head.to_owned(), own)
     } else {
-        (format!("{head}?{}", kept.join("&")), ssl)
+        (format!("{head}?{}", kept.join("&")), own)
     }
 }
 
 fn strip_conninfo_params(raw: &str) -> Result<Split, String> {
-    let (ssl, rest): (Vec<_>, Vec<_>) = split_conninfo(raw)?
+    let (own, rest): (Vec<_>, Vec<_>) = split_conninfo(raw)?
         .into_iter()
-        .partition(|(k, _)| is_ssl_key(k));
+        .partition(|(k, _)| is_own_key(k));
     let rebuilt = rest
         .iter()
         .map(|(k, v)| format!("{k}={}", quote_conninfo(v)))
         .collect::<Vec<_>>()
         .join(" ");
-    Ok((rebuilt, ssl))
+    Ok((rebuilt, own))
 }
 
 /// The same connection, to the maintenance database.

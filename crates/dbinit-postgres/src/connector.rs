@@ -6,9 +6,10 @@ use dbinit_core::{
 };
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::config::{self, Target};
+use crate::config::{self, LockChoice, Target};
 use crate::session::PostgresSession;
 use crate::wait::{self, GetError};
 use crate::{error, tls};
@@ -38,6 +39,33 @@ fn pool(
     Ok((pool, tls))
 }
 
+/// A pooler cannot create a database, and the creators' advisory lock would
+/// be stranded on a pooled connection: say so, unless `dbinit_lock=advisory`
+/// vouches that this is the server (or a session pooler).
+async fn refuse_through_a_pooler(
+    client: &tokio_postgres::Client,
+    target: &Target,
+    name: &str,
+    what: &str,
+) -> Result<(), CoreError> {
+    let port: Option<i32> = client
+        .query_typed_one("SELECT inet_server_port()", &[])
+        .await
+        .map_err(|e| error::classify(what, e))?
+        .get(0);
+    match crate::lock::proxied(&target.config, port) {
+        None => Ok(()),
+        Some(why) => Err(CoreError::backend(
+            ErrorKind::Unreachable,
+            format!("database `{name}` does not exist, and dbinit does not create databases through a pooler ({why})"),
+        )
+        .with_hint(format!(
+            "create it directly on the server: CREATE DATABASE {}; then initialize through the pooler",
+            dbinit_core::quote_ident(name)
+        ))),
+    }
+}
+
 impl PostgresConnector {
     /// Connects to the target database; `Ok(None)` when it does not exist.
     async fn try_connect(
@@ -48,7 +76,7 @@ impl PostgresConnector {
         let target = config::parse(url, &options.application_name)?;
         let (pool, tls) = pool(&target, target.config.clone())?;
         match wait::get(&pool, options.connect_timeout, url.redacted()).await {
-            Ok(client) => Ok(Ok(PostgresSession::new(pool, client, tls))),
+            Ok(client) => Ok(Ok(PostgresSession::new(pool, client, tls, &target))),
             Err(GetError::MissingDatabase(e)) => Ok(Err(e)),
             Err(GetError::Fatal(e)) => Err(e),
         }
@@ -75,6 +103,9 @@ impl PostgresConnector {
                 }
                 Err(GetError::Fatal(e)) => return Err(e),
             };
+            if target.lock != LockChoice::Advisory {
+                refuse_through_a_pooler(&client, &target, &name, &what).await?;
+            }
             // Creators queue on an advisory lock and re-check: concurrent
             // CREATE DATABASEs each copy the whole template before all but
             // one fail, which made a 16-process start 2x slower.
@@ -87,14 +118,17 @@ impl PostgresConnector {
                 .await
                 .map_err(|e| error::classify(&what, e))?;
             client
-                .execute(
+                .execute_typed(
                     "SELECT pg_advisory_lock(hashtextextended('dbinit-create:' || $1, 0))",
-                    &[&name],
+                    &[(&name, Type::TEXT)],
                 )
                 .await
                 .map_err(|e| error::classify(format!("cannot create database `{name}`"), e))?;
             let exists = client
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .query_typed_opt(
+                    "SELECT 1 FROM pg_database WHERE datname = $1",
+                    &[(&name, Type::TEXT)],
+                )
                 .await
                 .map_err(|e| error::classify(format!("cannot create database `{name}`"), e))?
                 .is_some();

@@ -35,7 +35,13 @@ pub(crate) fn is_transient(err: &tokio_postgres::Error) -> bool {
 
 /// The database named in the connection does not exist.
 pub(crate) fn is_missing_database(err: &tokio_postgres::Error) -> bool {
+    // PgBouncer relays the server's refusal with its own code (08P01),
+    // keeping the message.
     err.code() == Some(&SqlState::INVALID_CATALOG_NAME)
+        || err.as_db_error().is_some_and(|db| {
+            let m = db.message();
+            m.starts_with("database \"") && m.ends_with("\" does not exist")
+        })
 }
 
 fn io_source(err: &tokio_postgres::Error) -> Option<&io::Error> {
@@ -93,6 +99,21 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
             ErrorKind::Unreachable,
             Some("the database does not exist; run `cargo xtask init` to create it".into()),
         ),
+        // PgBouncer's own refusal of a database it has no entry for.
+        Some(_)
+            if err
+                .as_db_error()
+                .is_some_and(|db| db.message().starts_with("no such database")) =>
+        {
+            (
+                ErrorKind::Unreachable,
+                Some(
+                    "the pooler has no entry for this database: create it directly on the \
+                     server and add it to the pooler's [databases]"
+                        .into(),
+                ),
+            )
+        }
         Some(c) if c == SqlState::QUERY_CANCELED => (
             ErrorKind::Database,
             Some("a statement was cancelled (statement_timeout?)".into()),

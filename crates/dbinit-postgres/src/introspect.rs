@@ -1,13 +1,14 @@
 //! Schema introspection through `pg_catalog`, in the current schema.
 
 use dbinit_core::{Column, CoreError, Index};
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error;
 
 pub(crate) async fn tables(client: &Client) -> Result<Vec<String>, CoreError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
                AND c.relname <> 'refinery_schema_history' AND c.relname NOT LIKE 'dbinit\\_%' \
@@ -21,7 +22,7 @@ pub(crate) async fn tables(client: &Client) -> Result<Vec<String>, CoreError> {
 
 pub(crate) async fn columns(client: &Client, table: &str) -> Result<Vec<Column>, CoreError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull, \
                     coalesce(a.attnum = ANY (i.indkey), false) \
              FROM pg_attribute a \
@@ -31,7 +32,7 @@ pub(crate) async fn columns(client: &Client, table: &str) -> Result<Vec<Column>,
              WHERE n.nspname = current_schema() AND c.relname = $1 \
                AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attnum",
-            &[&table],
+            &[(&table, Type::TEXT)],
         )
         .await
         .map_err(|e| error::classify(format!("cannot list the columns of {table}"), e))?;
@@ -48,7 +49,7 @@ pub(crate) async fn columns(client: &Client, table: &str) -> Result<Vec<Column>,
 
 pub(crate) async fn indexes(client: &Client, table: &str) -> Result<Vec<Index>, CoreError> {
     let rows = client
-        .query(
+        .query_typed(
             "SELECT ic.relname, i.indisunique, \
                     array(SELECT coalesce(a.attname, '<expression>') \
                           FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
@@ -60,7 +61,7 @@ pub(crate) async fn indexes(client: &Client, table: &str) -> Result<Vec<Index>, 
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relname = $1 \
              ORDER BY ic.relname",
-            &[&table],
+            &[(&table, Type::TEXT)],
         )
         .await
         .map_err(|e| error::classify(format!("cannot list the indexes of {table}"), e))?;

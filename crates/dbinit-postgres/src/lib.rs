@@ -28,11 +28,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod advisory;
 mod bulk;
 mod config;
 mod connector;
 mod error;
 mod introspect;
+mod lease;
 mod lock;
 mod passfile;
 mod script;
@@ -41,8 +43,9 @@ mod tls;
 mod types;
 mod wait;
 
+pub use advisory::INIT_LOCK_KEY_SQL;
 pub use connector::PostgresConnector;
-pub use lock::INIT_LOCK_KEY_SQL;
+pub use lease::TABLE as LEASE_TABLE;
 pub use session::PostgresSession;
 
 /// The backend's registered name.

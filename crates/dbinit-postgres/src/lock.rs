@@ -1,135 +1,118 @@
-//! The initialization lock: a session-level advisory lock.
+//! The initialization lock: which strategy, and the hold.
 //!
-//! Keyed per database and schema by the server's own `hashtextextended`, so
-//! every client agrees on the key whatever its version. Dies with the session
-//! if the process dies.
-//!
-//! Taking it: one `pg_try_advisory_lock` (the uncontended case costs one
-//! round trip); when another process holds it, wait in the server's lock
-//! queue with `lock_timeout` set to what is left of the wait. Polling would
-//! wake up to a poll interval late after every release, and sixteen
-//! processes serialize through the lock; the queue wakes the next one at once
-//! and `lock_timeout` keeps the wait bounded.
+//! `dbinit_lock=advisory` takes a session advisory lock (see
+//! [`crate::advisory`]): it dies with the session and wakes waiters at once,
+//! but a transaction-pooling proxy strands it on a pooled server connection.
+//! `dbinit_lock=lease` writes a row with an expiry (see [`crate::lease`]),
+//! safe through any pooler and on engines without advisory locks.
+//! `dbinit_lock=auto`, the default, looks at the server: the lease when it
+//! is not PostgreSQL itself, or when the port the server listens on is not
+//! the one dbinit connected to (a pooler or proxy is in between); the
+//! advisory lock otherwise.
 
-use std::time::{Duration, Instant};
+use dbinit_core::CoreError;
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config};
 
-use dbinit_core::{CoreError, InitLock};
-use tokio_postgres::error::SqlState;
-use tokio_postgres::Client;
-
+use crate::config::LockChoice;
 use crate::error;
+use crate::lease::Lease;
 
-/// SQL for the lock key of the current database and schema (a `bigint`).
-/// Exposed so that tools and tests can find or hold the same lock.
-pub const INIT_LOCK_KEY_SQL: &str =
-    "hashtextextended('dbinit-init:' || current_database() || ':' || coalesce(current_schema(), ''), 0)";
+/// The strategy in use, with why it was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Strategy {
+    Advisory,
+    Lease { why: String },
+}
 
-/// Takes the lock, waiting at most `wait`. Returns the key with the lock.
-pub(crate) async fn acquire(client: &Client, wait: Duration) -> Result<(i64, InitLock), CoreError> {
-    let started = Instant::now();
-    let first = client
-        .query_one(
-            &format!("SELECT k.key, pg_try_advisory_lock(k.key) AS locked FROM (SELECT {INIT_LOCK_KEY_SQL} AS key) k"),
-            &[],
-        )
-        .await
-        .map_err(|e| error::classify("cannot take the initialization lock", e))?;
-    let key: i64 = first.get("key");
-    let locked: bool = first.get("locked");
-    if !locked {
-        tracing::info!(key, "another process is initializing; waiting");
-        match wait_in_queue(client, key, wait.saturating_sub(started.elapsed())).await {
-            Ok(()) => {}
-            Err(QueueError::TimedOut) => {
-                return Err(CoreError::LockTimeout {
-                    lock: format!("advisory lock {key}"),
-                    waited: started.elapsed(),
-                    holder: holder(client, key).await,
-                })
-            }
-            Err(QueueError::Failed(e)) => return Err(e),
+/// A hold on the lock, to give back on release.
+pub(crate) enum Held {
+    Advisory {
+        key: i64,
+        shared: bool,
+    },
+    Lease(Lease),
+    /// A shared hold on a lease: nothing is held.
+    Nothing,
+}
+
+/// Resolves `choice` for the server behind `client`.
+pub(crate) async fn strategy(
+    client: &Client,
+    config: &Config,
+    choice: LockChoice,
+) -> Result<Strategy, CoreError> {
+    match choice {
+        LockChoice::Advisory => return Ok(Strategy::Advisory),
+        LockChoice::Lease => {
+            return Ok(Strategy::Lease {
+                why: "dbinit_lock=lease".to_owned(),
+            })
         }
+        LockChoice::Auto => {}
     }
-    let waited = started.elapsed();
-    if !locked {
-        tracing::info!(
-            waited_ms = waited.as_millis() as u64,
-            "initialization lock acquired"
-        );
+    let row = client
+        .query_typed_one("SELECT version(), inet_server_port()", &[])
+        .await
+        .map_err(|e| error::classify("cannot identify the server", e))?;
+    let version: String = row.get(0);
+    if !version.starts_with("PostgreSQL ") {
+        let engine: String = version
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Ok(Strategy::Lease {
+            why: format!("the server is {engine}, whose advisory locks dbinit does not rely on"),
+        });
     }
-    Ok((
-        key,
-        InitLock {
-            name: format!("advisory lock {key}"),
-            waited,
-        },
+    let server_port: Option<i32> = row.get(1);
+    Ok(match proxied(config, server_port) {
+        Some(why) => Strategy::Lease { why },
+        None => Strategy::Advisory,
+    })
+}
+
+/// Why the connection looks proxied, if it does: dbinit dialed a TCP port
+/// the server does not listen on. Over a Unix socket nothing is concluded.
+pub(crate) fn proxied(config: &Config, server_port: Option<i32>) -> Option<String> {
+    if config
+        .get_hosts()
+        .iter()
+        .any(|h| matches!(h, Host::Unix(_)))
+    {
+        return None;
+    }
+    let dialed: Vec<i32> = match config.get_ports() {
+        [] => vec![5432],
+        ports => ports.iter().map(|p| i32::from(*p)).collect(),
+    };
+    let listens = match server_port {
+        Some(port) if dialed.contains(&port) => return None,
+        Some(port) => format!("port {port}"),
+        None => "a Unix socket".to_owned(),
+    };
+    Some(format!(
+        "dbinit dialed port {} but the server listens on {listens}: a pooler or proxy is in \
+         between, where a session advisory lock could be stranded",
+        dialed[0]
     ))
 }
 
-enum QueueError {
-    TimedOut,
-    Failed(CoreError),
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
 
-/// Blocks in the server's lock queue for at most `wait`. The session-level
-/// lock outlives the little transaction that scopes the timeouts.
-async fn wait_in_queue(client: &Client, key: i64, wait: Duration) -> Result<(), QueueError> {
-    let millis = wait.as_millis().clamp(1, i32::MAX as u128);
-    let failed = |e| QueueError::Failed(error::classify("cannot take the initialization lock", e));
-    client
-        .batch_execute(&format!(
-            "BEGIN; SET LOCAL statement_timeout = 0; SET LOCAL lock_timeout = {millis}"
-        ))
-        .await
-        .map_err(failed)?;
-    match client
-        .query_one("SELECT pg_advisory_lock($1)", &[&key])
-        .await
-    {
-        Ok(_) => client.batch_execute("COMMIT").await.map_err(failed),
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-                Err(QueueError::TimedOut)
-            } else {
-                Err(failed(e))
-            }
-        }
+    #[test]
+    fn a_port_the_server_does_not_listen_on_means_a_proxy() {
+        let config = Config::from_str("postgres://u@db.example:6432/app").unwrap();
+        assert_eq!(proxied(&config, Some(6432)), None);
+        assert!(proxied(&config, Some(5432)).unwrap().contains("port 5432"));
+        assert!(proxied(&config, None).unwrap().contains("Unix socket"));
+        let default_port = Config::from_str("postgres://u@db.example/app").unwrap();
+        assert_eq!(proxied(&default_port, Some(5432)), None);
+        let socket = Config::from_str("host=/run/postgresql dbname=app").unwrap();
+        assert_eq!(proxied(&socket, None), None);
     }
-}
-
-/// Releases the lock; the session must not be in a transaction.
-pub(crate) async fn release(client: &Client, key: i64) -> Result<(), CoreError> {
-    let released: bool = client
-        .query_one("SELECT pg_advisory_unlock($1)", &[&key])
-        .await
-        .map_err(|e| error::classify("cannot release the initialization lock", e))?
-        .get(0);
-    if !released {
-        tracing::warn!(key, "the initialization lock was not held at release");
-    }
-    Ok(())
-}
-
-/// `pid N (application_name)` of the session holding the lock, if visible.
-async fn holder(client: &Client, key: i64) -> Option<String> {
-    let (high, low) = ((key as u64 >> 32) as i64, (key as u64 & 0xffff_ffff) as i64);
-    let row = client
-        .query_opt(
-            "SELECT a.pid, a.application_name FROM pg_locks l \
-             JOIN pg_stat_activity a ON a.pid = l.pid \
-             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-               AND l.classid::bigint = $1 AND l.objid::bigint = $2 AND l.database = \
-                   (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             LIMIT 1",
-            &[&high, &low],
-        )
-        .await
-        .ok()??;
-    let pid: i32 = row.get(0);
-    let app: Option<String> = row.get(1);
-    Some(match app.filter(|a| !a.is_empty()) {
-        Some(app) => format!("pid {pid} ({app})"),
-        None => format!("pid {pid}"),
-    })
 }

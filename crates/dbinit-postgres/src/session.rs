@@ -1,6 +1,7 @@
 //! [`PostgresSession`]: one pooled connection, dedicated to the run.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,10 +9,13 @@ use dbinit_core::{
     async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use crate::{bulk, error, introspect, lock, script, types};
+use crate::config::{LockChoice, Target};
+use crate::lease::{self, LeaseContext};
+use crate::lock::{self, Held, Strategy};
+use crate::{advisory, bulk, error, introspect, script, types};
 
 /// A session on one connection taken from a deadpool-postgres pool.
 ///
@@ -24,19 +28,37 @@ pub struct PostgresSession {
     tls: MakeRustlsConnect,
     client: Option<Object>,
     in_transaction: bool,
-    lock_key: Option<i64>,
+    held: Option<Held>,
     discard: bool,
+    lock: LockSettings,
+    /// Set when the run is cancelled: stops a lease wait between polls.
+    cancelled: Arc<AtomicBool>,
+}
+
+/// What the lock strategy is chosen from, and once chosen, the choice.
+struct LockSettings {
+    choice: LockChoice,
+    lease_ttl: Duration,
+    config: tokio_postgres::Config,
+    resolved: Option<Strategy>,
 }
 
 impl PostgresSession {
-    pub(crate) fn new(pool: Pool, client: Object, tls: MakeRustlsConnect) -> Self {
+    pub(crate) fn new(pool: Pool, client: Object, tls: MakeRustlsConnect, target: &Target) -> Self {
         PostgresSession {
             pool,
             tls,
             client: Some(client),
             in_transaction: false,
-            lock_key: None,
+            held: None,
             discard: false,
+            lock: LockSettings {
+                choice: target.lock,
+                lease_ttl: target.lease_ttl,
+                config: target.config.clone(),
+                resolved: None,
+            },
+            cancelled: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -53,6 +75,56 @@ impl PostgresSession {
             .expect("the client is present until drop")
     }
 
+    /// Takes the lock with the strategy this server calls for.
+    async fn lock(&mut self, wait: Duration, share_if_busy: bool) -> Result<InitLock, CoreError> {
+        let strategy = match &self.lock.resolved {
+            Some(strategy) => strategy.clone(),
+            None => {
+                let strategy =
+                    lock::strategy(self.client(), &self.lock.config, self.lock.choice).await?;
+                if let Strategy::Lease { why } = &strategy {
+                    tracing::info!(why = %why, "initialization lock: lease");
+                }
+                self.lock.resolved = Some(strategy.clone());
+                strategy
+            }
+        };
+        match strategy {
+            Strategy::Advisory => {
+                match advisory::acquire(self.client(), wait, share_if_busy).await {
+                    Ok((key, held)) => {
+                        self.held = Some(Held::Advisory {
+                            key,
+                            shared: held.shared,
+                        });
+                        Ok(held)
+                    }
+                    Err(e) => {
+                        // It may have been granted before the error (a failed
+                        // COMMIT after pg_advisory_lock): never pool this
+                        // connection again.
+                        self.discard = true;
+                        Err(e)
+                    }
+                }
+            }
+            Strategy::Lease { why } => {
+                let cx = LeaseContext {
+                    pool: &self.pool,
+                    ttl: self.lock.lease_ttl,
+                    application: self.lock.config.get_application_name().unwrap_or("dbinit"),
+                    cancelled: &self.cancelled,
+                    cancel: (self.client().cancel_token(), self.tls.clone()),
+                };
+                let (lease, mut held) =
+                    lease::acquire(self.client(), cx, wait, share_if_busy).await?;
+                held.name = format!("{}, because {why}", held.name);
+                self.held = Some(lease.map_or(Held::Nothing, Held::Lease));
+                Ok(held)
+            }
+        }
+    }
+
     async fn simple(&mut self, sql: &str, what: &str) -> Result<(), CoreError> {
         self.client()
             .batch_execute(sql)
@@ -64,7 +136,8 @@ impl PostgresSession {
 impl Drop for PostgresSession {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            if self.lock_key.is_some() || self.in_transaction || self.discard {
+            let advisory = matches!(self.held, Some(Held::Advisory { .. }));
+            if advisory || self.in_transaction || self.discard {
                 // Detach from the pool; dropping the client closes the connection.
                 drop(Object::take(client));
             }
@@ -77,11 +150,13 @@ impl Drop for PostgresSession {
 struct ServerCancel {
     token: tokio_postgres::CancelToken,
     tls: MakeRustlsConnect,
+    cancelled: Arc<AtomicBool>,
 }
 
 #[async_trait]
 impl Canceller for ServerCancel {
     async fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
         if let Err(e) = self.token.cancel_query(self.tls.clone()).await {
             tracing::warn!(error = %e, "could not send the cancel request");
         }
@@ -95,20 +170,19 @@ fn is_undefined_table(e: &CoreError) -> bool {
         .is_some_and(|e| e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE))
 }
 
-/// Prepares `sql` (cached) and converts `params` to the types it expects.
-async fn prepared(client: &Object, sql: &str) -> Result<tokio_postgres::Statement, CoreError> {
-    client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| error::classify("cannot prepare statement", e))
+/// Each parameter with the type "unspecified": see [`types`].
+fn typed(params: &[Value]) -> Vec<(types::Param<'_>, Type)> {
+    params
+        .iter()
+        .map(|p| (types::Param(p), types::unspecified()))
+        .collect()
 }
 
-fn as_params(params: &[Value]) -> Vec<types::Param<'_>> {
-    params.iter().map(types::Param).collect()
-}
-
-fn refs<'a>(params: &'a [types::Param<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+fn refs<'a>(params: &'a [(types::Param<'a>, Type)]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|(p, t)| (p as &(dyn ToSql + Sync), t.clone()))
+        .collect()
 }
 
 #[async_trait]
@@ -122,24 +196,28 @@ impl Session for PostgresSession {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
-        let client = self.client.as_ref().expect("client present");
-        let stmt = prepared(client, sql).await?;
-        let params = as_params(params);
-        client
-            .execute(&stmt, &refs(&params))
+        let params = typed(params);
+        self.client()
+            .execute_typed(sql, &refs(&params))
             .await
             .map_err(|e| error::classify("statement failed", e))
     }
 
     async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
-        let client = self.client.as_ref().expect("client present");
-        let stmt = prepared(client, sql).await?;
-        let params = as_params(params);
-        let rows = client
-            .query(&stmt, &refs(&params))
+        let params = typed(params);
+        let rows = self
+            .client()
+            .query_typed(sql, &refs(&params))
             .await
             .map_err(|e| error::classify("query failed", e))?;
-        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let columns: Arc<[String]> = first
+            .columns()
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect();
         rows.iter()
             .map(|row| {
                 let values = (0..columns.len())
@@ -173,32 +251,34 @@ impl Session for PostgresSession {
     }
 
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
-        match lock::acquire(self.client(), wait).await {
-            Ok((key, held)) => {
-                self.lock_key = Some(key);
-                Ok(held)
-            }
-            Err(e) => {
-                // It may have been granted before the error (a failed COMMIT
-                // after pg_advisory_lock): never pool this connection again.
-                self.discard = true;
-                Err(e)
-            }
-        }
+        self.lock(wait, false).await
+    }
+
+    async fn acquire_or_share_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        self.lock(wait, true).await
     }
 
     async fn release_init_lock(&mut self, _lock: InitLock) -> Result<(), CoreError> {
-        let Some(key) = self.lock_key else {
+        let Some(held) = self.held.take() else {
             return Ok(());
         };
         // A session in an aborted transaction cannot unlock until it rolls
         // back: this is how other tools leak the lock when a step fails.
         if self.in_transaction {
-            self.rollback().await?;
+            if let Err(e) = self.rollback().await {
+                self.held = Some(held);
+                return Err(e);
+            }
         }
-        lock::release(self.client(), key).await?;
-        self.lock_key = None;
-        Ok(())
+        let released = match held {
+            Held::Advisory { key, shared } => advisory::release(self.client(), key, shared).await,
+            Held::Lease(lease) => lease::release(self.client(), lease).await,
+            Held::Nothing => Ok(()),
+        };
+        if released.is_err() {
+            self.discard = true;
+        }
+        released
     }
 
     /// Whether the unqualified name resolves through the search path, as the
@@ -281,6 +361,7 @@ impl Session for PostgresSession {
         Some(Arc::new(ServerCancel {
             token: self.client().cancel_token(),
             tls: self.tls.clone(),
+            cancelled: self.cancelled.clone(),
         }))
     }
 

@@ -1,12 +1,18 @@
-//! Converting dbinit [`Value`]s to and from PostgreSQL's binary formats,
-//! driven by the types the server reports for parameters and columns.
+//! Converting dbinit [`Value`]s to and from PostgreSQL.
+//!
+//! Statements go out unnamed with parameters in text format and types left
+//! to the server, as libpq's `PQexecParams` does: nothing named outlives the
+//! statement, so a pooler that hands the server connection to another client
+//! between statements finds nothing of ours on it, and the server converts
+//! `'…'` to a uuid, an enum or a domain exactly as it would a literal. `COPY`
+//! knows its column types and uses the binary format.
 
 use std::error::Error;
 
 use bytes::BytesMut;
 use dbinit_core::{CoreError, ErrorKind, Value};
 use time::format_description::well_known::Rfc3339;
-use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::types::{to_sql_checked, Format, IsNull, Kind, ToSql, Type};
 use tokio_postgres::Row;
 
 type BoxError = Box<dyn Error + Sync + Send>;
@@ -15,12 +21,41 @@ type BoxError = Box<dyn Error + Sync + Send>;
 #[derive(Debug)]
 pub(crate) struct Param<'a>(pub(crate) &'a Value);
 
+/// The parameter type "unspecified" (OID 0): the server infers it.
+pub(crate) fn unspecified() -> Type {
+    Type::new("unspecified".into(), 0, Kind::Simple, "pg_catalog".into())
+}
+
+/// `value` in PostgreSQL's text input format.
+fn text(value: &Value, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+    use std::fmt::Write;
+    match value {
+        Value::Null => return Ok(IsNull::Yes),
+        Value::Bool(b) => out.write_str(if *b { "t" } else { "f" }),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Float(f) if f.is_infinite() => {
+            out.write_str(if *f > 0.0 { "Infinity" } else { "-Infinity" })
+        }
+        Value::Float(f) => write!(out, "{f}"),
+        Value::Text(s) => out.write_str(s),
+        Value::Bytes(b) => {
+            out.extend_from_slice(b"\\x");
+            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
+        }
+        other => return Err(mismatch(other, ty)),
+    }?;
+    Ok(IsNull::No)
+}
+
 fn mismatch(value: &Value, ty: &Type) -> BoxError {
     format!("cannot send {value:?} as {ty}; cast the parameter in SQL (e.g. $1::text)").into()
 }
 
 impl ToSql for Param<'_> {
     fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        if ty.oid() == 0 {
+            return text(self.0, ty, out);
+        }
         match (self.0, ty) {
             (Value::Null, _) => Ok(IsNull::Yes),
             (Value::Bool(b), &Type::BOOL) => b.to_sql(ty, out),
@@ -50,6 +85,14 @@ impl ToSql for Param<'_> {
 
     fn accepts(_: &Type) -> bool {
         true
+    }
+
+    fn encode_format(&self, ty: &Type) -> Format {
+        if ty.oid() == 0 {
+            Format::Text
+        } else {
+            Format::Binary
+        }
     }
 
     to_sql_checked!();

@@ -4,10 +4,15 @@
 //! connect → **lock** → read history → validate → apply → schema steps →
 //! seed → **unlock (on every path)** → health → report.
 //!
+//! A process that finds the lock taken waits for its holder, then verifies
+//! the holder's work under a shared hold, in parallel with the other
+//! waiters, and takes the lock itself only if work is left (see
+//! [`lock_or_verify`]).
+//!
 //! Health checks run after the lock is released: they only read, and other
 //! processes waiting for the lock should not wait for them too.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dbinit_core::report::{
     self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeederReport,
@@ -15,7 +20,7 @@ use dbinit_core::report::{
 use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
-    MigrationSet, RunFacts, SecretSink, SeedContext, Seeder, Session,
+    InitLock, MigrationSet, RunFacts, SecretSink, SeedContext, SeedOutcome, Seeder, Session,
 };
 
 use crate::{seed_order, Initializer, RunnerError};
@@ -130,24 +135,21 @@ async fn run(
 
     let started = Instant::now();
     init.interrupt.check("taking the initialization lock")?;
-    let lock = session.acquire_init_lock(init.lock_timeout).await?;
-    fault::point("init.locked");
-    report.step(
-        "lock",
-        started.elapsed(),
-        format!(
-            "{} (waited {:.1} ms)",
-            lock.name,
-            lock.waited.as_secs_f64() * 1e3
-        ),
-    );
-    let locked = locked_steps(init, &prepared, &mut *session, report).await;
-    fault::point("init.before_unlock");
-    // From here on a signal must not cancel the unlock itself.
-    init.interrupt.attach(None);
-    let released = session.release_init_lock(lock).await;
-    let facts = locked?;
-    released?;
+    let facts = match lock_or_verify(init, &prepared, &mut *session, report).await? {
+        Locked::Verified(facts) => facts,
+        Locked::Exclusive(lock) => {
+            fault::point("init.locked");
+            report.step("lock", started.elapsed(), describe(&lock, "held"));
+            let locked = locked_steps(init, &prepared, &mut *session, report).await;
+            fault::point("init.before_unlock");
+            // From here on a signal must not cancel the unlock itself.
+            init.interrupt.attach(None);
+            let released = session.release_init_lock(lock).await;
+            let facts = locked?;
+            released?;
+            facts
+        }
+    };
 
     let started = Instant::now();
     report.health = run_checks(init, &prepared, &mut *session, Some(&facts)).await?;
@@ -165,6 +167,130 @@ async fn run(
         Ok(())
     } else {
         Err(CoreError::Unhealthy { checks: failures })
+    }
+}
+
+/// How [`lock_or_verify`] ended.
+enum Locked {
+    /// This process holds the lock: it does the work.
+    Exclusive(InitLock),
+    /// Another process did the work; this one verified it.
+    Verified(RunFacts),
+}
+
+/// Takes the lock. A process that finds it taken waits for the holder, then
+/// verifies under a shared hold that nothing is left to do; only if
+/// something is does it come back for the lock. Sixteen processes starting
+/// together thus do the work once and check it side by side.
+async fn lock_or_verify(
+    init: &Initializer,
+    prepared: &Prepared,
+    session: &mut dyn Session,
+    report: &mut InitReport,
+) -> Result<Locked, CoreError> {
+    let started = Instant::now();
+    loop {
+        let left = init.lock_timeout.saturating_sub(started.elapsed());
+        let lock = session.acquire_or_share_init_lock(left).await?;
+        if !lock.shared {
+            return Ok(Locked::Exclusive(lock));
+        }
+        let verified = verify(init, prepared, session).await;
+        let detail = describe(&lock, "shared");
+        session.release_init_lock(lock).await?;
+        let Some((already_applied, facts)) = verified? else {
+            tracing::info!("work is left after the other process; taking the lock");
+            continue;
+        };
+        report.step("lock", started.elapsed(), detail);
+        report.migrations.already_applied = already_applied;
+        report.step(
+            "migrate",
+            Duration::ZERO,
+            format!("0 applied, {already_applied} already applied (verified)"),
+        );
+        report.seeders = prepared
+            .seeders
+            .iter()
+            .map(|s| SeederReport {
+                name: s.name().to_owned(),
+                outcome: SeedOutcome::default(),
+                duration: Duration::ZERO,
+                secrets_shown: Vec::new(),
+            })
+            .collect();
+        report.step(
+            "seed",
+            Duration::ZERO,
+            format!(
+                "{} seeders: already seeded (verified)",
+                prepared.seeders.len()
+            ),
+        );
+        return Ok(Locked::Verified(facts));
+    }
+}
+
+/// `advisory lock 42, held (waited 3.1 ms for pid 7 (dbinit))`.
+fn describe(lock: &InitLock, how: &str) -> String {
+    let waited_for = lock
+        .waited_for
+        .as_deref()
+        .map(|h| format!(" for {h}"))
+        .unwrap_or_default();
+    format!(
+        "{}, {how} (waited {:.1} ms{waited_for})",
+        lock.name,
+        lock.waited.as_secs_f64() * 1e3
+    )
+}
+
+/// Read-only: whether the database is already what this run would make it:
+/// every migration applied, every seeder's data present, and no schema
+/// step (they have no read-only check) registered. Returns the number of
+/// applied migrations. Errors other than an interrupt read as "work left":
+/// the exclusive path reports them properly.
+async fn verify(
+    init: &Initializer,
+    prepared: &Prepared,
+    session: &mut dyn Session,
+) -> Result<Option<(usize, RunFacts)>, CoreError> {
+    let result: Result<_, CoreError> = async {
+        if !registry::schema_steps()?.is_empty() {
+            return Ok(None);
+        }
+        let plan = engine::plan(session, &prepared.set).await?;
+        if !plan.pending.is_empty() {
+            return Ok(None);
+        }
+        for seeder in &prepared.seeders {
+            let mut cx = SeedContext {
+                session: &mut *session,
+                environment: init.environment,
+                secrets: init.secrets.as_ref(),
+            };
+            seeder.preflight(&mut cx).await?;
+            if !seeder.is_seeded(&mut cx).await? {
+                return Ok(None);
+            }
+        }
+        Ok(Some((
+            plan.applied.len(),
+            RunFacts {
+                pending_migrations: Some(0),
+                seeded: prepared.seeders.iter().map(|s| s.name()).collect(),
+                wrote: false,
+            },
+        )))
+    }
+    .await;
+    match result {
+        Err(e) if e.kind() == ErrorKind::Interrupted => Err(e),
+        Err(e) => {
+            tracing::debug!(error = %e, "verification found work left");
+            Ok(None)
+        }
+        ok => ok,
     }
 }
 

@@ -19,20 +19,34 @@ use crate::error;
 
 /// Takes the exclusive lock, polling with backoff for at most `wait`, and
 /// records our pid in the file so a waiter that times out can name us.
+///
+/// With `share_if_busy`, a process that finds the lock taken waits for a
+/// shared lock instead: it is granted to every waiter at once when the
+/// holder is done.
 pub(crate) fn acquire(
     path: &Path,
     wait: Duration,
+    share_if_busy: bool,
     cancelled: &AtomicBool,
 ) -> Result<(File, InitLock), CoreError> {
     let mut file = crate::files::open_lock_file(path)?;
     let started = Instant::now();
     let mut delays = lock_poll_delays();
     let mut announced = false;
+    let mut waited_for = None;
     loop {
-        match file.try_lock() {
+        let attempt = if waited_for.is_some() && share_if_busy {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match attempt {
             Ok(()) => break,
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => return Err(error::io("lock", path, e)),
+        }
+        if waited_for.is_none() {
+            waited_for = Some(read_holder(&mut file));
         }
         if cancelled.load(Ordering::SeqCst) {
             return Err(CoreError::backend(
@@ -56,24 +70,29 @@ pub(crate) fn acquire(
         std::thread::sleep(delay.min(wait - waited));
     }
     let waited = started.elapsed();
+    let shared = share_if_busy && waited_for.is_some();
     if announced {
         tracing::info!(
             waited_ms = waited.as_millis() as u64,
+            shared,
             "initialization lock acquired"
         );
+    }
+    let held = InitLock {
+        name: path.display().to_string(),
+        waited,
+        shared,
+        waited_for: waited_for.flatten(),
+    };
+    if shared {
+        return Ok((file, held));
     }
     // Best effort: the pid only improves a waiter's error message. Fixed
     // width, written in place: truncating first cost a metadata journal
     // write on every run (half a millisecond of a no-op `init`).
     let holder = format!("pid={:>10}\n", std::process::id());
     let _ = file.write_all_at(holder.as_bytes(), 0);
-    Ok((
-        file,
-        InitLock {
-            name: path.display().to_string(),
-            waited,
-        },
-    ))
+    Ok((file, held))
 }
 
 pub(crate) fn release(file: File, name: &str) -> Result<(), CoreError> {

@@ -92,6 +92,22 @@ impl SqliteSession {
         Ok(())
     }
 
+    /// The file lock, exclusive or (`share_if_busy`) shared behind a holder.
+    async fn lock(&mut self, wait: Duration, share_if_busy: bool) -> Result<InitLock, CoreError> {
+        let Some(db) = &self.file else {
+            // A private in-memory database has no other process to race.
+            return Ok(InitLock::exclusive(":memory:", Duration::ZERO));
+        };
+        let path = db.lock_path();
+        let cancelled = self.cancelled.clone();
+        let (file, held) = blocking(self.run_inline, move || {
+            lock::acquire(&path, wait, share_if_busy, &cancelled)
+        })
+        .await??;
+        self.lock_file = Some(file);
+        Ok(held)
+    }
+
     async fn interact<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
@@ -306,21 +322,11 @@ impl Session for SqliteSession {
     }
 
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
-        let Some(db) = &self.file else {
-            // A private in-memory database has no other process to race.
-            return Ok(InitLock {
-                name: ":memory:".to_owned(),
-                waited: Duration::ZERO,
-            });
-        };
-        let path = db.lock_path();
-        let cancelled = self.cancelled.clone();
-        let (file, held) = blocking(self.run_inline, move || {
-            lock::acquire(&path, wait, &cancelled)
-        })
-        .await??;
-        self.lock_file = Some(file);
-        Ok(held)
+        self.lock(wait, false).await
+    }
+
+    async fn acquire_or_share_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        self.lock(wait, true).await
     }
 
     async fn release_init_lock(&mut self, held: InitLock) -> Result<(), CoreError> {

@@ -1,0 +1,315 @@
+//! The lease strategy: a row in `dbinit_lock`, renewed by a heartbeat.
+//!
+//! Every statement is a transaction of its own, so it works through any
+//! pooler and on engines without advisory locks. The holder writes who it is
+//! (host, pid, application) and an expiry; a heartbeat on a second
+//! connection pushes the expiry forward every third of the lease's life.
+//! Nobody takes the row over before it expires, so a crashed holder delays
+//! the others by at most `dbinit_lease_ttl`. All times are the server's.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dbinit_core::wait::lock_poll_delays;
+use dbinit_core::{CoreError, ErrorKind, InitLock};
+use deadpool_postgres::Pool;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::Type;
+use tokio_postgres::{CancelToken, Client};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use crate::error;
+
+/// The table, in the current schema beside the migration history.
+pub const TABLE: &str = "dbinit_lock";
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS dbinit_lock (\
+     name text PRIMARY KEY, holder text NOT NULL, host text NOT NULL, pid integer NOT NULL, \
+     application text NOT NULL, acquired_at timestamptz NOT NULL, \
+     renewed_at timestamptz NOT NULL, expires_at timestamptz NOT NULL)";
+
+/// Inserts our row, or replaces an expired one; returns whether we hold it,
+/// and whoever held it before this statement.
+const TAKE: &str = "WITH prev AS (SELECT host, pid, application, expires_at FROM dbinit_lock \
+       WHERE name = 'init'), \
+     took AS (INSERT INTO dbinit_lock AS l \
+       (name, holder, host, pid, application, acquired_at, renewed_at, expires_at) \
+       VALUES ('init', $1, $2, $3, $4, clock_timestamp(), clock_timestamp(), \
+               clock_timestamp() + $5 * interval '1 millisecond') \
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, host = excluded.host, \
+         pid = excluded.pid, application = excluded.application, \
+         acquired_at = excluded.acquired_at, renewed_at = excluded.renewed_at, \
+         expires_at = excluded.expires_at \
+       WHERE l.expires_at < clock_timestamp() RETURNING 1) \
+     SELECT EXISTS (SELECT 1 FROM took) AS taken, \
+       (SELECT 'host ' || host || ' pid ' || pid || ' (' || application || ')' FROM prev) AS holder, \
+       (SELECT expires_at < clock_timestamp() FROM prev) AS expired";
+
+const HOLDER: &str = "SELECT 'host ' || host || ' pid ' || pid || ' (' || application || ')', \
+       expires_at < clock_timestamp() FROM dbinit_lock WHERE name = 'init'";
+
+const RENEW: &str = "UPDATE dbinit_lock SET renewed_at = clock_timestamp(), \
+       expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
+     WHERE name = 'init' AND holder = $1";
+
+const RELEASE: &str = "DELETE FROM dbinit_lock WHERE name = 'init' AND holder = $1";
+
+/// A held lease. Dropping it stops the heartbeat; the row then expires.
+pub(crate) struct Lease {
+    token: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// Who this process is, in the row.
+struct Me {
+    token: String,
+    host: String,
+    pid: i32,
+    application: String,
+}
+
+impl Me {
+    fn new(application: &str) -> Me {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "unknown".to_owned());
+        let pid = std::process::id();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Me {
+            token: format!("{host}/{pid}/{nanos}"),
+            host,
+            pid: i32::try_from(pid).unwrap_or(i32::MAX),
+            application: application.to_owned(),
+        }
+    }
+}
+
+/// What a lease acquisition needs besides the client.
+pub(crate) struct LeaseContext<'a> {
+    pub(crate) pool: &'a Pool,
+    pub(crate) ttl: Duration,
+    pub(crate) application: &'a str,
+    /// Set by the session's canceller: stop waiting.
+    pub(crate) cancelled: &'a AtomicBool,
+    /// For the heartbeat to cancel the holder's statement if the lease is lost.
+    pub(crate) cancel: (CancelToken, MakeRustlsConnect),
+}
+
+fn name(ttl: Duration) -> String {
+    format!("lease {TABLE} (ttl {}s)", ttl.as_secs())
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Takes the lease, waiting at most `wait`. With `share_if_busy`, returns a
+/// shared hold on nothing as soon as a busy lease is released: the caller
+/// verifies and comes back for the lease only if work is left.
+pub(crate) async fn acquire(
+    client: &Client,
+    cx: LeaseContext<'_>,
+    wait: Duration,
+    share_if_busy: bool,
+) -> Result<(Option<Lease>, InitLock), CoreError> {
+    let started = Instant::now();
+    ensure_table(client).await?;
+    let me = Me::new(cx.application);
+    let mut delays = lock_poll_delays();
+    let mut waited_for: Option<String> = None;
+    // The first turn tries to take it. While someone holds it, a process
+    // that may share only looks, and tries again once the lease expired.
+    let mut take_now = true;
+    loop {
+        let (free, expired, holder) = if !take_now {
+            match client
+                .query_typed_opt(HOLDER, &[])
+                .await
+                .map_err(|e| error::classify("cannot read the initialization lease", e))?
+            {
+                None => (true, false, None),
+                Some(row) => (false, row.get::<_, bool>(1), Some(row.get::<_, String>(0))),
+            }
+        } else {
+            let (taken, holder, expired) = take(client, &me, cx.ttl).await?;
+            if taken {
+                if expired {
+                    tracing::warn!(
+                        previous = holder.as_deref(),
+                        "took over an expired initialization lease: its holder stopped renewing it"
+                    );
+                }
+                let lease = start_heartbeat(&cx, me.token.clone());
+                let mut held = InitLock::exclusive(name(cx.ttl), started.elapsed());
+                held.waited_for = waited_for;
+                return Ok((Some(lease), held));
+            }
+            (false, false, holder)
+        };
+        if free {
+            let mut held = InitLock::exclusive(name(cx.ttl), started.elapsed());
+            held.shared = true;
+            held.waited_for = waited_for;
+            return Ok((None, held));
+        }
+        if waited_for.is_none() {
+            tracing::info!(
+                holder = holder.as_deref(),
+                "another process is initializing; waiting"
+            );
+            waited_for = Some(
+                holder
+                    .clone()
+                    .unwrap_or_else(|| "another process".to_owned()),
+            );
+        }
+        take_now = expired || !share_if_busy;
+        if expired {
+            continue; // take it over now
+        }
+        if cx.cancelled.load(Ordering::SeqCst) {
+            return Err(CoreError::backend(
+                ErrorKind::Interrupted,
+                "cancelled while waiting for the initialization lease",
+            ));
+        }
+        let elapsed = started.elapsed();
+        if elapsed >= wait {
+            return Err(CoreError::LockTimeout {
+                lock: name(cx.ttl),
+                waited: elapsed,
+                holder: holder.or(waited_for),
+            });
+        }
+        let delay = delays.next().unwrap_or(Duration::from_millis(100));
+        tokio::time::sleep(delay.min(wait - elapsed)).await;
+    }
+}
+
+/// One attempt: (taken, previous holder, whether it had expired).
+async fn take(
+    client: &Client,
+    me: &Me,
+    ttl: Duration,
+) -> Result<(bool, Option<String>, bool), CoreError> {
+    let row = client
+        .query_typed_one(
+            TAKE,
+            &[
+                (&me.token, Type::TEXT),
+                (&me.host, Type::TEXT),
+                (&me.pid, Type::INT4),
+                (&me.application, Type::TEXT),
+                (&millis(ttl), Type::INT8),
+            ],
+        )
+        .await
+        .map_err(|e| error::classify("cannot take the initialization lease", e))?;
+    Ok((
+        row.get(0),
+        row.get(1),
+        row.get::<_, Option<bool>>(2).unwrap_or(false),
+    ))
+}
+
+/// Creates the table unless its name resolves; a concurrent creator wins.
+async fn ensure_table(client: &Client) -> Result<(), CoreError> {
+    let exists: bool = client
+        .query_typed_one("SELECT to_regclass('dbinit_lock') IS NOT NULL", &[])
+        .await
+        .map_err(|e| error::classify("cannot look up the lease table", e))?
+        .get(0);
+    if exists {
+        return Ok(());
+    }
+    match client.batch_execute(CREATE).await {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(error::classify(
+            "cannot create the lease table dbinit_lock",
+            e,
+        )),
+    }
+}
+
+/// Renews the lease every third of its life on a connection of its own.
+/// A renewal that finds the row gone or someone else's means the lease was
+/// lost: the holder's running statement is cancelled and release fails.
+fn start_heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
+    let lost = Arc::new(AtomicBool::new(false));
+    let (pool, ttl, flag, mine) = (cx.pool.clone(), cx.ttl, lost.clone(), token.clone());
+    let (cancel, tls) = cx.cancel.clone();
+    let heartbeat = tokio::spawn(async move {
+        let period = ttl / 3;
+        loop {
+            tokio::time::sleep(period).await;
+            let renewed = match pool.get().await {
+                Ok(client) => client
+                    .execute_typed(RENEW, &[(&mine, Type::TEXT), (&millis(ttl), Type::INT8)])
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match renewed {
+                Ok(1) => tracing::debug!("initialization lease renewed"),
+                Ok(_) => {
+                    tracing::error!(
+                        "the initialization lease was lost: it expired and another process \
+                         took it over; stopping this run"
+                    );
+                    flag.store(true, Ordering::SeqCst);
+                    let _ = cancel.cancel_query(tls).await;
+                    return;
+                }
+                // The next beat may still be in time; if not, the row
+                // expires and the renewal after that finds it lost.
+                Err(e) => tracing::warn!(error = %e, "cannot renew the initialization lease"),
+            }
+        }
+    });
+    Lease {
+        token,
+        heartbeat,
+        lost,
+    }
+}
+
+/// Stops the heartbeat and deletes the row.
+///
+/// # Errors
+///
+/// When the lease was lost while held: another process may have worked at
+/// the same time.
+pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreError> {
+    lease.heartbeat.abort();
+    let deleted = client
+        .execute_typed(RELEASE, &[(&lease.token, Type::TEXT)])
+        .await
+        .map_err(|e| error::classify("cannot release the initialization lease", e))?;
+    if deleted == 1 && !lease.lost.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    Err(CoreError::backend(
+        ErrorKind::LockTimeout,
+        "the initialization lease was lost while this process held it (no heartbeat reached \
+         the server for longer than dbinit_lease_ttl) and another process may have worked at \
+         the same time; run init again to verify",
+    ))
+}

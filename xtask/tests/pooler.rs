@@ -1,0 +1,203 @@
+//! Through a real PgBouncer (issue 9): storms in transaction and session
+//! pooling, a lock holder killed behind the pooler, a missing database.
+//! Every statement dbinit sends must survive a pooler that hands the server
+//! connection to another client between statements, and no lock may be left
+//! on a pooled server connection.
+
+use std::process::{Child, Output, Stdio};
+
+use dbinit_tests::cli::{exit_code, stderr, stdout_json};
+use dbinit_tests::dump::dump_blocking;
+use dbinit_tests::pg::psql;
+use dbinit_tests::pgbouncer::{PgBouncer, PoolMode};
+use dbinit_tests::{pg_url, unique_database};
+
+const STORM: usize = 16;
+
+fn spawn(url: &str, extra_env: &[(&str, &str)]) -> Child {
+    let mut command = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
+    command
+        .args(["init", "--json", "--database-url", url])
+        .env("DBINIT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command.spawn().expect("spawn xtask")
+}
+
+fn init(url: &str) -> Output {
+    spawn(url, &[]).wait_with_output().unwrap()
+}
+
+/// A database created directly, as an operator would before pointing
+/// replicas at a pooler.
+fn created(prefix: &str) -> String {
+    let name = unique_database(prefix);
+    psql(&pg_url("postgres"), &format!("CREATE DATABASE {name}"));
+    name
+}
+
+/// A reference database initialized directly, uninterrupted.
+fn reference() -> String {
+    let url = pg_url(&unique_database("pool_ref"));
+    let out = init(&url);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    url
+}
+
+/// No advisory lock on any server connection, no lease row.
+fn nothing_left(database: &str) {
+    let direct = pg_url(database);
+    let advisory = psql(
+        &direct,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+    );
+    assert_eq!(
+        advisory, "0",
+        "an advisory lock was left on a server connection"
+    );
+    if psql(&direct, "SELECT to_regclass('dbinit_lock') IS NOT NULL") == "t" {
+        let leases = psql(&direct, "SELECT count(*) FROM dbinit_lock");
+        assert_eq!(leases, "0", "a lease row was left");
+    }
+}
+
+fn storm_through(mode: PoolMode) {
+    let bouncer = PgBouncer::start(mode, 4);
+    let reference = reference();
+    let database = created("pooled");
+    let url = bouncer.url(&database);
+    let children: Vec<Child> = (0..STORM).map(|_| spawn(&url, &[])).collect();
+    let outputs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outputs {
+        assert_eq!(
+            exit_code(out),
+            0,
+            "{}\npgbouncer log:\n{}",
+            stderr(out),
+            bouncer.log()
+        );
+    }
+    let applied: usize = outputs
+        .iter()
+        .map(|o| {
+            stdout_json(o)["migrations"]["applied"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(applied, 5, "every migration applied exactly once");
+    // The report names the strategy, and why it was chosen.
+    let lock_step = stdout_json(&outputs[0])["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "lock")
+        .cloned()
+        .unwrap();
+    let detail = lock_step["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("lease dbinit_lock") && detail.contains("pooler or proxy"),
+        "{detail}"
+    );
+    let dump = dump_blocking(&pg_url(&database));
+    assert_eq!(dump, dump_blocking(&reference));
+    assert_eq!(dump.matches("\nuser admin").count(), 1, "{dump}");
+    nothing_left(&database);
+    // And once more, on the ready database: a no-op through the pooler.
+    let again = init(&url);
+    assert_eq!(exit_code(&again), 0, "{}", stderr(&again));
+    assert_eq!(
+        stdout_json(&again)["migrations"]["applied"],
+        serde_json::json!([])
+    );
+    nothing_left(&database);
+}
+
+#[test]
+fn sixteen_processes_through_transaction_pooling() {
+    storm_through(PoolMode::Transaction);
+}
+
+#[test]
+fn sixteen_processes_through_session_pooling() {
+    storm_through(PoolMode::Session);
+}
+
+#[test]
+fn a_holder_killed_behind_the_pooler_is_taken_over_when_its_lease_expires() {
+    let bouncer = PgBouncer::start(PoolMode::Transaction, 4);
+    let reference = reference();
+    let database = created("pool_crash");
+    let url = format!("{}?dbinit_lease_ttl=2s", bouncer.url(&database));
+    // Killed between its first and second migration, lease held.
+    let killed = spawn(&url, &[("DBINIT_CRASH_AT", "migration.committed:1")])
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(killed.status.code(), None, "{}", stderr(&killed));
+    let held = psql(
+        &pg_url(&database),
+        "SELECT count(*) FROM dbinit_lock WHERE expires_at > clock_timestamp()",
+    );
+    assert_eq!(held, "1", "the killed holder's lease is still live");
+
+    let out = init(&url);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let report = stdout_json(&out);
+    let lock = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "lock")
+        .cloned()
+        .unwrap();
+    let detail = lock["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("pid"),
+        "names the holder it waited for: {detail}"
+    );
+    assert_eq!(
+        report["migrations"]["applied"].as_array().map(Vec::len),
+        Some(4),
+        "the rest of the migrations, once"
+    );
+    assert_eq!(dump_blocking(&pg_url(&database)), dump_blocking(&reference));
+    nothing_left(&database);
+}
+
+#[test]
+fn a_missing_database_behind_a_pooler_says_to_create_it_directly() {
+    let bouncer = PgBouncer::start(PoolMode::Transaction, 4);
+    let database = unique_database("pool_missing");
+    let out = init(&bouncer.url(&database));
+    let err = stderr(&out);
+    assert_eq!(exit_code(&out), 20, "{err}");
+    assert!(err.contains("pooler"), "{err}");
+    assert!(err.contains("directly"), "{err}");
+    let exists = psql(
+        &pg_url("postgres"),
+        &format!("SELECT count(*) FROM pg_database WHERE datname = '{database}'"),
+    );
+    assert_eq!(exists, "0");
+}
+
+#[test]
+fn an_explicit_advisory_lock_is_honoured_and_an_unknown_strategy_refused() {
+    let bouncer = PgBouncer::start(PoolMode::Session, 2);
+    let database = created("pool_explicit");
+    let out = init(&format!("{}?dbinit_lock=advisory", bouncer.url(&database)));
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let steps = stdout_json(&out)["steps"].to_string();
+    assert!(steps.contains("advisory lock"), "{steps}");
+    // Session pooling runs DISCARD ALL when the client leaves.
+    nothing_left(&database);
+
+    let bad = init(&format!("{}?dbinit_lock=mutex", bouncer.url(&database)));
+    assert_eq!(exit_code(&bad), 10, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("dbinit_lock"), "{}", stderr(&bad));
+}
