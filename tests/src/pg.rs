@@ -69,6 +69,8 @@ pub struct ClusterOptions {
     pub port: Option<u16>,
     /// Serve TLS with this certificate and key (PEM).
     pub tls: Option<(String, String)>,
+    /// Server binaries to use instead of [`bin_dir`]'s.
+    pub bin: Option<PathBuf>,
 }
 
 /// An initialized (not necessarily running) cluster. Stopped when dropped.
@@ -90,7 +92,10 @@ impl Cluster {
     ///
     /// When the binaries are missing or `initdb` fails.
     pub fn new(options: ClusterOptions) -> Result<Cluster, String> {
-        let bin = bin_dir()?;
+        let bin = match options.bin {
+            Some(bin) => bin,
+            None => bin_dir()?,
+        };
         let dir = tempfile::Builder::new()
             .prefix("dbinit-pg-")
             .tempdir()

@@ -31,13 +31,12 @@ pub enum PoolMode {
 
 impl PgBouncer {
     /// Starts PgBouncer in `mode` with `pool_size` server connections per
-    /// database, in front of the cluster at `DBINIT_TEST_PG_URL`.
+    /// database, in front of the test cluster on 127.0.0.1:`server_port`.
     ///
     /// # Panics
     ///
     /// When it cannot be started: pooler tests never skip.
-    pub fn start(mode: PoolMode, pool_size: u32) -> PgBouncer {
-        let server_port = crate::pg_port();
+    pub fn start(server_port: u16, mode: PoolMode, pool_size: u32) -> PgBouncer {
         let dir = tempfile::Builder::new()
             .prefix("dbinit-pgbouncer-")
             .tempdir()

@@ -258,6 +258,51 @@ impl BenchCmd {
                 &storm,
             );
         }
+        self.through_pgbouncer(&cluster, &init)
+    }
+
+    /// Issue 9's measurements through PgBouncer in transaction pooling:
+    /// a no-op vs the same no-op direct, and storms on databases created
+    /// beforehand (a pooler cannot create one) vs one init.
+    fn through_pgbouncer(
+        &self,
+        cluster: &dbinit_tests::pg::Cluster,
+        init: &dyn Fn(&str, &[&str]) -> Command,
+    ) -> anyhow::Result<()> {
+        use dbinit_tests::pg::psql;
+        use dbinit_tests::pgbouncer::{PgBouncer, PoolMode};
+        crate::servers::ensure_pgbouncer()?;
+        let bouncer = PgBouncer::start(cluster.port(), PoolMode::Transaction, 4);
+        let runs = self.pg_runs;
+        let (direct, pooled) = interleave(
+            runs,
+            || init(&cluster.url("ready"), &[]),
+            || init(&bouncer.url("ready"), &[]),
+            || Ok(()),
+        )?;
+        println!("PgBouncer (transaction pooling, pool of 4): no-op init ({runs} runs each, interleaved)");
+        print_pair("direct", &direct, "through PgBouncer", &pooled);
+        let admin = cluster.url("postgres");
+        for size in [16, 32] {
+            let created = std::cell::RefCell::new(std::collections::HashSet::new());
+            let (one, storm) = storm_vs_one(self.fresh_runs, size, |name| {
+                let name = format!("pooled_{name}");
+                if created.borrow_mut().insert(name.clone()) {
+                    psql(&admin, &format!("CREATE DATABASE {name}"));
+                }
+                init(&bouncer.url(&name), &[])
+            })?;
+            println!(
+                "PgBouncer (transaction pooling): {size} concurrent inits on a created database vs one ({} runs each)",
+                self.fresh_runs
+            );
+            print_pair(
+                "one init",
+                &one,
+                &format!("{size} concurrent inits"),
+                &storm,
+            );
+        }
         Ok(())
     }
 

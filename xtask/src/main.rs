@@ -5,6 +5,7 @@
 
 mod bench;
 mod migration_gen;
+mod servers;
 mod test;
 
 use std::path::PathBuf;

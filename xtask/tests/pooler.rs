@@ -10,7 +10,7 @@ use dbinit_tests::cli::{exit_code, stderr, stdout_json};
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::pg::psql;
 use dbinit_tests::pgbouncer::{PgBouncer, PoolMode};
-use dbinit_tests::{pg_url, unique_database};
+use dbinit_tests::{pg_port, pg_url, unique_database};
 
 const STORM: usize = 16;
 
@@ -52,7 +52,8 @@ fn nothing_left(database: &str) {
     let direct = pg_url(database);
     let advisory = psql(
         &direct,
-        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'",
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
     );
     assert_eq!(
         advisory, "0",
@@ -65,7 +66,7 @@ fn nothing_left(database: &str) {
 }
 
 fn storm_through(mode: PoolMode) {
-    let bouncer = PgBouncer::start(mode, 4);
+    let bouncer = PgBouncer::start(pg_port(), mode, 4);
     let reference = reference();
     let database = created("pooled");
     let url = bouncer.url(&database);
@@ -131,7 +132,7 @@ fn sixteen_processes_through_session_pooling() {
 
 #[test]
 fn a_holder_killed_behind_the_pooler_is_taken_over_when_its_lease_expires() {
-    let bouncer = PgBouncer::start(PoolMode::Transaction, 4);
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 4);
     let reference = reference();
     let database = created("pool_crash");
     let url = format!("{}?dbinit_lease_ttl=2s", bouncer.url(&database));
@@ -172,7 +173,7 @@ fn a_holder_killed_behind_the_pooler_is_taken_over_when_its_lease_expires() {
 
 #[test]
 fn a_missing_database_behind_a_pooler_says_to_create_it_directly() {
-    let bouncer = PgBouncer::start(PoolMode::Transaction, 4);
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 4);
     let database = unique_database("pool_missing");
     let out = init(&bouncer.url(&database));
     let err = stderr(&out);
@@ -188,7 +189,7 @@ fn a_missing_database_behind_a_pooler_says_to_create_it_directly() {
 
 #[test]
 fn an_explicit_advisory_lock_is_honoured_and_an_unknown_strategy_refused() {
-    let bouncer = PgBouncer::start(PoolMode::Session, 2);
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Session, 2);
     let database = created("pool_explicit");
     let out = init(&format!("{}?dbinit_lock=advisory", bouncer.url(&database)));
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
@@ -200,4 +201,49 @@ fn an_explicit_advisory_lock_is_honoured_and_an_unknown_strategy_refused() {
     let bad = init(&format!("{}?dbinit_lock=mutex", bouncer.url(&database)));
     assert_eq!(exit_code(&bad), 10, "{}", stderr(&bad));
     assert!(stderr(&bad).contains("dbinit_lock"), "{}", stderr(&bad));
+}
+
+#[test]
+fn a_lease_taken_away_from_its_holder_stops_the_run() {
+    let database = created("lease_lost");
+    let direct = pg_url(&database);
+    let migrations =
+        dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", "SELECT pg_sleep(20);")]);
+    let child = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["init", "--database-url"])
+        .arg(format!("{direct}?dbinit_lock=lease&dbinit_lease_ttl=1s"))
+        .arg("--migrations")
+        .arg(migrations.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while psql(
+        &direct,
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20);'",
+    ) != "1"
+    {
+        assert!(
+            started.elapsed().as_secs() < 30,
+            "the slow migration never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    psql(&direct, "UPDATE dbinit_lock SET holder = 'someone else'");
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(exit_code(&out), 30, "{err}");
+    assert!(err.contains("lease was lost"), "{err}");
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "the statement was not cancelled"
+    );
+    assert_eq!(
+        psql(
+            &direct,
+            "SELECT count(*) FROM refinery_schema_history WHERE version = 10"
+        ),
+        "0"
+    );
 }

@@ -197,8 +197,27 @@ fn release_builds_have_no_crash_points() {
 #[test]
 fn library_crates_package_and_build_alone() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    // Cargo does not fingerprint registry sources by content, and the
+    // verification builds the packaged crates as registry crates of an
+    // unchanged version: in a shared target directory it would reuse the
+    // last build of dbinit-core. A target directory of its own, with the
+    // dbinit crates' fingerprints removed, rebuilds them and keeps the rest.
+    let target = root().join("target").join("package-verify");
+    for profile in ["debug", "release"] {
+        let fingerprints = target.join(profile).join(".fingerprint");
+        for entry in std::fs::read_dir(&fingerprints)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with("dbinit-") {
+                std::fs::remove_dir_all(entry.path()).expect("remove a stale fingerprint");
+            }
+        }
+    }
     let out = std::process::Command::new(cargo)
         .current_dir(root())
+        .env("CARGO_TARGET_DIR", &target)
         .args(["package", "--offline", "--workspace", "--allow-dirty"])
         .args(["--exclude", "xtask", "--exclude", "dbinit-tests"])
         .args(["--exclude", "dbinit-example-service"])

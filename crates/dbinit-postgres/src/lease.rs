@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{CoreError, ErrorKind, InitLock};
 use deadpool_postgres::Pool;
-use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{CancelToken, Client};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -224,29 +223,30 @@ async fn take(
     ))
 }
 
-/// Creates the table unless its name resolves; a concurrent creator wins.
+/// Creates the table unless its name resolves. Concurrent creators trip
+/// over each other in the catalog (a unique violation on 15, "type already
+/// exists" on 18): whoever fails looks again and is fine if the table is
+/// there now.
 async fn ensure_table(client: &Client) -> Result<(), CoreError> {
-    let exists: bool = client
-        .query_typed_one("SELECT to_regclass('dbinit_lock') IS NOT NULL", &[])
-        .await
-        .map_err(|e| error::classify("cannot look up the lease table", e))?
-        .get(0);
-    if exists {
+    if table_exists(client).await? {
         return Ok(());
     }
     match client.batch_execute(CREATE).await {
         Ok(()) => Ok(()),
-        Err(e)
-            if e.code() == Some(&SqlState::UNIQUE_VIOLATION)
-                || e.code() == Some(&SqlState::DUPLICATE_TABLE) =>
-        {
-            Ok(())
-        }
+        Err(_) if table_exists(client).await? => Ok(()),
         Err(e) => Err(error::classify(
             "cannot create the lease table dbinit_lock",
             e,
         )),
     }
+}
+
+async fn table_exists(client: &Client) -> Result<bool, CoreError> {
+    Ok(client
+        .query_typed_one("SELECT to_regclass('dbinit_lock') IS NOT NULL", &[])
+        .await
+        .map_err(|e| error::classify("cannot look up the lease table", e))?
+        .get(0))
 }
 
 /// Renews the lease every third of its life on a connection of its own.

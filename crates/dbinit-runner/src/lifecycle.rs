@@ -28,7 +28,8 @@ async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Sessi
 }
 
 /// Connects, takes the init lock, runs `step`, and releases the lock on
-/// every path (the step's error wins over the release's).
+/// every path (the step's error wins over the release's, unless the lock
+/// was lost).
 async fn under_lock<T>(
     init: &Initializer,
     step: impl AsyncFnOnce(&Prepared, &mut dyn Session) -> Result<T, CoreError>,
@@ -40,8 +41,8 @@ async fn under_lock<T>(
     // From here on a signal must not cancel the unlock itself.
     init.interrupt.attach(None);
     let released = session.release_init_lock(lock).await;
-    let value = result.map_err(|e| init.interrupt.explain(e))?;
-    released?;
+    let result = result.map_err(|e| init.interrupt.explain(e));
+    let value = crate::pipeline::lost_lock_first(result, released)?;
     Ok((prepared, value))
 }
 

@@ -145,9 +145,7 @@ async fn run(
             // From here on a signal must not cancel the unlock itself.
             init.interrupt.attach(None);
             let released = session.release_init_lock(lock).await;
-            let facts = locked?;
-            released?;
-            facts
+            lost_lock_first(locked, released)?
         }
     };
 
@@ -167,6 +165,22 @@ async fn run(
         Ok(())
     } else {
         Err(CoreError::Unhealthy { checks: failures })
+    }
+}
+
+/// The run's result, unless the lock turned out lost: a lost lease (its
+/// heartbeat cancelled the running statement) explains the failed step.
+pub(crate) fn lost_lock_first<T>(
+    locked: Result<T, CoreError>,
+    released: Result<(), CoreError>,
+) -> Result<T, CoreError> {
+    match released {
+        Err(lost) if lost.kind() == ErrorKind::LockTimeout => Err(lost),
+        released => {
+            let value = locked?;
+            released?;
+            Ok(value)
+        }
     }
 }
 
