@@ -330,6 +330,17 @@ pub fn test_certificates() -> TestCertificates {
     }
 }
 
+/// The `psql` beside the server binaries, else the one on the PATH:
+/// server-only builds (the npm PostgreSQL) have none, and any installed
+/// psql speaks to a newer server.
+pub fn psql_bin() -> PathBuf {
+    bin_dir()
+        .map(|b| b.join("psql"))
+        .ok()
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("psql"))
+}
+
 /// Runs `sql` with the installed `psql` against `url` and returns its
 /// unaligned, tuples-only output.
 ///
@@ -337,13 +348,7 @@ pub fn test_certificates() -> TestCertificates {
 ///
 /// When psql is missing or the SQL fails: a test cannot go on then.
 pub fn psql(url: &str, sql: &str) -> String {
-    // Server-only builds (the npm PostgreSQL) have no psql: any installed
-    // psql speaks to a newer server.
-    let mut bin = bin_dir().expect("PostgreSQL binaries").join("psql");
-    if !bin.exists() {
-        bin = PathBuf::from("psql");
-    }
-    let out = Command::new(bin)
+    let out = Command::new(psql_bin())
         .args([
             "-X",
             "-A",

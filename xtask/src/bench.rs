@@ -90,8 +90,8 @@ impl BenchCmd {
     }
 
     fn postgres(&self, xtask: &Path, dir: &Path) -> anyhow::Result<()> {
-        use dbinit_tests::pg::{bin_dir, psql, Cluster, ClusterOptions};
-        let psql_bin = bin_dir().map_err(anyhow::Error::msg)?.join("psql");
+        use dbinit_tests::pg::{psql, psql_bin, Cluster, ClusterOptions};
+        let psql_bin = psql_bin();
         let cluster = Cluster::new(ClusterOptions::default()).map_err(anyhow::Error::msg)?;
         cluster.start().map_err(anyhow::Error::msg)?;
         println!(

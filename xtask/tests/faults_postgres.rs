@@ -39,7 +39,14 @@ fn server_killed_mid_migration_then_restarted_converges() {
     let out = xtask(&reference, Some(set.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // The test cluster runs with synchronous_commit off, whose commits an
+    // immediate stop may lose; this database's must survive it.
     let url = cluster.url("victim");
+    psql(&cluster.url("postgres"), "CREATE DATABASE victim");
+    psql(
+        &cluster.url("postgres"),
+        "ALTER DATABASE victim SET synchronous_commit = on",
+    );
     let child = xtask(&url, Some(set.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

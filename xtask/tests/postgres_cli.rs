@@ -208,8 +208,7 @@ fn a_held_lock_times_out_naming_the_holder() {
     let db = unique_database("held");
     psql(&pg_url("postgres"), &format!("CREATE DATABASE {db}"));
     let url = pg_url(&db);
-    let bin = dbinit_tests::pg::bin_dir().unwrap();
-    let mut holder = Command::new(bin.join("psql"))
+    let mut holder = Command::new(dbinit_tests::pg::psql_bin())
         .args(["-X", "-q", "-d", &url])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
