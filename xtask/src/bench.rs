@@ -39,6 +39,9 @@ pub(crate) struct BenchCmd {
     /// Skip the PostgreSQL part.
     #[arg(long)]
     skip_postgres: bool,
+    /// Skip the SQLite part (and the example service on SQLite).
+    #[arg(long)]
+    skip_sqlite: bool,
     /// Only write the generated migration set to DIR (to inspect or reuse it).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
@@ -77,12 +80,14 @@ impl BenchCmd {
             xtask.display(),
             sqlite3.display()
         );
-        self.noop(&xtask, &sqlite3, dir.path())?;
-        self.fresh(&xtask, &sqlite3, dir.path())?;
-        self.engine_sqlite(&xtask, &sqlite3, dir.path())?;
         let service = example_service()?;
-        let ready = format!("sqlite://{}", dir.path().join("service.db").display());
-        service_startup(&service, &ready, self.fresh_runs * 3, "SQLite")?;
+        if !self.skip_sqlite {
+            self.noop(&xtask, &sqlite3, dir.path())?;
+            self.fresh(&xtask, &sqlite3, dir.path())?;
+            self.engine_sqlite(&xtask, &sqlite3, dir.path())?;
+            let ready = format!("sqlite://{}", dir.path().join("service.db").display());
+            service_startup(&service, &ready, self.fresh_runs * 3, "SQLite")?;
+        }
         if !self.skip_postgres {
             self.postgres(&xtask, dir.path())?;
         }

@@ -247,3 +247,64 @@ fn a_lease_taken_away_from_its_holder_stops_the_run() {
         "0"
     );
 }
+
+/// Processes that find an initializer at work wait for it, then verify its
+/// work side by side under a shared hold: none of them applies or seeds
+/// anything, each names the holder. Directly (advisory lock) and through
+/// transaction pooling (lease).
+#[test]
+fn waiters_verify_the_holders_work_under_a_shared_hold() {
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 4);
+    let migrations =
+        dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", "SELECT pg_sleep(2);")]);
+    for (database, through) in [
+        (created("waiters_direct"), None),
+        (created("waiters_pooled"), Some(&bouncer)),
+    ] {
+        let url = through.map_or_else(|| pg_url(&database), |b| b.url(&database));
+        let start = || {
+            dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+                .args(["init", "--json", "--database-url", &url, "--migrations"])
+                .arg(migrations.path())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let holder = start();
+        let started = std::time::Instant::now();
+        while psql(
+            &pg_url(&database),
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2);'",
+        ) != "1"
+        {
+            assert!(
+                started.elapsed().as_secs() < 30,
+                "the slow migration never started"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let waiters: Vec<Child> = (0..4).map(|_| start()).collect();
+        let holder = holder.wait_with_output().unwrap();
+        assert_eq!(exit_code(&holder), 0, "{}", stderr(&holder));
+        assert_eq!(stdout_json(&holder)["lock"]["mode"], "exclusive");
+        for waiter in waiters {
+            let out = waiter.wait_with_output().unwrap();
+            assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+            let report = stdout_json(&out);
+            assert_eq!(report["lock"]["mode"], "shared", "{report}");
+            let waited_for = report["lock"]["waited_for"].as_str().unwrap_or_default();
+            assert!(waited_for.contains("pid"), "{report}");
+            assert_eq!(report["migrations"]["applied"], serde_json::json!([]));
+            assert_eq!(report["migrations"]["already_applied"], 6);
+            let created: u64 = report["seeders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["created"].as_u64().unwrap())
+                .sum();
+            assert_eq!(created, 0, "{report}");
+        }
+        nothing_left(&database);
+    }
+}

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 
 use crate::health::HealthStatus;
-use crate::{AppliedMigration, CoreError, DatabaseCreated, Environment, ErrorKind, SeedOutcome};
+use crate::{
+    AppliedMigration, CoreError, DatabaseCreated, Environment, ErrorKind, InitLock, SeedOutcome,
+};
 
 /// Serializes a duration as fractional milliseconds.
 pub fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -133,6 +135,34 @@ pub struct FallbackReport {
     pub reason: String,
 }
 
+/// How the initialization lock was held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockReport {
+    /// The lock and its strategy: `advisory lock 42`, `lease dbinit_lock
+    /// (ttl 30s), because …`, a lock file's path.
+    pub name: String,
+    /// `exclusive`: this process did the work. `shared`: another process
+    /// did it while this one waited, and this one verified it.
+    pub mode: &'static str,
+    /// How long this process waited for it.
+    #[serde(serialize_with = "millis", rename = "waited_ms")]
+    pub waited: Duration,
+    /// Who held it meanwhile, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waited_for: Option<String>,
+}
+
+impl From<&InitLock> for LockReport {
+    fn from(lock: &InitLock) -> Self {
+        LockReport {
+            name: lock.name.clone(),
+            mode: if lock.shared { "shared" } else { "exclusive" },
+            waited: lock.waited,
+            waited_for: lock.waited_for.clone(),
+        }
+    }
+}
+
 /// Everything an `init` run did. Also returned (partially filled) on failure.
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {
@@ -150,6 +180,9 @@ pub struct InitReport {
     pub fallback: Option<FallbackReport>,
     /// Whether the database had to be created (`None` if not reached).
     pub database_created: Option<DatabaseCreated>,
+    /// The initialization lock, once held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<LockReport>,
     /// The pipeline's steps, in order.
     pub steps: Vec<StepReport>,
     /// The migration step.
@@ -178,6 +211,7 @@ impl InitReport {
             used_default_url,
             fallback: None,
             database_created: None,
+            lock: None,
             steps: Vec::new(),
             migrations: MigrationsReport::default(),
             seeders: Vec::new(),

@@ -139,7 +139,8 @@ async fn run(
         Locked::Verified(facts) => facts,
         Locked::Exclusive(lock) => {
             fault::point("init.locked");
-            report.step("lock", started.elapsed(), describe(&lock, "held"));
+            report.lock = Some((&lock).into());
+            report.step("lock", started.elapsed(), describe(&lock));
             let locked = locked_steps(init, &prepared, &mut *session, report).await;
             fault::point("init.before_unlock");
             // From here on a signal must not cancel the unlock itself.
@@ -210,12 +211,13 @@ async fn lock_or_verify(
             return Ok(Locked::Exclusive(lock));
         }
         let verified = verify(init, prepared, session).await;
-        let detail = describe(&lock, "shared");
+        let (held, detail) = ((&lock).into(), describe(&lock));
         session.release_init_lock(lock).await?;
         let Some((already_applied, facts)) = verified? else {
             tracing::info!("work is left after the other process; taking the lock");
             continue;
         };
+        report.lock = Some(held);
         report.step("lock", started.elapsed(), detail);
         report.migrations.already_applied = already_applied;
         report.step(
@@ -245,8 +247,9 @@ async fn lock_or_verify(
     }
 }
 
-/// `advisory lock 42, held (waited 3.1 ms for pid 7 (dbinit))`.
-fn describe(lock: &InitLock, how: &str) -> String {
+/// `advisory lock 42, shared (waited 3.1 ms for pid 7 (dbinit))`.
+fn describe(lock: &InitLock) -> String {
+    let how = if lock.shared { "shared" } else { "held" };
     let waited_for = lock
         .waited_for
         .as_deref()
