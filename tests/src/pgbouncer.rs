@@ -13,6 +13,12 @@ use std::time::{Duration, Instant};
 
 use crate::pg::{free_port, SUPERUSER_PASSWORD};
 
+/// A second login the pooler knows, for a role a test creates (read-only,
+/// say).
+pub const READER: &str = "dbinit_reader";
+/// Its password.
+pub const READER_PASSWORD: &str = "reader-password-for-tests";
+
 /// A running PgBouncer.
 pub struct PgBouncer {
     dir: tempfile::TempDir,
@@ -59,7 +65,7 @@ impl PgBouncer {
         write(
             dir.path(),
             "userlist.txt",
-            &format!("\"postgres\" \"{SUPERUSER_PASSWORD}\"\n"),
+            &format!("\"postgres\" \"{SUPERUSER_PASSWORD}\"\n\"{READER}\" \"{READER_PASSWORD}\"\n"),
         );
         let config = dir.path().join("pgbouncer.ini");
         let mut command = if crate::pg::is_root() {
@@ -108,6 +114,14 @@ impl PgBouncer {
     pub fn url(&self, database: &str) -> String {
         format!(
             "postgres://postgres:{SUPERUSER_PASSWORD}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// A URL for `user` with `password`, through the pooler.
+    pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{database}",
             self.port
         )
     }

@@ -195,6 +195,7 @@ fn an_explicit_advisory_lock_is_honoured_and_an_unknown_strategy_refused() {
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let steps = stdout_json(&out)["steps"].to_string();
     assert!(steps.contains("advisory lock"), "{steps}");
+    assert!(stderr(&out).contains("dbinit_lock=advisory, but"), "{}", stderr(&out));
     // Session pooling runs DISCARD ALL when the client leaves.
     nothing_left(&database);
 
@@ -307,4 +308,211 @@ fn waiters_verify_the_holders_work_under_a_shared_hold() {
         }
         nothing_left(&database);
     }
+}
+
+/// Waits until `sql` (a migration's whole text) is running on `database`.
+fn running(database: &str, sql: &str) {
+    let started = std::time::Instant::now();
+    while psql(
+        &pg_url(database),
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{sql}'"),
+    ) != "1"
+    {
+        assert!(started.elapsed().as_secs() < 30, "{sql} never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn start_init(url: &str, migrations: &std::path::Path) -> Child {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["init", "--json", "--database-url", url, "--migrations"])
+        .arg(migrations)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+}
+
+/// A holder stopped (SIGSTOP) past its lease's expiry is taken over; when
+/// it resumes it commits nothing more: the commit checks the lease first.
+#[test]
+fn a_holder_that_lost_its_lease_commits_nothing_more() {
+    let database = created("lease_fence");
+    let url = format!(
+        "{}?dbinit_lock=lease&dbinit_lease_ttl=1s",
+        pg_url(&database)
+    );
+    const SLOW: &str = "CREATE TABLE slow (id int); SELECT pg_sleep(1.5);";
+    let migrations = dbinit_tests::cli::migration_dir(
+        "postgres",
+        &[
+            ("V10__slow", SLOW),
+            ("V11__after", "CREATE TABLE after_slow (id int);"),
+        ],
+    );
+    let a = start_init(&url, migrations.path());
+    running(&database, SLOW);
+    signal(&a, nix::sys::signal::Signal::SIGSTOP);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    // B takes the expired lease over, then blocks behind A's open
+    // transaction (its uncommitted `slow`) until A resumes.
+    let b = start_init(&url, migrations.path());
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    signal(&a, nix::sys::signal::Signal::SIGCONT);
+    let a = a.wait_with_output().unwrap();
+    let b = b.wait_with_output().unwrap();
+    assert_eq!(exit_code(&a), 30, "{}", stderr(&a));
+    assert!(stderr(&a).contains("lease was lost"), "{}", stderr(&a));
+    assert_eq!(exit_code(&b), 0, "{}", stderr(&b));
+    assert_eq!(
+        psql(
+            &pg_url(&database),
+            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history WHERE version >= 10"
+        ),
+        "10,11"
+    );
+    nothing_left(&database);
+}
+
+/// A replica connected directly (advisory lock) and one through the pooler
+/// (lease) exclude each other: the second waits for the first.
+#[test]
+fn direct_and_pooled_processes_exclude_each_other() {
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 4);
+    const SLOW: &str = "CREATE TABLE slow (id int); SELECT pg_sleep(1);";
+    let migrations = dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", SLOW)]);
+    for direct_first in [true, false] {
+        let database = created("mixed");
+        let (direct, pooled) = (pg_url(&database), bouncer.url(&database));
+        let (first, second) = if direct_first {
+            (direct, pooled)
+        } else {
+            (pooled, direct)
+        };
+        let a = start_init(&first, migrations.path());
+        running(&database, SLOW);
+        let b = start_init(&second, migrations.path())
+            .wait_with_output()
+            .unwrap();
+        let a = a.wait_with_output().unwrap();
+        assert_eq!(exit_code(&a), 0, "{}", stderr(&a));
+        assert_eq!(exit_code(&b), 0, "{}", stderr(&b));
+        let report = stdout_json(&b);
+        assert_eq!(
+            report["migrations"]["applied"],
+            serde_json::json!([]),
+            "{report}"
+        );
+        assert!(
+            report["lock"]["waited_for"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("pid"),
+            "{report}"
+        );
+        nothing_left(&database);
+    }
+}
+
+/// SIGTERM of a holder behind PgBouncer: its statement is cancelled the
+/// way libpq cancels (PgBouncer 1.18 used to abort on tokio-postgres's
+/// cancel), the lease is released, and the pooler keeps serving.
+/// SIGINT of a waiter queued in the pooler for a server connection exits
+/// at once.
+#[test]
+fn signals_behind_the_pooler_cancel_cleanly_and_keep_it_up() {
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 1);
+    const SLOW: &str = "SELECT pg_sleep(20);";
+    let migrations = dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", SLOW)]);
+    let database = created("pool_signals");
+    let url = bouncer.url(&database);
+    // Idle server connections in the pool, as a running service leaves them.
+    for _ in 0..3 {
+        assert_eq!(exit_code(&init(&url)), 0);
+    }
+    let holder = start_init(&url, migrations.path());
+    running(&database, SLOW);
+    let waiter = start_init(&url, migrations.path());
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    signal(&waiter, nix::sys::signal::Signal::SIGINT);
+    let waiter = waiter.wait_with_output().unwrap();
+    assert_eq!(exit_code(&waiter), 130, "{}", stderr(&waiter));
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "the waiter did not stop at once"
+    );
+
+    signal(&holder, nix::sys::signal::Signal::SIGTERM);
+    let holder = holder.wait_with_output().unwrap();
+    assert_eq!(exit_code(&holder), 143, "{}", stderr(&holder));
+    assert!(
+        started.elapsed().as_secs() < 15,
+        "the statement was not cancelled"
+    );
+    assert_eq!(
+        psql(&url, "SELECT 1"),
+        "1",
+        "the pooler went down:\n{}",
+        bouncer.log()
+    );
+    assert_eq!(
+        psql(
+            &pg_url(&database),
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{SLOW}'")
+        ),
+        "0"
+    );
+    nothing_left(&database);
+}
+
+/// Logins refused by the pooler are authentication errors (exit 21), and a
+/// read-only role through the pooler can verify a ready database but not
+/// take the lease to change one.
+#[test]
+fn the_poolers_refusals_and_a_read_only_role() {
+    use dbinit_tests::pgbouncer::{READER, READER_PASSWORD};
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 2);
+    let database = created("pool_roles");
+    let wrong = bouncer.url_as("postgres", "not-the-password", &database);
+    let out = init(&wrong);
+    assert_eq!(exit_code(&out), 21, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("not-the-password"));
+
+    let ready = init(&bouncer.url(&database));
+    assert_eq!(exit_code(&ready), 0, "{}", stderr(&ready));
+    let direct = pg_url(&database);
+    psql(
+        &direct,
+        &format!(
+            "DROP ROLE IF EXISTS {READER}; CREATE ROLE {READER} LOGIN PASSWORD '{READER_PASSWORD}'; \
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER}"
+        ),
+    );
+    let reader = bouncer.url_as(READER, READER_PASSWORD, &database);
+    let out = init(&reader);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout_json(&out)["lock"]["mode"], "shared");
+
+    // Work left: the reader cannot take the lease, and says what it needs.
+    psql(
+        &direct,
+        "DELETE FROM refinery_schema_history WHERE version = 5",
+    );
+    let out = init(&reader);
+    assert_eq!(exit_code(&out), 22, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("CREATE on the schema"),
+        "{}",
+        stderr(&out)
+    );
+    psql(
+        &pg_url("postgres"),
+        &format!("DROP DATABASE {database} WITH (FORCE)"),
+    );
+    psql(&pg_url("postgres"), &format!("DROP ROLE {READER}"));
 }

@@ -146,6 +146,17 @@ pub(crate) async fn release(client: &Client, key: i64, shared: bool) -> Result<(
     Ok(())
 }
 
+/// `pid N (application_name)` of a session holding the lock exclusively,
+/// found without holding or knowing the key.
+pub(crate) async fn exclusive_holder(client: &Client) -> Result<Option<String>, CoreError> {
+    let key: i64 = client
+        .query_typed_one(&format!("SELECT {INIT_LOCK_KEY_SQL}"), &[])
+        .await
+        .map_err(|e| error::classify("cannot look for the advisory lock", e))?
+        .get(0);
+    Ok(holder(client, key).await)
+}
+
 /// `pid N (application_name)` of the session holding the lock exclusively,
 /// if visible.
 async fn holder(client: &Client, key: i64) -> Option<String> {

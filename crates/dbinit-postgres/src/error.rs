@@ -99,6 +99,22 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: tokio_postgres::Err
             ErrorKind::Unreachable,
             Some("the database does not exist; run `cargo xtask init` to create it".into()),
         ),
+        // PgBouncer refuses logins with its own code (08P01) and message.
+        Some(c)
+            if c == SqlState::PROTOCOL_VIOLATION
+                && err.as_db_error().is_some_and(|db| {
+                    let m = db.message();
+                    m.contains("authentication failed") || m.starts_with("no such user")
+                }) =>
+        {
+            (
+                ErrorKind::Authentication,
+                Some(
+                    "check the user and password in DATABASE_URL (and the pooler's auth_file)"
+                        .into(),
+                ),
+            )
+        }
         // PgBouncer's own refusal of a database it has no entry for.
         Some(_)
             if err

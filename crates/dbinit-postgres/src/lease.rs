@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dbinit_core::wait::lock_poll_delays;
-use dbinit_core::{CoreError, ErrorKind, InitLock};
+use dbinit_core::{Canceller, CoreError, ErrorKind, InitLock};
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Type;
-use tokio_postgres::{CancelToken, Client};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use tokio_postgres::Client;
 
 use crate::error;
 
@@ -51,6 +50,8 @@ const HOLDER: &str = "SELECT 'host ' || host || ' pid ' || pid || ' (' || applic
 const RENEW: &str = "UPDATE dbinit_lock SET renewed_at = clock_timestamp(), \
        expires_at = clock_timestamp() + $2 * interval '1 millisecond' \
      WHERE name = 'init' AND holder = $1";
+
+const FENCE: &str = "SELECT 1 FROM dbinit_lock WHERE name = 'init' AND holder = $1 FOR UPDATE";
 
 const RELEASE: &str = "DELETE FROM dbinit_lock WHERE name = 'init' AND holder = $1";
 
@@ -103,7 +104,7 @@ pub(crate) struct LeaseContext<'a> {
     /// Set by the session's canceller: stop waiting.
     pub(crate) cancelled: &'a AtomicBool,
     /// For the heartbeat to cancel the holder's statement if the lease is lost.
-    pub(crate) cancel: (CancelToken, MakeRustlsConnect),
+    pub(crate) cancel: Arc<dyn Canceller>,
 }
 
 fn name(ttl: Duration) -> String {
@@ -124,7 +125,27 @@ pub(crate) async fn acquire(
     share_if_busy: bool,
 ) -> Result<(Option<Lease>, InitLock), CoreError> {
     let started = Instant::now();
-    ensure_table(client).await?;
+    // A role that may not write the lease (read-only, or without CREATE on
+    // the schema) can still verify; only work would need the lease.
+    let unavailable = |e: CoreError| {
+        if share_if_busy && e.kind() == ErrorKind::PermissionDenied {
+            tracing::info!(error = %e, "this role cannot take the lease; verifying only");
+            let mut held = InitLock::exclusive(
+                format!("{} unavailable to this role (verifying only)", name(cx.ttl)),
+                started.elapsed(),
+            );
+            held.shared = true;
+            Ok((None, held))
+        } else {
+            Err(e.with_hint(
+                "the lease needs CREATE on the schema (or INSERT, UPDATE and DELETE on an \
+                 existing dbinit_lock table); run init once with a role that has them",
+            ))
+        }
+    };
+    if let Err(e) = ensure_table(client).await {
+        return unavailable(e);
+    }
     let me = Me::new(cx.application);
     let mut delays = lock_poll_delays();
     let mut waited_for: Option<String> = None;
@@ -142,7 +163,10 @@ pub(crate) async fn acquire(
                 Some(row) => (false, row.get::<_, bool>(1), Some(row.get::<_, String>(0))),
             }
         } else {
-            let (taken, holder, expired) = take(client, &me, cx.ttl).await?;
+            let (taken, holder, expired) = match take(client, &me, cx.ttl).await {
+                Ok(taken) => taken,
+                Err(e) => return unavailable(e),
+            };
             if taken {
                 if expired {
                     tracing::warn!(
@@ -241,6 +265,18 @@ async fn ensure_table(client: &Client) -> Result<(), CoreError> {
     }
 }
 
+/// `host H pid P (app)` of a lease that has not expired, if any.
+pub(crate) async fn live_holder(client: &Client) -> Result<Option<String>, CoreError> {
+    if !table_exists(client).await? {
+        return Ok(None);
+    }
+    let row = client
+        .query_typed_opt(HOLDER, &[])
+        .await
+        .map_err(|e| error::classify("cannot read the initialization lease", e))?;
+    Ok(row.filter(|r| !r.get::<_, bool>(1)).map(|r| r.get(0)))
+}
+
 async fn table_exists(client: &Client) -> Result<bool, CoreError> {
     Ok(client
         .query_typed_one("SELECT to_regclass('dbinit_lock') IS NOT NULL", &[])
@@ -255,7 +291,7 @@ async fn table_exists(client: &Client) -> Result<bool, CoreError> {
 fn start_heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
     let lost = Arc::new(AtomicBool::new(false));
     let (pool, ttl, flag, mine) = (cx.pool.clone(), cx.ttl, lost.clone(), token.clone());
-    let (cancel, tls) = cx.cancel.clone();
+    let cancel = cx.cancel.clone();
     let heartbeat = tokio::spawn(async move {
         let period = ttl / 3;
         loop {
@@ -275,7 +311,7 @@ fn start_heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
                          took it over; stopping this run"
                     );
                     flag.store(true, Ordering::SeqCst);
-                    let _ = cancel.cancel_query(tls).await;
+                    cancel.cancel().await;
                     return;
                 }
                 // The next beat may still be in time; if not, the row
@@ -291,12 +327,42 @@ fn start_heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
     }
 }
 
+/// Whether the lease is still this holder's, checked inside the caller's
+/// transaction just before it commits. The row lock keeps a takeover from
+/// committing in between: a holder that lost its lease (stopped, cut off)
+/// can then commit nothing more, and the process that took over never sees
+/// its work half done.
+///
+/// # Errors
+///
+/// When it is not: the caller rolls back.
+pub(crate) async fn fence(client: &Client, lease: &Lease) -> Result<(), CoreError> {
+    let ours = client
+        .query_typed_opt(FENCE, &[(&lease.token, Type::TEXT)])
+        .await
+        .map_err(|e| error::classify("cannot check the initialization lease", e))?
+        .is_some();
+    if ours && !lease.lost.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    lease.lost.store(true, Ordering::SeqCst);
+    Err(lost())
+}
+
+fn lost() -> CoreError {
+    CoreError::backend(
+        ErrorKind::LockTimeout,
+        "the initialization lease was lost while this process held it (no heartbeat reached \
+         the server for longer than dbinit_lease_ttl, and another process took it over); \
+         this process committed nothing after that. Run init again to verify",
+    )
+}
+
 /// Stops the heartbeat and deletes the row.
 ///
 /// # Errors
 ///
-/// When the lease was lost while held: another process may have worked at
-/// the same time.
+/// When the lease was lost while held.
 pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreError> {
     lease.heartbeat.abort();
     let deleted = client
@@ -306,10 +372,5 @@ pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreErr
     if deleted == 1 && !lease.lost.load(Ordering::SeqCst) {
         return Ok(());
     }
-    Err(CoreError::backend(
-        ErrorKind::LockTimeout,
-        "the initialization lease was lost while this process held it (no heartbeat reached \
-         the server for longer than dbinit_lease_ttl) and another process may have worked at \
-         the same time; run init again to verify",
-    ))
+    Err(lost())
 }

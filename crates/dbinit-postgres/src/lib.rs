@@ -30,6 +30,7 @@
 
 mod advisory;
 mod bulk;
+mod cancel;
 mod config;
 mod connector;
 mod error;

@@ -36,41 +36,64 @@ pub(crate) enum Held {
     Nothing,
 }
 
+/// Who holds the other strategy's lock on this database, if anyone: a live
+/// lease when this process holds the advisory lock, an exclusive advisory
+/// lock when it holds the lease. Each strategy takes its own lock first and
+/// then looks at the other's, so a replica connected directly and one
+/// going through a pooler never work at once (if both look at the same
+/// time, both let go and try again).
+pub(crate) async fn rival(
+    client: &Client,
+    strategy: &Strategy,
+) -> Result<Option<String>, CoreError> {
+    match strategy {
+        Strategy::Advisory => crate::lease::live_holder(client).await,
+        Strategy::Lease { .. } => crate::advisory::exclusive_holder(client).await,
+    }
+}
+
 /// Resolves `choice` for the server behind `client`.
 pub(crate) async fn strategy(
     client: &Client,
     config: &Config,
     choice: LockChoice,
 ) -> Result<Strategy, CoreError> {
-    match choice {
-        LockChoice::Advisory => return Ok(Strategy::Advisory),
-        LockChoice::Lease => {
-            return Ok(Strategy::Lease {
-                why: "dbinit_lock=lease".to_owned(),
-            })
-        }
-        LockChoice::Auto => {}
+    if choice == LockChoice::Lease {
+        return Ok(Strategy::Lease {
+            why: "dbinit_lock=lease".to_owned(),
+        });
     }
+    match (choice, detect(client, config).await?) {
+        (LockChoice::Advisory, Some(why)) => {
+            tracing::warn!(
+                "dbinit_lock=advisory, but {why}; behind transaction pooling the lock would be \
+                 stranded on a pooled connection"
+            );
+            Ok(Strategy::Advisory)
+        }
+        (_, Some(why)) => Ok(Strategy::Lease { why }),
+        (_, None) => Ok(Strategy::Advisory),
+    }
+}
+
+/// Why the advisory lock would be unsafe here, if it would.
+async fn detect(client: &Client, config: &Config) -> Result<Option<String>, CoreError> {
     let row = client
         .query_typed_one("SELECT version(), inet_server_port()", &[])
         .await
         .map_err(|e| error::classify("cannot identify the server", e))?;
     let version: String = row.get(0);
     if !version.starts_with("PostgreSQL ") {
-        let engine: String = version
+        let engine = version
             .split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
-        return Ok(Strategy::Lease {
-            why: format!("the server is {engine}, whose advisory locks dbinit does not rely on"),
-        });
+        return Ok(Some(format!(
+            "the server is {engine}, whose advisory locks dbinit does not rely on"
+        )));
     }
-    let server_port: Option<i32> = row.get(1);
-    Ok(match proxied(config, server_port) {
-        Some(why) => Strategy::Lease { why },
-        None => Strategy::Advisory,
-    })
+    Ok(proxied(config, row.get(1)))
 }
 
 /// Why the connection looks proxied, if it does: dbinit dialed a TCP port

@@ -3,10 +3,12 @@
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{
-    async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
+    async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
+    Value,
 };
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::{ToSql, Type};
@@ -15,7 +17,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use crate::config::{LockChoice, Target};
 use crate::lease::{self, LeaseContext};
 use crate::lock::{self, Held, Strategy};
-use crate::{advisory, bulk, error, introspect, script, types};
+use crate::{advisory, bulk, cancel, error, introspect, script, types};
 
 /// A session on one connection taken from a deadpool-postgres pool.
 ///
@@ -75,46 +77,112 @@ impl PostgresSession {
             .expect("the client is present until drop")
     }
 
-    /// Takes the lock with the strategy this server calls for.
+    /// Takes the lock with the strategy this server calls for, then makes
+    /// sure no process holds the other strategy's lock on this database (a
+    /// replica connected directly and one through a pooler): if one does,
+    /// lets go and waits for it.
     async fn lock(&mut self, wait: Duration, share_if_busy: bool) -> Result<InitLock, CoreError> {
-        let strategy = match &self.lock.resolved {
-            Some(strategy) => strategy.clone(),
-            None => {
-                let strategy =
-                    lock::strategy(self.client(), &self.lock.config, self.lock.choice).await?;
-                if let Strategy::Lease { why } = &strategy {
-                    tracing::info!(why = %why, "initialization lock: lease");
-                }
-                self.lock.resolved = Some(strategy.clone());
-                strategy
+        // Until this returns, the connection may hold a lock this session
+        // does not know of (a wait dropped halfway, on an interruption):
+        // then it must be closed, not pooled.
+        let discard = std::mem::replace(&mut self.discard, true);
+        let result = self.lock_inner(wait, share_if_busy).await;
+        self.discard = discard || result.is_err();
+        result
+    }
+
+    async fn lock_inner(
+        &mut self,
+        wait: Duration,
+        share_if_busy: bool,
+    ) -> Result<InitLock, CoreError> {
+        let strategy = self.strategy().await?;
+        let started = Instant::now();
+        let mut waited_for = None;
+        loop {
+            let left = wait.saturating_sub(started.elapsed());
+            let mut held = self.take(&strategy, left, share_if_busy).await?;
+            if held.shared {
+                return Ok(held);
             }
-        };
+            let Some(rival) = lock::rival(self.client(), &strategy).await? else {
+                held.waited = started.elapsed();
+                held.waited_for = held.waited_for.or(waited_for);
+                return Ok(held);
+            };
+            let name = held.name.clone();
+            self.release_init_lock(held).await?;
+            tracing::info!(holder = %rival, "another process holds the lock of the other strategy; waiting");
+            let mut delays = lock_poll_delays();
+            let mut current = Some(rival);
+            while let Some(holder) = current {
+                if self.cancelled.load(Ordering::SeqCst) {
+                    return Err(CoreError::backend(
+                        ErrorKind::Interrupted,
+                        "cancelled while waiting for the initialization lock",
+                    ));
+                }
+                let elapsed = started.elapsed();
+                if elapsed >= wait {
+                    return Err(CoreError::LockTimeout {
+                        lock: name,
+                        waited: elapsed,
+                        holder: Some(holder),
+                    });
+                }
+                waited_for = Some(holder);
+                let delay = delays.next().unwrap_or(Duration::from_millis(100));
+                tokio::time::sleep(delay.min(wait - elapsed)).await;
+                current = lock::rival(self.client(), &strategy).await?;
+            }
+        }
+    }
+
+    /// The strategy, chosen on first use.
+    async fn strategy(&mut self) -> Result<Strategy, CoreError> {
+        if let Some(strategy) = &self.lock.resolved {
+            return Ok(strategy.clone());
+        }
+        let strategy = lock::strategy(self.client(), &self.lock.config, self.lock.choice).await?;
+        if let Strategy::Lease { why } = &strategy {
+            tracing::info!(why = %why, "initialization lock: lease");
+        }
+        self.lock.resolved = Some(strategy.clone());
+        Ok(strategy)
+    }
+
+    /// One strategy's lock.
+    async fn take(
+        &mut self,
+        strategy: &Strategy,
+        wait: Duration,
+        share_if_busy: bool,
+    ) -> Result<InitLock, CoreError> {
         match strategy {
-            Strategy::Advisory => {
-                match advisory::acquire(self.client(), wait, share_if_busy).await {
-                    Ok((key, held)) => {
-                        self.held = Some(Held::Advisory {
-                            key,
-                            shared: held.shared,
-                        });
-                        Ok(held)
-                    }
-                    Err(e) => {
-                        // It may have been granted before the error (a failed
-                        // COMMIT after pg_advisory_lock): never pool this
-                        // connection again.
-                        self.discard = true;
-                        Err(e)
-                    }
+            Strategy::Advisory => match advisory::acquire(self.client(), wait, share_if_busy).await
+            {
+                Ok((key, held)) => {
+                    self.held = Some(Held::Advisory {
+                        key,
+                        shared: held.shared,
+                    });
+                    Ok(held)
                 }
-            }
+                Err(e) => {
+                    // It may have been granted before the error (a failed
+                    // COMMIT after pg_advisory_lock): never pool this
+                    // connection again.
+                    self.discard = true;
+                    Err(e)
+                }
+            },
             Strategy::Lease { why } => {
                 let cx = LeaseContext {
                     pool: &self.pool,
                     ttl: self.lock.lease_ttl,
                     application: self.lock.config.get_application_name().unwrap_or("dbinit"),
                     cancelled: &self.cancelled,
-                    cancel: (self.client().cancel_token(), self.tls.clone()),
+                    cancel: Arc::new(self.server_cancel()),
                 };
                 let (lease, mut held) =
                     lease::acquire(self.client(), cx, wait, share_if_busy).await?;
@@ -122,6 +190,15 @@ impl PostgresSession {
                 self.held = Some(lease.map_or(Held::Nothing, Held::Lease));
                 Ok(held)
             }
+        }
+    }
+
+    fn server_cancel(&self) -> ServerCancel {
+        ServerCancel {
+            token: self.client().cancel_token(),
+            tls: self.tls.clone(),
+            config: self.lock.config.clone(),
+            cancelled: self.cancelled.clone(),
         }
     }
 
@@ -150,6 +227,7 @@ impl Drop for PostgresSession {
 struct ServerCancel {
     token: tokio_postgres::CancelToken,
     tls: MakeRustlsConnect,
+    config: tokio_postgres::Config,
     cancelled: Arc<AtomicBool>,
 }
 
@@ -157,7 +235,7 @@ struct ServerCancel {
 impl Canceller for ServerCancel {
     async fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        if let Err(e) = self.token.cancel_query(self.tls.clone()).await {
+        if let Err(e) = cancel::send(&self.token, &self.tls, &self.config).await {
             tracing::warn!(error = %e, "could not send the cancel request");
         }
     }
@@ -238,7 +316,14 @@ impl Session for PostgresSession {
         Ok(())
     }
 
+    /// Under a lease, commits only while the lease is still ours.
     async fn commit(&mut self) -> Result<(), CoreError> {
+        if let Some(Held::Lease(lease)) = &self.held {
+            if let Err(e) = lease::fence(self.client(), lease).await {
+                let _ = self.rollback().await;
+                return Err(e);
+            }
+        }
         let result = self.simple("COMMIT", "cannot commit").await;
         self.in_transaction = false;
         result
@@ -358,11 +443,7 @@ impl Session for PostgresSession {
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
-        Some(Arc::new(ServerCancel {
-            token: self.client().cancel_token(),
-            tls: self.tls.clone(),
-            cancelled: self.cancelled.clone(),
-        }))
+        Some(Arc::new(self.server_cancel()))
     }
 
     fn as_any_mut(&mut self) -> &mut dyn Any {

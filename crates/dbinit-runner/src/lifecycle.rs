@@ -36,7 +36,13 @@ async fn under_lock<T>(
 ) -> Result<(Prepared, T), CoreError> {
     let (prepared, mut session) = connect_existing(init).await?;
     init.interrupt.attach(session.canceller());
-    let lock = session.acquire_init_lock(init.lock_timeout).await?;
+    let lock = init
+        .interrupt
+        .unless_interrupted(
+            "waiting for the initialization lock",
+            session.acquire_init_lock(init.lock_timeout),
+        )
+        .await?;
     let result = step(&prepared, &mut *session).await;
     // From here on a signal must not cancel the unlock itself.
     init.interrupt.attach(None);

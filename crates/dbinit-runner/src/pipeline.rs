@@ -135,7 +135,13 @@ async fn run(
 
     let started = Instant::now();
     init.interrupt.check("taking the initialization lock")?;
-    let facts = match lock_or_verify(init, &prepared, &mut *session, report).await? {
+    // Waiting for the lock holds nothing: an interruption stops it at once,
+    // even when the wait is a statement queued in a pooler.
+    let waited = init.interrupt.unless_interrupted(
+        "waiting for the initialization lock",
+        lock_or_verify(init, &prepared, &mut *session, report),
+    );
+    let facts = match waited.await? {
         Locked::Verified(facts) => facts,
         Locked::Exclusive(lock) => {
             fault::point("init.locked");
@@ -195,7 +201,7 @@ enum Locked {
 
 /// Takes the lock. A process that finds it taken waits for the holder, then
 /// verifies under a shared hold that nothing is left to do; only if
-/// something is does it come back for the lock. Sixteen processes starting
+/// something is does it come back for the lock, exclusively. Sixteen processes starting
 /// together thus do the work once and check it side by side.
 async fn lock_or_verify(
     init: &Initializer,
@@ -204,46 +210,50 @@ async fn lock_or_verify(
     report: &mut InitReport,
 ) -> Result<Locked, CoreError> {
     let started = Instant::now();
-    loop {
-        let left = init.lock_timeout.saturating_sub(started.elapsed());
-        let lock = session.acquire_or_share_init_lock(left).await?;
-        if !lock.shared {
-            return Ok(Locked::Exclusive(lock));
-        }
-        let verified = verify(init, prepared, session).await;
-        let (held, detail) = ((&lock).into(), describe(&lock));
-        session.release_init_lock(lock).await?;
-        let Some((already_applied, facts)) = verified? else {
+    let lock = session
+        .acquire_or_share_init_lock(init.lock_timeout)
+        .await?;
+    if !lock.shared {
+        return Ok(Locked::Exclusive(lock));
+    }
+    let verified = verify(init, prepared, session).await;
+    let (held, detail) = ((&lock).into(), describe(&lock));
+    session.release_init_lock(lock).await?;
+    match verified? {
+        None => {
             tracing::info!("work is left after the other process; taking the lock");
-            continue;
-        };
-        report.lock = Some(held);
-        report.step("lock", started.elapsed(), detail);
-        report.migrations.already_applied = already_applied;
-        report.step(
-            "migrate",
-            Duration::ZERO,
-            format!("0 applied, {already_applied} already applied (verified)"),
-        );
-        report.seeders = prepared
-            .seeders
-            .iter()
-            .map(|s| SeederReport {
-                name: s.name().to_owned(),
-                outcome: SeedOutcome::default(),
-                duration: Duration::ZERO,
-                secrets_shown: Vec::new(),
-            })
-            .collect();
-        report.step(
-            "seed",
-            Duration::ZERO,
-            format!(
-                "{} seeders: already seeded (verified)",
-                prepared.seeders.len()
-            ),
-        );
-        return Ok(Locked::Verified(facts));
+            let left = init.lock_timeout.saturating_sub(started.elapsed());
+            Ok(Locked::Exclusive(session.acquire_init_lock(left).await?))
+        }
+        Some((already_applied, facts)) => {
+            report.lock = Some(held);
+            report.step("lock", started.elapsed(), detail);
+            report.migrations.already_applied = already_applied;
+            report.step(
+                "migrate",
+                Duration::ZERO,
+                format!("0 applied, {already_applied} already applied (verified)"),
+            );
+            report.seeders = prepared
+                .seeders
+                .iter()
+                .map(|s| SeederReport {
+                    name: s.name().to_owned(),
+                    outcome: SeedOutcome::default(),
+                    duration: Duration::ZERO,
+                    secrets_shown: Vec::new(),
+                })
+                .collect();
+            report.step(
+                "seed",
+                Duration::ZERO,
+                format!(
+                    "{} seeders: already seeded (verified)",
+                    prepared.seeders.len()
+                ),
+            );
+            Ok(Locked::Verified(facts))
+        }
     }
 }
 
