@@ -195,7 +195,11 @@ fn an_explicit_advisory_lock_is_honoured_and_an_unknown_strategy_refused() {
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let steps = stdout_json(&out)["steps"].to_string();
     assert!(steps.contains("advisory lock"), "{steps}");
-    assert!(stderr(&out).contains("dbinit_lock=advisory, but"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("dbinit_lock=advisory, but"),
+        "{}",
+        stderr(&out)
+    );
     // Session pooling runs DISCARD ALL when the client leaves.
     nothing_left(&database);
 

@@ -197,11 +197,40 @@ fn release_builds_have_no_crash_points() {
 #[test]
 fn library_crates_package_and_build_alone() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // Cargo does not fingerprint registry sources by content, and the
-    // verification builds the packaged crates as registry crates of an
-    // unchanged version: in a shared target directory it would reuse the
-    // last build of dbinit-core. A target directory of its own, with the
-    // dbinit crates' fingerprints removed, rebuilds them and keeps the rest.
+    // The verification builds the packaged crates as registry crates of an
+    // unchanged version, and cargo treats those as immutable: it does not
+    // extract them again (a stale copy stays in CARGO_HOME) nor fingerprint
+    // them by content (a stale build stays in the target directory). So:
+    // the extracted copies of the packaging registries (unnamed, `-<hash>`)
+    // go, and a target directory of its own loses the dbinit crates'
+    // fingerprints, keeping the dependencies' builds.
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".cargo")))
+        .expect("CARGO_HOME or HOME");
+    for kind in ["src", "cache"] {
+        let registries = std::fs::read_dir(cargo_home.join("registry").join(kind));
+        for registry in registries.into_iter().flatten().flatten() {
+            if !registry.file_name().to_string_lossy().starts_with('-') {
+                continue;
+            }
+            for entry in std::fs::read_dir(registry.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if entry.file_name().to_string_lossy().starts_with("dbinit-") {
+                    let path = entry.path();
+                    let removed = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                    removed.expect("remove a stale packaged crate");
+                }
+            }
+        }
+    }
     let target = root().join("target").join("package-verify");
     for profile in ["debug", "release"] {
         let fingerprints = target.join(profile).join(".fingerprint");
