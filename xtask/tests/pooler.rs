@@ -502,12 +502,30 @@ fn the_poolers_refusals_and_a_read_only_role() {
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["lock"]["mode"], "shared");
 
+    // While a holder works, the reader waits for it, then verifies.
+    const SLOW: &str = "SELECT pg_sleep(1);";
+    let slow = dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", SLOW)]);
+    let holder = start_init(&bouncer.url(&database), slow.path());
+    running(&database, SLOW);
+    let out = start_init(&reader, slow.path()).wait_with_output().unwrap();
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let report = stdout_json(&out);
+    assert_eq!(report["lock"]["mode"], "shared", "{report}");
+    assert!(
+        report["lock"]["waited_for"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("pid"),
+        "{report}"
+    );
+    assert_eq!(exit_code(&holder.wait_with_output().unwrap()), 0);
+
     // Work left: the reader cannot take the lease, and says what it needs.
     psql(
         &direct,
         "DELETE FROM refinery_schema_history WHERE version = 5",
     );
-    let out = init(&reader);
+    let out = start_init(&reader, slow.path()).wait_with_output().unwrap();
     assert_eq!(exit_code(&out), 22, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("CREATE on the schema"),

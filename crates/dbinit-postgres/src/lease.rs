@@ -150,21 +150,27 @@ pub(crate) async fn acquire(
     let mut delays = lock_poll_delays();
     let mut waited_for: Option<String> = None;
     // The first turn tries to take it. While someone holds it, a process
-    // that may share only looks, and tries again once the lease expired.
+    // that may share only looks, and tries again once the lease expired. A
+    // role that may read the lease but not write it only looks.
     let mut take_now = true;
+    let mut may_take = true;
     loop {
         let (free, expired, holder) = if !take_now {
-            match client
-                .query_typed_opt(HOLDER, &[])
-                .await
-                .map_err(|e| error::classify("cannot read the initialization lease", e))?
-            {
-                None => (true, false, None),
-                Some(row) => (false, row.get::<_, bool>(1), Some(row.get::<_, String>(0))),
+            match client.query_typed_opt(HOLDER, &[]).await {
+                Err(e) => {
+                    return unavailable(error::classify("cannot read the initialization lease", e))
+                }
+                Ok(None) => (true, false, None),
+                Ok(Some(row)) => (false, row.get::<_, bool>(1), Some(row.get::<_, String>(0))),
             }
         } else {
             let (taken, holder, expired) = match take(client, &me, cx.ttl).await {
                 Ok(taken) => taken,
+                Err(e) if share_if_busy && e.kind() == ErrorKind::PermissionDenied => {
+                    tracing::info!(error = %e, "this role cannot take the lease; waiting to verify");
+                    (may_take, take_now) = (false, false);
+                    continue;
+                }
                 Err(e) => return unavailable(e),
             };
             if taken {
@@ -181,8 +187,15 @@ pub(crate) async fn acquire(
             }
             (false, false, holder)
         };
-        if free {
-            let mut held = InitLock::exclusive(name(cx.ttl), started.elapsed());
+        // A dead holder's lease is as good as none to a process that only
+        // verifies.
+        if free || (expired && !may_take) {
+            let what = if may_take {
+                name(cx.ttl)
+            } else {
+                format!("{} unavailable to this role (verifying only)", name(cx.ttl))
+            };
+            let mut held = InitLock::exclusive(what, started.elapsed());
             held.shared = true;
             held.waited_for = waited_for;
             return Ok((None, held));
@@ -198,7 +211,7 @@ pub(crate) async fn acquire(
                     .unwrap_or_else(|| "another process".to_owned()),
             );
         }
-        take_now = expired || !share_if_busy;
+        take_now = may_take && (expired || !share_if_busy);
         if expired {
             continue; // take it over now
         }
