@@ -343,13 +343,12 @@ fn signal(child: &Child, signal: nix::sys::signal::Signal) {
 
 /// A holder stopped (SIGSTOP) past its lease's expiry is taken over; when
 /// it resumes it commits nothing more: the commit checks the lease first.
+/// The one that takes over holds the lease, or (connected directly) the
+/// advisory lock, having claimed the expired lease. Losing the lease behind
+/// the pooler leaves the pooler up (its cancel is not cut short).
 #[test]
 fn a_holder_that_lost_its_lease_commits_nothing_more() {
-    let database = created("lease_fence");
-    let url = format!(
-        "{}?dbinit_lock=lease&dbinit_lease_ttl=1s",
-        pg_url(&database)
-    );
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 4);
     const SLOW: &str = "CREATE TABLE slow (id int); SELECT pg_sleep(1.5);";
     let migrations = dbinit_tests::cli::migration_dir(
         "postgres",
@@ -358,28 +357,54 @@ fn a_holder_that_lost_its_lease_commits_nothing_more() {
             ("V11__after", "CREATE TABLE after_slow (id int);"),
         ],
     );
-    let a = start_init(&url, migrations.path());
-    running(&database, SLOW);
-    signal(&a, nix::sys::signal::Signal::SIGSTOP);
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    // B takes the expired lease over, then blocks behind A's open
-    // transaction (its uncommitted `slow`) until A resumes.
-    let b = start_init(&url, migrations.path());
-    std::thread::sleep(std::time::Duration::from_millis(1000));
-    signal(&a, nix::sys::signal::Signal::SIGCONT);
-    let a = a.wait_with_output().unwrap();
-    let b = b.wait_with_output().unwrap();
-    assert_eq!(exit_code(&a), 30, "{}", stderr(&a));
-    assert!(stderr(&a).contains("lease was lost"), "{}", stderr(&a));
-    assert_eq!(exit_code(&b), 0, "{}", stderr(&b));
-    assert_eq!(
-        psql(
-            &pg_url(&database),
-            "SELECT string_agg(version::text, ',' ORDER BY version) FROM refinery_schema_history WHERE version >= 10"
-        ),
-        "10,11"
-    );
-    nothing_left(&database);
+    for (a_pooled, b_pooled, b_lease) in [
+        (false, false, true),
+        (true, true, true),
+        (true, false, false),
+    ] {
+        let database = created("lease_fence");
+        let url = |pooled: bool, lease: bool| {
+            let base = if pooled {
+                bouncer.url(&database)
+            } else {
+                pg_url(&database)
+            };
+            if lease {
+                format!("{base}?dbinit_lock=lease&dbinit_lease_ttl=1s")
+            } else {
+                base
+            }
+        };
+        let a = start_init(&url(a_pooled, true), migrations.path());
+        running(&database, SLOW);
+        signal(&a, nix::sys::signal::Signal::SIGSTOP);
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        // B takes over, then blocks behind A's open transaction (its
+        // uncommitted `slow`) until A resumes.
+        let b = start_init(&url(b_pooled, b_lease), migrations.path());
+        std::thread::sleep(std::time::Duration::from_millis(1000));
+        signal(&a, nix::sys::signal::Signal::SIGCONT);
+        let a = a.wait_with_output().unwrap();
+        let b = b.wait_with_output().unwrap();
+        assert_eq!(exit_code(&a), 30, "{}", stderr(&a));
+        assert!(stderr(&a).contains("lease was lost"), "{}", stderr(&a));
+        assert_eq!(exit_code(&b), 0, "{}\n{}", stderr(&b), bouncer.log());
+        assert_eq!(
+            psql(
+                &pg_url(&database),
+                "SELECT string_agg(version::text, ',' ORDER BY version) \
+                 FROM refinery_schema_history WHERE version >= 10"
+            ),
+            "10,11"
+        );
+        assert_eq!(
+            psql(&bouncer.url(&database), "SELECT 1"),
+            "1",
+            "{}",
+            bouncer.log()
+        );
+        nothing_left(&database);
+    }
 }
 
 /// A replica connected directly (advisory lock) and one through the pooler
@@ -501,6 +526,12 @@ fn the_poolers_refusals_and_a_read_only_role() {
     let out = init(&reader);
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["lock"]["mode"], "shared");
+
+    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["plan", "--database-url", &reader])
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 0, "plan is read-only: {}", stderr(&out));
 
     // While a holder works, the reader waits for it, then verifies.
     const SLOW: &str = "SELECT pg_sleep(1);";

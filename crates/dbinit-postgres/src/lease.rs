@@ -53,6 +53,9 @@ const RENEW: &str = "UPDATE dbinit_lock SET renewed_at = clock_timestamp(), \
 
 const FENCE: &str = "SELECT 1 FROM dbinit_lock WHERE name = 'init' AND holder = $1 FOR UPDATE";
 
+const CLAIM_EXPIRED: &str =
+    "DELETE FROM dbinit_lock WHERE name = 'init' AND expires_at < clock_timestamp()";
+
 const RELEASE: &str = "DELETE FROM dbinit_lock WHERE name = 'init' AND holder = $1";
 
 /// A held lease. Dropping it stops the heartbeat; the row then expires.
@@ -278,11 +281,15 @@ async fn ensure_table(client: &Client) -> Result<(), CoreError> {
     }
 }
 
-/// `host H pid P (app)` of a lease that has not expired, if any.
+/// `host H pid P (app)` of a lease that has not expired, if any. An
+/// expired lease is deleted first: its holder may only be stopped, and its
+/// fence must fail if it wakes up while the caller works.
 pub(crate) async fn live_holder(client: &Client) -> Result<Option<String>, CoreError> {
     if !table_exists(client).await? {
         return Ok(None);
     }
+    // Best effort: a role that may not delete it leaves it to expire.
+    let _ = client.execute_typed(CLAIM_EXPIRED, &[]).await;
     let row = client
         .query_typed_opt(HOLDER, &[])
         .await
@@ -377,7 +384,14 @@ fn lost() -> CoreError {
 ///
 /// When the lease was lost while held.
 pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreError> {
-    lease.heartbeat.abort();
+    let mut lease = lease;
+    if lease.lost.load(Ordering::SeqCst) {
+        // It is cancelling this process's statement: let the cancel
+        // request finish (cut short, it crashes PgBouncer 1.18).
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut lease.heartbeat).await;
+    } else {
+        lease.heartbeat.abort();
+    }
     let deleted = client
         .execute_typed(RELEASE, &[(&lease.token, Type::TEXT)])
         .await

@@ -102,10 +102,12 @@ impl PostgresSession {
         loop {
             let left = wait.saturating_sub(started.elapsed());
             let mut held = self.take(&strategy, left, share_if_busy).await?;
-            if held.shared {
-                return Ok(held);
-            }
-            let Some(rival) = lock::rival(self.client(), &strategy).await? else {
+            let rival = if held.shared {
+                None
+            } else {
+                lock::rival(self.client(), &strategy).await?
+            };
+            let Some(rival) = rival else {
                 held.waited = started.elapsed();
                 held.waited_for = held.waited_for.or(waited_for);
                 return Ok(held);

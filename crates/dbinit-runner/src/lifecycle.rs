@@ -30,18 +30,27 @@ async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Sessi
 /// Connects, takes the init lock, runs `step`, and releases the lock on
 /// every path (the step's error wins over the release's, unless the lock
 /// was lost).
+///
+/// A `read_only` step may run under a shared hold (after waiting for a
+/// holder): it needs no more, and a role that cannot take the lock
+/// exclusively (a read-only role through a pooler) can still run it.
 async fn under_lock<T>(
     init: &Initializer,
+    read_only: bool,
     step: impl AsyncFnOnce(&Prepared, &mut dyn Session) -> Result<T, CoreError>,
 ) -> Result<(Prepared, T), CoreError> {
     let (prepared, mut session) = connect_existing(init).await?;
     init.interrupt.attach(session.canceller());
+    let acquire = async {
+        if read_only {
+            session.acquire_or_share_init_lock(init.lock_timeout).await
+        } else {
+            session.acquire_init_lock(init.lock_timeout).await
+        }
+    };
     let lock = init
         .interrupt
-        .unless_interrupted(
-            "waiting for the initialization lock",
-            session.acquire_init_lock(init.lock_timeout),
-        )
+        .unless_interrupted("waiting for the initialization lock", acquire)
         .await?;
     let result = step(&prepared, &mut *session).await;
     // From here on a signal must not cancel the unlock itself.
@@ -116,7 +125,7 @@ pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreErro
 
 pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
     let (prepared, (already_applied, pending, seeders)) =
-        under_lock(init, async |prepared, session| {
+        under_lock(init, true, async |prepared, session| {
             let plan = engine::plan(session, &prepared.set).await?;
             let pending = plan
                 .pending
@@ -146,7 +155,7 @@ pub(crate) async fn rollback(
     init: &Initializer,
     target: RollbackTarget,
 ) -> Result<LifecycleReport, CoreError> {
-    let (prepared, done) = under_lock(init, async |prepared, session| {
+    let (prepared, done) = under_lock(init, false, async |prepared, session| {
         let before = engine::history(session).await?;
         let range = engine::rollback_plan(session, &prepared.set, target).await?;
         let done = engine::rollback(session, &range)
@@ -170,7 +179,7 @@ pub(crate) async fn baseline(
     init: &Initializer,
     version: i64,
 ) -> Result<LifecycleReport, CoreError> {
-    let (prepared, done) = under_lock(init, async |prepared, session| {
+    let (prepared, done) = under_lock(init, false, async |prepared, session| {
         engine::baseline(session, &prepared.set, version).await
     })
     .await?;
@@ -178,7 +187,7 @@ pub(crate) async fn baseline(
 }
 
 pub(crate) async fn repair(init: &Initializer, version: i64) -> Result<LifecycleReport, CoreError> {
-    let (prepared, repaired) = under_lock(init, async |prepared, session| {
+    let (prepared, repaired) = under_lock(init, false, async |prepared, session| {
         engine::repair(session, &prepared.set, version).await
     })
     .await?;
