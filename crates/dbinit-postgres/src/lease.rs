@@ -9,15 +9,15 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{Canceller, CoreError, ErrorKind, InitLock};
 use deadpool_postgres::Pool;
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error;
+use crate::lock::Poll;
 
 /// The table, in the current schema beside the migration history.
 pub const TABLE: &str = "dbinit_lock";
@@ -127,15 +127,15 @@ pub(crate) async fn acquire(
     wait: Duration,
     share_if_busy: bool,
 ) -> Result<(Option<Lease>, InitLock), CoreError> {
-    let started = Instant::now();
+    let mut poll = Poll::new(wait, cx.cancelled);
     // A role that may not write the lease (read-only, or without CREATE on
     // the schema) can still verify; only work would need the lease.
-    let unavailable = |e: CoreError| {
+    let unavailable = |e: CoreError, waited: Duration| {
         if share_if_busy && e.kind() == ErrorKind::PermissionDenied {
             tracing::info!(error = %e, "this role cannot take the lease; verifying only");
             let mut held = InitLock::exclusive(
                 format!("{} unavailable to this role (verifying only)", name(cx.ttl)),
-                started.elapsed(),
+                waited,
             );
             held.shared = true;
             Ok((None, held))
@@ -147,10 +147,9 @@ pub(crate) async fn acquire(
         }
     };
     if let Err(e) = ensure_table(client).await {
-        return unavailable(e);
+        return unavailable(e, poll.elapsed());
     }
     let me = Me::new(cx.application);
-    let mut delays = lock_poll_delays();
     let mut waited_for: Option<String> = None;
     // The first turn tries to take it. While someone holds it, a process
     // that may share only looks, and tries again once the lease expired. A
@@ -161,7 +160,10 @@ pub(crate) async fn acquire(
         let (free, expired, holder) = if !take_now {
             match client.query_typed_opt(HOLDER, &[]).await {
                 Err(e) => {
-                    return unavailable(error::classify("cannot read the initialization lease", e))
+                    return unavailable(
+                        error::classify("cannot read the initialization lease", e),
+                        poll.elapsed(),
+                    )
                 }
                 Ok(None) => (true, false, None),
                 Ok(Some(row)) => (false, row.get::<_, bool>(1), Some(row.get::<_, String>(0))),
@@ -174,7 +176,7 @@ pub(crate) async fn acquire(
                     (may_take, take_now) = (false, false);
                     continue;
                 }
-                Err(e) => return unavailable(e),
+                Err(e) => return unavailable(e, poll.elapsed()),
             };
             if taken {
                 if expired {
@@ -184,7 +186,7 @@ pub(crate) async fn acquire(
                     );
                 }
                 let lease = start_heartbeat(&cx, me.token.clone());
-                let mut held = InitLock::exclusive(name(cx.ttl), started.elapsed());
+                let mut held = InitLock::exclusive(name(cx.ttl), poll.elapsed());
                 held.waited_for = waited_for;
                 return Ok((Some(lease), held));
             }
@@ -198,7 +200,7 @@ pub(crate) async fn acquire(
             } else {
                 format!("{} unavailable to this role (verifying only)", name(cx.ttl))
             };
-            let mut held = InitLock::exclusive(what, started.elapsed());
+            let mut held = InitLock::exclusive(what, poll.elapsed());
             held.shared = true;
             held.waited_for = waited_for;
             return Ok((None, held));
@@ -218,22 +220,8 @@ pub(crate) async fn acquire(
         if expired {
             continue; // take it over now
         }
-        if cx.cancelled.load(Ordering::SeqCst) {
-            return Err(CoreError::backend(
-                ErrorKind::Interrupted,
-                "cancelled while waiting for the initialization lease",
-            ));
-        }
-        let elapsed = started.elapsed();
-        if elapsed >= wait {
-            return Err(CoreError::LockTimeout {
-                lock: name(cx.ttl),
-                waited: elapsed,
-                holder: holder.or(waited_for),
-            });
-        }
-        let delay = delays.next().unwrap_or(Duration::from_millis(100));
-        tokio::time::sleep(delay.min(wait - elapsed)).await;
+        poll.pause(&name(cx.ttl), holder.or_else(|| waited_for.clone()))
+            .await?;
     }
 }
 

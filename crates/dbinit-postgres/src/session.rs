@@ -3,12 +3,10 @@
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{
-    async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
-    Value,
+    async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres::types::{ToSql, Type};
@@ -97,44 +95,28 @@ impl PostgresSession {
         share_if_busy: bool,
     ) -> Result<InitLock, CoreError> {
         let strategy = self.strategy().await?;
-        let started = Instant::now();
+        let cancelled = self.cancelled.clone();
+        let mut poll = lock::Poll::new(wait, &cancelled);
         let mut waited_for = None;
         loop {
-            let left = wait.saturating_sub(started.elapsed());
-            let mut held = self.take(&strategy, left, share_if_busy).await?;
+            let mut held = self.take(&strategy, poll.left(), share_if_busy).await?;
             let rival = if held.shared {
                 None
             } else {
                 lock::rival(self.client(), &strategy).await?
             };
             let Some(rival) = rival else {
-                held.waited = started.elapsed();
+                held.waited = poll.elapsed();
                 held.waited_for = held.waited_for.or(waited_for);
                 return Ok(held);
             };
             let name = held.name.clone();
             self.release_init_lock(held).await?;
             tracing::info!(holder = %rival, "another process holds the lock of the other strategy; waiting");
-            let mut delays = lock_poll_delays();
             let mut current = Some(rival);
             while let Some(holder) = current {
-                if self.cancelled.load(Ordering::SeqCst) {
-                    return Err(CoreError::backend(
-                        ErrorKind::Interrupted,
-                        "cancelled while waiting for the initialization lock",
-                    ));
-                }
-                let elapsed = started.elapsed();
-                if elapsed >= wait {
-                    return Err(CoreError::LockTimeout {
-                        lock: name,
-                        waited: elapsed,
-                        holder: Some(holder),
-                    });
-                }
+                poll.pause(&name, Some(holder.clone())).await?;
                 waited_for = Some(holder);
-                let delay = delays.next().unwrap_or(Duration::from_millis(100));
-                tokio::time::sleep(delay.min(wait - elapsed)).await;
                 current = lock::rival(self.client(), &strategy).await?;
             }
         }
