@@ -463,6 +463,25 @@ fn signals_behind_the_pooler_cancel_cleanly_and_keep_it_up() {
         "0"
     );
     nothing_left(&database);
+
+    // A second signal forces the exit at once, but never while a cancel
+    // request is in flight: the pooler stays up every time.
+    let quick = format!("{url}?dbinit_lease_ttl=1s");
+    for _ in 0..3 {
+        let holder = start_init(&quick, migrations.path());
+        running(&database, SLOW);
+        signal(&holder, nix::sys::signal::Signal::SIGINT);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        signal(&holder, nix::sys::signal::Signal::SIGINT);
+        let out = holder.wait_with_output().unwrap();
+        assert_eq!(exit_code(&out), 130, "{}", stderr(&out));
+        assert_eq!(
+            psql(&url, "SELECT 1"),
+            "1",
+            "the pooler went down:\n{}",
+            bouncer.log()
+        );
+    }
 }
 
 /// Logins refused by the pooler are authentication errors (exit 21), and a

@@ -354,7 +354,9 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
     };
     // The process is ours: SQLite calls need not be handed to another
     // thread, and SIGINT/SIGTERM are handled.
-    runtime.block_on(execute(command, config, true))
+    let code = runtime.block_on(execute(command, config, true));
+    signals::settle();
+    code
 }
 
 /// [`run`] for an application that already runs tokio: the same command,

@@ -5,8 +5,14 @@
 //! The handler runs on its own thread, not on the CLI's runtime: SQLite
 //! statements run inline on the runtime's thread and would block a signal
 //! task until they finish.
+//!
+//! No exit cuts a cancel request short (PgBouncer 1.18 aborts, with all
+//! its clients, on a cancel connection closed before it has handled it):
+//! a forced exit and the normal end of the process first wait, briefly,
+//! for the one in flight.
 
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -20,6 +26,23 @@ const RESEND: Duration = Duration::from_millis(500);
 /// process exits anyway (something that cannot be cancelled, like a
 /// blocking read, would otherwise keep it alive).
 const GRACE: Duration = Duration::from_secs(30);
+/// Held while a cancel request is being sent.
+static SENDING: Mutex<()> = Mutex::new(());
+/// How long an exit waits for a cancel request in flight.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Waits (at most [`SETTLE`]) for a cancel request in flight to finish.
+pub(crate) fn settle() {
+    let started = Instant::now();
+    while started.elapsed() < SETTLE {
+        match SENDING.try_lock() {
+            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => return,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
 
 /// Installs the handlers for the rest of the process.
 pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
@@ -30,6 +53,7 @@ pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
             let mut first = true;
             for signal in signals.forever() {
                 if !first {
+                    settle();
                     std::process::exit(128 + signal);
                 }
                 first = false;
@@ -55,13 +79,14 @@ pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
 /// Sends the cancel now and again every [`RESEND`] until the process exits,
 /// or exits it after [`GRACE`].
 fn cancel_until_exit(interrupt: &Interrupt, name: &str) {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok();
     while started.elapsed() < GRACE {
         if let Some(runtime) = &runtime {
+            let _sending = SENDING.lock();
             runtime.block_on(interrupt.interrupt(name));
         }
         std::thread::sleep(RESEND);
@@ -70,6 +95,7 @@ fn cancel_until_exit(interrupt: &Interrupt, name: &str) {
         signal = name,
         "the run did not stop within 30 s of the signal; exiting"
     );
+    settle();
     std::process::exit(i32::from(exit_code(name)));
 }
 
