@@ -47,6 +47,11 @@ fn reference() -> String {
     url
 }
 
+/// A text field of the report's `lock` ("" when absent).
+fn lock_field<'a>(report: &'a serde_json::Value, field: &str) -> &'a str {
+    report["lock"][field].as_str().unwrap_or_default()
+}
+
 /// No advisory lock on any server connection, no lease row.
 fn nothing_left(database: &str) {
     let direct = pg_url(database);
@@ -94,14 +99,7 @@ fn storm_through(mode: PoolMode) {
         .sum();
     assert_eq!(applied, 5, "every migration applied exactly once");
     // The report names the strategy, and why it was chosen.
-    let lock_step = stdout_json(&outputs[0])["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "lock")
-        .cloned()
-        .unwrap();
-    let detail = lock_step["detail"].as_str().unwrap();
+    let detail = lock_field(&stdout_json(&outputs[0]), "name").to_owned();
     assert!(
         detail.contains("lease dbinit_lock") && detail.contains("pooler or proxy"),
         "{detail}"
@@ -150,14 +148,7 @@ fn a_holder_killed_behind_the_pooler_is_taken_over_when_its_lease_expires() {
     let out = init(&url);
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let report = stdout_json(&out);
-    let lock = report["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "lock")
-        .cloned()
-        .unwrap();
-    let detail = lock["detail"].as_str().unwrap();
+    let detail = lock_field(&report, "waited_for");
     assert!(
         detail.contains("pid"),
         "names the holder it waited for: {detail}"
@@ -264,8 +255,10 @@ fn waiters_verify_the_holders_work_under_a_shared_hold() {
             assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
             let report = stdout_json(&out);
             assert_eq!(report["lock"]["mode"], "shared", "{report}");
-            let waited_for = report["lock"]["waited_for"].as_str().unwrap_or_default();
-            assert!(waited_for.contains("pid"), "{report}");
+            assert!(
+                lock_field(&report, "waited_for").contains("pid"),
+                "{report}"
+            );
             assert_eq!(report["migrations"]["applied"], serde_json::json!([]));
             assert_eq!(report["migrations"]["already_applied"], 6);
             let created: u64 = report["seeders"]
@@ -403,10 +396,7 @@ fn direct_and_pooled_processes_exclude_each_other() {
             "{report}"
         );
         assert!(
-            report["lock"]["waited_for"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("pid"),
+            lock_field(&report, "waited_for").contains("pid"),
             "{report}"
         );
         nothing_left(&database);
@@ -528,10 +518,7 @@ fn the_poolers_refusals_and_a_read_only_role() {
     let report = stdout_json(&out);
     assert_eq!(report["lock"]["mode"], "shared", "{report}");
     assert!(
-        report["lock"]["waited_for"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("pid"),
+        lock_field(&report, "waited_for").contains("pid"),
         "{report}"
     );
     assert_eq!(exit_code(&holder.wait_with_output().unwrap()), 0);

@@ -37,6 +37,15 @@ impl InitLock {
             waited_for: None,
         }
     }
+
+    /// A shared hold, taken after `waited` for `waited_for`.
+    pub fn shared(name: impl Into<String>, waited: Duration, waited_for: Option<String>) -> Self {
+        InitLock {
+            shared: true,
+            waited_for,
+            ..Self::exclusive(name, waited)
+        }
+    }
 }
 
 /// A column, as introspected.

@@ -114,6 +114,10 @@ fn name(ttl: Duration) -> String {
     format!("lease {TABLE} (ttl {}s)", ttl.as_secs())
 }
 
+fn unavailable_name(ttl: Duration) -> String {
+    format!("{} unavailable to this role (verifying only)", name(ttl))
+}
+
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -133,12 +137,10 @@ pub(crate) async fn acquire(
     let unavailable = |e: CoreError, waited: Duration| {
         if share_if_busy && e.kind() == ErrorKind::PermissionDenied {
             tracing::info!(error = %e, "this role cannot take the lease; verifying only");
-            let mut held = InitLock::exclusive(
-                format!("{} unavailable to this role (verifying only)", name(cx.ttl)),
-                waited,
-            );
-            held.shared = true;
-            Ok((None, held))
+            Ok((
+                None,
+                InitLock::shared(unavailable_name(cx.ttl), waited, None),
+            ))
         } else {
             Err(e.with_hint(
                 "the lease needs CREATE on the schema (or INSERT, UPDATE and DELETE on an \
@@ -198,12 +200,9 @@ pub(crate) async fn acquire(
             let what = if may_take {
                 name(cx.ttl)
             } else {
-                format!("{} unavailable to this role (verifying only)", name(cx.ttl))
+                unavailable_name(cx.ttl)
             };
-            let mut held = InitLock::exclusive(what, poll.elapsed());
-            held.shared = true;
-            held.waited_for = waited_for;
-            return Ok((None, held));
+            return Ok((None, InitLock::shared(what, poll.elapsed(), waited_for)));
         }
         if waited_for.is_none() {
             tracing::info!(
