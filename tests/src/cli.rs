@@ -144,3 +144,36 @@ pub fn migration_dir(dialect: &str, extra: &[(&str, &str)]) -> tempfile::TempDir
     }
     dir
 }
+
+/// A seeds directory holding `files` (`(path, contents)`, paths relative
+/// to it: `development/seeds.toml`, `development/a.csv`).
+///
+/// # Panics
+///
+/// When the files cannot be written.
+pub fn seeds_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create directory");
+        std::fs::write(path, contents).expect("write seed file");
+    }
+    dir
+}
+
+/// A CSV of `rows` rows for a table `(id INTEGER PRIMARY KEY, label TEXT,
+/// amount REAL, active BOOLEAN, at TIMESTAMP)`, with a header; `label`
+/// says which edition of the file it is.
+pub fn rows_csv(rows: usize, label: &str) -> String {
+    let mut csv = String::from("id,label,amount,active,at\n");
+    for i in 1..=rows {
+        csv += &format!(
+            "{i},\"{label} {i}, quoted\",{}.25,{},2024-05-{:02} 12:{:02}:00\n",
+            i % 1000,
+            i % 2 == 0,
+            1 + i % 28,
+            i % 60
+        );
+    }
+    csv
+}

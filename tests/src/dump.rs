@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl};
 
 /// Tables, columns, indexes, row counts, the seeded rows' keys and the
-/// migration history (version, name, checksum), as sorted text.
+/// seed history (name, version, checksum) and the migration history
+/// (version, name, checksum), as sorted text.
 ///
 /// # Panics
 ///
@@ -62,6 +63,16 @@ pub async fn dump(url: &str) -> String {
                 );
             }
         }
+    }
+    let seeds = dbinit_runner::dbinit_core::seed_history::SeedHistory::load(&mut *s)
+        .await
+        .expect("seed history");
+    for r in seeds.records() {
+        let _ = writeln!(
+            out,
+            "seed history {} {:?} {:?}",
+            r.name, r.version, r.checksum
+        );
     }
     for m in dbinit_runner::dbinit_core::engine::history(&mut *s)
         .await

@@ -91,7 +91,41 @@ fn migration_set(backend: Backend) -> tempfile::TempDir {
         .chain(&downs)
         .map(|(n, s)| (n.as_str(), s.as_str()))
         .collect();
-    dbinit_tests::cli::migration_dir(backend.name(), &extra)
+    let dir = dbinit_tests::cli::migration_dir(backend.name(), &extra);
+    write_seeds(&dir.path().join("seeds"));
+    dir
+}
+
+/// Rows in the data file that loads in batches (the last one partial).
+const FILE_ROWS: usize = 10_000;
+/// Calls for a batch during one `init`: the big file's batches and its
+/// end, then the small file's one batch and its end.
+const BATCH_CALLS: usize = FILE_ROWS.div_ceil(2048) + 1 + 2;
+/// Seeders in one run: the three demo seeders and the two data files.
+const SEEDERS: usize = 5;
+
+/// Data files for the extra tables: a big CSV upserted over the rows the
+/// migration inserted, and a small JSON Lines file. `--migrations` ignores
+/// them (not `.sql`); `xtask` passes `--seeds`.
+fn write_seeds(dir: &Path) {
+    let development = dir.join("development");
+    std::fs::create_dir_all(&development).unwrap();
+    std::fs::write(
+        development.join("seeds.toml"),
+        "[[file]]\npath = \"rows.csv\"\ntable = \"extra_7\"\nkey = [\"id\"]\n\
+         [[file]]\npath = \"labels.jsonl\"\ntable = \"extra_8\"\nkey = [\"id\"]\n",
+    )
+    .unwrap();
+    let mut csv = String::from("id,label\n");
+    for i in 1..=FILE_ROWS {
+        csv += &format!("{i},row {i}\n");
+    }
+    std::fs::write(development.join("rows.csv"), csv).unwrap();
+    std::fs::write(
+        development.join("labels.jsonl"),
+        "{\"id\": 2, \"label\": \"from the file\"}\n{\"id\": 3, \"label\": \"new\"}\n",
+    )
+    .unwrap();
 }
 
 /// `xtask COMMAND...` on `url` with `migrations`, crashing where `crash_at` says.
@@ -106,6 +140,8 @@ fn xtask(command: &[&str], url: &str, migrations: &Path, crash_at: Option<String
             "--migrations",
         ])
         .arg(migrations)
+        .arg("--seeds")
+        .arg(migrations.join("seeds"))
         .env("DBINIT_LOG", "error");
     if let Some(at) = crash_at {
         cmd.env("DBINIT_CRASH_AT", at);
@@ -129,8 +165,9 @@ fn points(backend: Backend) -> Vec<(String, usize)> {
         points.extend((1..=migrations).map(|n| (step.to_owned(), n)));
     }
     for step in ["seed.before_commit", "seed.committed"] {
-        points.extend((1..=3).map(|n| (step.to_owned(), n)));
+        points.extend((1..=SEEDERS).map(|n| (step.to_owned(), n)));
     }
+    points.extend((1..=BATCH_CALLS).map(|n| ("seed.load.batch".to_owned(), n)));
     points.extend((1..=backend.health_checks()).map(|n| ("health.check".to_owned(), n)));
     for step in [
         "rollback.executed",
@@ -267,6 +304,26 @@ fn crash_and_converge(backend: Backend, family: &str) {
     let set = migration_set(backend);
     let reference = converge(backend, family, &["init"], set.path(), &|_: &str| {});
     assert!(reference.contains("history 20 extra_20"), "{reference}");
+    // The data files loaded whole: every row of the big one (two of them
+    // over the migration's), and the small one's new row.
+    let rows_of = |table: &str| {
+        let section = reference
+            .split(&format!("table {table}\n"))
+            .nth(1)
+            .unwrap_or("");
+        section.split("table ").next().unwrap_or("").to_owned()
+    };
+    assert!(
+        rows_of("extra_7").contains(&format!("rows {FILE_ROWS}\n")),
+        "{reference}"
+    );
+    assert!(rows_of("extra_8").contains("rows 3\n"), "{reference}");
+    for file in ["rows.csv", "labels.jsonl"] {
+        assert!(
+            reference.contains(&format!("seed history development/{file} Some(1)")),
+            "{reference}"
+        );
+    }
 }
 
 /// Every crash point in the code is exercised here: adding a

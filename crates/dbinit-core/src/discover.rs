@@ -99,18 +99,50 @@ pub(crate) struct FoundFile {
 /// A sentence naming the path: unreadable directory, non-UTF-8 or misnamed
 /// file, symlink loop.
 pub(crate) fn walk(dir: &Path) -> Result<Vec<FoundFile>, String> {
+    let mut found = Vec::new();
+    for path in files(dir)? {
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let Some((stem, ext)) = file_name.rsplit_once('.') else {
+            continue;
+        };
+        if !ext.eq_ignore_ascii_case("sql") {
+            continue;
+        }
+        let (stem, down) = match stem.strip_suffix(".down") {
+            Some(up) => (up, true),
+            None => (stem, false),
+        };
+        let name = parse_name(stem).map_err(|why| format!("{} {why}", path.display()))?;
+        found.push(FoundFile {
+            stem: stem.to_owned(),
+            path,
+            name,
+            down,
+        });
+    }
+    Ok(found)
+}
+
+/// Every regular file under `dir` and its subdirectories, sorted: names
+/// starting with `.` are skipped, symlinks count as what they point to.
+///
+/// # Errors
+///
+/// A sentence naming the path: unreadable or missing directory, a name
+/// that is not UTF-8, a dangling link, something that is not a regular
+/// file, a symlink loop.
+pub(crate) fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
     }
     let mut found = Vec::new();
-    let mut seen = HashSet::new();
-    visit(dir, &mut seen, &mut found)?;
-    found.sort_by(|a, b| a.path.cmp(&b.path));
+    visit(dir, &mut HashSet::new(), &mut found)?;
+    found.sort();
     Ok(found)
 }
 
-fn visit(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<FoundFile>) -> Result<(), String> {
+fn visit(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<PathBuf>) -> Result<(), String> {
     let real =
         std::fs::canonicalize(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     if !seen.insert(real) {
@@ -139,28 +171,11 @@ fn visit(dir: &Path, seen: &mut HashSet<PathBuf>, out: &mut Vec<FoundFile>) -> R
             std::fs::metadata(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
             visit(&path, seen, out)?;
-            continue;
-        }
-        let Some((stem, ext)) = file_name.rsplit_once('.') else {
-            continue;
-        };
-        if !ext.eq_ignore_ascii_case("sql") {
-            continue;
-        }
-        if !meta.is_file() {
+        } else if meta.is_file() {
+            out.push(path);
+        } else {
             return Err(format!("{} is not a regular file", path.display()));
         }
-        let (stem, down) = match stem.strip_suffix(".down") {
-            Some(up) => (up, true),
-            None => (stem, false),
-        };
-        let name = parse_name(stem).map_err(|why| format!("{} {why}", path.display()))?;
-        out.push(FoundFile {
-            stem: stem.to_owned(),
-            path,
-            name,
-            down,
-        });
     }
     Ok(())
 }

@@ -96,7 +96,7 @@ pub fn embed_all(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
 }
 
 /// The manifest and output directories of the running build script.
-fn build_dirs() -> io::Result<(PathBuf, PathBuf)> {
+pub(crate) fn build_dirs() -> io::Result<(PathBuf, PathBuf)> {
     let manifest =
         std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_build("CARGO_MANIFEST_DIR"))?;
     let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| not_build("OUT_DIR"))?;

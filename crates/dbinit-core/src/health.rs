@@ -70,7 +70,7 @@ pub struct RunFacts {
     /// Migrations still pending after the migration step (normally zero).
     pub pending_migrations: Option<usize>,
     /// Seeders that completed in this run (their data is present).
-    pub seeded: Vec<&'static str>,
+    pub seeded: Vec<String>,
     /// Whether this run wrote anything (applied a migration, created a
     /// seed record). Checks that read the whole database may skip a run
     /// that changed nothing.

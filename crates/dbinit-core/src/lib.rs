@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 mod connector;
+pub mod datafiles;
 mod discover;
 mod embed;
 pub mod engine;
@@ -31,12 +32,14 @@ mod environment;
 mod error;
 pub mod fault;
 mod health;
+pub mod load;
 pub mod migration;
 pub mod ratelimit;
 pub mod registry;
 pub mod report;
 mod schema;
 mod seed;
+pub mod seed_history;
 mod session;
 mod url;
 mod value;
@@ -54,7 +57,10 @@ pub use registry::{
     ConnectorRegistration, HealthCheckRegistration, SchemaStepRegistration, SeederRegistration,
 };
 pub use schema::{SchemaStep, StepOutcome};
-pub use seed::{SecretSink, SeedContext, SeedOutcome, Seeder, StderrSecretSink};
+pub use seed::{
+    NoProgress, Progress, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder,
+    StderrSecretSink,
+};
 pub use session::{Canceller, Column, Index, InitLock, Script, Session};
 pub use url::{
     quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,

@@ -70,8 +70,8 @@ macro_rules! plugin_registration {
             }
 
             /// The registered name: the plugin's `name()`.
-            pub fn name(&self) -> &'static str {
-                (self.make)().name()
+            pub fn name(&self) -> String {
+                (self.make)().name().to_owned()
             }
 
             /// Builds the plugin.
@@ -81,7 +81,7 @@ macro_rules! plugin_registration {
         }
 
         impl Named for $ty {
-            fn name(&self) -> &'static str {
+            fn name(&self) -> String {
                 $ty::name(self)
             }
         }
@@ -107,14 +107,14 @@ plugin_registration!(
 );
 
 impl Named for ConnectorRegistration {
-    fn name(&self) -> &'static str {
-        self.name
+    fn name(&self) -> String {
+        self.name.to_owned()
     }
 }
 inventory::collect!(ConnectorRegistration);
 
 trait Named {
-    fn name(&self) -> &'static str;
+    fn name(&self) -> String;
 }
 
 /// A sorted registry, or the name registered twice.
@@ -124,7 +124,7 @@ fn build_index<T: Named + inventory::Collect>() -> Index<T> {
     let mut entries: Vec<&'static T> = inventory::iter::<T>.into_iter().collect();
     entries.sort_by_cached_key(|e| e.name());
     match entries.windows(2).find(|w| w[0].name() == w[1].name()) {
-        Some(pair) => Err(pair[0].name().to_owned()),
+        Some(pair) => Err(pair[0].name()),
         None => Ok(entries),
     }
 }

@@ -54,12 +54,35 @@ pub struct MigrationsReport {
     pub notes: Vec<String>,
 }
 
+/// What became of a seeder in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedStatus {
+    /// It ran and committed.
+    Ran,
+    /// Skipped without touching its tables: the seed history records its
+    /// version and input.
+    Recorded,
+    /// Another process seeded; this one checked that it had.
+    Verified,
+    /// A dry run: it ran and was rolled back.
+    DryRun,
+}
+
 /// One seeder.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeederReport {
-    /// Seeder name.
+    /// Seeder name (a data file's is `<directory>/<path>`).
     pub name: String,
-    /// Records created and skipped.
+    /// Whether it ran.
+    pub status: SeedStatus,
+    /// Its version, for a seeder that runs once per version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    /// The checksum of its input (a data file's content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// Records created, updated and skipped (what would be, in a dry run).
     #[serde(flatten)]
     pub outcome: SeedOutcome,
     /// Wall time, inside its transaction.
@@ -189,6 +212,9 @@ pub struct InitReport {
     pub migrations: MigrationsReport,
     /// The seeders, in the order they ran.
     pub seeders: Vec<SeederReport>,
+    /// The data files, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_files: Option<SeedFilesReport>,
     /// The health checks.
     pub health: Vec<HealthReport>,
     /// Total wall time.
@@ -215,6 +241,7 @@ impl InitReport {
             steps: Vec::new(),
             migrations: MigrationsReport::default(),
             seeders: Vec::new(),
+            seed_files: None,
             health: Vec::new(),
             total: Duration::ZERO,
             outcome: Outcome::Failed,
@@ -246,6 +273,111 @@ pub struct SeedState {
     pub name: String,
     /// Whether its data is present.
     pub seeded: bool,
+}
+
+/// Where data files came from, and which of their directories loaded.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedFilesReport {
+    /// A directory, or `embedded:<name>`.
+    pub origin: String,
+    /// The directories that loaded (`common`, and the environment's).
+    pub directories: Vec<String>,
+}
+
+/// What `seed` did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedReport {
+    /// The database, password redacted.
+    pub database: String,
+    /// The backend's registered name.
+    pub backend: String,
+    /// The environment whose seeders ran.
+    pub environment: Environment,
+    /// Everything was rolled back.
+    pub dry_run: bool,
+    /// The data files, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed_files: Option<SeedFilesReport>,
+    /// Every seeder selected, in run order.
+    pub seeders: Vec<SeederReport>,
+    /// Wall time.
+    #[serde(serialize_with = "millis", rename = "total_ms")]
+    pub total: Duration,
+}
+
+impl std::fmt::Display for SeedReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "database  {} ({}, {})",
+            self.database, self.backend, self.environment
+        )?;
+        seeder_lines(f, self.seed_files.as_ref(), &self.seeders)?;
+        let totals = self
+            .seeders
+            .iter()
+            .fold(SeedOutcome::default(), |acc, s| acc + s.outcome);
+        let verb = if self.dry_run {
+            "dry run, rolled back: would have"
+        } else {
+            "seeded:"
+        };
+        writeln!(
+            f,
+            "{verb} {} created, {} updated, {} skipped in {}",
+            totals.created,
+            totals.updated,
+            totals.skipped,
+            ms(self.total)
+        )
+    }
+}
+
+/// One line per seeder (and the data files' origin), for the reports.
+fn seeder_lines(
+    f: &mut impl std::fmt::Write,
+    files: Option<&SeedFilesReport>,
+    seeders: &[SeederReport],
+) -> std::fmt::Result {
+    if let Some(files) = files {
+        let dirs = if files.directories.is_empty() {
+            "none for this environment".to_owned()
+        } else {
+            files.directories.join(", ")
+        };
+        writeln!(f, "  seeds      {} ({dirs})", files.origin)?;
+    }
+    for s in seeders {
+        let counts = format!(
+            "{} created, {} updated, {} skipped",
+            s.outcome.created, s.outcome.updated, s.outcome.skipped
+        );
+        match s.status {
+            SeedStatus::Ran => writeln!(
+                f,
+                "  seeded     {:>9}  {}: {counts}",
+                ms(s.duration),
+                s.name
+            )?,
+            SeedStatus::DryRun => writeln!(
+                f,
+                "  would seed {:>9}  {}: {counts} (rolled back)",
+                ms(s.duration),
+                s.name
+            )?,
+            SeedStatus::Recorded => writeln!(
+                f,
+                "  recorded              {}: unchanged since it ran (version {})",
+                s.name,
+                s.version.unwrap_or_default()
+            )?,
+            SeedStatus::Verified => writeln!(f, "  verified              {}", s.name)?,
+        }
+        for label in &s.secrets_shown {
+            writeln!(f, "                        {label}: shown once on stderr")?;
+        }
+    }
+    Ok(())
 }
 
 /// What `status` found. Produced without changing anything.
@@ -400,19 +532,7 @@ impl std::fmt::Display for InitReport {
         for note in &self.migrations.notes {
             writeln!(f, "  note                  {note}")?;
         }
-        for seeder in &self.seeders {
-            writeln!(
-                f,
-                "  seeded     {:>9}  {}: {} created, {} skipped",
-                ms(seeder.duration),
-                seeder.name,
-                seeder.outcome.created,
-                seeder.outcome.skipped
-            )?;
-            for label in &seeder.secrets_shown {
-                writeln!(f, "                        {label}: shown once on stderr")?;
-            }
-        }
+        seeder_lines(f, self.seed_files.as_ref(), &self.seeders)?;
         health_lines(f, &self.health)?;
         match self.outcome {
             Outcome::Ready => writeln!(f, "ready in {}", ms(self.total)),

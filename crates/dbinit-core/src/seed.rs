@@ -5,6 +5,7 @@ use std::io::Write;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::load::LoadOutcome;
 use crate::{CoreError, Environment, Environments, Session};
 
 /// What a seeder did.
@@ -12,6 +13,8 @@ use crate::{CoreError, Environment, Environments, Session};
 pub struct SeedOutcome {
     /// Records written in this run.
     pub created: u64,
+    /// Existing records changed in this run (a data file's edited rows).
+    pub updated: u64,
     /// Records that already existed and were left alone.
     pub skipped: u64,
 }
@@ -21,15 +24,30 @@ impl SeedOutcome {
     pub fn created(n: u64) -> Self {
         SeedOutcome {
             created: n,
-            skipped: 0,
+            ..Self::default()
         }
     }
 
     /// `n` records already present.
     pub fn skipped(n: u64) -> Self {
         SeedOutcome {
-            created: 0,
             skipped: n,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the run wrote anything.
+    pub fn wrote(&self) -> bool {
+        self.created + self.updated > 0
+    }
+}
+
+impl From<LoadOutcome> for SeedOutcome {
+    fn from(load: LoadOutcome) -> Self {
+        SeedOutcome {
+            created: load.created,
+            updated: load.updated,
+            skipped: load.unchanged,
         }
     }
 }
@@ -37,18 +55,54 @@ impl SeedOutcome {
 impl std::ops::AddAssign for SeedOutcome {
     fn add_assign(&mut self, rhs: SeedOutcome) {
         self.created += rhs.created;
+        self.updated += rhs.updated;
         self.skipped += rhs.skipped;
     }
 }
 
 impl std::ops::Add for SeedOutcome {
     type Output = SeedOutcome;
-    fn add(self, rhs: SeedOutcome) -> SeedOutcome {
-        SeedOutcome {
-            created: self.created + rhs.created,
-            skipped: self.skipped + rhs.skipped,
-        }
+    fn add(mut self, rhs: SeedOutcome) -> SeedOutcome {
+        self += rhs;
+        self
     }
+}
+
+/// When a seeder runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeedPolicy {
+    /// On every run: [`Seeder::is_seeded`] decides, so data deleted by hand
+    /// comes back. The default.
+    Converge,
+    /// Once per version and input ([`Seeder::checksum`]): skipped without
+    /// touching its tables while the seed history records both, re-run
+    /// when either changes. A seeder added in a later release runs on
+    /// databases seeded long before.
+    Once {
+        /// Bump it to run the seeder again.
+        version: u32,
+    },
+}
+
+/// Where long seeding work reports how far it got: a progress bar on a
+/// terminal, periodic lines otherwise, nothing in `--json` mode.
+pub trait Progress: Send + Sync {
+    /// `label` (a data file) has loaded `rows` rows, `bytes` of its
+    /// `total_bytes` input.
+    fn update(&self, label: &str, rows: u64, bytes: u64, total_bytes: u64);
+    /// `label` is done.
+    fn finish(&self, label: &str, rows: u64) {
+        let _ = (label, rows);
+    }
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn update(&self, _: &str, _: u64, _: u64, _: u64) {}
 }
 
 /// Where a seeder shows a secret it generated (an initial password), once.
@@ -117,7 +171,8 @@ fn goes_nowhere(stream: &std::fs::File) -> bool {
 }
 
 /// What a seeder receives: the session (inside a transaction the runner
-/// opened), the environment, and where to show generated secrets.
+/// opened), the environment, where to show generated secrets, and where
+/// to report progress.
 pub struct SeedContext<'a> {
     /// The session, inside the seeder's transaction.
     pub session: &'a mut dyn Session,
@@ -125,6 +180,8 @@ pub struct SeedContext<'a> {
     pub environment: Environment,
     /// Where to show generated secrets.
     pub secrets: &'a dyn SecretSink,
+    /// Where to report progress on long loads.
+    pub progress: &'a dyn Progress,
 }
 
 impl SeedContext<'_> {
@@ -161,8 +218,9 @@ impl SeedContext<'_> {
 /// Initial data. Must be idempotent: a second run creates nothing.
 #[async_trait]
 pub trait Seeder: Send + Sync + 'static {
-    /// Unique name; other seeders refer to it in [`Seeder::depends_on`].
-    fn name(&self) -> &'static str;
+    /// Unique name; other seeders refer to it in [`Seeder::depends_on`],
+    /// and the seed history records it.
+    fn name(&self) -> &str;
 
     /// Seeders that must run first.
     fn depends_on(&self) -> &'static [&'static str] {
@@ -172,6 +230,19 @@ pub trait Seeder: Send + Sync + 'static {
     /// Environments this seeder runs in.
     fn environments(&self) -> Environments {
         Environments::ALL
+    }
+
+    /// When it runs: on every start ([`SeedPolicy::Converge`], the
+    /// default), or once per version and input ([`SeedPolicy::Once`]).
+    fn policy(&self) -> SeedPolicy {
+        SeedPolicy::Converge
+    }
+
+    /// A checksum of the seeder's input (the data it loads), recorded in
+    /// the seed history; with [`SeedPolicy::Once`], a new one re-runs the
+    /// seeder.
+    fn checksum(&self) -> Option<String> {
+        None
     }
 
     /// Tables the seeder writes; the "required tables" health check expects them.
@@ -192,7 +263,8 @@ pub trait Seeder: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Whether this seeder's data is present. Read-only.
+    /// Whether this seeder's data is present. Read-only. With
+    /// [`SeedPolicy::Once`] the seed history answers instead.
     async fn is_seeded(&self, cx: &mut SeedContext<'_>) -> Result<bool, CoreError>;
 
     /// Writes what is missing. Runs inside a transaction that the runner

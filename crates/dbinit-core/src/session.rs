@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::load::{LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use crate::{CoreError, Row, Value};
 
 /// Proof that the initialization lock is held; give it back to
@@ -243,6 +244,22 @@ pub trait Session: Send {
             inserted += self.execute(&sql, row).await?;
         }
         Ok(inserted)
+    }
+
+    /// Streams `rows` into `spec.table`, upserting by `spec.key`, inside
+    /// the caller's transaction. The default runs one upsert per row
+    /// ([`crate::load::load_row_by_row`]); backends override it with their
+    /// fastest path (`COPY` on PostgreSQL).
+    ///
+    /// # Errors
+    ///
+    /// The first refused row, with its index in the stream when known.
+    async fn load_rows(
+        &mut self,
+        spec: &LoadSpec,
+        rows: &mut dyn RowBatches,
+    ) -> Result<LoadOutcome, LoadFailure> {
+        crate::load::load_row_by_row(self, spec, rows).await
     }
 
     /// A handle that cancels this session's running statement from elsewhere;

@@ -1,13 +1,15 @@
-//! Bulk insert with binary `COPY ... FROM STDIN`.
+//! Bulk insert and loads with `COPY ... FROM STDIN`.
 
+use bytes::{BufMut, BytesMut};
+use dbinit_core::load::{self, LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
-use futures_util::pin_mut;
+use futures_util::{pin_mut, SinkExt};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Client;
 
 use crate::error;
-use crate::types::Param;
+use crate::types::{self, Param};
 
 /// Copies `rows` into `table`. The caller wraps it in a transaction.
 pub(crate) async fn copy_in(
@@ -56,4 +58,244 @@ pub(crate) async fn copy_in(
         .finish()
         .await
         .map_err(|e| error::classify(format!("bulk insert into {table} failed"), e))
+}
+
+/// Streams `rows` into `spec.table` inside the caller's transaction: `COPY`
+/// straight into an empty table, else `COPY` into a temporary table and
+/// one `INSERT … SELECT … ON CONFLICT` from it. Binary `COPY` when every
+/// column's type has a binary encoding here, text `COPY` otherwise (enums,
+/// numeric, intervals: the server converts the text).
+pub(crate) async fn load(
+    client: &Client,
+    spec: &LoadSpec,
+    rows: &mut dyn RowBatches,
+) -> Result<LoadOutcome, LoadFailure> {
+    let table = quote_ident(&spec.table);
+    let names = load::idents(&spec.columns);
+    let failed = |what: &str, e| error::classify(format!("cannot load into {table}: {what}"), e);
+    let probe = client
+        .prepare(&format!("SELECT {names} FROM {table} LIMIT 0"))
+        .await
+        .map_err(|e| failed("its columns", e))?;
+    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+    drop(probe);
+    let target = if spec.into_empty {
+        table.clone()
+    } else {
+        client
+            .batch_execute(&format!(
+                "CREATE TEMPORARY TABLE {STAGE} ON COMMIT DROP AS \
+                 SELECT {names} FROM {table} WITH NO DATA"
+            ))
+            .await
+            .map_err(|e| failed("the staging table", e))?;
+        STAGE.to_owned()
+    };
+    let copy = format!("COPY {target} ({names}) FROM STDIN");
+    let copied = if types.iter().all(has_binary_encoding) {
+        copy_binary(client, &copy, &types, rows).await?
+    } else {
+        copy_text(client, &copy, rows).await?
+    };
+    if spec.into_empty {
+        advance_sequences(client, spec).await?;
+        return Ok(load::outcome(copied, copied, copied));
+    }
+    let count = |sql: String| async move {
+        let rows = client
+            .query_typed(&sql, &[])
+            .await
+            .map_err(|e| failed("counting its rows", e))?;
+        Ok::<u64, CoreError>(rows.first().map_or(0, |r| r.get::<_, i64>(0)) as u64)
+    };
+    let before = count(format!("SELECT count(*) FROM {table}")).await?;
+    let changed = client
+        .execute_typed(
+            &format!(
+                // As COPY does: a file may give an identity column's values.
+                "INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE \
+                 SELECT {names} FROM {STAGE}{}",
+                load::on_conflict(spec)
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| failed("merging the rows", e))?;
+    let after = count(format!("SELECT count(*) FROM {table}")).await?;
+    client
+        .batch_execute(&format!("DROP TABLE {STAGE}"))
+        .await
+        .map_err(|e| failed("the staging table", e))?;
+    advance_sequences(client, spec).await?;
+    Ok(load::outcome(copied, changed, after.saturating_sub(before)))
+}
+
+/// Moves the sequence behind each loaded identity or serial column past
+/// the largest value loaded, so the application's next insert does not
+/// collide with a row the file gave an id.
+async fn advance_sequences(client: &Client, spec: &LoadSpec) -> Result<(), CoreError> {
+    let table = quote_ident(&spec.table);
+    let failed = |e| error::classify(format!("cannot advance the sequences of {table}"), e);
+    for column in &spec.columns {
+        let params = [Value::Text(table.clone()), Value::Text(column.clone())];
+        let params = types::typed(&params);
+        let sequence = client
+            .query_typed(
+                "SELECT pg_get_serial_sequence($1, $2)",
+                &types::refs(&params),
+            )
+            .await
+            .map_err(failed)?;
+        let Some(sequence) = sequence.first().and_then(|r| r.get::<_, Option<String>>(0)) else {
+            continue;
+        };
+        let sql = format!(
+            "SELECT setval($1::regclass, v) FROM (SELECT max({})::bigint AS v FROM {table}) m \
+             WHERE v IS NOT NULL",
+            quote_ident(column)
+        );
+        let params = [Value::Text(sequence)];
+        let params = types::typed(&params);
+        client
+            .query_typed(&sql, &types::refs(&params))
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// The temporary table a load into a non-empty table goes through.
+const STAGE: &str = "dbinit_load_stage";
+
+fn has_binary_encoding(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::BOOL
+            | Type::INT2
+            | Type::INT4
+            | Type::INT8
+            | Type::FLOAT4
+            | Type::FLOAT8
+            | Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::BYTEA
+            | Type::JSON
+            | Type::JSONB
+            | Type::TIMESTAMP
+            | Type::TIMESTAMPTZ
+            | Type::DATE
+            | Type::UUID
+    )
+}
+
+/// The row a `COPY` error names: its context says `COPY t, line N`
+/// (N counts rows from 1 in both formats).
+fn refused_row(e: &tokio_postgres::Error, base: u64) -> Option<u64> {
+    let context = e.as_db_error()?.where_()?;
+    let line = context.split(", line ").nth(1)?;
+    let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse::<u64>().ok()?.checked_sub(1).map(|n| base + n)
+}
+
+fn copy_failed(e: tokio_postgres::Error) -> LoadFailure {
+    LoadFailure {
+        row: refused_row(&e, 0),
+        error: error::classify("the database refused a row", e),
+    }
+}
+
+async fn copy_binary(
+    client: &Client,
+    copy: &str,
+    types: &[Type],
+    rows: &mut dyn RowBatches,
+) -> Result<u64, LoadFailure> {
+    let sink = client
+        .copy_in(&format!("{copy} BINARY"))
+        .await
+        .map_err(copy_failed)?;
+    let writer = BinaryCopyInWriter::new(sink, types);
+    pin_mut!(writer);
+    let mut seen = 0u64;
+    while let Some(batch) = rows.next_batch().await {
+        for row in batch? {
+            let params: Vec<Param<'_>> = row.iter().map(Param).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+            writer
+                .as_mut()
+                .write(&refs)
+                .await
+                .map_err(|e| LoadFailure {
+                    // An encoding error is this row's; a server error names its own.
+                    row: refused_row(&e, 0).or(Some(seen)),
+                    error: error::classify("the row cannot be sent", e),
+                })?;
+            seen += 1;
+        }
+    }
+    writer.finish().await.map_err(copy_failed)
+}
+
+async fn copy_text(
+    client: &Client,
+    copy: &str,
+    rows: &mut dyn RowBatches,
+) -> Result<u64, LoadFailure> {
+    let sink = client.copy_in(copy).await.map_err(copy_failed)?;
+    pin_mut!(sink);
+    let mut buffer = BytesMut::with_capacity(1 << 16);
+    while let Some(batch) = rows.next_batch().await {
+        for row in batch? {
+            for (i, value) in row.iter().enumerate() {
+                if i > 0 {
+                    buffer.put_u8(b'\t');
+                }
+                copy_text_field(value, &mut buffer);
+            }
+            buffer.put_u8(b'\n');
+        }
+        if buffer.len() >= 1 << 16 {
+            sink.send(buffer.split().freeze())
+                .await
+                .map_err(copy_failed)?;
+        }
+    }
+    if !buffer.is_empty() {
+        sink.send(buffer.freeze()).await.map_err(copy_failed)?;
+    }
+    sink.finish().await.map_err(copy_failed)
+}
+
+/// A value in `COPY`'s text format.
+fn copy_text_field(value: &Value, out: &mut BytesMut) {
+    use std::fmt::Write;
+    let _ = match value {
+        Value::Null => out.write_str("\\N"),
+        Value::Bool(b) => out.write_str(if *b { "t" } else { "f" }),
+        Value::Int(i) => write!(out, "{i}"),
+        Value::Float(f) if f.is_infinite() => {
+            out.write_str(if *f > 0.0 { "Infinity" } else { "-Infinity" })
+        }
+        Value::Float(f) => write!(out, "{f}"),
+        Value::Text(s) => {
+            for b in s.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b => out.put_u8(b),
+                }
+            }
+            Ok(())
+        }
+        Value::Bytes(b) => {
+            out.extend_from_slice(b"\\\\x");
+            b.iter().try_for_each(|byte| write!(out, "{byte:02x}"))
+        }
+        _ => out.write_str("\\N"),
+    };
 }

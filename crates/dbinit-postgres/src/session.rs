@@ -5,16 +5,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbinit_core::load::{LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use dbinit_core::{
     async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
-use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::config::{LockChoice, Target};
 use crate::lease::{self, LeaseContext};
 use crate::lock::{self, Held, Strategy};
+use crate::types::{refs, typed};
 use crate::{advisory, bulk, cancel, error, introspect, script, types};
 
 /// A session on one connection taken from a deadpool-postgres pool.
@@ -233,20 +234,6 @@ fn is_undefined_table(e: &CoreError) -> bool {
 }
 
 /// Each parameter with the type "unspecified": see [`types`].
-fn typed(params: &[Value]) -> Vec<(types::Param<'_>, Type)> {
-    params
-        .iter()
-        .map(|p| (types::Param(p), types::unspecified()))
-        .collect()
-}
-
-fn refs<'a>(params: &'a [(types::Param<'a>, Type)]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-    params
-        .iter()
-        .map(|(p, t)| (p as &(dyn ToSql + Sync), t.clone()))
-        .collect()
-}
-
 #[async_trait]
 impl Session for PostgresSession {
     fn backend(&self) -> &'static str {
@@ -366,11 +353,15 @@ impl Session for PostgresSession {
     }
 
     /// One round trip on the no-op path: a missing table is an error code.
-    async fn query_table(
-        &mut self,
-        _table: &str,
-        sql: &str,
-    ) -> Result<Option<Vec<Row>>, CoreError> {
+    async fn query_table(&mut self, table: &str, sql: &str) -> Result<Option<Vec<Row>>, CoreError> {
+        // A failed statement would abort the caller's transaction: inside
+        // one, look before querying.
+        if self.in_transaction {
+            if !self.table_exists(table).await? {
+                return Ok(None);
+            }
+            return self.query(sql, &[]).await.map(Some);
+        }
         match self.query(sql, &[]).await {
             Err(e) if is_undefined_table(&e) => Ok(None),
             other => other.map(Some),
@@ -417,6 +408,27 @@ impl Session for PostgresSession {
             self.begin().await?;
         }
         let result = bulk::copy_in(self.client(), table, columns, rows).await;
+        if own {
+            match &result {
+                Ok(_) => self.commit().await?,
+                Err(_) => self.rollback().await?,
+            }
+        }
+        result
+    }
+
+    async fn load_rows(
+        &mut self,
+        spec: &LoadSpec,
+        rows: &mut dyn RowBatches,
+    ) -> Result<LoadOutcome, LoadFailure> {
+        // Join the caller's transaction, or make one: the staging table
+        // lives until commit, and a failure must leave nothing.
+        let own = !self.in_transaction;
+        if own {
+            self.begin().await?;
+        }
+        let result = bulk::load(self.client(), spec, rows).await;
         if own {
             match &result {
                 Ok(_) => self.commit().await?,

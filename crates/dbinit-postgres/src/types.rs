@@ -10,7 +10,7 @@
 use std::error::Error;
 
 use bytes::BytesMut;
-use dbinit_core::{CoreError, ErrorKind, Value};
+use dbinit_core::{datafiles, CoreError, ErrorKind, Value};
 use time::format_description::well_known::Rfc3339;
 use tokio_postgres::types::{to_sql_checked, Format, IsNull, Kind, ToSql, Type};
 use tokio_postgres::Row;
@@ -24,6 +24,19 @@ pub(crate) struct Param<'a>(pub(crate) &'a Value);
 /// The parameter type "unspecified" (OID 0): the server infers it.
 pub(crate) fn unspecified() -> Type {
     Type::new("unspecified".into(), 0, Kind::Simple, "pg_catalog".into())
+}
+
+/// `params` with their types left to the server.
+pub(crate) fn typed(params: &[Value]) -> Vec<(Param<'_>, Type)> {
+    params.iter().map(|p| (Param(p), unspecified())).collect()
+}
+
+/// What tokio-postgres's `*_typed` calls take.
+pub(crate) fn refs<'a>(params: &'a [(Param<'a>, Type)]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|(p, t)| (p as &(dyn ToSql + Sync), t.clone()))
+        .collect()
 }
 
 /// `value` in PostgreSQL's text input format.
@@ -45,6 +58,13 @@ fn text(value: &Value, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError
         other => return Err(mismatch(other, ty)),
     }?;
     Ok(IsNull::No)
+}
+
+/// A timestamp as data files write it (RFC 3339, or without an offset:
+/// UTC).
+fn timestamp(s: &str) -> Result<datafiles::Timestamp, BoxError> {
+    datafiles::parse_timestamp(s)
+        .ok_or_else(|| format!("`{s}` is not a timestamp (2024-05-01 12:30:00)").into())
 }
 
 fn mismatch(value: &Value, ty: &Type) -> BoxError {
@@ -74,8 +94,16 @@ impl ToSql for Param<'_> {
                 let json: serde_json::Value = serde_json::from_str(s)?;
                 json.to_sql(ty, out)
             }
-            (Value::Text(s), &Type::TIMESTAMPTZ) => {
-                time::OffsetDateTime::parse(s, &Rfc3339)?.to_sql(ty, out)
+            (Value::Text(s), &Type::TIMESTAMPTZ) => timestamp(s)?.0.to_sql(ty, out),
+            (Value::Text(s), &Type::TIMESTAMP) => timestamp(s)?.naive().to_sql(ty, out),
+            (Value::Text(s), &Type::DATE) => datafiles::parse_date(s)
+                .ok_or_else(|| format!("`{s}` is not a date (2024-05-01)"))?
+                .to_sql(ty, out),
+            (Value::Text(s), &Type::UUID) => {
+                let bytes =
+                    datafiles::parse_uuid(s).ok_or_else(|| format!("`{s}` is not a UUID"))?;
+                out.extend_from_slice(&bytes);
+                Ok(IsNull::No)
             }
             (Value::Text(s), _) if <&str as ToSql>::accepts(ty) => s.as_str().to_sql(ty, out),
             (Value::Bytes(b), &Type::BYTEA) => b.as_slice().to_sql(ty, out),

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Instant;
 
+use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutcome, SeedContext};
 
 /// A round trip to the database, with its latency.
@@ -94,17 +95,26 @@ impl HealthCheck for SeedData {
             return Ok(HealthOutcome::disabled("no seeders enabled"));
         }
         let mut missing = Vec::new();
+        let mut history = None;
         for seeder in cx.seeders {
             // A seeder that completed in this run needs no second look.
-            if cx.run.is_some_and(|r| r.seeded.contains(&seeder.name())) {
+            if cx
+                .run
+                .is_some_and(|r| r.seeded.iter().any(|s| s == seeder.name()))
+            {
                 continue;
             }
+            let history = match &history {
+                Some(h) => h,
+                None => history.insert(SeedHistory::load(&mut *cx.session).await?),
+            };
             let mut seed_cx = SeedContext {
                 session: &mut *cx.session,
                 environment: cx.environment,
                 secrets: &dbinit_core::StderrSecretSink,
+                progress: &dbinit_core::NoProgress,
             };
-            if !seeder.is_seeded(&mut seed_cx).await? {
+            if !crate::seeding::is_done(seeder.as_ref(), history, &mut seed_cx).await? {
                 missing.push(seeder.name());
             }
         }

@@ -3,14 +3,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbinit_core::datafiles::SeedFiles;
 use dbinit_core::engine::RollbackTarget;
-use dbinit_core::report::{HealthSummary, InitReport, LifecycleReport, PlanReport, StatusReport};
+use dbinit_core::report::{
+    HealthSummary, InitReport, LifecycleReport, PlanReport, SeedReport, StatusReport,
+};
 use dbinit_core::{
     ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, MigrationSets,
-    SecretSink, StderrSecretSink,
+    NoProgress, Progress, SecretSink, StderrSecretSink,
 };
 
 use crate::{lifecycle, pipeline, Interrupt, RunnerError};
+
+/// What [`Initializer::run_seed`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOptions {
+    /// Only these seeders (by name; a data file's is `<dir>/<path>`), in
+    /// dependency order; empty: all. Seeders they depend on do not run.
+    pub only: Vec<String>,
+    /// Run each seeder, report what it wrote, and roll it back.
+    pub dry_run: bool,
+}
 
 /// Makes a database ready: connect, create if missing, lock, migrate, seed,
 /// check. Cheap when the database is already ready, so call it on every start.
@@ -44,6 +57,8 @@ pub struct Initializer {
     pub(crate) secrets: Arc<dyn SecretSink>,
     pub(crate) fallback: Option<DatabaseUrl>,
     pub(crate) interrupt: Interrupt,
+    pub(crate) seed_files: Option<SeedFiles>,
+    pub(crate) progress: Arc<dyn Progress>,
 }
 
 impl std::fmt::Debug for Initializer {
@@ -78,6 +93,8 @@ impl Initializer {
             secrets: Arc::new(StderrSecretSink),
             fallback: None,
             interrupt: Interrupt::new(),
+            seed_files: None,
+            progress: Arc::new(NoProgress),
         }
     }
 
@@ -229,6 +246,19 @@ impl Initializer {
         self
     }
 
+    /// Data files to load after the registered seeders: `seeds/common/`
+    /// and the environment's directory ([`SeedFiles`]).
+    pub fn seed_files(mut self, files: SeedFiles) -> Self {
+        self.seed_files = Some(files);
+        self
+    }
+
+    /// Where long loads report progress. Default: nowhere.
+    pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
+        self.progress = progress;
+        self
+    }
+
     /// The database URL (redacted when shown).
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
@@ -271,6 +301,22 @@ impl Initializer {
     /// An unreachable database, a lock timeout, or an invalid history.
     pub async fn plan(&self) -> Result<PlanReport, CoreError> {
         lifecycle::plan(self).await
+    }
+
+    /// Runs the seeders only (all of them, or those `options.only` names,
+    /// in dependency order), on a database whose migrations are applied,
+    /// under the init lock. A [`SeedPolicy::Once`](dbinit_core::SeedPolicy)
+    /// seeder recorded at its version and input is skipped. With
+    /// `options.dry_run`, every seeder runs and is rolled back: the report
+    /// says what would be written.
+    ///
+    /// # Errors
+    ///
+    /// An unknown seeder name, pending migrations (run `init` first), a
+    /// lock timeout, or the first seeder that fails (its transaction is
+    /// rolled back; those before it stay committed).
+    pub async fn run_seed(&self, options: &SeedOptions) -> Result<SeedReport, CoreError> {
+        lifecycle::seed(self, options).await
     }
 
     /// Rolls back the newest applied migrations with their down scripts

@@ -34,6 +34,7 @@ mod lifecycle;
 mod monitor;
 mod pipeline;
 mod seed_order;
+mod seeding;
 #[cfg(feature = "sqlite")]
 pub mod testing;
 
@@ -46,7 +47,7 @@ pub struct UsingDbinit;
 
 pub use dbinit_core;
 pub use error::RunnerError;
-pub use initializer::Initializer;
+pub use initializer::{Initializer, SeedOptions};
 pub use interrupt::Interrupt;
 pub use monitor::{Monitor, MonitorStats};
 

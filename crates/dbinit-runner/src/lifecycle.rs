@@ -6,13 +6,14 @@
 
 use dbinit_core::engine::{self, RollbackTarget};
 use dbinit_core::report::{
-    HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedState,
-    StatusReport,
+    HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedReport,
+    SeedState, StatusReport,
 };
-use dbinit_core::{CoreError, SeedContext, Session};
+use dbinit_core::seed_history::SeedHistory;
+use dbinit_core::{CoreError, Seeder, Session};
 
 use crate::pipeline::{prepare, run_checks, Prepared};
-use crate::Initializer;
+use crate::{seeding, Initializer, SeedOptions};
 
 /// Connects to an existing database without creating anything.
 async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
@@ -69,18 +70,15 @@ async fn seed_states(
     session: &mut dyn Session,
 ) -> Result<Vec<SeedState>, CoreError> {
     let tables = session.tables().await?;
+    let history = SeedHistory::load(session).await?;
     let mut states = Vec::with_capacity(prepared.seeders.len());
     for seeder in &prepared.seeders {
         let has_tables = seeder
             .tables()
             .iter()
             .all(|t| tables.iter().any(|have| have == t));
-        let mut cx = SeedContext {
-            session: &mut *session,
-            environment: init.environment,
-            secrets: init.secrets.as_ref(),
-        };
-        let seeded = has_tables && seeder.is_seeded(&mut cx).await?;
+        let mut cx = seeding::context(init, session);
+        let seeded = has_tables && seeding::is_done(seeder.as_ref(), &history, &mut cx).await?;
         states.push(SeedState {
             name: seeder.name().to_owned(),
             seeded,
@@ -149,6 +147,68 @@ pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
         pending,
         seeders,
     })
+}
+
+pub(crate) async fn seed(
+    init: &Initializer,
+    options: &SeedOptions,
+) -> Result<SeedReport, CoreError> {
+    let started = std::time::Instant::now();
+    let (prepared, seeders) = under_lock(init, false, async |prepared, session| {
+        let selected = select(init, prepared, &options.only)?;
+        let plan = engine::plan(session, &prepared.set).await?;
+        if let Some(first) = plan.pending.first() {
+            return Err(CoreError::InvalidConfig {
+                setting: "seed".to_owned(),
+                reason: format!(
+                    "{} migrations are pending ({first} first): seeders need the schema; run                      `init`, which migrates and then seeds",
+                    plan.pending.len()
+                ),
+            });
+        }
+        seeding::preflight(init, &selected, session).await?;
+        let mut reports = Vec::with_capacity(selected.len());
+        seeding::run(init, &selected, session, options.dry_run, &mut reports).await?;
+        Ok(reports)
+    })
+    .await?;
+    Ok(SeedReport {
+        database: init.url.redacted().to_owned(),
+        backend: prepared.backend.to_owned(),
+        environment: init.environment,
+        dry_run: options.dry_run,
+        seed_files: prepared.seed_files.clone(),
+        seeders,
+        total: started.elapsed(),
+    })
+}
+
+/// The seeders `only` names (all when empty), in run order.
+fn select<'a>(
+    init: &Initializer,
+    prepared: &'a Prepared,
+    only: &[String],
+) -> Result<Vec<&'a dyn Seeder>, CoreError> {
+    let all = prepared.seeders();
+    if let Some(unknown) = only.iter().find(|n| !all.iter().any(|s| s.name() == *n)) {
+        let names: Vec<&str> = all.iter().map(|s| s.name()).collect();
+        return Err(CoreError::InvalidConfig {
+            setting: "--only".to_owned(),
+            reason: format!(
+                "no seeder `{unknown}` runs in {} (these do: {})",
+                init.environment,
+                if names.is_empty() {
+                    "none".to_owned()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        });
+    }
+    Ok(all
+        .into_iter()
+        .filter(|s| only.is_empty() || only.iter().any(|n| n == s.name()))
+        .collect())
 }
 
 pub(crate) async fn rollback(

@@ -15,15 +15,17 @@
 use std::time::{Duration, Instant};
 
 use dbinit_core::report::{
-    self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeederReport,
+    self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeedFilesReport,
+    SeedStatus,
 };
+use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
-    InitLock, MigrationSet, RunFacts, SecretSink, SeedContext, SeedOutcome, Seeder, Session,
+    InitLock, MigrationSet, RunFacts, Seeder, Session,
 };
 
-use crate::{seed_order, Initializer, RunnerError};
+use crate::{seed_order, seeding, Initializer, RunnerError};
 
 /// A connected session with everything resolved for one run.
 pub(crate) struct Prepared {
@@ -31,7 +33,15 @@ pub(crate) struct Prepared {
     pub(crate) backend: &'static str,
     pub(crate) set: MigrationSet,
     pub(crate) seeders: Vec<Box<dyn Seeder>>,
+    pub(crate) seed_files: Option<SeedFilesReport>,
     pub(crate) required_tables: Vec<String>,
+}
+
+impl Prepared {
+    /// The seeders, in run order.
+    pub(crate) fn seeders(&self) -> Vec<&dyn Seeder> {
+        self.seeders.iter().map(AsRef::as_ref).collect()
+    }
 }
 
 /// Resolves the backend, the migration set and the seeders. Touches nothing.
@@ -39,16 +49,24 @@ pub(crate) fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared,
     let registration = registry::connector_for(url)?;
     let connector = registration.make();
     let set = init.migration_set(registration.name())?;
-    let seeders = if init.seed {
+    let mut seeders = Vec::new();
+    let mut seed_files = None;
+    if init.seed {
         let enabled = registry::seeders()?
             .iter()
             .map(|r| r.make())
             .filter(|s| s.environments().contains(init.environment))
             .collect();
-        seed_order::order(enabled)?
-    } else {
-        Vec::new()
-    };
+        seeders = seed_order::order(enabled)?;
+        // Data files load after the registered seeders, in manifest order.
+        if let Some(files) = &init.seed_files {
+            seeders.extend(files.seeders(init.environment)?);
+            seed_files = Some(SeedFilesReport {
+                origin: files.origin().to_owned(),
+                directories: files.directories(init.environment),
+            });
+        }
+    }
     let seeder_tables: Vec<&'static str> = seeders
         .iter()
         .flat_map(|s| s.tables().iter().copied())
@@ -59,6 +77,7 @@ pub(crate) fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared,
         connector,
         set,
         seeders,
+        seed_files,
     })
 }
 
@@ -119,6 +138,7 @@ async fn run(
     let prepared = prepare(init, url)?;
     report.backend = prepared.backend.to_owned();
     report.migrations.source = prepared.set.origin().to_owned();
+    report.seed_files.clone_from(&prepared.seed_files);
     init.interrupt.check("connecting")?;
     let (mut session, created) = init
         .interrupt
@@ -234,15 +254,8 @@ async fn lock_or_verify(
                 Duration::ZERO,
                 format!("0 applied, {already_applied} already applied (verified)"),
             );
-            report.seeders = prepared
-                .seeders
-                .iter()
-                .map(|s| SeederReport {
-                    name: s.name().to_owned(),
-                    outcome: SeedOutcome::default(),
-                    duration: Duration::ZERO,
-                    secrets_shown: Vec::new(),
-                })
+            report.seeders = (prepared.seeders.iter())
+                .map(|s| seeding::report(s.as_ref(), SeedStatus::Verified))
                 .collect();
             report.step(
                 "seed",
@@ -290,14 +303,11 @@ async fn verify(
         if !plan.pending.is_empty() {
             return Ok(None);
         }
+        seeding::preflight(init, &prepared.seeders(), session).await?;
+        let history = SeedHistory::load(session).await?;
         for seeder in &prepared.seeders {
-            let mut cx = SeedContext {
-                session: &mut *session,
-                environment: init.environment,
-                secrets: init.secrets.as_ref(),
-            };
-            seeder.preflight(&mut cx).await?;
-            if !seeder.is_seeded(&mut cx).await? {
+            let mut cx = seeding::context(init, session);
+            if !seeding::is_done(seeder.as_ref(), &history, &mut cx).await? {
                 return Ok(None);
             }
         }
@@ -305,7 +315,7 @@ async fn verify(
             plan.applied.len(),
             RunFacts {
                 pending_migrations: Some(0),
-                seeded: prepared.seeders.iter().map(|s| s.name()).collect(),
+                seeded: names(&prepared.seeders),
                 wrote: false,
             },
         )))
@@ -328,18 +338,7 @@ async fn locked_steps(
     session: &mut dyn Session,
     report: &mut InitReport,
 ) -> Result<RunFacts, CoreError> {
-    // Every seeder's prerequisites, before the first write.
-    for seeder in &prepared.seeders {
-        let mut cx = SeedContext {
-            session: &mut *session,
-            environment: init.environment,
-            secrets: init.secrets.as_ref(),
-        };
-        seeder
-            .preflight(&mut cx)
-            .await
-            .map_err(|e| seed_failed(seeder.name(), e))?;
-    }
+    seeding::preflight(init, &prepared.seeders(), session).await?;
 
     let started = Instant::now();
     init.interrupt.check("migrating")?;
@@ -372,31 +371,29 @@ async fn locked_steps(
     }
 
     let started = Instant::now();
-    let mut facts = RunFacts {
-        pending_migrations: Some(0),
-        seeded: Vec::with_capacity(prepared.seeders.len()),
-        wrote: !report.migrations.applied.is_empty(),
-    };
-    for seeder in &prepared.seeders {
-        init.interrupt
-            .check(&format!("seeder `{}`", seeder.name()))?;
-        let outcome = seed_one(init, seeder.as_ref(), session).await?;
-        facts.seeded.push(seeder.name());
-        facts.wrote |= outcome.outcome.created > 0;
-        report.seeders.push(outcome);
-    }
+    let seeders = prepared.seeders();
+    seeding::run(init, &seeders, session, false, &mut report.seeders).await?;
     let totals = report.seed_totals();
     report.step(
         "seed",
         started.elapsed(),
         format!(
-            "{} seeders: {} created, {} skipped",
+            "{} seeders: {} created, {} updated, {} skipped",
             report.seeders.len(),
             totals.created,
+            totals.updated,
             totals.skipped
         ),
     );
-    Ok(facts)
+    Ok(RunFacts {
+        pending_migrations: Some(0),
+        seeded: names(&prepared.seeders),
+        wrote: !report.migrations.applied.is_empty() || totals.wrote(),
+    })
+}
+
+fn names(seeders: &[Box<dyn Seeder>]) -> Vec<String> {
+    seeders.iter().map(|s| s.name().to_owned()).collect()
 }
 
 /// Reads the history, refuses divergence before any change, applies the rest.
@@ -434,80 +431,6 @@ async fn migrate(
             Err(batch.error)
         }
     }
-}
-
-/// A seeder's own failure, named after it (unless it already is).
-fn seed_failed(seeder: &str, error: CoreError) -> CoreError {
-    match error {
-        e @ CoreError::SeedFailed { .. } => e,
-        e => CoreError::SeedFailed {
-            seeder: seeder.to_owned(),
-            message: e.to_string(),
-            source: Some(Box::new(e)),
-        },
-    }
-}
-
-/// Runs one seeder inside its own transaction.
-async fn seed_one(
-    init: &Initializer,
-    seeder: &dyn Seeder,
-    session: &mut dyn Session,
-) -> Result<SeederReport, CoreError> {
-    let started = Instant::now();
-    // The transaction's own failures (a locked database, a lost
-    // connection) keep their kind; only the seeder's are SeedFailed.
-    session.begin().await?;
-    // Secrets are shown only once what they unlock is committed: a failed
-    // seeder must not leave the operator a password that was never stored.
-    let deferred = DeferredSecrets::default();
-    let mut cx = SeedContext {
-        session: &mut *session,
-        environment: init.environment,
-        secrets: &deferred,
-    };
-    let result = seeder.seed(&mut cx).await;
-    let outcome = match result {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            let _ = session.rollback().await;
-            return Err(seed_failed(seeder.name(), error));
-        }
-    };
-    // Secrets are shown before the commit: one nobody saw must not unlock
-    // anything, so a failure to show it rolls the seeder back.
-    let shown = match deferred.show(init.secrets.as_ref()) {
-        Ok(shown) => shown,
-        Err((label, e)) => {
-            let _ = session.rollback().await;
-            return Err(CoreError::SeedFailed {
-                seeder: seeder.name().to_owned(),
-                message: format!(
-                    "the {label} cannot be shown ({e}); nothing was stored. Configure the \
-                     secret instead of having it generated, or run with a terminal on stderr"
-                ),
-                source: None,
-            });
-        }
-    };
-    fault::point("seed.before_commit");
-    if let Err(e) = session.commit().await {
-        let _ = session.rollback().await;
-        for label in &shown {
-            init.secrets.retract(label);
-        }
-        return Err(e);
-    }
-    fault::point("seed.committed");
-    if outcome.created > 0 {
-        tracing::info!(seeder = seeder.name(), created = outcome.created, "seeded");
-    }
-    Ok(SeederReport {
-        name: seeder.name().to_owned(),
-        outcome,
-        duration: started.elapsed(),
-        secrets_shown: shown,
-    })
 }
 
 /// Runs every applicable, enabled health check.
@@ -551,37 +474,4 @@ pub(crate) async fn run_checks(
         });
     }
     Ok(reports)
-}
-
-/// Holds the secrets a seeder generates until it has succeeded.
-#[derive(Default)]
-struct DeferredSecrets(std::sync::Mutex<Vec<(String, String)>>);
-
-impl SecretSink for DeferredSecrets {
-    fn show_once(&self, label: &str, secret: &str) -> std::io::Result<()> {
-        if let Ok(mut pending) = self.0.lock() {
-            pending.push((label.to_owned(), secret.to_owned()));
-        }
-        Ok(())
-    }
-}
-
-impl DeferredSecrets {
-    /// Shows every held secret; returns their labels, or the first label
-    /// that could not be shown.
-    fn show(self, sink: &dyn SecretSink) -> Result<Vec<String>, (String, std::io::Error)> {
-        let mut shown = Vec::new();
-        for (label, secret) in self.0.into_inner().unwrap_or_default() {
-            match sink.show_once(&label, &secret) {
-                Ok(()) => shown.push(label),
-                Err(e) => {
-                    for earlier in &shown {
-                        sink.retract(earlier);
-                    }
-                    return Err((label, e));
-                }
-            }
-        }
-        Ok(shown)
-    }
 }

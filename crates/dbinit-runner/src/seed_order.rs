@@ -11,36 +11,38 @@ use dbinit_core::{CoreError, Seeder};
 ///
 /// [`CoreError::MissingSeederDependency`] or [`CoreError::SeederCycle`].
 pub(crate) fn order(seeders: Vec<Box<dyn Seeder>>) -> Result<Vec<Box<dyn Seeder>>, CoreError> {
-    let mut by_name: BTreeMap<&'static str, Box<dyn Seeder>> =
-        seeders.into_iter().map(|s| (s.name(), s)).collect();
-    let mut waiting_on: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Box<dyn Seeder>> = seeders
+        .into_iter()
+        .map(|s| (s.name().to_owned(), s))
+        .collect();
+    let mut waiting_on: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     for (name, seeder) in &by_name {
         for dep in seeder.depends_on() {
-            if !by_name.contains_key(dep) {
+            if !by_name.contains_key(*dep) {
                 return Err(CoreError::MissingSeederDependency {
-                    seeder: (*name).to_owned(),
+                    seeder: name.clone(),
                     dependency: (*dep).to_owned(),
                 });
             }
         }
-        waiting_on.insert(name, seeder.depends_on().iter().copied().collect());
+        waiting_on.insert(name.clone(), seeder.depends_on().iter().copied().collect());
     }
     let mut ordered = Vec::with_capacity(by_name.len());
     while !waiting_on.is_empty() {
         let Some(next) = waiting_on
             .iter()
             .find(|(_, deps)| deps.is_empty())
-            .map(|(name, _)| *name)
+            .map(|(name, _)| name.clone())
         else {
             return Err(CoreError::SeederCycle {
-                seeders: waiting_on.keys().map(|s| (*s).to_owned()).collect(),
+                seeders: waiting_on.into_keys().collect(),
             });
         };
-        waiting_on.remove(next);
+        waiting_on.remove(&next);
         for deps in waiting_on.values_mut() {
-            deps.remove(next);
+            deps.remove(next.as_str());
         }
-        ordered.extend(by_name.remove(next));
+        ordered.extend(by_name.remove(&next));
     }
     Ok(ordered)
 }

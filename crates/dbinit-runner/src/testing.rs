@@ -47,6 +47,7 @@ pub async fn seed_twice(
             session: &mut *session,
             environment: Environment::Test,
             secrets: &NoOperator,
+            progress: &dbinit_core::NoProgress,
         };
         let outcome = seeder.seed(&mut cx).await;
         match outcome {

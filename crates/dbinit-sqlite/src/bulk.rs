@@ -4,7 +4,7 @@ use dbinit_core::{quote_ident, CoreError, Value};
 use rusqlite::Connection;
 
 use crate::error;
-use crate::session::bind;
+use crate::session::{bind, SqlValue};
 
 pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
@@ -55,4 +55,36 @@ fn insert_rows(conn: &Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64,
             .map_err(|e| error::sqlite("bulk insert failed", e))? as u64;
     }
     Ok(inserted)
+}
+
+/// Runs the upsert `sql` for every row of a batch inside the caller's
+/// transaction: the rows seen and the rows changed, or the index of the
+/// refused row. Parameters are `$1..$n` in order, so they bind by index.
+pub(crate) fn upsert(
+    conn: &Connection,
+    sql: &str,
+    rows: &[Vec<Value>],
+) -> (usize, Result<u64, (usize, CoreError)>) {
+    let mut stmt = match conn.prepare_cached(sql) {
+        Ok(stmt) => stmt,
+        Err(e) => return (0, Err((0, error::sqlite("cannot prepare the load", e)))),
+    };
+    let mut changed = 0;
+    for (i, row) in rows.iter().enumerate() {
+        let result = row
+            .iter()
+            .enumerate()
+            .try_for_each(|(p, v)| stmt.raw_bind_parameter(p + 1, SqlValue(v)))
+            .and_then(|()| stmt.raw_execute());
+        match result {
+            Ok(n) => changed += n as u64,
+            Err(e) => {
+                return (
+                    i,
+                    Err((i, error::sqlite("the database refused the row", e))),
+                )
+            }
+        }
+    }
+    (rows.len(), Ok(changed))
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use dbinit_core::load::{self, LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use dbinit_core::{
     async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
     Value,
@@ -207,7 +208,7 @@ pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), Cor
     Ok(())
 }
 
-struct SqlValue<'a>(&'a Value);
+pub(crate) struct SqlValue<'a>(pub(crate) &'a Value);
 
 impl rusqlite::ToSql for SqlValue<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -415,6 +416,39 @@ impl Session for SqliteSession {
         let sql = bulk::insert_sql(table, columns);
         let rows = rows.to_vec();
         self.interact(move |c| bulk::insert(c, &sql, &rows)).await?
+    }
+
+    async fn load_rows(
+        &mut self,
+        spec: &LoadSpec,
+        rows: &mut dyn RowBatches,
+    ) -> Result<LoadOutcome, LoadFailure> {
+        // Every row is new in an empty table: no need to count.
+        let before = if spec.into_empty {
+            0
+        } else {
+            load::count_rows(self, &spec.table).await?
+        };
+        let sql: Arc<str> = load::upsert_sql(spec).into();
+        let (mut seen, mut changed) = (0u64, 0u64);
+        while let Some(batch) = rows.next_batch().await {
+            let batch = batch?;
+            let sql = sql.clone();
+            let (n, result) = self
+                .interact(move |c| bulk::upsert(c, &sql, &batch))
+                .await?;
+            changed += result.map_err(|(at, error)| LoadFailure {
+                row: Some(seen + at as u64),
+                error,
+            })?;
+            seen += n as u64;
+        }
+        let created = if spec.into_empty {
+            changed
+        } else {
+            load::count_rows(self, &spec.table).await? - before
+        };
+        Ok(load::outcome(seen, changed, created))
     }
 
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {

@@ -35,6 +35,7 @@
 //! ```
 
 pub mod exit;
+mod progress;
 mod render;
 mod signals;
 
@@ -42,6 +43,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use dbinit_core::datafiles::SeedFiles;
 use dbinit_core::engine::RollbackTarget;
 use dbinit_core::report::ErrorReport;
 use dbinit_core::{ConnectOptions, CoreError, Environment, MigrationSet};
@@ -58,6 +60,10 @@ pub struct CliConfig {
     /// The application's migration sets, one per backend; `--migrations DIR`
     /// replaces them for one run.
     pub migrations: Option<dbinit_core::MigrationSets>,
+    /// The application's data files (`seeds/`, embedded with
+    /// `dbinit_core::datafiles::embed`); `--seeds DIR` replaces them for
+    /// one run.
+    pub seeds: Option<SeedFiles>,
 }
 
 impl std::fmt::Debug for CliConfig {
@@ -68,6 +74,7 @@ impl std::fmt::Debug for CliConfig {
                 "migrations",
                 &self.migrations.as_ref().map(|m| m.origin().to_owned()),
             )
+            .field("seeds", &self.seeds.as_ref().map(SeedFiles::origin))
             .finish()
     }
 }
@@ -98,6 +105,7 @@ impl CliConfig {
         CliConfig {
             default_url: default_url.into(),
             migrations: None,
+            seeds: None,
         }
     }
 
@@ -105,6 +113,12 @@ impl CliConfig {
     /// `dbinit_core::migration::embed_all`).
     pub fn migrations(mut self, sets: dbinit_core::MigrationSets) -> Self {
         self.migrations = Some(sets);
+        self
+    }
+
+    /// The application's data files.
+    pub fn seeds(mut self, files: SeedFiles) -> Self {
+        self.seeds = Some(files);
         self
     }
 }
@@ -134,6 +148,9 @@ pub enum Command {
     /// Show what `init` would do (pending migrations with their SQL, seeders
     /// and their state), under the init lock. Changes nothing.
     Plan(LockedArgs),
+    /// Run the seeders and load the data files (seeds/common/ and
+    /// seeds/<env>/), under the init lock, on a migrated database.
+    Seed(SeedArgs),
     /// Undo the newest migrations with their V<N>__<NAME>.down.sql scripts.
     Rollback(RollbackArgs),
     /// Adopt a database made before dbinit: record migrations up to VERSION
@@ -182,6 +199,21 @@ pub struct RollbackArgs {
     pub to: Option<i64>,
 }
 
+/// Options of `seed`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub locked: LockedArgs,
+    /// Run only this seeder (repeatable; a data file's name is
+    /// <dir>/<path>, as `status` lists it). Its dependencies do not run.
+    #[arg(long, value_name = "NAME")]
+    pub only: Vec<String>,
+    /// Run every seeder and roll it back: report what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// Options of `baseline`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BaselineArgs {
@@ -220,6 +252,10 @@ pub struct CommonArgs {
     /// subdirectories) instead of the application's own.
     #[arg(long, value_name = "DIR")]
     pub migrations: Option<PathBuf>,
+    /// Load data files from this directory (common/ and <env>/, each with
+    /// a seeds.toml) instead of the application's own.
+    #[arg(long, value_name = "DIR")]
+    pub seeds: Option<PathBuf>,
     /// Turn off a health check by name (repeatable).
     #[arg(long = "skip-check", value_name = "NAME")]
     pub skip_checks: Vec<String>,
@@ -457,6 +493,14 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
             let init = initializer.lock_timeout(args.lock_timeout);
             finish(init.plan().await, json, render::plan)
         }
+        Command::Seed(args) => {
+            let init = initializer.lock_timeout(args.locked.lock_timeout);
+            let options = crate::SeedOptions {
+                only: args.only,
+                dry_run: args.dry_run,
+            };
+            finish(init.run_seed(&options).await, json, render::seed)
+        }
         Command::Rollback(args) => {
             let init = initializer.lock_timeout(args.locked.lock_timeout);
             let target = match (args.steps, args.to) {
@@ -524,6 +568,7 @@ impl Command {
             Command::Status(a) => &a.common,
             Command::Health(a) => &a.common,
             Command::Plan(a) => &a.common,
+            Command::Seed(a) => &a.locked.common,
             Command::Rollback(a) => &a.locked.common,
             Command::Baseline(a) => &a.locked.common,
             Command::Repair(a) => &a.locked.common,
@@ -589,6 +634,14 @@ fn build(
         init = init.migrations(MigrationSet::from_dir(dir)?);
     } else if let Some(sets) = &config.migrations {
         init = init.migration_sets(sets.clone());
+    }
+    if let Some(dir) = &args.seeds {
+        init = init.seed_files(SeedFiles::from_dir(dir)?);
+    } else if let Some(files) = &config.seeds {
+        init = init.seed_files(files.clone());
+    }
+    if !args.json {
+        init = init.progress(progress::for_stderr().into());
     }
     for name in &args.skip_checks {
         init = init.skip_check(name.clone());

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use dbinit_core::report::{
-    ErrorReport, HealthSummary, InitReport, LifecycleReport, PlanReport, StatusReport,
+    ErrorReport, HealthSummary, InitReport, LifecycleReport, PlanReport, SeedReport, StatusReport,
 };
 use serde::Serialize;
 
@@ -24,6 +24,13 @@ pub(crate) fn error(report: &ErrorReport) {
 }
 
 pub(crate) fn init(report: &InitReport, as_json: bool) {
+    if as_json {
+        return json(report);
+    }
+    print(&report.to_string());
+}
+
+pub(crate) fn seed(report: &SeedReport, as_json: bool) {
     if as_json {
         return json(report);
     }

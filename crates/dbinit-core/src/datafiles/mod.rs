@@ -1,0 +1,453 @@
+//! Data files: rows in CSV or JSON under `seeds/<environment>/`, upserted
+//! by a natural key into the table a manifest names, once per content.
+//!
+//! ```text
+//! seeds/
+//!   common/          loaded in every environment, first
+//!     seeds.toml
+//!     plans.csv
+//!   development/     only with --env development
+//!     seeds.toml
+//!     demo_tenants.csv
+//!     demo_users.jsonl
+//!   production/ test/
+//! ```
+//!
+//! `seeds.toml` lists the files of its directory, in load order:
+//!
+//! ```toml
+//! [[file]]
+//! path = "demo_tenants.csv"   # .csv (with a header row), .json (an array of
+//! table = "tenants"           # objects) or .jsonl (one object per line)
+//! key = ["slug"]              # a primary key or unique index on exactly these
+//! version = 1                 # optional: bump to load an unchanged file again
+//! ```
+//!
+//! Each file is a [`Seeder`](crate::Seeder) named `<dir>/<path>`, run once
+//! per content ([`SeedPolicy::Once`](crate::SeedPolicy::Once) with a
+//! checksum of the file and its manifest entry): an edited file is loaded
+//! again on the next run, an unchanged one is skipped without reading its
+//! table. Rules, checked before anything is written (see
+//! `docs/seeding.md`): every data file is listed, every listed file exists,
+//! no directory other than `common` and the environments, every column of
+//! the file exists in the table and every key column is in the file, no
+//! key twice in a file, every value converts to its column's type.
+
+mod convert;
+mod embed;
+mod read;
+mod seeder;
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{CoreError, Environment, Seeder};
+
+pub use convert::{parse_date, parse_timestamp, parse_uuid, Timestamp};
+pub use embed::embed;
+
+/// The manifest's name in every environment directory.
+pub const MANIFEST: &str = "seeds.toml";
+
+/// The directory loaded in every environment.
+pub const COMMON: &str = "common";
+
+/// An embedded file: its path under the seeds directory and its bytes
+/// (what [`embed`] writes).
+pub type EmbeddedFile = (&'static str, &'static [u8]);
+
+/// Where a file's bytes are.
+#[derive(Debug, Clone)]
+pub(crate) enum Content {
+    Path(PathBuf),
+    Static(&'static [u8]),
+}
+
+impl Content {
+    pub(crate) fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Content::Path(p) => Box::new(std::io::BufReader::with_capacity(
+                1 << 16,
+                std::fs::File::open(p)?,
+            )),
+            Content::Static(bytes) => Box::new(*bytes),
+        })
+    }
+
+    pub(crate) fn read_all(&self) -> std::io::Result<Cow<'static, [u8]>> {
+        Ok(match self {
+            Content::Path(p) => Cow::Owned(std::fs::read(p)?),
+            Content::Static(bytes) => Cow::Borrowed(bytes),
+        })
+    }
+
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Content::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+            Content::Static(bytes) => bytes.len() as u64,
+        }
+    }
+}
+
+/// How a data file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Csv,
+    Json,
+    JsonLines,
+}
+
+impl Format {
+    fn of(path: &str) -> Option<Format> {
+        let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+        match ext.as_str() {
+            "csv" => Some(Format::Csv),
+            "json" => Some(Format::Json),
+            "jsonl" | "ndjson" => Some(Format::JsonLines),
+            _ => None,
+        }
+    }
+}
+
+/// One `[[file]]` of a manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Entry {
+    pub(crate) path: String,
+    pub(crate) table: String,
+    pub(crate) key: Vec<String>,
+    #[serde(default = "first_version")]
+    pub(crate) version: u32,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    #[serde(default, rename = "file")]
+    files: Vec<Entry>,
+}
+
+/// A listed data file.
+#[derive(Debug, Clone)]
+pub(crate) struct DataFile {
+    /// `development/tenants.csv`: the seeder's name.
+    pub(crate) name: String,
+    /// How errors show it: the real path, or `embedded:<name>`.
+    pub(crate) shown: String,
+    pub(crate) entry: Entry,
+    pub(crate) format: Format,
+    pub(crate) content: Content,
+}
+
+/// Every data file of a seeds directory, checked.
+#[derive(Debug, Clone, Default)]
+pub struct SeedFiles {
+    origin: String,
+    /// By directory (`common`, `development`, ...), each in manifest order.
+    dirs: BTreeMap<String, Vec<DataFile>>,
+}
+
+impl SeedFiles {
+    /// Reads and checks the manifests under `dir` (the files themselves are
+    /// read when they load).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidConfig`] (`seeds`) naming the file and the rule
+    /// it breaks.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, CoreError> {
+        let dir = dir.as_ref();
+        let mut tree = BTreeMap::new();
+        for path in crate::discover::files(dir).map_err(invalid)? {
+            tree.insert(relative_name(dir, &path), Content::Path(path));
+        }
+        Self::parse(dir.display().to_string(), tree, |name| {
+            dir.join(name).display().to_string()
+        })
+    }
+
+    /// The files [`embed`] wrote at build time, checked again.
+    ///
+    /// # Errors
+    ///
+    /// As [`SeedFiles::from_dir`].
+    pub fn embedded(origin: &str, files: &'static [EmbeddedFile]) -> Result<Self, CoreError> {
+        let tree = files
+            .iter()
+            .map(|(name, bytes)| ((*name).to_owned(), Content::Static(bytes)))
+            .collect();
+        Self::parse(format!("embedded:{origin}"), tree, |name| {
+            format!("embedded:{origin}/{name}")
+        })
+    }
+
+    fn parse(
+        origin: String,
+        tree: BTreeMap<String, Content>,
+        show: impl Fn(&str) -> String,
+    ) -> Result<Self, CoreError> {
+        let mut dirs: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
+        let mut unlisted: Vec<&String> = Vec::new();
+        for name in tree.keys() {
+            let Some((dir, _)) = name.split_once('/') else {
+                if Format::of(name).is_some() {
+                    return Err(invalid(format!(
+                        "{} is not in an environment directory: move it under {COMMON}/, \
+                         development/, test/ or production/",
+                        show(name)
+                    )));
+                }
+                continue;
+            };
+            let known =
+                dir == COMMON || dir.parse::<Environment>().is_ok_and(|e| e.as_str() == dir);
+            if !known {
+                return Err(invalid(format!(
+                    "{} is not an environment directory (expected {COMMON}, development, \
+                     test or production)",
+                    show(dir)
+                )));
+            }
+            if Format::of(name).is_some() {
+                unlisted.push(name);
+            }
+            dirs.entry(dir.to_owned()).or_default();
+        }
+        for (dir, files) in &mut dirs {
+            let manifest_name = format!("{dir}/{MANIFEST}");
+            let Some(manifest) = tree.get(&manifest_name) else {
+                if let Some(first) = unlisted.iter().find(|n| n.starts_with(&format!("{dir}/"))) {
+                    return Err(invalid(format!(
+                        "{} is missing; it lists the data files of {dir}/ ({} and others)",
+                        show(&manifest_name),
+                        show(first)
+                    )));
+                }
+                continue;
+            };
+            let text = manifest
+                .read_all()
+                .map_err(|e| invalid(format!("cannot read {}: {e}", show(&manifest_name))))?;
+            let text = std::str::from_utf8(&text)
+                .map_err(|_| invalid(format!("{} is not UTF-8", show(&manifest_name))))?;
+            let manifest: Manifest = toml::from_str(text)
+                .map_err(|e| invalid(format!("{}: {}", show(&manifest_name), e.message())))?;
+            for entry in manifest.files {
+                let file = check_entry(dir, entry, &tree, &show)
+                    .map_err(|e| invalid(format!("{}: {e}", show(&manifest_name))))?;
+                if files.iter().any(|f| f.name == file.name) {
+                    return Err(invalid(format!(
+                        "{}: {} is listed twice",
+                        show(&manifest_name),
+                        file.entry.path
+                    )));
+                }
+                unlisted.retain(|n| **n != file.name);
+                files.push(file);
+            }
+        }
+        if let Some(name) = unlisted.first() {
+            let dir = name.split_once('/').map_or("", |(d, _)| d);
+            return Err(invalid(format!(
+                "{} is not listed in {}: list it (with its table and key), or move it away",
+                show(name),
+                show(&format!("{dir}/{MANIFEST}"))
+            )));
+        }
+        Ok(SeedFiles { origin, dirs })
+    }
+
+    /// Where the files came from: a directory, or `embedded:<name>`.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The directories that load in `environment`: `common` and the
+    /// environment's own, those that exist.
+    pub fn directories(&self, environment: Environment) -> Vec<String> {
+        [COMMON, environment.as_str()]
+            .into_iter()
+            .filter(|d| self.dirs.contains_key(*d))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// One seeder per file that loads in `environment`, in load order
+    /// (`common` first). Reads every such file once, for its checksum.
+    ///
+    /// # Errors
+    ///
+    /// A file that cannot be read.
+    pub fn seeders(&self, environment: Environment) -> Result<Vec<Box<dyn Seeder>>, CoreError> {
+        let mut out: Vec<Box<dyn Seeder>> = Vec::new();
+        for dir in self.directories(environment) {
+            for file in &self.dirs[&dir] {
+                out.push(Box::new(seeder::FileSeeder::new(file.clone())?));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Checks one manifest entry against the files present.
+fn check_entry(
+    dir: &str,
+    entry: Entry,
+    tree: &BTreeMap<String, Content>,
+    show: &impl Fn(&str) -> String,
+) -> Result<DataFile, String> {
+    let path = &entry.path;
+    if path.is_empty()
+        || path.starts_with('/')
+        || path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('.'))
+        || path.contains('\\')
+    {
+        return Err(format!(
+            "`{path}` is not a plain path inside {dir}/ (no `..`, no leading `/` or `.`)"
+        ));
+    }
+    let Some(format) = Format::of(path) else {
+        return Err(format!("{path}: data files end in .csv, .json or .jsonl"));
+    };
+    if entry.table.trim().is_empty() {
+        return Err(format!("{path}: `table` is empty"));
+    }
+    if entry.key.is_empty() {
+        return Err(format!(
+            "{path}: `key` is empty; name the columns that identify a row"
+        ));
+    }
+    for (i, k) in entry.key.iter().enumerate() {
+        if k.is_empty() || entry.key[..i].contains(k) {
+            return Err(format!("{path}: key column `{k}` is empty or repeated"));
+        }
+    }
+    let name = format!("{dir}/{path}");
+    let Some(content) = tree.get(&name) else {
+        return Err(format!("{} does not exist", show(&name)));
+    };
+    Ok(DataFile {
+        shown: show(&name),
+        content: content.clone(),
+        name,
+        entry,
+        format,
+    })
+}
+
+/// `path` under `dir`, with `/` between components: a file's name in the
+/// tree, the same on every platform and when embedded.
+fn relative_name(dir: &Path, path: &Path) -> String {
+    let relative = path.strip_prefix(dir).unwrap_or(path);
+    relative
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn invalid(reason: impl Into<String>) -> CoreError {
+    CoreError::InvalidConfig {
+        setting: "seeds".to_owned(),
+        reason: reason.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(list: &'static [EmbeddedFile]) -> Result<SeedFiles, String> {
+        SeedFiles::embedded("t", list).map_err(|e| e.to_string())
+    }
+
+    const MANIFEST_TEXT: &str =
+        "[[file]]\npath = \"a.csv\"\ntable = \"t\"\nkey = [\"k\"]\n[[file]]\npath = \"sub/b.jsonl\"\ntable = \"u\"\nkey = [\"k\"]\n";
+    const MANIFEST_OK: &[u8] = MANIFEST_TEXT.as_bytes();
+
+    #[test]
+    fn loads_common_then_the_environment() {
+        let f = files(&[
+            ("common/seeds.toml", MANIFEST_OK),
+            ("common/a.csv", b"k\n1\n"),
+            ("common/sub/b.jsonl", b"{\"k\":1}\n"),
+            ("production/seeds.toml", b""),
+            ("README.md", b"notes"),
+            ("development/notes.txt", b"ignored"),
+        ])
+        .unwrap();
+        assert_eq!(
+            f.directories(Environment::Production),
+            ["common", "production"]
+        );
+        assert_eq!(f.directories(Environment::Test), ["common"]);
+        let names: Vec<String> = f
+            .seeders(Environment::Test)
+            .unwrap()
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
+        assert_eq!(names, ["common/a.csv", "common/sub/b.jsonl"]);
+    }
+
+    #[test]
+    fn refuses_what_would_silently_not_load() {
+        let cases: [(&[(&'static str, &'static str)], &str); 11] = [
+            (
+                &[("staging/seeds.toml", "")][..],
+                "embedded:t/staging is not an environment directory",
+            ),
+            (&[("prod/a.csv", "k\n")][..], "is not an environment"),
+            (&[("a.csv", "k\n")][..], "is not in an environment directory"),
+            (
+                &[("common/a.csv", "k\n")][..],
+                "embedded:t/common/seeds.toml is missing",
+            ),
+            (
+                &[("common/seeds.toml", ""), ("common/a.csv", "k\n")][..],
+                "embedded:t/common/a.csv is not listed",
+            ),
+            (
+                &[("common/seeds.toml", MANIFEST_TEXT), ("common/a.csv", "k\n")][..],
+                "common/sub/b.jsonl does not exist",
+            ),
+            (
+                &[("common/seeds.toml", "[[file]]\npath = \"../x.csv\"\ntable = \"t\"\nkey = [\"k\"]\n")][..],
+                "is not a plain path",
+            ),
+            (
+                &[("common/seeds.toml", "[[file]]\npath = \"a.csv\"\ntable = \"t\"\nkey = []\n"), ("common/a.csv", "k\n")][..],
+                "`key` is empty",
+            ),
+            (
+                &[("common/seeds.toml", "[[file]]\npath = \"a.csv\"\ntable = \"t\"\nkeys = [\"k\"]\n")][..],
+                "unknown field `keys`",
+            ),
+            (
+                &[("common/seeds.toml", "[[file]]\npath = \"a.txt\"\ntable = \"t\"\nkey = [\"k\"]\n")][..],
+                "end in .csv, .json or .jsonl",
+            ),
+            (
+                &[("common/seeds.toml", "[[file]]\npath = \"a.csv\"\ntable = \"t\"\nkey = [\"k\"]\n[[file]]\npath = \"a.csv\"\ntable = \"t\"\nkey = [\"k\"]\n"), ("common/a.csv", "k\n")][..],
+                "listed twice",
+            ),
+        ];
+        for (list, says) in cases {
+            // Leak the small test tables: `embedded` takes 'static data.
+            let list: Vec<EmbeddedFile> = list.iter().map(|(n, t)| (*n, t.as_bytes())).collect();
+            let list: &'static [EmbeddedFile] = Box::leak(list.into_boxed_slice());
+            let err = files(list).unwrap_err();
+            assert!(err.contains(says), "{err} should say {says}");
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Reading a data file row by row, each field converted to its column's
+//! type, with the line it came from: CSV (streamed), JSON Lines
+//! (streamed) and a JSON array (read whole; use the other two for big
+//! files).
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+use serde_json::{Map, Value as Json};
+
+use super::convert::Target;
+use super::{DataFile, Format};
+use crate::Value;
+
+/// A refused row: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RowError {
+    pub(crate) line: u64,
+    pub(crate) column: Option<String>,
+    pub(crate) message: String,
+}
+
+impl RowError {
+    fn at(line: u64, message: impl Into<String>) -> Self {
+        RowError {
+            line,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    /// `seeds/dev/a.csv line 3, column `price`: ...`.
+    pub(crate) fn describe(&self, shown: &str) -> String {
+        match &self.column {
+            Some(c) => format!("{shown} line {}, column `{c}`: {}", self.line, self.message),
+            None => format!("{shown} line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+/// Which field of the file feeds each loaded column, and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    /// Per loaded column: its index in the header, and its conversion.
+    pub(crate) fields: Vec<(usize, Target)>,
+}
+
+impl Plan {
+    fn key_positions(&self) -> Vec<usize> {
+        (self.fields.iter().enumerate())
+            .filter(|(_, (_, t))| t.key)
+            .map(|(i, _)| i)
+            .collect()
+    }
+}
+
+/// An open data file.
+pub(crate) struct Reader {
+    header: Vec<String>,
+    /// The line the header (CSV) or the first object (JSON) is on.
+    header_line: u64,
+    inner: Inner,
+}
+
+enum Inner {
+    Csv {
+        rows: csv::Reader<Box<dyn std::io::Read + Send>>,
+        record: csv::ByteRecord,
+    },
+    Json(Objects),
+}
+
+impl Reader {
+    pub(crate) fn open(file: &DataFile) -> Result<Reader, RowError> {
+        let cannot = |e: std::io::Error| RowError::at(0, format!("cannot read it: {e}"));
+        match file.format {
+            Format::Csv => {
+                let mut rows = csv::ReaderBuilder::new()
+                    .has_headers(true)
+                    .flexible(false)
+                    .buffer_capacity(1 << 16)
+                    .from_reader(file.content.open().map_err(cannot)?);
+                let header = rows.byte_headers().map_err(|e| csv_error(&e, 1))?.clone();
+                if header.is_empty() {
+                    return Err(RowError::at(
+                        1,
+                        "the file is empty; its first line names the columns",
+                    ));
+                }
+                let mut names = Vec::with_capacity(header.len());
+                for (i, field) in header.iter().enumerate() {
+                    let name = std::str::from_utf8(field)
+                        .map_err(|_| RowError::at(1, format!("column {} is not UTF-8", i + 1)))?;
+                    let name = if i == 0 {
+                        name.trim_start_matches('\u{feff}')
+                    } else {
+                        name
+                    };
+                    names.push(name.to_owned());
+                }
+                check_header(&names, 1)?;
+                Ok(Reader {
+                    header: names,
+                    header_line: 1,
+                    inner: Inner::Csv {
+                        rows,
+                        record: csv::ByteRecord::new(),
+                    },
+                })
+            }
+            Format::Json | Format::JsonLines => {
+                let mut objects = Objects::open(file)?;
+                let Some((line, first)) = objects.next()? else {
+                    return Err(RowError::at(1, "has no rows"));
+                };
+                let header: Vec<String> = first.keys().cloned().collect();
+                check_header(&header, line)?;
+                objects.pending = Some((line, first));
+                Ok(Reader {
+                    header,
+                    header_line: line,
+                    inner: Inner::Json(objects),
+                })
+            }
+        }
+    }
+
+    /// The file's column names.
+    pub(crate) fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    pub(crate) fn header_line(&self) -> u64 {
+        self.header_line
+    }
+
+    /// How far into the file reading got, in bytes.
+    pub(crate) fn position(&self) -> u64 {
+        match &self.inner {
+            Inner::Csv { rows, .. } => rows.position().byte(),
+            Inner::Json(objects) => objects.position(),
+        }
+    }
+
+    /// Converts the next row into `out` by `plan`; returns its line, or
+    /// `None` at the end.
+    pub(crate) fn next_row(
+        &mut self,
+        plan: &Plan,
+        out: &mut Vec<Value>,
+    ) -> Result<Option<u64>, RowError> {
+        out.clear();
+        match &mut self.inner {
+            Inner::Csv { rows, record } => {
+                let line = rows.position().line();
+                match rows.read_byte_record(record) {
+                    Ok(false) => return Ok(None),
+                    Ok(true) => {}
+                    Err(e) => return Err(csv_error(&e, line)),
+                }
+                let line = record.position().map_or(line, |p| p.line());
+                for (index, target) in &plan.fields {
+                    let field = record.get(*index).unwrap_or_default();
+                    let value = std::str::from_utf8(field)
+                        .map_err(|_| "is not UTF-8".to_owned())
+                        .and_then(|text| target.from_text(text))
+                        .map_err(|message| RowError {
+                            line,
+                            column: Some(target.name.clone()),
+                            message,
+                        })?;
+                    out.push(value);
+                }
+                Ok(Some(line))
+            }
+            Inner::Json(objects) => {
+                let Some((line, object)) = objects.next()? else {
+                    return Ok(None);
+                };
+                if object.len() != self.header.len()
+                    || !self.header.iter().all(|k| object.contains_key(k))
+                {
+                    let missing: Vec<&str> = (self.header.iter())
+                        .filter(|k| !object.contains_key(*k))
+                        .map(String::as_str)
+                        .collect();
+                    let extra: Vec<&str> = (object.keys())
+                        .filter(|k| !self.header.contains(k))
+                        .map(String::as_str)
+                        .collect();
+                    return Err(RowError::at(
+                        line,
+                        format!(
+                            "its keys differ from the first object's (missing: {}; extra: {}); \
+                             every object gives the same columns",
+                            list(&missing),
+                            list(&extra)
+                        ),
+                    ));
+                }
+                for (index, target) in &plan.fields {
+                    let value =
+                        target
+                            .from_json(&object[&self.header[*index]])
+                            .map_err(|message| RowError {
+                                line,
+                                column: Some(target.name.clone()),
+                                message,
+                            })?;
+                    out.push(value);
+                }
+                Ok(Some(line))
+            }
+        }
+    }
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn check_header(names: &[String], line: u64) -> Result<(), RowError> {
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() {
+            return Err(RowError::at(line, format!("column {} has no name", i + 1)));
+        }
+        if names[..i].contains(name) {
+            return Err(RowError {
+                line,
+                column: Some(name.clone()),
+                message: "is named twice".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn csv_error(e: &csv::Error, line: u64) -> RowError {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => RowError::at(
+            pos.as_ref().map_or(line, csv::Position::line),
+            format!("{len} fields, but the header has {expected_len}"),
+        ),
+        _ => RowError::at(
+            e.position().map_or(line, csv::Position::line),
+            format!("cannot read it: {e}"),
+        ),
+    }
+}
+
+/// JSON objects with their lines: an array's elements, or JSON Lines.
+struct Objects {
+    source: ObjectSource,
+    /// The first object, read by `open` for the header.
+    pending: Option<(u64, Map<String, Json>)>,
+}
+
+enum ObjectSource {
+    Array {
+        bytes: std::borrow::Cow<'static, [u8]>,
+        pos: usize,
+        /// The line `pos` is on, counted up to `counted`.
+        line: u64,
+        counted: usize,
+        started: bool,
+        done: bool,
+    },
+    Lines {
+        reader: std::io::BufReader<Box<dyn std::io::Read + Send>>,
+        line: u64,
+        bytes: u64,
+        buffer: String,
+    },
+}
+
+impl Objects {
+    fn open(file: &DataFile) -> Result<Objects, RowError> {
+        let cannot = |e: std::io::Error| RowError::at(0, format!("cannot read it: {e}"));
+        let source = if file.format == Format::Json {
+            ObjectSource::Array {
+                bytes: file.content.read_all().map_err(cannot)?,
+                pos: 0,
+                line: 1,
+                counted: 0,
+                started: false,
+                done: false,
+            }
+        } else {
+            ObjectSource::Lines {
+                reader: std::io::BufReader::with_capacity(
+                    1 << 16,
+                    file.content.open().map_err(cannot)?,
+                ),
+                line: 0,
+                bytes: 0,
+                buffer: String::new(),
+            }
+        };
+        Ok(Objects {
+            source,
+            pending: None,
+        })
+    }
+
+    fn position(&self) -> u64 {
+        match &self.source {
+            ObjectSource::Array { pos, .. } => *pos as u64,
+            ObjectSource::Lines { bytes, .. } => *bytes,
+        }
+    }
+
+    fn next(&mut self) -> Result<Option<(u64, Map<String, Json>)>, RowError> {
+        if let Some(first) = self.pending.take() {
+            return Ok(Some(first));
+        }
+        let (line, value) = match &mut self.source {
+            ObjectSource::Lines {
+                reader,
+                line,
+                bytes,
+                buffer,
+            } => loop {
+                buffer.clear();
+                *line += 1;
+                let n = reader.read_line(buffer).map_err(|e| {
+                    RowError::at(*line, format!("cannot read it (is it UTF-8?): {e}"))
+                })?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                *bytes += n as u64;
+                let text = buffer.trim_start_matches('\u{feff}').trim();
+                if text.is_empty() {
+                    continue;
+                }
+                let value: Json = serde_json::from_str(text)
+                    .map_err(|e| RowError::at(*line, format!("not JSON: {e}")))?;
+                break (*line, value);
+            },
+            ObjectSource::Array {
+                bytes,
+                pos,
+                line,
+                counted,
+                started,
+                done,
+            } => {
+                if *done {
+                    return Ok(None);
+                }
+                let skip = |pos: &mut usize| {
+                    while bytes.get(*pos).is_some_and(|b| b.is_ascii_whitespace()) {
+                        *pos += 1;
+                    }
+                };
+                if !*started {
+                    if bytes.starts_with("\u{feff}".as_bytes()) {
+                        *pos = 3;
+                    }
+                    skip(pos);
+                    if bytes.get(*pos) != Some(&b'[') {
+                        return Err(RowError::at(
+                            1,
+                            "a .json data file is an array of objects: [{...}, {...}]",
+                        ));
+                    }
+                    *pos += 1;
+                    skip(pos);
+                    *started = true;
+                } else {
+                    skip(pos);
+                    if bytes.get(*pos) == Some(&b',') {
+                        *pos += 1;
+                        skip(pos);
+                    } else if bytes.get(*pos) != Some(&b']') {
+                        *line += count_lines(&bytes[*counted..*pos]);
+                        *counted = *pos;
+                        return Err(RowError::at(*line, "expected `,` or `]` after an element"));
+                    }
+                }
+                *line += count_lines(&bytes[*counted..*pos]);
+                *counted = *pos;
+                if bytes.get(*pos) == Some(&b']') {
+                    *pos += 1;
+                    skip(pos);
+                    if *pos != bytes.len() {
+                        return Err(RowError::at(*line, "text after the closing `]`"));
+                    }
+                    *done = true;
+                    return Ok(None);
+                }
+                let mut stream =
+                    serde_json::Deserializer::from_slice(&bytes[*pos..]).into_iter::<Json>();
+                let value = match stream.next() {
+                    Some(Ok(value)) => value,
+                    Some(Err(e)) => {
+                        return Err(RowError::at(
+                            *line + e.line().saturating_sub(1) as u64,
+                            format!("not JSON: {e}"),
+                        ))
+                    }
+                    None => return Err(RowError::at(*line, "the array is not closed with `]`")),
+                };
+                *pos += stream.byte_offset();
+                (*line, value)
+            }
+        };
+        match value {
+            Json::Object(object) => Ok(Some((line, object))),
+            _ => Err(RowError::at(line, "is not a JSON object")),
+        }
+    }
+}
+
+fn count_lines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Finds keys given twice. Keeps one 64-bit hash per row (bounded memory
+/// for millions of rows) and, on a repeated hash, reads the file again
+/// to find the earlier row with that key: exact, and only ever paid for a
+/// duplicate (or a one-in-2^64 collision).
+pub(crate) struct Duplicates {
+    seen: HashSet<u64>,
+    positions: Vec<usize>,
+    buffer: Vec<u8>,
+}
+
+impl Duplicates {
+    pub(crate) fn new(plan: &Plan) -> Self {
+        Duplicates {
+            seen: HashSet::new(),
+            positions: plan.key_positions(),
+            buffer: Vec::new(),
+        }
+    }
+
+    fn hash(&mut self, row: &[Value]) -> u64 {
+        self.buffer.clear();
+        for &p in &self.positions {
+            encode(&row[p], &mut self.buffer);
+        }
+        xxhash_rust::xxh3::xxh3_64(&self.buffer)
+    }
+
+    /// Whether `row`'s key may have been seen: check with [`earlier_line`].
+    pub(crate) fn maybe_seen(&mut self, row: &[Value]) -> bool {
+        let hash = self.hash(row);
+        !self.seen.insert(hash)
+    }
+
+    /// The line of the first row before `line` with `row`'s key, if any.
+    pub(crate) fn earlier_line(
+        &self,
+        file: &DataFile,
+        plan: &Plan,
+        row: &[Value],
+        line: u64,
+    ) -> Result<Option<u64>, RowError> {
+        let key: Vec<&Value> = self.positions.iter().map(|&p| &row[p]).collect();
+        let mut reader = Reader::open(file)?;
+        let mut other = Vec::new();
+        while let Some(at) = reader.next_row(plan, &mut other)? {
+            if at >= line {
+                return Ok(None);
+            }
+            if self
+                .positions
+                .iter()
+                .map(|&p| &other[p])
+                .eq(key.iter().copied())
+            {
+                return Ok(Some(at));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `slug = acme, tenant = 3`.
+    pub(crate) fn describe(&self, plan: &Plan, row: &[Value]) -> String {
+        (self.positions.iter())
+            .map(|&p| format!("{} = {}", plan.fields[p].1.name, shown(&row[p])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn shown(value: &Value) -> String {
+    match value {
+        Value::Text(s) => s.clone(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn encode(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(0),
+        Value::Bool(b) => out.extend_from_slice(&[1, u8::from(*b)]),
+        Value::Int(i) => {
+            out.push(2);
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            out.push(3);
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
+        Value::Text(s) => {
+            out.push(4);
+            out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bytes(b) => {
+            out.push(5);
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// Finds the line of row `index` (0-based, over the rows read), for an
+/// error the database reports by row.
+pub(crate) fn line_of_row(file: &DataFile, plan: &Plan, index: u64) -> Option<u64> {
+    let mut reader = Reader::open(file).ok()?;
+    let mut row = Vec::new();
+    let mut n = 0;
+    while let Ok(Some(line)) = reader.next_row(plan, &mut row) {
+        if n == index {
+            return Some(line);
+        }
+        n += 1;
+    }
+    None
+}

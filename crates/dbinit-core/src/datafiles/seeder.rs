@@ -1,0 +1,332 @@
+//! A data file as a [`Seeder`]: checks the file against the table, then
+//! streams it through [`Session::load_rows`](crate::Session::load_rows)
+//! while another thread parses it.
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use super::convert::Target;
+use super::read::{line_of_row, Duplicates, Plan, Reader, RowError};
+use super::DataFile;
+use crate::load::{LoadFailure, LoadSpec, RowBatches};
+use crate::{
+    fault, quote_ident, Column, CoreError, ErrorKind, Index, Progress, SeedContext, SeedOutcome,
+    SeedPolicy, Seeder, Value,
+};
+
+/// Rows per batch handed to the backend.
+const BATCH: usize = 2048;
+/// Batches parsed ahead of the database: bounds memory.
+const AHEAD: usize = 4;
+
+pub(crate) struct FileSeeder {
+    file: DataFile,
+    checksum: String,
+}
+
+impl FileSeeder {
+    /// Reads the file once for its checksum (with its manifest entry: a new
+    /// table, key or version loads it again too).
+    pub(crate) fn new(file: DataFile) -> Result<Self, CoreError> {
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        let entry = &file.entry;
+        for part in [entry.table.as_str(), &entry.key.join("\u{0}")] {
+            hasher.update(part.as_bytes());
+            hasher.update(&[0]);
+        }
+        let mut reader = file.content.open().map_err(|e| cannot_read(&file, &e))?;
+        let mut chunk = vec![0u8; 1 << 16];
+        loop {
+            let n = reader
+                .read(&mut chunk)
+                .map_err(|e| cannot_read(&file, &e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+        }
+        Ok(FileSeeder {
+            checksum: format!("{:032x}", hasher.digest128()),
+            file,
+        })
+    }
+
+    fn failed(&self, message: String) -> CoreError {
+        CoreError::SeedFailed {
+            seeder: self.file.name.clone(),
+            message,
+            source: None,
+        }
+    }
+
+    fn refused(&self, e: &RowError) -> CoreError {
+        self.failed(e.describe(&self.file.shown))
+    }
+
+    /// Which file column feeds which table column, checked: every file
+    /// column exists, every key column is given, and the key is unique.
+    async fn plan(
+        &self,
+        header: &[String],
+        header_line: u64,
+        cx: &mut SeedContext<'_>,
+    ) -> Result<(Plan, LoadSpec), CoreError> {
+        let entry = &self.file.entry;
+        let columns = cx.session.columns(&entry.table).await?;
+        if columns.is_empty() {
+            return Err(self.failed(format!(
+                "table `{}` does not exist (the manifest loads {} into it); create it in a \
+                 migration",
+                entry.table, self.file.shown
+            )));
+        }
+        let mut fields = Vec::with_capacity(header.len());
+        for (index, name) in header.iter().enumerate() {
+            let Some(column) = columns.iter().find(|c| &c.name == name) else {
+                return Err(self.refused(&RowError {
+                    line: header_line,
+                    column: Some(name.clone()),
+                    message: format!(
+                        "table `{}` has no such column (it has: {})",
+                        entry.table,
+                        names(&columns)
+                    ),
+                }));
+            };
+            fields.push((index, Target::new(column, entry.key.contains(name))));
+        }
+        if let Some(k) = entry.key.iter().find(|k| !header.contains(k)) {
+            return Err(self.refused(&RowError {
+                line: header_line,
+                column: Some(k.clone()),
+                message: "is a key column, but the file does not give it".to_owned(),
+            }));
+        }
+        let indexes = cx.session.indexes(&entry.table).await?;
+        if !unique_on(&columns, &indexes, &entry.key) {
+            return Err(self.failed(format!(
+                "table `{}` has no primary key or unique index on exactly ({}), so rows cannot \
+                 be matched by that key; add one in a migration (CREATE UNIQUE INDEX … ON {} \
+                 ({}))",
+                entry.table,
+                entry.key.join(", "),
+                quote_ident(&entry.table),
+                entry.key.join(", ")
+            )));
+        }
+        let empty = cx
+            .session
+            .query(
+                &format!("SELECT 1 AS one FROM {} LIMIT 1", quote_ident(&entry.table)),
+                &[],
+            )
+            .await?
+            .is_empty();
+        let spec = LoadSpec {
+            table: entry.table.clone(),
+            columns: fields.iter().map(|(_, t)| t.name.clone()).collect(),
+            key: entry.key.clone(),
+            into_empty: empty,
+        };
+        Ok((Plan { fields }, spec))
+    }
+}
+
+fn cannot_read(file: &DataFile, e: &std::io::Error) -> CoreError {
+    CoreError::SeedFailed {
+        seeder: file.name.clone(),
+        message: format!("cannot read {}: {e}", file.shown),
+        source: None,
+    }
+}
+
+fn names(columns: &[Column]) -> String {
+    columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the primary key, or a unique index, covers exactly `key`.
+fn unique_on(columns: &[Column], indexes: &[Index], key: &[String]) -> bool {
+    let same = |cols: &mut dyn Iterator<Item = &String>| {
+        let mut cols: Vec<&String> = cols.collect();
+        cols.sort();
+        let mut key: Vec<&String> = key.iter().collect();
+        key.sort();
+        cols == key
+    };
+    same(&mut columns.iter().filter(|c| c.primary_key).map(|c| &c.name))
+        || indexes
+            .iter()
+            .any(|i| i.unique && same(&mut i.columns.iter()))
+}
+
+#[async_trait]
+impl Seeder for FileSeeder {
+    fn name(&self) -> &str {
+        &self.file.name
+    }
+
+    fn policy(&self) -> SeedPolicy {
+        SeedPolicy::Once {
+            version: self.file.entry.version,
+        }
+    }
+
+    fn checksum(&self) -> Option<String> {
+        Some(self.checksum.clone())
+    }
+
+    async fn is_seeded(&self, _: &mut SeedContext<'_>) -> Result<bool, CoreError> {
+        // Once per content: the seed history answers, not the table.
+        Ok(false)
+    }
+
+    async fn seed(&self, cx: &mut SeedContext<'_>) -> Result<SeedOutcome, CoreError> {
+        let (header, header_line) = {
+            let reader = Reader::open(&self.file).map_err(|e| self.refused(&e))?;
+            (reader.header().to_vec(), reader.header_line())
+        };
+        let (plan, spec) = self.plan(&header, header_line, cx).await?;
+        let (tx, rx) = mpsc::channel(AHEAD);
+        let parse = {
+            let (file, plan) = (self.file.clone(), plan.clone());
+            std::thread::Builder::new()
+                .name("dbinit-seed-reader".to_owned())
+                .spawn(move || stream(&file, &plan, &tx))
+                .map_err(|e| self.failed(format!("cannot start reading: {e}")))?
+        };
+        let mut rows = Batches {
+            rx,
+            progress: cx.progress,
+            label: &self.file.name,
+            total: self.file.content.len(),
+            rows: 0,
+        };
+        let loaded = cx.session.load_rows(&spec, &mut rows).await;
+        let read = rows.rows;
+        // Closing the channel stops the reader if the load ended early.
+        drop(rows);
+        let _ = parse.join();
+        match loaded {
+            Ok(outcome) => {
+                cx.progress.finish(&self.file.name, read);
+                Ok(outcome.into())
+            }
+            Err(LoadFailure {
+                row: Some(row),
+                error,
+            }) if error.kind() == ErrorKind::Database => {
+                let at = line_of_row(&self.file, &plan, row)
+                    .map_or_else(|| format!("row {}", row + 1), |l| format!("line {l}"));
+                Err(self.failed(format!("{} {at}: {error}", self.file.shown)))
+            }
+            Err(LoadFailure { error, .. }) => Err(error),
+        }
+    }
+}
+
+/// A parsed batch, and how far into the file it reaches.
+struct Batch {
+    rows: Vec<Vec<Value>>,
+    position: u64,
+}
+
+/// The reader thread: parses, converts and checks every row, and sends
+/// batches until the end, an error, or the receiver going away.
+fn stream(file: &DataFile, plan: &Plan, tx: &mpsc::Sender<Result<Batch, CoreError>>) {
+    let refused = |e: RowError| CoreError::SeedFailed {
+        seeder: file.name.clone(),
+        message: e.describe(&file.shown),
+        source: None,
+    };
+    let mut reader = match Reader::open(file) {
+        Ok(reader) => reader,
+        Err(e) => {
+            let _ = tx.blocking_send(Err(refused(e)));
+            return;
+        }
+    };
+    let mut duplicates = Duplicates::new(plan);
+    let mut batch = Vec::with_capacity(BATCH);
+    loop {
+        let mut row = Vec::with_capacity(plan.fields.len());
+        let line = match reader.next_row(plan, &mut row) {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(refused(e)));
+                return;
+            }
+        };
+        if duplicates.maybe_seen(&row) {
+            match duplicates.earlier_line(file, plan, &row, line) {
+                Ok(Some(first)) => {
+                    let _ = tx.blocking_send(Err(refused(RowError {
+                        line,
+                        column: None,
+                        message: format!(
+                            "key ({}) is given twice: line {first} has it too",
+                            duplicates.describe(plan, &row)
+                        ),
+                    })));
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(refused(e)));
+                    return;
+                }
+            }
+        }
+        batch.push(row);
+        if batch.len() == BATCH {
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            let position = reader.position();
+            if tx
+                .blocking_send(Ok(Batch {
+                    rows: full,
+                    position,
+                }))
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let position = reader.position();
+        let _ = tx.blocking_send(Ok(Batch {
+            rows: batch,
+            position,
+        }));
+    }
+}
+
+/// The receiving end, as the backend sees it; reports progress.
+struct Batches<'a> {
+    rx: mpsc::Receiver<Result<Batch, CoreError>>,
+    progress: &'a dyn Progress,
+    label: &'a str,
+    total: u64,
+    rows: u64,
+}
+
+#[async_trait]
+impl RowBatches for Batches<'_> {
+    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, CoreError>> {
+        // Asked for the next batch, the backend has sent the previous ones:
+        // the crash tests kill here, mid-load.
+        fault::point("seed.load.batch");
+        let batch = match self.rx.recv().await? {
+            Ok(batch) => batch,
+            Err(e) => return Some(Err(e)),
+        };
+        self.rows += batch.rows.len() as u64;
+        self.progress
+            .update(self.label, self.rows, batch.position, self.total);
+        Some(Ok(batch.rows))
+    }
+}

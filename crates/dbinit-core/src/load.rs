@@ -1,0 +1,218 @@
+//! Bulk loads: rows streamed into a table, upserted by a natural key, on
+//! the backend's fastest path ([`Session::load_rows`]).
+//!
+//! The rows arrive in batches from a [`RowBatches`] source (a file parsed
+//! on another thread, say), so memory stays bounded however many rows
+//! there are.
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{quote_ident, CoreError, Session, Value};
+
+/// What to load, and where.
+#[derive(Debug, Clone)]
+pub struct LoadSpec {
+    /// The target table.
+    pub table: String,
+    /// The columns every row gives, in row order.
+    pub columns: Vec<String>,
+    /// The natural key: a subset of `columns` with a primary key or unique
+    /// index on exactly these columns. Rows whose key exists update it.
+    pub key: Vec<String>,
+    /// Whether the table was empty when the load started (under the
+    /// init lock): every row is then new, and plain inserts (or `COPY`)
+    /// replace the upsert.
+    pub into_empty: bool,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LoadOutcome {
+    /// Rows inserted.
+    pub created: u64,
+    /// Existing rows whose values changed.
+    pub updated: u64,
+    /// Existing rows that already had these values.
+    pub unchanged: u64,
+}
+
+/// Why a load failed, and at which row of the stream (0-based) when the
+/// backend knows: the source maps it back to a file line.
+#[derive(Debug)]
+pub struct LoadFailure {
+    /// The row the database refused, counted from 0 over the whole stream.
+    pub row: Option<u64>,
+    /// The error.
+    pub error: CoreError,
+}
+
+impl From<CoreError> for LoadFailure {
+    fn from(error: CoreError) -> Self {
+        LoadFailure { row: None, error }
+    }
+}
+
+/// A stream of row batches. Every row has one value per
+/// [`LoadSpec::columns`], already converted to the column's type.
+#[async_trait]
+pub trait RowBatches: Send {
+    /// The next batch, `None` at the end. An `Err` stops the load: the
+    /// caller rolls back.
+    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, CoreError>>;
+}
+
+/// `INSERT INTO t (…) VALUES ($1, …)`, plus, unless `spec.into_empty`,
+/// `ON CONFLICT (key) DO UPDATE SET … WHERE <something differs>`: SQL
+/// that PostgreSQL and SQLite (3.39 and later) both take. A row whose
+/// values are all the same changes nothing and counts as unchanged.
+pub fn upsert_sql(spec: &LoadSpec) -> String {
+    let params: Vec<String> = (1..=spec.columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {} ({}) VALUES ({}){}",
+        quote_ident(&spec.table),
+        idents(&spec.columns),
+        params.join(", "),
+        on_conflict(spec)
+    )
+}
+
+/// The `ON CONFLICT` clause of an upsert into `spec.table` (empty for a
+/// load into an empty table).
+pub fn on_conflict(spec: &LoadSpec) -> String {
+    if spec.into_empty {
+        return String::new();
+    }
+    let table = quote_ident(&spec.table);
+    let rest: Vec<&String> = spec
+        .columns
+        .iter()
+        .filter(|c| !spec.key.contains(c))
+        .collect();
+    if rest.is_empty() {
+        return format!(" ON CONFLICT ({}) DO NOTHING", idents(&spec.key));
+    }
+    let set: Vec<String> = rest
+        .iter()
+        .map(|c| format!("{0} = excluded.{0}", quote_ident(c)))
+        .collect();
+    let differs: Vec<String> = rest
+        .iter()
+        .map(|c| format!("{table}.{0} IS DISTINCT FROM excluded.{0}", quote_ident(c)))
+        .collect();
+    format!(
+        " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+        idents(&spec.key),
+        set.join(", "),
+        differs.join(" OR ")
+    )
+}
+
+/// `"a", "b"`.
+pub fn idents(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|c| quote_ident(c))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SELECT count(*)` of `table`.
+pub async fn count_rows<S: Session + ?Sized>(
+    session: &mut S,
+    table: &str,
+) -> Result<u64, CoreError> {
+    let rows = session
+        .query(
+            &format!("SELECT count(*) AS n FROM {}", quote_ident(table)),
+            &[],
+        )
+        .await?;
+    let n: i64 = rows
+        .first()
+        .map(|r| r.get("n"))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(u64::try_from(n).unwrap_or_default())
+}
+
+/// The portable load behind [`Session::load_rows`]: one upsert statement
+/// per row, inside the caller's transaction. Counts created rows by the
+/// table's size before and after.
+pub async fn load_row_by_row<S: Session + ?Sized>(
+    session: &mut S,
+    spec: &LoadSpec,
+    rows: &mut dyn RowBatches,
+) -> Result<LoadOutcome, LoadFailure> {
+    let before = count_rows(session, &spec.table).await?;
+    let sql = upsert_sql(spec);
+    let (mut seen, mut changed) = (0u64, 0u64);
+    while let Some(batch) = rows.next_batch().await {
+        for row in batch? {
+            changed += session
+                .execute(&sql, &row)
+                .await
+                .map_err(|error| LoadFailure {
+                    row: Some(seen),
+                    error,
+                })?;
+            seen += 1;
+        }
+    }
+    let after = count_rows(session, &spec.table).await?;
+    Ok(outcome(seen, changed, after.saturating_sub(before)))
+}
+
+/// A load's outcome from `rows` seen, `changed` (inserted or updated) and
+/// `created`.
+pub fn outcome(rows: u64, changed: u64, created: u64) -> LoadOutcome {
+    let updated = changed.saturating_sub(created);
+    LoadOutcome {
+        created,
+        updated,
+        unchanged: rows.saturating_sub(created + updated),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(into_empty: bool, columns: &[&str]) -> LoadSpec {
+        LoadSpec {
+            table: "t".into(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            key: vec!["k".into()],
+            into_empty,
+        }
+    }
+
+    #[test]
+    fn upserts_by_key_and_skips_identical_rows() {
+        assert_eq!(
+            upsert_sql(&spec(false, &["k", "a"])),
+            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2) ON CONFLICT (\"k\") DO UPDATE \
+             SET \"a\" = excluded.\"a\" WHERE \"t\".\"a\" IS DISTINCT FROM excluded.\"a\""
+        );
+        assert_eq!(
+            upsert_sql(&spec(false, &["k"])),
+            "INSERT INTO \"t\" (\"k\") VALUES ($1) ON CONFLICT (\"k\") DO NOTHING"
+        );
+        assert_eq!(
+            upsert_sql(&spec(true, &["k", "a"])),
+            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2)"
+        );
+    }
+
+    #[test]
+    fn outcome_splits_changes() {
+        assert_eq!(
+            outcome(10, 7, 4),
+            LoadOutcome {
+                created: 4,
+                updated: 3,
+                unchanged: 3
+            }
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The seed history: one row per seeder in `dbinit_seed_history` (name,
+//! version, input checksum, environment, when it last wrote, and what it
+//! created, updated and skipped then). A [`SeedPolicy::Once`] seeder whose
+//! version and checksum are recorded is skipped without touching its
+//! tables.
+//!
+//! A seeder's row is written inside the seeder's own transaction: the
+//! record and the data commit together or not at all.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+
+use crate::{CoreError, Environment, SeedOutcome, SeedPolicy, Seeder, Session, Value};
+
+/// The table's name.
+pub const TABLE: &str = "dbinit_seed_history";
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS dbinit_seed_history (\
+     name TEXT PRIMARY KEY, \
+     version BIGINT, \
+     checksum TEXT, \
+     environment TEXT NOT NULL, \
+     seeded_at TEXT NOT NULL, \
+     created BIGINT NOT NULL, \
+     updated BIGINT NOT NULL, \
+     skipped BIGINT NOT NULL, \
+     runs BIGINT NOT NULL)";
+
+const UPSERT: &str = "INSERT INTO dbinit_seed_history \
+     (name, version, checksum, environment, seeded_at, created, updated, skipped, runs) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
+     ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
+     checksum = excluded.checksum, environment = excluded.environment, \
+     seeded_at = excluded.seeded_at, created = excluded.created, \
+     updated = excluded.updated, skipped = excluded.skipped, \
+     runs = dbinit_seed_history.runs + 1";
+
+/// One seeder's row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeedRecord {
+    /// The seeder's name.
+    pub name: String,
+    /// Its [`SeedPolicy::Once`] version; `None` for a converging seeder.
+    pub version: Option<u32>,
+    /// Its input checksum ([`Seeder::checksum`]).
+    pub checksum: Option<String>,
+    /// The environment it last wrote in.
+    pub environment: String,
+    /// When it last wrote (RFC 3339, UTC).
+    pub seeded_at: String,
+    /// What it created, updated and skipped then.
+    pub outcome: SeedOutcome,
+    /// How many runs wrote.
+    pub runs: u64,
+}
+
+/// The recorded seeders, by name.
+#[derive(Debug, Default, Clone)]
+pub struct SeedHistory {
+    records: BTreeMap<String, SeedRecord>,
+}
+
+impl SeedHistory {
+    /// Reads the history; empty when the table does not exist yet.
+    ///
+    /// # Errors
+    ///
+    /// The query's.
+    pub async fn load(session: &mut dyn Session) -> Result<Self, CoreError> {
+        let sql = "SELECT name, version, checksum, environment, seeded_at, created, updated, \
+                   skipped, runs FROM dbinit_seed_history";
+        let Some(rows) = session.query_table(TABLE, sql).await? else {
+            return Ok(SeedHistory::default());
+        };
+        let mut records = BTreeMap::new();
+        for row in rows {
+            let count = |c: &str| row.get::<i64>(c).map(|n| u64::try_from(n).unwrap_or(0));
+            let record = SeedRecord {
+                name: row.get("name")?,
+                version: row
+                    .get::<Option<i64>>("version")?
+                    .and_then(|v| u32::try_from(v).ok()),
+                checksum: row.get("checksum")?,
+                environment: row.get("environment")?,
+                seeded_at: row.get("seeded_at")?,
+                outcome: SeedOutcome {
+                    created: count("created")?,
+                    updated: count("updated")?,
+                    skipped: count("skipped")?,
+                },
+                runs: count("runs")?,
+            };
+            records.insert(record.name.clone(), record);
+        }
+        Ok(SeedHistory { records })
+    }
+
+    /// The record of the seeder named `name`.
+    pub fn get(&self, name: &str) -> Option<&SeedRecord> {
+        self.records.get(name)
+    }
+
+    /// Every record, by name.
+    pub fn records(&self) -> impl Iterator<Item = &SeedRecord> {
+        self.records.values()
+    }
+
+    /// Whether `seeder` is [`SeedPolicy::Once`] and the history records its
+    /// current version and checksum: it has nothing to do.
+    pub fn is_current(&self, seeder: &dyn Seeder) -> bool {
+        let SeedPolicy::Once { version } = seeder.policy() else {
+            return false;
+        };
+        self.get(seeder.name())
+            .is_some_and(|r| r.version == Some(version) && r.checksum == seeder.checksum())
+    }
+
+    /// Records that `seeder` ran with `outcome`, in the caller's
+    /// transaction (creating the table on first use).
+    ///
+    /// # Errors
+    ///
+    /// The statements'.
+    pub async fn record(
+        session: &mut dyn Session,
+        seeder: &dyn Seeder,
+        environment: Environment,
+        outcome: SeedOutcome,
+    ) -> Result<(), CoreError> {
+        session.execute_batch(CREATE).await?;
+        let version = match seeder.policy() {
+            SeedPolicy::Once { version } => Value::Int(version.into()),
+            SeedPolicy::Converge => Value::Null,
+        };
+        let now = time::OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
+        session
+            .execute(
+                UPSERT,
+                &[
+                    seeder.name().into(),
+                    version,
+                    seeder.checksum().into(),
+                    environment.as_str().into(),
+                    now.into(),
+                    count(outcome.created),
+                    count(outcome.updated),
+                    count(outcome.skipped),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,627 @@
+//! Data files and the `seed` command, through the real binary, on SQLite
+//! files and the test PostgreSQL cluster: loaded by environment, once per
+//! content, reloaded when edited; bad files refused with file, line and
+//! column and nothing written; dry runs; `--only`; progress lines.
+
+use std::path::Path;
+use std::process::Output;
+
+use dbinit_tests::cli::{self, exit_code, rows_csv, stderr, stdout_json};
+use dbinit_tests::dump::dump_blocking;
+use dbinit_tests::{pg_url, unique_database};
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    fn fresh_url(self, dir: &Path) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("sqlite://{}/{}.db", dir.display(), unique_database("seed"))
+            }
+            Backend::Postgres => pg_url(&unique_database("seed")),
+        }
+    }
+}
+
+/// The tables the data files load: typed columns, an index, a CHECK.
+const TABLES: &str = "\
+CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT NOT NULL, amount REAL CHECK (amount >= 0), active BOOLEAN, at TIMESTAMP);
+CREATE INDEX items_label ON items (label);
+CREATE TABLE plans (code TEXT PRIMARY KEY, name TEXT NOT NULL, price NUMERIC(10, 2));
+CREATE TABLE notes (slug TEXT NOT NULL, lang TEXT NOT NULL, body TEXT, UNIQUE (slug, lang));
+";
+
+fn migrations(backend: Backend) -> tempfile::TempDir {
+    cli::migration_dir(backend.name(), &[("V6__seeded_tables", TABLES)])
+}
+
+const MANIFEST_COMMON: &str =
+    "[[file]]\npath = \"plans.csv\"\ntable = \"plans\"\nkey = [\"code\"]\n";
+const MANIFEST_DEVELOPMENT: &str = "\
+[[file]]\npath = \"items.csv\"\ntable = \"items\"\nkey = [\"id\"]\n\
+[[file]]\npath = \"notes.json\"\ntable = \"notes\"\nkey = [\"slug\", \"lang\"]\n";
+const MANIFEST_PRODUCTION: &str =
+    "[[file]]\npath = \"notes.jsonl\"\ntable = \"notes\"\nkey = [\"slug\", \"lang\"]\n";
+const PLANS: &str = "code,name,price\nfree,Free,0\npro,\"Pro, yearly\",99.50\n";
+const NOTES_JSON: &str = r#"[
+  {"slug": "welcome", "lang": "en", "body": "Hello"},
+  {"slug": "welcome", "lang": "fr", "body": null}
+]"#;
+const NOTES_JSONL: &str = "{\"slug\": \"prod-only\", \"lang\": \"en\", \"body\": \"live\"}\n";
+/// Rows of the development items file.
+const ITEMS: usize = 5000;
+
+fn seeds(items: &str) -> tempfile::TempDir {
+    cli::seeds_dir(&[
+        ("common/seeds.toml", MANIFEST_COMMON),
+        ("common/plans.csv", PLANS),
+        ("development/seeds.toml", MANIFEST_DEVELOPMENT),
+        ("development/items.csv", items),
+        ("development/notes.json", NOTES_JSON),
+        ("production/seeds.toml", MANIFEST_PRODUCTION),
+        ("production/notes.jsonl", NOTES_JSONL),
+        ("README.md", "Seeds of the test application."),
+    ])
+}
+
+fn xtask(args: &[&str], url: &str, migrations: &Path, seeds: &Path) -> Output {
+    cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .args(["--json", "--database-url", url, "--migrations"])
+        .arg(migrations)
+        .arg("--seeds")
+        .arg(seeds)
+        .env("DBINIT_LOG", "warn")
+        .output()
+        .expect("run xtask")
+}
+
+fn ok(out: &Output) -> serde_json::Value {
+    assert_eq!(exit_code(out), 0, "{}", stderr(out));
+    stdout_json(out)
+}
+
+/// One value of a one-row query, as text.
+fn scalar(url: &str, sql: &str) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(path) => {
+            let conn = rusqlite::Connection::open(path).unwrap();
+            let value: rusqlite::types::Value = conn.query_row(sql, [], |r| r.get(0)).unwrap();
+            match value {
+                rusqlite::types::Value::Null => String::new(),
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Real(f) => f.to_string(),
+                rusqlite::types::Value::Text(t) => t,
+                rusqlite::types::Value::Blob(b) => format!("{b:?}"),
+            }
+        }
+        None => dbinit_tests::pg::psql(url, sql).trim().to_owned(),
+    }
+}
+
+/// The report's entry for the seeder named `name`.
+fn seeder<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["seeders"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no seeder {name} in {report:#}"))
+}
+
+fn names(report: &serde_json::Value) -> Vec<String> {
+    report["seeders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn loads_by_environment_once_per_content(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(backend);
+    let files = seeds(&rows_csv(ITEMS, "first"));
+
+    // Production gets common/ and production/, never development data.
+    let prod = backend.fresh_url(dir.path());
+    let report = ok(&xtask(
+        &["init", "--env", "production"],
+        &prod,
+        set.path(),
+        files.path(),
+    ));
+    assert_eq!(
+        report["seed_files"]["directories"],
+        serde_json::json!(["common", "production"])
+    );
+    assert!(
+        !names(&report).iter().any(|n| n.starts_with("development/")),
+        "{report:#}"
+    );
+    assert_eq!(scalar(&prod, "SELECT count(*) FROM items"), "0");
+    assert_eq!(
+        scalar(&prod, "SELECT count(*) FROM notes WHERE slug = 'prod-only'"),
+        "1"
+    );
+    assert_eq!(scalar(&prod, "SELECT count(*) FROM plans"), "2");
+
+    // Development: everything, typed by the table's columns.
+    let dev = backend.fresh_url(dir.path());
+    let report = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    assert_eq!(
+        report["seed_files"]["directories"],
+        serde_json::json!(["common", "development"])
+    );
+    let items = seeder(&report, "development/items.csv");
+    assert_eq!(items["status"], "ran");
+    assert_eq!(items["created"], ITEMS);
+    assert_eq!(items["version"], 1);
+    assert_eq!(items["checksum"].as_str().map(str::len), Some(32));
+    assert_eq!(
+        scalar(&dev, "SELECT count(*) FROM items"),
+        ITEMS.to_string()
+    );
+    assert_eq!(
+        scalar(&dev, "SELECT label FROM items WHERE id = 7"),
+        "first 7, quoted"
+    );
+    assert_eq!(
+        scalar(&dev, "SELECT name FROM plans WHERE code = 'pro'"),
+        "Pro, yearly"
+    );
+    assert_eq!(
+        scalar(&dev, "SELECT count(*) FROM notes WHERE body IS NULL"),
+        "1"
+    );
+    match backend {
+        Backend::Sqlite => assert_eq!(
+            scalar(
+                &dev,
+                "SELECT typeof(id) || typeof(amount) || typeof(active) || active FROM items WHERE id = 8"
+            ),
+            "integerrealinteger1"
+        ),
+        Backend::Postgres => assert_eq!(
+            scalar(&dev, "SELECT active::text || ' ' || at::text FROM items WHERE id = 8"),
+            "true 2024-05-09 12:08:00"
+        ),
+    }
+
+    // A second run reads the history, not the tables.
+    let again = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    for file in [
+        "common/plans.csv",
+        "development/items.csv",
+        "development/notes.json",
+    ] {
+        assert_eq!(seeder(&again, file)["status"], "recorded", "{again:#}");
+    }
+    let before = dump_blocking(&dev);
+
+    // An edited file loads again: 10 labels changed, 5 rows added.
+    let mut edited = rows_csv(ITEMS + 5, "first");
+    for i in 1..=10 {
+        edited = edited.replace(
+            &format!("\n{i},\"first {i}, quoted\""),
+            &format!("\n{i},\"second {i}\""),
+        );
+    }
+    std::fs::write(files.path().join("development/items.csv"), edited).unwrap();
+    let report = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    let items = seeder(&report, "development/items.csv");
+    assert_eq!(
+        (
+            &items["status"],
+            &items["created"],
+            &items["updated"],
+            &items["skipped"]
+        ),
+        (
+            &serde_json::json!("ran"),
+            &serde_json::json!(5),
+            &serde_json::json!(10),
+            &serde_json::json!(ITEMS - 10)
+        ),
+        "{report:#}"
+    );
+    assert_eq!(seeder(&report, "common/plans.csv")["status"], "recorded");
+    assert_eq!(
+        scalar(&dev, "SELECT label FROM items WHERE id = 3"),
+        "second 3"
+    );
+    assert_eq!(
+        scalar(&dev, "SELECT count(*) FROM items"),
+        (ITEMS + 5).to_string()
+    );
+    assert_ne!(dump_blocking(&dev), before);
+}
+
+#[test]
+fn sqlite_data_files_load_by_environment_once_per_content() {
+    loads_by_environment_once_per_content(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_data_files_load_by_environment_once_per_content() {
+    loads_by_environment_once_per_content(Backend::Postgres);
+}
+
+/// Each bad file is refused naming its file, line and column, and the
+/// database is exactly as before: earlier data files stay, nothing of the
+/// bad one is written, the history does not move.
+fn bad_files_change_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(backend);
+    let good = rows_csv(20, "good");
+    let files = seeds(&good);
+    let url = backend.fresh_url(dir.path());
+    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let before = dump_blocking(&url);
+    let items = files.path().join("development/items.csv");
+    let file = items.display().to_string();
+    let header = "id,label,amount,active,at\n";
+    for (contents, says) in [
+        (
+            "id,labell\n1,a\n".to_owned(),
+            format!("{file} line 1, column `labell`: table `items` has no such column"),
+        ),
+        (
+            format!("{header}1,a,1,true,2024-01-01 00:00:00\n2,b,abc,true,2024-01-01 00:00:00\n"),
+            format!("{file} line 3, column `amount`: `abc` is not a number"),
+        ),
+        (
+            format!("{header}1,a,1,true,2024-01-01 00:00:00\n2,b,1,maybe,2024-01-01 00:00:00\n"),
+            format!("{file} line 3, column `active`: `maybe` is not "),
+        ),
+        (
+            format!("{header}1,a,1,true,2024-02-30 00:00:00\n"),
+            format!("{file} line 2, column `at`: `2024-02-30 00:00:00` is not a timestamp"),
+        ),
+        (
+            format!("{header}5,a,1,true,\n6,b,1,true,\n5,c,1,true,\n"),
+            format!("{file} line 4: key (id = 5) is given twice: line 2 has it too"),
+        ),
+        (
+            "label,amount\na,1\n".to_owned(),
+            format!("{file} line 1, column `id`: is a key column, but the file does not give it"),
+        ),
+        (
+            format!("{header}1,a\n"),
+            format!("{file} line 2: 2 fields, but the header has 5"),
+        ),
+        (
+            format!("{header},a,1,true,\n"),
+            format!("{file} line 2, column `id`: is empty, but it is part of the key"),
+        ),
+        (
+            format!("{header}1,\"multi\nline\",1,true,\n2,b,1,true,\n2,c,1,true,\n"),
+            format!("{file} line 5: key (id = 2) is given twice: line 4 has it too"),
+        ),
+        (
+            "id,id\n1,1\n".to_owned(),
+            format!("{file} line 1, column `id`: is named twice"),
+        ),
+        (String::new(), format!("{file} line 1: the file is empty")),
+    ] {
+        std::fs::write(&items, &contents).unwrap();
+        let out = xtask(&["seed"], &url, set.path(), files.path());
+        assert_eq!(exit_code(&out), 50, "{contents:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&says),
+            "{contents:?}\nwants: {says}\ngot: {}",
+            stderr(&out)
+        );
+        assert_eq!(
+            dump_blocking(&url),
+            before,
+            "{contents:?} changed the database"
+        );
+    }
+    std::fs::write(&items, &good).unwrap();
+    let notes = files.path().join("development/notes.json");
+    let shown = notes.display().to_string();
+    for (contents, says) in [
+        (
+            "[{\"slug\": \"a\", \"lang\": \"en\"},\n {\"slug\": \"b\"}]",
+            format!("{shown} line 2: its keys differ from the first object's (missing: lang; extra: none)"),
+        ),
+        (
+            "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": [1, 2]},\n {\"slug\": \"b\", \"lang\": \"en\", \"body\": 3}\n",
+            format!("{shown} line 3: expected `,` or `]` after an element"),
+        ),
+        ("{\"slug\": \"a\"}", format!("{shown} line 1: a .json data file is an array")),
+    ] {
+        std::fs::write(&notes, contents).unwrap();
+        let out = xtask(&["seed"], &url, set.path(), files.path());
+        assert_eq!(exit_code(&out), 50, "{contents:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&says), "{contents:?}\nwants: {says}\ngot: {}", stderr(&out));
+        assert_eq!(dump_blocking(&url), before, "{contents:?} changed the database");
+    }
+    std::fs::write(&notes, NOTES_JSON).unwrap();
+
+    // The database's own refusal (a CHECK) names the line of the row, on
+    // a table the load fills from empty.
+    let fresh = backend.fresh_url(dir.path());
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &fresh,
+        set.path(),
+        files.path(),
+    ));
+    let empty = dump_blocking(&fresh);
+    std::fs::write(
+        &items,
+        format!("{header}1,a,1,true,\n2,b,2,true,\n3,c,-1,true,\n"),
+    )
+    .unwrap();
+    let out = xtask(&["seed"], &fresh, set.path(), files.path());
+    assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{file} line 4: ")),
+        "{}",
+        stderr(&out)
+    );
+    // The files before it committed; the refused one wrote nothing.
+    let after = dump_blocking(&fresh);
+    assert_ne!(after, empty);
+    assert_eq!(scalar(&fresh, "SELECT count(*) FROM items"), "0");
+
+    // A manifest naming a table without a unique key is refused up front.
+    std::fs::write(
+        files.path().join("development/seeds.toml"),
+        "[[file]]\npath = \"items.csv\"\ntable = \"items\"\nkey = [\"label\"]\n\
+         [[file]]\npath = \"notes.json\"\ntable = \"notes\"\nkey = [\"slug\", \"lang\"]\n",
+    )
+    .unwrap();
+    std::fs::write(&items, &good).unwrap();
+    let out = xtask(&["seed"], &url, set.path(), files.path());
+    assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no primary key or unique index on exactly (label)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dump_blocking(&url), before);
+}
+
+#[test]
+fn sqlite_bad_data_files_are_refused_and_change_nothing() {
+    bad_files_change_nothing(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_bad_data_files_are_refused_and_change_nothing() {
+    bad_files_change_nothing(Backend::Postgres);
+}
+
+fn seed_command(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(backend);
+    let files = seeds(&rows_csv(100, "first"));
+    let url = backend.fresh_url(dir.path());
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    let empty = dump_blocking(&url);
+
+    // A dry run says what it would write, and writes nothing.
+    let report = ok(&xtask(
+        &["seed", "--dry-run"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    assert_eq!(report["dry_run"], true);
+    let items = seeder(&report, "development/items.csv");
+    assert_eq!(
+        (&items["status"], &items["created"]),
+        (&serde_json::json!("dry_run"), &serde_json::json!(100))
+    );
+    assert_eq!(seeder(&report, "admin_user")["status"], "dry_run");
+    assert_eq!(dump_blocking(&url), empty);
+
+    // --only runs the named seeders, and nothing else.
+    let report = ok(&xtask(
+        &["seed", "--only", "common/plans.csv"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    assert_eq!(names(&report), ["common/plans.csv"]);
+    assert_eq!(scalar(&url, "SELECT count(*) FROM plans"), "2");
+    assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "0");
+
+    // Then everything; plans.csv is recorded already.
+    let report = ok(&xtask(&["seed"], &url, set.path(), files.path()));
+    assert_eq!(seeder(&report, "common/plans.csv")["status"], "recorded");
+    assert_eq!(seeder(&report, "development/items.csv")["created"], 100);
+
+    let out = xtask(&["seed", "--only", "nope"], &url, set.path(), files.path());
+    assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no seeder `nope` runs in development (these do: system_tenant"),
+        "{}",
+        stderr(&out)
+    );
+
+    // Seeding needs the schema: pending migrations stop it.
+    let partial = backend.fresh_url(dir.path());
+    let older = cli::migration_dir(backend.name(), &[]);
+    let out = cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "init",
+            "--no-seed",
+            "--database-url",
+            &partial,
+            "--migrations",
+        ])
+        .arg(older.path())
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let before = dump_blocking(&partial);
+    let out = xtask(&["seed"], &partial, set.path(), files.path());
+    assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 migrations are pending (V6__seeded_tables first)"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dump_blocking(&partial), before);
+}
+
+#[test]
+fn sqlite_seed_command_dry_run_and_only() {
+    seed_command(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_seed_command_dry_run_and_only() {
+    seed_command(Backend::Postgres);
+}
+
+#[test]
+fn sqlite_progress_is_logged_off_a_terminal_and_silent_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(Backend::Sqlite);
+    let files = seeds(&rows_csv(20_000, "first"));
+    let run = |url: &str, json: bool| {
+        let mut cmd = cli::command(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(["init", "--database-url", url, "--migrations"])
+            .arg(set.path())
+            .arg("--seeds")
+            .arg(files.path())
+            .env("DBINIT_PROGRESS_INTERVAL", "0s");
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&Backend::Sqlite.fresh_url(dir.path()), false);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("loading: ")
+            && err.contains("file=\"development/items.csv\"")
+            && err.contains(" loaded "),
+        "{err}"
+    );
+    let out = run(&Backend::Sqlite.fresh_url(dir.path()), true);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("loading"), "{}", stderr(&out));
+}
+
+/// PostgreSQL types without a binary encoding here (an enum, numeric) go
+/// through text `COPY`; a file that gives identity values moves the
+/// sequence past them.
+#[test]
+fn postgres_enum_numeric_and_identity_columns() {
+    let set = cli::migration_dir(
+        "postgres",
+        &[(
+            "V6__tickets",
+            "CREATE TYPE mood AS ENUM ('happy', 'sad');\n\
+             CREATE TABLE tickets (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, \
+             mood mood NOT NULL, price NUMERIC(8, 2), tags JSONB, seen DATE, ref UUID);\n",
+        )],
+    );
+    let manifest = "[[file]]\npath = \"tickets.csv\"\ntable = \"tickets\"\nkey = [\"id\"]\n";
+    let files = cli::seeds_dir(&[
+        ("common/seeds.toml", manifest),
+        (
+            "common/tickets.csv",
+            "id,mood,price,tags,seen,ref\n\
+             1,happy,10.50,\"{\"\"a\"\": 1}\",2024-05-01,0190c5a4-1b2c-7d3e-8f40-123456789abc\n\
+             7,sad,,,,\n",
+        ),
+    ]);
+    let url = pg_url(&unique_database("tickets"));
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    let report = ok(&xtask(
+        &["seed", "--only", "common/tickets.csv"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    assert_eq!(seeder(&report, "common/tickets.csv")["created"], 2);
+    assert_eq!(
+        scalar(&url, "SELECT mood || ' ' || price || ' ' || (tags->>'a') || ' ' || seen || ' ' || ref FROM tickets WHERE id = 1"),
+        "happy 10.50 1 2024-05-01 0190c5a4-1b2c-7d3e-8f40-123456789abc"
+    );
+    assert_eq!(
+        scalar(
+            &url,
+            "INSERT INTO tickets (mood) VALUES ('sad') RETURNING id"
+        ),
+        "8"
+    );
+    // Loaded again over existing rows (the staging path), same result.
+    std::fs::write(
+        files.path().join("common/tickets.csv"),
+        "id,mood,price\n1,sad,11\n9,happy,1\n",
+    )
+    .unwrap();
+    let report = ok(&xtask(
+        &["seed", "--only", "common/tickets.csv"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    let tickets = seeder(&report, "common/tickets.csv");
+    assert_eq!(
+        (&tickets["created"], &tickets["updated"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT mood || ' ' || price FROM tickets WHERE id = 1"
+        ),
+        "sad 11.00"
+    );
+    assert_eq!(
+        scalar(
+            &url,
+            "INSERT INTO tickets (mood) VALUES ('sad') RETURNING id"
+        ),
+        "10"
+    );
+    // The server's own refusal of a value names the line.
+    std::fs::write(
+        files.path().join("common/tickets.csv"),
+        "id,mood\n20,happy\n21,angry\n",
+    )
+    .unwrap();
+    let before = dump_blocking(&url);
+    let out = xtask(
+        &["seed", "--only", "common/tickets.csv"],
+        &url,
+        set.path(),
+        files.path(),
+    );
+    assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("invalid input value for enum mood"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dump_blocking(&url), before);
+}
