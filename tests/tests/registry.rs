@@ -3,8 +3,8 @@
 
 use dbinit_runner::dbinit_core::{registry, CoreError, DatabaseUrl};
 
-fn names<T>(entries: &[&T], name: impl Fn(&T) -> &'static str) -> Vec<&'static str> {
-    entries.iter().map(|e| name(e)).collect()
+fn names<T, N: Into<String>>(entries: &[&T], name: impl Fn(&T) -> N) -> Vec<String> {
+    entries.iter().map(|e| name(e).into()).collect()
 }
 
 #[test]

@@ -42,6 +42,15 @@ pub(crate) struct BenchCmd {
     /// Skip the SQLite part (and the example service on SQLite).
     #[arg(long)]
     skip_sqlite: bool,
+    /// Rows of the CSV file the seeding comparison loads.
+    #[arg(long, default_value_t = 1_000_000)]
+    seed_rows: usize,
+    /// Runs of each command for the seeding comparison.
+    #[arg(long, default_value_t = 3)]
+    seed_runs: usize,
+    /// Skip the seeding comparisons.
+    #[arg(long)]
+    skip_seed: bool,
     /// Only write the generated migration set to DIR (to inspect or reuse it).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
@@ -87,11 +96,24 @@ impl BenchCmd {
             self.engine_sqlite(&xtask, &sqlite3, dir.path())?;
             let ready = format!("sqlite://{}", dir.path().join("service.db").display());
             service_startup(&service, &ready, self.fresh_runs * 3, "SQLite")?;
+            if !self.skip_seed {
+                self.seeding(&xtask, dir.path()).sqlite(&sqlite3)?;
+            }
         }
         if !self.skip_postgres {
             self.postgres(&xtask, dir.path())?;
         }
         Ok(())
+    }
+
+    fn seeding<'a>(&self, xtask: &'a Path, dir: &'a Path) -> crate::bench_seed::SeedBench<'a> {
+        crate::bench_seed::SeedBench {
+            xtask,
+            dir,
+            rows: self.seed_rows,
+            runs: self.seed_runs,
+            noop_runs: self.noop_runs.min(self.pg_runs),
+        }
     }
 
     fn postgres(&self, xtask: &Path, dir: &Path) -> anyhow::Result<()> {
@@ -262,6 +284,10 @@ impl BenchCmd {
                 &format!("{size} concurrent inits"),
                 &storm,
             );
+        }
+        if !self.skip_seed {
+            self.seeding(xtask, dir)
+                .postgres(&psql_bin, &|name| cluster.url(name))?;
         }
         self.through_pgbouncer(&cluster, &init)
     }
@@ -716,7 +742,7 @@ fn storm_vs_one(
 
 /// Runs `a` and `b` alternately `runs` times each, calling `reset` before
 /// each pair; returns each command's wall times.
-fn interleave(
+pub(crate) fn interleave(
     runs: usize,
     a: impl Fn() -> Command,
     b: impl Fn() -> Command,
@@ -731,13 +757,13 @@ fn interleave(
     Ok((ta, tb))
 }
 
-fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
+pub(crate) fn timed(cmd: &mut Command) -> anyhow::Result<Duration> {
     let started = Instant::now();
     run_ok(cmd)?;
     Ok(started.elapsed())
 }
 
-fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
+pub(crate) fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
     let out = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -754,13 +780,13 @@ fn run_ok(cmd: &mut Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn median(times: &[Duration]) -> Duration {
+pub(crate) fn median(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();
     sorted[sorted.len() / 2]
 }
 
-fn print_pair(base_name: &str, base: &[Duration], name: &str, ours: &[Duration]) {
+pub(crate) fn print_pair(base_name: &str, base: &[Duration], name: &str, ours: &[Duration]) {
     let (b, o) = (median(base), median(ours));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("  {base_name:<32} median {:>8.2} ms", ms(b));
@@ -772,7 +798,7 @@ fn print_pair(base_name: &str, base: &[Duration], name: &str, ours: &[Duration])
 }
 
 /// Peak RSS (KiB) of `cmd`, measured in a helper process whose only child it is.
-fn max_rss(cmd: &Command) -> anyhow::Result<i64> {
+pub(crate) fn max_rss(cmd: &Command) -> anyhow::Result<i64> {
     let me = std::env::current_exe()?;
     let mut helper = Command::new(me);
     helper

@@ -4,6 +4,7 @@
 //! `bench` are development tasks. One module per task.
 
 mod bench;
+mod bench_seed;
 mod migration_gen;
 mod servers;
 mod test;

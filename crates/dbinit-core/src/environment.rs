@@ -70,6 +70,15 @@ impl Environments {
         production: false,
     };
 
+    /// `env` alone.
+    pub const fn only(env: Environment) -> Environments {
+        Environments {
+            development: matches!(env, Environment::Development),
+            test: matches!(env, Environment::Test),
+            production: matches!(env, Environment::Production),
+        }
+    }
+
     /// Whether `env` is in the set.
     pub fn contains(self, env: Environment) -> bool {
         match env {

@@ -71,8 +71,11 @@ mod tests {
         }
     }
 
-    fn names(seeders: Vec<Box<dyn Seeder>>) -> Result<Vec<&'static str>, CoreError> {
-        Ok(order(seeders)?.iter().map(|s| s.name()).collect())
+    fn names(seeders: Vec<Box<dyn Seeder>>) -> Result<Vec<String>, CoreError> {
+        Ok(order(seeders)?
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect())
     }
 
     #[test]

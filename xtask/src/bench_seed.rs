@@ -1,0 +1,254 @@
+//! Seeding benchmarks: a 1,000,000-row CSV loaded by `seed` into an empty
+//! indexed table against `sqlite3 .import` and `psql \copy` of the same
+//! file, its peak RSS, and a no-op `init` with ten data files recorded
+//! against one without them. Ratios against baselines measured in the
+//! same run.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::bench::{interleave, max_rss, median, print_pair, run_ok, timed};
+
+/// The loaded table: integer, text, text, real, boolean, timestamp, and an
+/// index besides the primary key.
+const SCHEMA: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT NULL, \
+    email TEXT NOT NULL, score REAL, active BOOLEAN, created_at TIMESTAMP);\n\
+    CREATE INDEX people_email ON people (email);\n";
+
+/// Small tables for the ten data files of the no-op comparison.
+fn small_schema() -> String {
+    (1..=10).fold(String::new(), |mut sql, i| {
+        let _ = writeln!(
+            sql,
+            "CREATE TABLE lookup_{i} (code TEXT PRIMARY KEY, label TEXT NOT NULL, rank INTEGER);"
+        );
+        sql
+    })
+}
+
+pub(crate) struct SeedBench<'a> {
+    pub(crate) xtask: &'a Path,
+    pub(crate) dir: &'a Path,
+    pub(crate) rows: usize,
+    pub(crate) runs: usize,
+    pub(crate) noop_runs: usize,
+}
+
+/// A seeds directory and the migrations its tables need.
+struct Fixture {
+    migrations: PathBuf,
+    seeds: PathBuf,
+    csv: PathBuf,
+}
+
+impl SeedBench<'_> {
+    fn fixture(&self, backend: &str) -> anyhow::Result<Fixture> {
+        let root = self.dir.join(format!("seed-{backend}"));
+        let migrations = root.join("migrations");
+        let seeds = root.join("seeds/common");
+        std::fs::create_dir_all(&migrations)?;
+        std::fs::create_dir_all(&seeds)?;
+        std::fs::write(migrations.join("V1__people.sql"), SCHEMA)?;
+        std::fs::write(migrations.join("V2__lookups.sql"), small_schema())?;
+        let csv = seeds.join("people.csv");
+        write_people(&csv, self.rows)?;
+        let mut manifest =
+            String::from("[[file]]\npath = \"people.csv\"\ntable = \"people\"\nkey = [\"id\"]\n");
+        for i in 1..=10 {
+            let _ = write!(
+                manifest,
+                "[[file]]\npath = \"lookup_{i}.csv\"\ntable = \"lookup_{i}\"\nkey = [\"code\"]\n"
+            );
+            let rows: String = (1..=100).fold(String::from("code,label,rank\n"), |mut s, r| {
+                let _ = writeln!(s, "c{r},Label {r} of {i},{r}");
+                s
+            });
+            std::fs::write(seeds.join(format!("lookup_{i}.csv")), rows)?;
+        }
+        std::fs::write(seeds.join("seeds.toml"), manifest)?;
+        Ok(Fixture {
+            migrations,
+            seeds: root.join("seeds"),
+            csv,
+        })
+    }
+
+    fn xtask(&self, args: &[&str], url: &str, f: &Fixture) -> Command {
+        let mut cmd = Command::new(self.xtask);
+        cmd.args(args)
+            .args(["--database-url", url, "--migrations"])
+            .arg(&f.migrations)
+            .arg("--seeds")
+            .arg(&f.seeds)
+            .env("DBINIT_ADMIN_PASSWORD", "bench-password-0123456789")
+            .env("DBINIT_LOG", "warn");
+        cmd
+    }
+
+    /// `seed` of the big file alone into a migrated, empty database.
+    fn load(&self, url: &str, f: &Fixture) -> Command {
+        self.xtask(&["seed", "--only", "common/people.csv"], url, f)
+    }
+
+    pub(crate) fn sqlite(&self, sqlite3: &Path) -> anyhow::Result<()> {
+        let f = self.fixture("sqlite")?;
+        let dbs = self.dir.join("seed-sqlite-dbs");
+        std::fs::create_dir_all(&dbs)?;
+        let n = std::cell::Cell::new(0);
+        let fresh = |name: &str| -> anyhow::Result<String> {
+            n.set(n.get() + 1);
+            let url = format!("sqlite://{}/{name}-{}.db", dbs.display(), n.get());
+            run_ok(&mut self.xtask(&["init", "--no-seed"], &url, &f))?;
+            Ok(url)
+        };
+        let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..self.runs {
+            let base = dbs.join(format!("import-{}.db", n.get()));
+            run_ok(Command::new(sqlite3).arg(&base).arg(SCHEMA))?;
+            theirs.push(timed(
+                Command::new(sqlite3)
+                    .arg(&base)
+                    .arg(format!(".import --csv --skip 1 {} people", f.csv.display())),
+            )?);
+            let url = fresh("seed")?;
+            ours.push(timed(&mut self.load(&url, &f))?);
+            check_rows_sqlite(sqlite3, &url, self.rows)?;
+        }
+        self.report("SQLite", "sqlite3 .import", &theirs, &ours);
+        let url = fresh("rss")?;
+        print_rss(&self.load(&url, &f))?;
+        self.noop(&fresh("noop")?, &fresh("plain")?, &f)
+    }
+
+    pub(crate) fn postgres(
+        &self,
+        psql: &Path,
+        cluster_url: &dyn Fn(&str) -> String,
+    ) -> anyhow::Result<()> {
+        let f = self.fixture("postgres")?;
+        let n = std::cell::Cell::new(0);
+        let fresh = |name: &str| -> anyhow::Result<String> {
+            n.set(n.get() + 1);
+            let url = cluster_url(&format!("seed_{name}_{}", n.get()));
+            run_ok(&mut self.xtask(&["init", "--no-seed"], &url, &f))?;
+            Ok(url)
+        };
+        let (mut theirs, mut ours) = (Vec::new(), Vec::new());
+        for _ in 0..self.runs {
+            let base = fresh("copy")?;
+            theirs.push(timed(
+                Command::new(psql)
+                    .args(["-X", "-q", "-d", &base, "-c"])
+                    .arg(format!(
+                        "\\copy people FROM '{}' WITH (FORMAT csv, HEADER true)",
+                        f.csv.display()
+                    )),
+            )?);
+            let url = fresh("seed")?;
+            ours.push(timed(&mut self.load(&url, &f))?);
+            check_rows_psql(psql, &url, self.rows)?;
+        }
+        self.report("PostgreSQL", "psql \\copy", &theirs, &ours);
+        let url = fresh("rss")?;
+        print_rss(&self.load(&url, &f))?;
+        self.noop(&fresh("noop")?, &fresh("plain")?, &f)
+    }
+
+    fn report(&self, backend: &str, baseline: &str, theirs: &[Duration], ours: &[Duration]) {
+        let rate = |d: Duration| self.rows as f64 / d.as_secs_f64();
+        println!(
+            "{backend}: {} rows from CSV into an empty indexed table ({} runs each, interleaved)",
+            self.rows, self.runs
+        );
+        print_pair(baseline, theirs, "xtask seed", ours);
+        let (t, o) = (rate(median(theirs)), rate(median(ours)));
+        println!(
+            "  rows/s: {baseline} {:.0}k, xtask seed {:.0}k: {:.2}x the baseline's rate",
+            t / 1e3,
+            o / 1e3,
+            o / t
+        );
+    }
+
+    /// A no-op `init` with the ten small files and the big one recorded
+    /// (and the demo's three seeders) against one with seeding off.
+    fn noop(&self, seeded: &str, plain: &str, f: &Fixture) -> anyhow::Result<()> {
+        run_ok(&mut self.xtask(&["init"], seeded, f))?;
+        let with = || self.xtask(&["init"], seeded, f);
+        let without = || self.xtask(&["init", "--no-seed"], plain, f);
+        let (base, ours) = interleave(self.noop_runs, without, with, || Ok(()))?;
+        println!(
+            "  no-op init, seeded ({} runs each, interleaved): 3 seeders in code and 11 data files \
+             recorded, vs seeding off",
+            self.noop_runs
+        );
+        print_pair(
+            "init --no-seed (no seeders)",
+            &base,
+            "init (all seeders)",
+            &ours,
+        );
+        println!();
+        Ok(())
+    }
+}
+
+fn print_rss(cmd: &Command) -> anyhow::Result<()> {
+    let kib = max_rss(cmd)?;
+    println!("  peak RSS of xtask seed: {:.1} MiB", kib as f64 / 1024.0);
+    Ok(())
+}
+
+fn check_rows_sqlite(sqlite3: &Path, url: &str, rows: usize) -> anyhow::Result<()> {
+    let path = url.trim_start_matches("sqlite://");
+    let out = Command::new(sqlite3)
+        .arg(path)
+        .arg("SELECT count(*) FROM people")
+        .output()?;
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    anyhow::ensure!(got == rows.to_string(), "loaded {got} rows, not {rows}");
+    Ok(())
+}
+
+fn check_rows_psql(psql: &Path, url: &str, rows: usize) -> anyhow::Result<()> {
+    let out = Command::new(psql)
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-d",
+            url,
+            "-c",
+            "SELECT count(*) FROM people",
+        ])
+        .output()?;
+    let got = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    anyhow::ensure!(got == rows.to_string(), "loaded {got} rows, not {rows}");
+    Ok(())
+}
+
+/// `rows` people: an integer key, two texts, a real, a boolean and a
+/// timestamp, deterministic.
+fn write_people(path: &Path, rows: usize) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "id,name,email,score,active,created_at")?;
+    for i in 1..=rows {
+        writeln!(
+            out,
+            "{i},Person {i},person{i}@example.com,{}.{:02},{},2024-{:02}-{:02} {:02}:{:02}:{:02}",
+            i % 1000,
+            i % 100,
+            i % 3 == 0,
+            1 + i % 12,
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            (i * 7) % 60
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
