@@ -1,9 +1,12 @@
 //! Embeds the demo schema this crate's seeders need (`migrations/<backend>/`,
-//! a link to the workspace's `migrations/`), checked and checksummed at
-//! build time.
+//! a link to the workspace's `migrations/`) and the demo data files
+//! (`seeds/`, a link to the workspace's), checked at build time.
 
 fn main() {
     if let Err(e) = dbinit_core::migration::embed_all("migrations", "migrations.rs") {
         panic!("cannot embed the demo migrations: {e}");
+    }
+    if let Err(e) = dbinit_core::datafiles::embed("seeds", "seeds.rs") {
+        panic!("cannot embed the demo seeds: {e}");
     }
 }

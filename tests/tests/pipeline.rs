@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use dbinit_runner::dbinit_core::report::Outcome;
+use dbinit_runner::dbinit_core::report::{Outcome, SeedStatus};
 use dbinit_runner::dbinit_core::{
     DatabaseCreated, Environment, ErrorKind, HealthStatus, MigrationSet, SecretSink,
 };
@@ -81,8 +81,12 @@ async fn fresh_then_noop() {
     assert_eq!(again.database_created, Some(DatabaseCreated::Existed));
     assert!(again.migrations.applied.is_empty());
     assert_eq!(again.migrations.already_applied, 5);
-    let totals = again.seed_totals();
-    assert_eq!((totals.created, totals.skipped), (0, 5));
+    // Every seeder's check finds its data: none opens a transaction.
+    assert!(again
+        .seeders
+        .iter()
+        .all(|s| s.status == SeedStatus::Present && s.outcome == Default::default()));
+    assert_eq!(again.seeders.len(), 3);
     assert_eq!(sink.0.lock().unwrap().len(), 1, "no second password");
 
     let conn = rusqlite::Connection::open(&db.path).unwrap();

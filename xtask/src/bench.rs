@@ -49,8 +49,11 @@ pub(crate) struct BenchCmd {
     #[arg(long, default_value_t = 3)]
     seed_runs: usize,
     /// Skip the seeding comparisons.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "seed_only")]
     skip_seed: bool,
+    /// Only the seeding comparisons.
+    #[arg(long)]
+    seed_only: bool,
     /// Only write the generated migration set to DIR (to inspect or reuse it).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
@@ -89,6 +92,15 @@ impl BenchCmd {
             xtask.display(),
             sqlite3.display()
         );
+        if self.seed_only {
+            if !self.skip_sqlite {
+                self.seeding(&xtask, dir.path()).sqlite(&sqlite3)?;
+            }
+            if !self.skip_postgres {
+                self.postgres_seeding(&xtask, dir.path())?;
+            }
+            return Ok(());
+        }
         let service = example_service()?;
         if !self.skip_sqlite {
             self.noop(&xtask, &sqlite3, dir.path())?;
@@ -114,6 +126,15 @@ impl BenchCmd {
             runs: self.seed_runs,
             noop_runs: self.noop_runs.min(self.pg_runs),
         }
+    }
+
+    /// The seeding comparisons alone, on a cluster of their own.
+    fn postgres_seeding(&self, xtask: &Path, dir: &Path) -> anyhow::Result<()> {
+        use dbinit_tests::pg::{psql_bin, Cluster, ClusterOptions};
+        let cluster = Cluster::new(ClusterOptions::default()).map_err(anyhow::Error::msg)?;
+        cluster.start().map_err(anyhow::Error::msg)?;
+        self.seeding(xtask, dir)
+            .postgres(&psql_bin(), &|name| cluster.url(name))
     }
 
     fn postgres(&self, xtask: &Path, dir: &Path) -> anyhow::Result<()> {

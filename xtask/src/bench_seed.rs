@@ -36,10 +36,12 @@ pub(crate) struct SeedBench<'a> {
     pub(crate) noop_runs: usize,
 }
 
-/// A seeds directory and the migrations its tables need.
+/// The migrations, the seeds directory of the big file, and one of ten
+/// small files.
 struct Fixture {
     migrations: PathBuf,
     seeds: PathBuf,
+    small_seeds: PathBuf,
     csv: PathBuf,
 }
 
@@ -48,14 +50,26 @@ impl SeedBench<'_> {
         let root = self.dir.join(format!("seed-{backend}"));
         let migrations = root.join("migrations");
         let seeds = root.join("seeds/common");
-        std::fs::create_dir_all(&migrations)?;
-        std::fs::create_dir_all(&seeds)?;
-        std::fs::write(migrations.join("V1__people.sql"), SCHEMA)?;
-        std::fs::write(migrations.join("V2__lookups.sql"), small_schema())?;
+        let small = root.join("small-seeds/common");
+        for dir in [&migrations, &seeds, &small] {
+            std::fs::create_dir_all(dir)?;
+        }
+        // The demo's schema (its three seeders need it), then ours.
+        for entry in std::fs::read_dir(crate::project_root().join("migrations").join(backend))? {
+            let path = entry?.path();
+            if let Some(name) = path.file_name() {
+                std::fs::copy(&path, migrations.join(name))?;
+            }
+        }
+        std::fs::write(migrations.join("V6__people.sql"), SCHEMA)?;
+        std::fs::write(migrations.join("V7__lookups.sql"), small_schema())?;
         let csv = seeds.join("people.csv");
         write_people(&csv, self.rows)?;
-        let mut manifest =
-            String::from("[[file]]\npath = \"people.csv\"\ntable = \"people\"\nkey = [\"id\"]\n");
+        std::fs::write(
+            seeds.join("seeds.toml"),
+            "[[file]]\npath = \"people.csv\"\ntable = \"people\"\nkey = [\"id\"]\n",
+        )?;
+        let mut manifest = String::new();
         for i in 1..=10 {
             let _ = write!(
                 manifest,
@@ -65,23 +79,28 @@ impl SeedBench<'_> {
                 let _ = writeln!(s, "c{r},Label {r} of {i},{r}");
                 s
             });
-            std::fs::write(seeds.join(format!("lookup_{i}.csv")), rows)?;
+            std::fs::write(small.join(format!("lookup_{i}.csv")), rows)?;
         }
-        std::fs::write(seeds.join("seeds.toml"), manifest)?;
+        std::fs::write(small.join("seeds.toml"), manifest)?;
         Ok(Fixture {
             migrations,
             seeds: root.join("seeds"),
+            small_seeds: root.join("small-seeds"),
             csv,
         })
     }
 
     fn xtask(&self, args: &[&str], url: &str, f: &Fixture) -> Command {
+        self.xtask_with(args, url, f, &f.seeds)
+    }
+
+    fn xtask_with(&self, args: &[&str], url: &str, f: &Fixture, seeds: &Path) -> Command {
         let mut cmd = Command::new(self.xtask);
         cmd.args(args)
             .args(["--database-url", url, "--migrations"])
             .arg(&f.migrations)
             .arg("--seeds")
-            .arg(&f.seeds)
+            .arg(seeds)
             .env("DBINIT_ADMIN_PASSWORD", "bench-password-0123456789")
             .env("DBINIT_LOG", "warn");
         cmd
@@ -172,15 +191,16 @@ impl SeedBench<'_> {
         );
     }
 
-    /// A no-op `init` with the ten small files and the big one recorded
-    /// (and the demo's three seeders) against one with seeding off.
+    /// A no-op `init` with ten data files recorded (and the demo's three
+    /// seeders) against one with seeding off.
     fn noop(&self, seeded: &str, plain: &str, f: &Fixture) -> anyhow::Result<()> {
-        run_ok(&mut self.xtask(&["init"], seeded, f))?;
-        let with = || self.xtask(&["init"], seeded, f);
-        let without = || self.xtask(&["init", "--no-seed"], plain, f);
+        let small = &f.small_seeds;
+        run_ok(&mut self.xtask_with(&["init"], seeded, f, small))?;
+        let with = || self.xtask_with(&["init"], seeded, f, small);
+        let without = || self.xtask_with(&["init", "--no-seed"], plain, f, small);
         let (base, ours) = interleave(self.noop_runs, without, with, || Ok(()))?;
         println!(
-            "  no-op init, seeded ({} runs each, interleaved): 3 seeders in code and 11 data files \
+            "  no-op init, seeded ({} runs each, interleaved): 3 seeders in code and 10 data files \
              recorded, vs seeding off",
             self.noop_runs
         );

@@ -58,11 +58,19 @@ fn main() -> ExitCode {
         return ExitCode::from(cli::exit::code(e.kind()));
     }
     match Task::parse() {
-        Task::Db(command) => match dbinit_accounts::migration_sets() {
-            // The demo: its schema and its seeders are what `cargo xtask init` makes.
-            Ok(demo) => cli::run(command, &CliConfig::new(default_url()).migrations(demo)),
-            Err(e) => report(Err(e.into())),
-        },
+        Task::Db(command) => {
+            match dbinit_accounts::migration_sets()
+                .and_then(|m| Ok((m, dbinit_accounts::seed_files()?)))
+            {
+                // The demo: its schema, seeders and data files are what
+                // `cargo xtask init` makes.
+                Ok((schema, data)) => cli::run(
+                    command,
+                    &CliConfig::new(default_url()).migrations(schema).seeds(data),
+                ),
+                Err(e) => report(Err(e.into())),
+            }
+        }
         Task::Test(cmd) => report(cmd.run()),
         Task::Bench(cmd) => report(cmd.run()),
     }

@@ -36,6 +36,7 @@ pub use admin::AdminUser;
 pub use roles::{SystemRoles, SYSTEM_ROLES};
 pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
+use dbinit_core::datafiles::SeedFiles;
 use dbinit_core::migration::EmbeddedMigration;
 use dbinit_core::{inventory, CoreError, MigrationSets, SeederRegistration};
 
@@ -58,6 +59,19 @@ pub const DEMO_TABLES: &[&str] = &[
 /// Never in practice: the files were checked when the crate was built.
 pub fn migration_sets() -> Result<MigrationSets, CoreError> {
     MigrationSets::embedded("dbinit-accounts/migrations", MIGRATIONS)
+}
+
+static SEEDS: &[dbinit_core::datafiles::EmbeddedFile] =
+    include!(concat!(env!("OUT_DIR"), "/seeds.rs"));
+
+/// The demo data files (`seeds/`: demo tenants in development), for
+/// `Initializer::seed_files`.
+///
+/// # Errors
+///
+/// Never in practice: the files were checked when the crate was built.
+pub fn seed_files() -> Result<SeedFiles, CoreError> {
+    SeedFiles::embedded("dbinit-accounts/seeds", SEEDS)
 }
 
 inventory::submit! { SeederRegistration::new(|| Box::new(SystemTenant)) }

@@ -63,6 +63,9 @@ pub enum SeedStatus {
     /// Skipped without touching its tables: the seed history records its
     /// version and input.
     Recorded,
+    /// A converging seeder whose check found its data: nothing to write,
+    /// no transaction opened.
+    Present,
     /// Another process seeded; this one checked that it had.
     Verified,
     /// A dry run: it ran and was rolled back.
@@ -372,6 +375,9 @@ fn seeder_lines(
                 s.version.unwrap_or_default()
             )?,
             SeedStatus::Verified => writeln!(f, "  verified              {}", s.name)?,
+            SeedStatus::Present => {
+                writeln!(f, "  present               {}: its data is there", s.name)?
+            }
         }
         for label in &s.secrets_shown {
             writeln!(f, "                        {label}: shown once on stderr")?;

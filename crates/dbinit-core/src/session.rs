@@ -182,6 +182,17 @@ pub trait Session: Send {
         self.execute_batch("ROLLBACK").await
     }
 
+    /// Which of `tables` do not exist. The default lists every table; a
+    /// backend overrides it to look the names up in one round trip.
+    async fn missing_tables(&mut self, tables: &[String]) -> Result<Vec<String>, CoreError> {
+        let present = self.tables().await?;
+        Ok(tables
+            .iter()
+            .filter(|t| !present.contains(t))
+            .cloned()
+            .collect())
+    }
+
     /// `query`, or `None` when `table` does not exist. A backend overrides
     /// it to do both in one round trip (the no-op `init` reads the history
     /// this way).

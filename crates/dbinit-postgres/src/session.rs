@@ -352,6 +352,24 @@ impl Session for PostgresSession {
             .is_some_and(|r| r.values().first() == Some(&Value::Bool(true))))
     }
 
+    /// One lookup by name for all of them (the catalog join of `tables()`
+    /// is slow on a new connection's cold caches).
+    async fn missing_tables(&mut self, tables: &[String]) -> Result<Vec<String>, CoreError> {
+        // A text array literal: every element quoted, `"` and `\` escaped.
+        let literal = tables
+            .iter()
+            .map(|t| format!("\"{}\"", t.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",");
+        let rows = self
+            .query(
+                "SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NULL",
+                &[Value::Text(format!("{{{literal}}}"))],
+            )
+            .await?;
+        rows.iter().map(|r| r.get("name")).collect()
+    }
+
     /// One round trip on the no-op path: a missing table is an error code.
     async fn query_table(&mut self, table: &str, sql: &str) -> Result<Option<Vec<Row>>, CoreError> {
         // A failed statement would abort the caller's transaction: inside

@@ -1,7 +1,6 @@
 //! The built-in health checks: connectivity, migrations, tables, seed data.
 //! Registered at the crate root; backends add their own (`sqlite_quick_check`).
 
-use std::collections::BTreeSet;
 use std::time::Instant;
 
 use dbinit_core::seed_history::SeedHistory;
@@ -66,13 +65,7 @@ impl HealthCheck for RequiredTables {
         if cx.required_tables.is_empty() {
             return Ok(HealthOutcome::disabled("no tables required"));
         }
-        let present: BTreeSet<String> = cx.session.tables().await?.into_iter().collect();
-        let missing: Vec<&str> = cx
-            .required_tables
-            .iter()
-            .filter(|t| !present.contains(*t))
-            .map(String::as_str)
-            .collect();
+        let missing = cx.session.missing_tables(cx.required_tables).await?;
         Ok(if missing.is_empty() {
             HealthOutcome::healthy(format!("{} tables present", cx.required_tables.len()))
         } else {

@@ -95,7 +95,7 @@ impl Target {
 
     /// A CSV field. Empty is `NULL`, except in a `NOT NULL` text column,
     /// where it is the empty string.
-    pub(crate) fn from_text(&self, field: &str) -> Result<Value, String> {
+    pub(crate) fn text(&self, field: &str) -> Result<Value, String> {
         if field.is_empty() {
             return match self.kind {
                 Kind::Text if !self.nullable && !self.key => Ok(Value::Text(String::new())),
@@ -107,7 +107,7 @@ impl Target {
 
     /// A JSON field: `null`, a boolean, a number, a string (converted as
     /// text is), or, for a JSON column, anything.
-    pub(crate) fn from_json(&self, field: &serde_json::Value) -> Result<Value, String> {
+    pub(crate) fn json(&self, field: &serde_json::Value) -> Result<Value, String> {
         use serde_json::Value as J;
         match (field, self.kind) {
             (J::Null, _) => self.null(),
@@ -294,43 +294,40 @@ mod tests {
 
     #[test]
     fn converts_or_says_why_not() {
-        assert_eq!(target("integer", true).from_text(" 42"), Ok(Value::Int(42)));
+        assert_eq!(target("integer", true).text(" 42"), Ok(Value::Int(42)));
         assert_eq!(
-            target("integer", true).from_text("4x"),
+            target("integer", true).text("4x"),
             Err("`4x` is not an integer".to_owned())
         );
-        assert_eq!(target("integer", true).from_text(""), Ok(Value::Null));
-        assert!(target("integer", false).from_text("").is_err());
+        assert_eq!(target("integer", true).text(""), Ok(Value::Null));
+        assert!(target("integer", false).text("").is_err());
         assert_eq!(
-            target("text", false).from_text(""),
+            target("text", false).text(""),
             Ok(Value::Text(String::new()))
         );
-        assert_eq!(
-            target("boolean", true).from_text("Yes"),
-            Ok(Value::Bool(true))
-        );
-        assert!(target("boolean", true).from_text("maybe").is_err());
+        assert_eq!(target("boolean", true).text("Yes"), Ok(Value::Bool(true)));
+        assert!(target("boolean", true).text("maybe").is_err());
         assert!(target("timestamp", true)
-            .from_text("2024-05-01 12:30:00.25")
+            .text("2024-05-01 12:30:00.25")
             .is_ok());
         assert!(target("timestamp", true)
-            .from_text("2024-13-01 12:30:00")
+            .text("2024-13-01 12:30:00")
             .is_err());
-        assert!(target("date", true).from_text("2024-02-30").is_err());
+        assert!(target("date", true).text("2024-02-30").is_err());
         assert!(target("uuid", true)
-            .from_text("0190c5a4-1b2c-7d3e-8f40-123456789abc")
+            .text("0190c5a4-1b2c-7d3e-8f40-123456789abc")
             .is_ok());
-        assert!(target("uuid", true).from_text("0190c5a4").is_err());
-        assert!(target("numeric", true).from_text("-12.50").is_ok());
-        assert!(target("numeric", true).from_text("1e5x").is_err());
+        assert!(target("uuid", true).text("0190c5a4").is_err());
+        assert!(target("numeric", true).text("-12.50").is_ok());
+        assert!(target("numeric", true).text("1e5x").is_err());
         assert_eq!(
-            target("bytea", true).from_text("\\x00ff"),
+            target("bytea", true).text("\\x00ff"),
             Ok(Value::Bytes(vec![0, 255]))
         );
-        assert!(target("jsonb", true).from_text("{\"a\":").is_err());
+        assert!(target("jsonb", true).text("{\"a\":").is_err());
         let long = "x".repeat(100);
         assert!(target("integer", true)
-            .from_text(&long)
+            .text(&long)
             .unwrap_err()
             .contains('…'));
     }
@@ -338,24 +335,18 @@ mod tests {
     #[test]
     fn json_fields() {
         use serde_json::json;
+        assert_eq!(target("integer", true).json(&json!(7)), Ok(Value::Int(7)));
+        assert!(target("integer", true).json(&json!(7.5)).is_err());
         assert_eq!(
-            target("integer", true).from_json(&json!(7)),
-            Ok(Value::Int(7))
-        );
-        assert!(target("integer", true).from_json(&json!(7.5)).is_err());
-        assert_eq!(
-            target("jsonb", true).from_json(&json!({"a": [1]})),
+            target("jsonb", true).json(&json!({"a": [1]})),
             Ok(Value::Text("{\"a\":[1]}".into()))
         );
         assert_eq!(
-            target("text", true).from_json(&json!([1])),
+            target("text", true).json(&json!([1])),
             Ok(Value::Text("[1]".into()))
         );
-        assert!(target("integer", true).from_json(&json!([1])).is_err());
-        assert_eq!(
-            target("text", true).from_json(&json!(null)),
-            Ok(Value::Null)
-        );
+        assert!(target("integer", true).json(&json!([1])).is_err());
+        assert_eq!(target("text", true).json(&json!(null)), Ok(Value::Null));
     }
 
     #[test]

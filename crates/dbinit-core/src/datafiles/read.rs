@@ -163,7 +163,7 @@ impl Reader {
                     let field = record.get(*index).unwrap_or_default();
                     let value = std::str::from_utf8(field)
                         .map_err(|_| "is not UTF-8".to_owned())
-                        .and_then(|text| target.from_text(text))
+                        .and_then(|text| target.text(text))
                         .map_err(|message| RowError {
                             line,
                             column: Some(target.name.clone()),
@@ -199,14 +199,13 @@ impl Reader {
                     ));
                 }
                 for (index, target) in &plan.fields {
-                    let value =
-                        target
-                            .from_json(&object[&self.header[*index]])
-                            .map_err(|message| RowError {
-                                line,
-                                column: Some(target.name.clone()),
-                                message,
-                            })?;
+                    let value = target
+                        .json(&object[&self.header[*index]])
+                        .map_err(|message| RowError {
+                            line,
+                            column: Some(target.name.clone()),
+                            message,
+                        })?;
                     out.push(value);
                 }
                 Ok(Some(line))
@@ -256,11 +255,14 @@ fn csv_error(e: &csv::Error, line: u64) -> RowError {
     }
 }
 
+/// A JSON object and the line it starts on.
+type Object = (u64, Map<String, Json>);
+
 /// JSON objects with their lines: an array's elements, or JSON Lines.
 struct Objects {
     source: ObjectSource,
     /// The first object, read by `open` for the header.
-    pending: Option<(u64, Map<String, Json>)>,
+    pending: Option<Object>,
 }
 
 enum ObjectSource {
@@ -317,7 +319,7 @@ impl Objects {
         }
     }
 
-    fn next(&mut self) -> Result<Option<(u64, Map<String, Json>)>, RowError> {
+    fn next(&mut self) -> Result<Option<Object>, RowError> {
         if let Some(first) = self.pending.take() {
             return Ok(Some(first));
         }
