@@ -238,7 +238,7 @@ impl SeedFiles {
                 .map_err(|e| invalid(format!("cannot read {}: {e}", show(&manifest_name))))?;
             let text = std::str::from_utf8(&text)
                 .map_err(|_| invalid(format!("{} is not UTF-8", show(&manifest_name))))?;
-            let manifest: Manifest = toml::from_str(text)
+            let manifest: Manifest = toml::from_str(text.trim_start_matches('\u{feff}'))
                 .map_err(|e| invalid(format!("{}: {}", show(&manifest_name), e.message())))?;
             for entry in manifest.files {
                 let file = check_entry(dir, entry, &tree, &show)
