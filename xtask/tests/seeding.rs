@@ -312,6 +312,28 @@ fn bad_files_change_nothing(backend: Backend) {
             format!("{file} line 1, column `id`: is named twice"),
         ),
         (String::new(), format!("{file} line 1: the file is empty")),
+        // RFC 4180 quoting, which the csv crate alone lets through.
+        (
+            format!("{header}1,\"open,1,true,\n2,b,1,true,\n"),
+            format!("{file} line 2: the quoted field that starts here never closes"),
+        ),
+        (
+            format!("{header}1,a,1,true,\n2,\"b\"c,1,true,\n"),
+            format!("{file} line 3: text after the closing quote of a field"),
+        ),
+        (
+            format!("{header}1,a\"b,1,true,\n"),
+            format!("{file} line 2: a quote inside an unquoted field"),
+        ),
+        // Lines ended by CRLF or CR count as lines.
+        (
+            "id,label,amount,active,at\r\n1,a,1,true,\r\n2,b,x,true,\r\n".to_owned(),
+            format!("{file} line 3, column `amount`: `x` is not a number"),
+        ),
+        (
+            "id,label,amount,active,at\r1,a,1,true,\r2,b,x,true,\r".to_owned(),
+            format!("{file} line 3, column `amount`: `x` is not a number"),
+        ),
     ] {
         std::fs::write(&items, &contents).unwrap();
         let out = xtask(&["seed"], &url, set.path(), files.path());
@@ -340,6 +362,10 @@ fn bad_files_change_nothing(backend: Backend) {
             format!("{shown} line 3: expected `,` or `]` after an element"),
         ),
         ("{\"slug\": \"a\"}", format!("{shown} line 1: a .json data file is an array")),
+        (
+            "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": null},\n]",
+            format!("{shown} line 2: a comma before `]`"),
+        ),
     ] {
         std::fs::write(&notes, contents).unwrap();
         let out = xtask(&["seed"], &url, set.path(), files.path());
@@ -624,4 +650,98 @@ fn postgres_enum_numeric_and_identity_columns() {
         stderr(&out)
     );
     assert_eq!(dump_blocking(&url), before);
+}
+
+/// A file may give a `GENERATED ALWAYS` identity column: inserted as given
+/// (the sequence moved past it), never updated, also into a table that
+/// already has rows (the system tenant).
+#[test]
+fn postgres_identity_columns_load_into_non_empty_tables() {
+    let set = cli::migration_dir("postgres", &[]);
+    let files = cli::seeds_dir(&[
+        (
+            "common/seeds.toml",
+            "[[file]]\npath = \"tenants.csv\"\ntable = \"tenants\"\nkey = [\"slug\"]\n",
+        ),
+        ("common/tenants.csv", "id,slug,name\n100,acme,Acme\n"),
+    ]);
+    let url = pg_url(&unique_database("identity"));
+    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    assert_eq!(
+        seeder(&report, "common/tenants.csv")["created"],
+        1,
+        "{report:#}"
+    );
+    assert_eq!(
+        scalar(&url, "SELECT id FROM tenants WHERE slug = 'acme'"),
+        "100"
+    );
+    std::fs::write(
+        files.path().join("common/tenants.csv"),
+        "id,slug,name\n100,acme,Acme Corporation\n200,globex,Globex\n",
+    )
+    .unwrap();
+    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let tenants = seeder(&report, "common/tenants.csv");
+    assert_eq!(
+        (&tenants["created"], &tenants["updated"]),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!(
+        scalar(&url, "SELECT name FROM tenants WHERE id = 100"),
+        "Acme Corporation"
+    );
+    assert_eq!(
+        scalar(
+            &url,
+            "INSERT INTO tenants (slug, name) VALUES ('next', 'Next') RETURNING id"
+        ),
+        "201"
+    );
+}
+
+/// SIGINT in the middle of a SQLite load: the load stops at the next row,
+/// rolls back, and the process exits 130 with nothing of the file written.
+#[test]
+fn sqlite_interrupted_load_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(Backend::Sqlite);
+    let files = seeds(&rows_csv(1_000_000, "big"));
+    let url = Backend::Sqlite.fresh_url(dir.path());
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    let wal = format!("{}-wal", url.trim_start_matches("sqlite://"));
+    let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    let mut cmd = cli::command(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args([
+        "seed",
+        "--only",
+        "development/items.csv",
+        "--database-url",
+        &url,
+        "--migrations",
+    ])
+    .arg(set.path())
+    .arg("--seeds")
+    .arg(files.path());
+    // Mid-load: the transaction's pages have started to reach the WAL.
+    let (out, _) = cli::signal_when(
+        &mut cmd,
+        || std::fs::metadata(&wal).is_ok_and(|m| m.len() > before + (4 << 20)),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    assert_eq!(exit_code(&out), 130, "{}", stderr(&out));
+    assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "0");
+    // Not even the seed history's table: it was created in the same transaction.
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT count(*) FROM sqlite_master WHERE name = 'dbinit_seed_history'"
+        ),
+        "0"
+    );
 }

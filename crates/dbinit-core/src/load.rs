@@ -73,13 +73,15 @@ pub fn upsert_sql(spec: &LoadSpec) -> String {
         quote_ident(&spec.table),
         idents(&spec.columns),
         params.join(", "),
-        on_conflict(spec)
+        on_conflict(spec, &[])
     )
 }
 
 /// The `ON CONFLICT` clause of an upsert into `spec.table` (empty for a
-/// load into an empty table).
-pub fn on_conflict(spec: &LoadSpec) -> String {
+/// load into an empty table). Columns in `insert_only` are given on insert
+/// and never updated (PostgreSQL refuses to update a `GENERATED ALWAYS`
+/// identity column).
+pub fn on_conflict(spec: &LoadSpec, insert_only: &[String]) -> String {
     if spec.into_empty {
         return String::new();
     }
@@ -87,7 +89,7 @@ pub fn on_conflict(spec: &LoadSpec) -> String {
     let rest: Vec<&String> = spec
         .columns
         .iter()
-        .filter(|c| !spec.key.contains(c))
+        .filter(|c| !spec.key.contains(c) && !insert_only.contains(c))
         .collect();
     if rest.is_empty() {
         return format!(" ON CONFLICT ({}) DO NOTHING", idents(&spec.key));

@@ -79,6 +79,14 @@ pub(crate) async fn load(
         .map_err(|e| failed("its columns", e))?;
     let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
     drop(probe);
+    let (always, generated) = identity_and_generated(client, spec).await?;
+    if let Some(column) = generated.first() {
+        return Err(CoreError::backend(
+            ErrorKind::Database,
+            format!("column `{column}` of {table} is generated: the database computes it, so the file must not give it"),
+        )
+        .into());
+    }
     let target = if spec.into_empty {
         table.clone()
     } else {
@@ -93,8 +101,14 @@ pub(crate) async fn load(
     };
     let copy = format!("COPY {target} ({names}) FROM STDIN");
     let copied = if types.iter().all(has_binary_encoding) {
-        copy_binary(client, &copy, &types, rows).await?
+        copy_binary(client, &copy, spec, &types, rows).await?
     } else {
+        // Text timestamps are UTC (the data files' rule), not the
+        // session's zone; until this transaction ends.
+        client
+            .batch_execute("SET LOCAL TIME ZONE 'UTC'")
+            .await
+            .map_err(|e| failed("setting the time zone", e))?;
         copy_text(client, &copy, rows).await?
     };
     if spec.into_empty {
@@ -115,12 +129,26 @@ pub(crate) async fn load(
                 // As COPY does: a file may give an identity column's values.
                 "INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE \
                  SELECT {names} FROM {STAGE}{}",
-                load::on_conflict(spec)
+                load::on_conflict(spec, &always)
             ),
             &[],
         )
         .await
-        .map_err(|e| failed("merging the rows", e))?;
+        .map_err(|e| {
+            // 21000: two rows of the file hit the same row of the table.
+            if e.code() == Some(&tokio_postgres::error::SqlState::CARDINALITY_VIOLATION) {
+                CoreError::backend(
+                    ErrorKind::Database,
+                    format!(
+                        "two rows of the file have keys that {table} considers equal, though \
+                         they are written differently (letter case under a case-insensitive \
+                         collation, say); keep one of them"
+                    ),
+                )
+            } else {
+                failed("merging the rows", e)
+            }
+        })?;
     let after = count(format!("SELECT count(*) FROM {table}")).await?;
     client
         .batch_execute(&format!("DROP TABLE {STAGE}"))
@@ -128,6 +156,38 @@ pub(crate) async fn load(
         .map_err(|e| failed("the staging table", e))?;
     advance_sequences(client, spec).await?;
     Ok(load::outcome(copied, changed, after.saturating_sub(before)))
+}
+
+/// The loaded columns that are `GENERATED ALWAYS AS IDENTITY` (inserted,
+/// never updated) and those that are generated (never given).
+async fn identity_and_generated(
+    client: &Client,
+    spec: &LoadSpec,
+) -> Result<(Vec<String>, Vec<String>), CoreError> {
+    let params = [Value::Text(quote_ident(&spec.table))];
+    let params = types::typed(&params);
+    let rows = client
+        .query_typed(
+            "SELECT attname::text, attidentity = 'a', attgenerated <> '' FROM pg_attribute \
+             WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped",
+            &types::refs(&params),
+        )
+        .await
+        .map_err(|e| error::classify("cannot read the columns' kinds", e))?;
+    let (mut always, mut generated) = (Vec::new(), Vec::new());
+    for row in rows {
+        let name: String = row.get(0);
+        if !spec.columns.contains(&name) {
+            continue;
+        }
+        if row.get::<_, bool>(1) {
+            always.push(name.clone());
+        }
+        if row.get::<_, bool>(2) {
+            generated.push(name);
+        }
+    }
+    Ok((always, generated))
 }
 
 /// Moves the sequence behind each loaded identity or serial column past
@@ -209,6 +269,7 @@ fn copy_failed(e: tokio_postgres::Error) -> LoadFailure {
 async fn copy_binary(
     client: &Client,
     copy: &str,
+    spec: &LoadSpec,
     types: &[Type],
     rows: &mut dyn RowBatches,
 ) -> Result<u64, LoadFailure> {
@@ -231,12 +292,28 @@ async fn copy_binary(
                 .map_err(|e| LoadFailure {
                     // An encoding error is this row's; a server error names its own.
                     row: refused_row(&e, 0).or(Some(seen)),
-                    error: error::classify("the row cannot be sent", e),
+                    error: match unencodable(&row, types, spec) {
+                        Some(why) => CoreError::backend(ErrorKind::Database, why),
+                        None => error::classify("the row cannot be sent", e),
+                    },
                 })?;
             seen += 1;
         }
     }
     writer.finish().await.map_err(copy_failed)
+}
+
+/// Which value of `row` its column's type cannot take, and why (an
+/// integer out of a smallint's range, say).
+fn unencodable(row: &[Value], types: &[Type], spec: &LoadSpec) -> Option<String> {
+    let mut scratch = BytesMut::new();
+    for ((value, ty), column) in row.iter().zip(types).zip(&spec.columns) {
+        scratch.clear();
+        if let Err(e) = Param(value).to_sql(ty, &mut scratch) {
+            return Some(format!("column `{column}` ({ty}): {e}"));
+        }
+    }
+    None
 }
 
 async fn copy_text(

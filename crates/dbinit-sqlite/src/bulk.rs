@@ -1,6 +1,8 @@
 //! Bulk insert: one prepared statement, executed per row, in one transaction.
 
-use dbinit_core::{quote_ident, CoreError, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
 use rusqlite::Connection;
 
 use crate::error;
@@ -60,10 +62,15 @@ fn insert_rows(conn: &Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64,
 /// Runs the upsert `sql` for every row of a batch inside the caller's
 /// transaction: the rows seen and the rows changed, or the index of the
 /// refused row. Parameters are `$1..$n` in order, so they bind by index.
+///
+/// Stops at the next row once `cancelled` is set: `sqlite3_interrupt`
+/// alone is forgotten between two statements, and a load is thousands of
+/// short ones.
 pub(crate) fn upsert(
     conn: &Connection,
     sql: &str,
     rows: &[Vec<Value>],
+    cancelled: &AtomicBool,
 ) -> (usize, Result<u64, (usize, CoreError)>) {
     let mut stmt = match conn.prepare_cached(sql) {
         Ok(stmt) => stmt,
@@ -71,6 +78,10 @@ pub(crate) fn upsert(
     };
     let mut changed = 0;
     for (i, row) in rows.iter().enumerate() {
+        if cancelled.load(Ordering::SeqCst) {
+            let stop = CoreError::backend(ErrorKind::Interrupted, "the load was cancelled");
+            return (i, Err((i, stop)));
+        }
         let result = row
             .iter()
             .enumerate()

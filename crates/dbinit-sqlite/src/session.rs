@@ -433,9 +433,9 @@ impl Session for SqliteSession {
         let (mut seen, mut changed) = (0u64, 0u64);
         while let Some(batch) = rows.next_batch().await {
             let batch = batch?;
-            let sql = sql.clone();
+            let (sql, cancelled) = (sql.clone(), self.cancelled.clone());
             let (n, result) = self
-                .interact(move |c| bulk::upsert(c, &sql, &batch))
+                .interact(move |c| bulk::upsert(c, &sql, &batch, &cancelled))
                 .await?;
             changed += result.map_err(|(at, error)| LoadFailure {
                 row: Some(seen + at as u64),

@@ -30,7 +30,10 @@ impl Kind {
     pub(crate) fn of(data_type: &str) -> Kind {
         let t = data_type.to_ascii_lowercase();
         let t = t.trim();
-        if t.starts_with("timestamp") || t == "datetime" {
+        if t.ends_with("[]") || t.starts_with('_') || t.contains("array") {
+            // An array: the database parses its text form.
+            Kind::Other
+        } else if t.starts_with("timestamp") || t == "datetime" {
             Kind::Timestamp
         } else if t == "date" {
             Kind::Date
@@ -111,7 +114,12 @@ impl Target {
         use serde_json::Value as J;
         match (field, self.kind) {
             (J::Null, _) => self.null(),
+            // A JSON value for a JSON column, strings included.
+            (J::String(s), Kind::Json) => Ok(Value::Text(J::String(s.clone()).to_string())),
             (J::String(s), _) => self.convert(s),
+            (J::Number(n), Kind::Bool) if n.as_u64().is_some_and(|v| v <= 1) => {
+                Ok(Value::Bool(n.as_u64() == Some(1)))
+            }
             // SQLite keeps JSON in text columns.
             (other, Kind::Json | Kind::Text | Kind::Other)
                 if other.is_object() || other.is_array() =>
@@ -163,11 +171,20 @@ impl Target {
             }
             Kind::Bool => return parse_bool(s).map(Value::Bool).ok_or_else(|| self.refuse(s)),
             Kind::Bytes => return parse_hex(s).map(Value::Bytes).ok_or_else(|| self.refuse(s)),
-            Kind::Timestamp => parse_timestamp(s).is_some(),
-            Kind::Date => parse_date(s).is_some(),
+            // Written the same way whatever the file said: UTC, ISO 8601.
+            Kind::Timestamp => {
+                return parse_timestamp(s)
+                    .map(|t| Value::Text(t.canonical()))
+                    .ok_or_else(|| self.refuse(s))
+            }
+            Kind::Date => {
+                return parse_date(s)
+                    .map(|d| Value::Text(d.to_string()))
+                    .ok_or_else(|| self.refuse(s))
+            }
             Kind::Json => serde_json::from_str::<serde_json::Value>(s).is_ok(),
             Kind::Uuid => parse_uuid(s).is_some(),
-            Kind::Numeric => is_decimal(s),
+            Kind::Numeric => is_decimal(s) || s.trim().parse::<f64>().is_ok(),
         };
         if ok {
             Ok(Value::Text(s.to_owned()))
@@ -232,6 +249,25 @@ impl Timestamp {
     /// The date and time without the offset.
     pub fn naive(self) -> PrimitiveDateTime {
         PrimitiveDateTime::new(self.0.date(), self.0.time())
+    }
+
+    /// `2024-05-01 12:30:00` (and `.ffffff` when there are fractions), in
+    /// UTC: how loads write every timestamp, so that a column compares and
+    /// sorts the same whatever format or offset the file used.
+    pub fn canonical(self) -> String {
+        let (date, time) = (self.0.date(), self.0.time());
+        let micros = time.microsecond();
+        let fraction = if micros == 0 {
+            String::new()
+        } else {
+            format!(".{micros:06}")
+        };
+        format!(
+            "{date} {:02}:{:02}:{:02}{fraction}",
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
     }
 }
 
@@ -354,5 +390,13 @@ mod tests {
         let a = parse_timestamp("2024-05-01 12:30:00").unwrap();
         let b = parse_timestamp("2024-05-01T14:30:00+02:00").unwrap();
         assert_eq!(a, b);
+        assert_eq!(a.canonical(), "2024-05-01 12:30:00");
+        assert_eq!(
+            parse_timestamp("2024-05-01T12:30:00.5-01:00")
+                .unwrap()
+                .canonical(),
+            "2024-05-01 13:30:00.500000"
+        );
+        assert_eq!(Kind::of("integer[]"), Kind::Other);
     }
 }

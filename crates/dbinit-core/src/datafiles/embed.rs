@@ -29,7 +29,9 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
     let (manifest, out_dir) = crate::embed::build_dirs()?;
     let dir = manifest.join(dir);
     println!("cargo:rerun-if-changed={}", dir.display());
-    SeedFiles::from_dir(&dir).map_err(|e| io::Error::other(e.to_string()))?;
+    SeedFiles::from_dir(&dir)
+        .and_then(|files| files.check())
+        .map_err(|e| io::Error::other(e.to_string()))?;
     let mut code = String::from("&[\n");
     for path in crate::discover::files(&dir).map_err(io::Error::other)? {
         let name = super::relative_name(&dir, &path);

@@ -147,21 +147,26 @@ pub(crate) struct DataFile {
     pub(crate) content: Content,
 }
 
-/// Every data file of a seeds directory, checked.
+/// The data files of a seeds directory. Its layout (directory names, no
+/// stray data file at the top) is checked when it is read; each
+/// directory's manifest when that directory loads, so a mistake in
+/// `development/` never blocks a production deploy ([`SeedFiles::check`]
+/// checks them all: the build does).
 #[derive(Debug, Clone, Default)]
 pub struct SeedFiles {
     origin: String,
-    /// By directory (`common`, `development`, ...), each in manifest order.
-    dirs: BTreeMap<String, Vec<DataFile>>,
+    /// Every file, by its path under the seeds directory.
+    tree: BTreeMap<String, Content>,
+    /// How a file's path is shown: `<dir>/` or `embedded:<name>/` first.
+    prefix: String,
 }
 
 impl SeedFiles {
-    /// Reads and checks the manifests under `dir` (the files themselves are
-    /// read when they load).
+    /// Reads the layout of `dir` (the files are read when they load).
     ///
     /// # Errors
     ///
-    /// [`CoreError::InvalidConfig`] (`seeds`) naming the file and the rule
+    /// [`CoreError::InvalidConfig`] (`seeds`) naming the path and the rule
     /// it breaks.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, CoreError> {
         let dir = dir.as_ref();
@@ -169,12 +174,14 @@ impl SeedFiles {
         for path in crate::discover::files(dir).map_err(invalid)? {
             tree.insert(relative_name(dir, &path), Content::Path(path));
         }
-        Self::parse(dir.display().to_string(), tree, |name| {
-            dir.join(name).display().to_string()
-        })
+        Self::new(
+            dir.display().to_string(),
+            tree,
+            format!("{}/", dir.display()),
+        )
     }
 
-    /// The files [`embed`] wrote at build time, checked again.
+    /// The files [`embed`] wrote at build time.
     ///
     /// # Errors
     ///
@@ -184,25 +191,30 @@ impl SeedFiles {
             .iter()
             .map(|(name, bytes)| ((*name).to_owned(), Content::Static(bytes)))
             .collect();
-        Self::parse(format!("embedded:{origin}"), tree, |name| {
-            format!("embedded:{origin}/{name}")
-        })
+        Self::new(
+            format!("embedded:{origin}"),
+            tree,
+            format!("embedded:{origin}/"),
+        )
     }
 
-    fn parse(
+    fn new(
         origin: String,
         tree: BTreeMap<String, Content>,
-        show: impl Fn(&str) -> String,
+        prefix: String,
     ) -> Result<Self, CoreError> {
-        let mut dirs: BTreeMap<String, Vec<DataFile>> = BTreeMap::new();
-        let mut unlisted: Vec<&String> = Vec::new();
-        for name in tree.keys() {
+        let files = SeedFiles {
+            origin,
+            tree,
+            prefix,
+        };
+        for name in files.tree.keys() {
             let Some((dir, _)) = name.split_once('/') else {
                 if Format::of(name).is_some() {
                     return Err(invalid(format!(
                         "{} is not in an environment directory: move it under {COMMON}/, \
                          development/, test/ or production/",
-                        show(name)
+                        files.show(name)
                     )));
                 }
                 continue;
@@ -213,56 +225,91 @@ impl SeedFiles {
                 return Err(invalid(format!(
                     "{} is not an environment directory (expected {COMMON}, development, \
                      test or production)",
-                    show(dir)
+                    files.show(dir)
                 )));
             }
-            if Format::of(name).is_some() {
-                unlisted.push(name);
-            }
-            dirs.entry(dir.to_owned()).or_default();
         }
-        for (dir, files) in &mut dirs {
-            let manifest_name = format!("{dir}/{MANIFEST}");
-            let Some(manifest) = tree.get(&manifest_name) else {
-                if let Some(first) = unlisted.iter().find(|n| n.starts_with(&format!("{dir}/"))) {
-                    return Err(invalid(format!(
-                        "{} is missing; it lists the data files of {dir}/ ({} and others)",
-                        show(&manifest_name),
-                        show(first)
-                    )));
-                }
-                continue;
+        Ok(files)
+    }
+
+    fn show(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+
+    /// Checks every directory's manifest against its files, whatever the
+    /// environment.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken, as [`SeedFiles::seeders`] would report it.
+    pub fn check(&self) -> Result<(), CoreError> {
+        for dir in self.all_directories() {
+            self.files_in(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn all_directories(&self) -> Vec<String> {
+        let mut dirs: Vec<String> = (self.tree.keys())
+            .filter_map(|n| n.split_once('/').map(|(d, _)| d.to_owned()))
+            .collect();
+        dirs.dedup();
+        dirs
+    }
+
+    /// The listed files of `dir`, in manifest order, checked: every data
+    /// file listed once, every listed file present.
+    fn files_in(&self, dir: &str) -> Result<Vec<DataFile>, CoreError> {
+        let inside = format!("{dir}/");
+        let mut unlisted: Vec<&String> = (self.tree.keys())
+            .filter(|n| n.starts_with(&inside) && Format::of(n).is_some())
+            .collect();
+        let manifest_name = format!("{dir}/{MANIFEST}");
+        let Some(manifest) = self.tree.get(&manifest_name) else {
+            return match unlisted.first() {
+                Some(first) => Err(invalid(format!(
+                    "{} is missing: every data file of {dir}/ ({} among them) must be \
+                     listed there",
+                    self.show(&manifest_name),
+                    self.show(first)
+                ))),
+                None => Ok(Vec::new()),
             };
-            let text = manifest
-                .read_all()
-                .map_err(|e| invalid(format!("cannot read {}: {e}", show(&manifest_name))))?;
-            let text = std::str::from_utf8(&text)
-                .map_err(|_| invalid(format!("{} is not UTF-8", show(&manifest_name))))?;
-            let manifest: Manifest = toml::from_str(text.trim_start_matches('\u{feff}'))
-                .map_err(|e| invalid(format!("{}: {}", show(&manifest_name), e.message())))?;
-            for entry in manifest.files {
-                let file = check_entry(dir, entry, &tree, &show)
-                    .map_err(|e| invalid(format!("{}: {e}", show(&manifest_name))))?;
-                if files.iter().any(|f| f.name == file.name) {
-                    return Err(invalid(format!(
-                        "{}: {} is listed twice",
-                        show(&manifest_name),
-                        file.entry.path
-                    )));
-                }
-                unlisted.retain(|n| **n != file.name);
-                files.push(file);
+        };
+        let shown = self.show(&manifest_name);
+        let text = manifest
+            .read_all()
+            .map_err(|e| invalid(format!("cannot read {shown}: {e}")))?;
+        let text = std::str::from_utf8(&text)
+            .map_err(|_| invalid(format!("{shown} is not UTF-8")))?
+            .trim_start_matches('\u{feff}');
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(1, |s| text[..s.start].matches('\n').count() + 1);
+            invalid(format!("{shown} line {line}: {}", e.message()))
+        })?;
+        let mut files: Vec<DataFile> = Vec::new();
+        for entry in manifest.files {
+            let file = self
+                .check_entry(dir, entry)
+                .map_err(|e| invalid(format!("{shown}: {e}")))?;
+            if files.iter().any(|f| f.name == file.name) {
+                return Err(invalid(format!(
+                    "{shown}: {} is listed twice",
+                    file.entry.path
+                )));
             }
+            unlisted.retain(|n| **n != file.name);
+            files.push(file);
         }
         if let Some(name) = unlisted.first() {
-            let dir = name.split_once('/').map_or("", |(d, _)| d);
             return Err(invalid(format!(
-                "{} is not listed in {}: list it (with its table and key), or move it away",
-                show(name),
-                show(&format!("{dir}/{MANIFEST}"))
+                "{} is not listed in {shown}: list it (with its table and key), or move it away",
+                self.show(name)
             )));
         }
-        Ok(SeedFiles { origin, dirs })
+        Ok(files)
     }
 
     /// Where the files came from: a directory, or `embedded:<name>`.
@@ -273,76 +320,82 @@ impl SeedFiles {
     /// The directories that load in `environment`: `common` and the
     /// environment's own, those that exist.
     pub fn directories(&self, environment: Environment) -> Vec<String> {
+        let present = self.all_directories();
         [COMMON, environment.as_str()]
             .into_iter()
-            .filter(|d| self.dirs.contains_key(*d))
+            .filter(|d| present.iter().any(|p| p == d))
             .map(str::to_owned)
             .collect()
     }
 
     /// One seeder per file that loads in `environment`, in load order
-    /// (`common` first). Reads every such file once, for its checksum.
+    /// (`common` first). Checks those directories' manifests, and reads
+    /// every such file once, for its checksum.
     ///
     /// # Errors
     ///
-    /// A file that cannot be read.
+    /// A manifest that breaks a rule ([`CoreError::InvalidConfig`]), or a
+    /// file that cannot be read.
     pub fn seeders(&self, environment: Environment) -> Result<Vec<Box<dyn Seeder>>, CoreError> {
         let mut out: Vec<Box<dyn Seeder>> = Vec::new();
         for dir in self.directories(environment) {
-            for file in &self.dirs[&dir] {
-                out.push(Box::new(seeder::FileSeeder::new(file.clone())?));
+            for file in self.files_in(&dir)? {
+                out.push(Box::new(seeder::FileSeeder::new(file)?));
             }
         }
         Ok(out)
     }
 }
 
-/// Checks one manifest entry against the files present.
-fn check_entry(
-    dir: &str,
-    entry: Entry,
-    tree: &BTreeMap<String, Content>,
-    show: &impl Fn(&str) -> String,
-) -> Result<DataFile, String> {
-    let path = &entry.path;
-    if path.is_empty()
-        || path.starts_with('/')
-        || path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('.'))
-        || path.contains('\\')
-    {
-        return Err(format!(
-            "`{path}` is not a plain path inside {dir}/ (no `..`, no leading `/` or `.`)"
-        ));
-    }
-    let Some(format) = Format::of(path) else {
-        return Err(format!("{path}: data files end in .csv, .json or .jsonl"));
-    };
-    if entry.table.trim().is_empty() {
-        return Err(format!("{path}: `table` is empty"));
-    }
-    if entry.key.is_empty() {
-        return Err(format!(
-            "{path}: `key` is empty; name the columns that identify a row"
-        ));
-    }
-    for (i, k) in entry.key.iter().enumerate() {
-        if k.is_empty() || entry.key[..i].contains(k) {
-            return Err(format!("{path}: key column `{k}` is empty or repeated"));
+impl SeedFiles {
+    /// Checks one manifest entry against the files present.
+    fn check_entry(&self, dir: &str, entry: Entry) -> Result<DataFile, String> {
+        let path = &entry.path;
+        if path.is_empty()
+            || path.starts_with('/')
+            || path
+                .split('/')
+                .any(|c| c.is_empty() || c == "." || c == ".." || c.starts_with('.'))
+            || path.contains('\\')
+        {
+            return Err(format!(
+                "`{path}` is not a plain path inside {dir}/ (no `..`, no leading `/` or `.`)"
+            ));
         }
+        let Some(format) = Format::of(path) else {
+            return Err(format!("{path}: data files end in .csv, .json or .jsonl"));
+        };
+        if entry.table.trim().is_empty() {
+            return Err(format!("{path}: `table` is empty"));
+        }
+        if entry.table.starts_with("dbinit_") || entry.table == "refinery_schema_history" {
+            return Err(format!(
+                "{path}: `{}` is dbinit's own table; data files load the application's",
+                entry.table
+            ));
+        }
+        if entry.key.is_empty() {
+            return Err(format!(
+                "{path}: `key` is empty; name the columns that identify a row"
+            ));
+        }
+        for (i, k) in entry.key.iter().enumerate() {
+            if k.is_empty() || entry.key[..i].contains(k) {
+                return Err(format!("{path}: key column `{k}` is empty or repeated"));
+            }
+        }
+        let name = format!("{dir}/{path}");
+        let Some(content) = self.tree.get(&name) else {
+            return Err(format!("{} does not exist", self.show(&name)));
+        };
+        Ok(DataFile {
+            shown: self.show(&name),
+            content: content.clone(),
+            name,
+            entry,
+            format,
+        })
     }
-    let name = format!("{dir}/{path}");
-    let Some(content) = tree.get(&name) else {
-        return Err(format!("{} does not exist", show(&name)));
-    };
-    Ok(DataFile {
-        shown: show(&name),
-        content: content.clone(),
-        name,
-        entry,
-        format,
-    })
 }
 
 /// `path` under `dir`, with `/` between components: a file's name in the
@@ -368,7 +421,9 @@ mod tests {
     use super::*;
 
     fn files(list: &'static [EmbeddedFile]) -> Result<SeedFiles, String> {
-        SeedFiles::embedded("t", list).map_err(|e| e.to_string())
+        let files = SeedFiles::embedded("t", list).map_err(|e| e.to_string())?;
+        files.check().map_err(|e| e.to_string())?;
+        Ok(files)
     }
 
     const MANIFEST_TEXT: &str =
@@ -398,6 +453,28 @@ mod tests {
             .map(|s| s.name().to_owned())
             .collect();
         assert_eq!(names, ["common/a.csv", "common/sub/b.jsonl"]);
+    }
+
+    #[test]
+    fn a_broken_directory_blocks_only_its_environment() {
+        let list: &'static [EmbeddedFile] = &[
+            ("development/seeds.toml", b"[[file]]\npath = 3\n"),
+            ("production/seeds.toml", MANIFEST_OK),
+            ("production/a.csv", b"k\n1\n"),
+            ("production/sub/b.jsonl", b"{\"k\":1}\n"),
+        ];
+        let files = SeedFiles::embedded("t", list).unwrap();
+        assert_eq!(files.seeders(Environment::Production).unwrap().len(), 2);
+        let err = files
+            .seeders(Environment::Development)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("embedded:t/development/seeds.toml line 2: invalid type"),
+            "{err}"
+        );
+        assert!(files.check().is_err());
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! (streamed) and a JSON array (read whole; use the other two for big
 //! files).
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::BufRead;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value as Json};
 
-use super::convert::Target;
+use super::convert::{Kind, Target};
 use super::{DataFile, Format};
 use crate::Value;
 
@@ -64,8 +65,9 @@ pub(crate) struct Reader {
 
 enum Inner {
     Csv {
-        rows: csv::Reader<Box<dyn std::io::Read + Send>>,
+        rows: csv::Reader<Strict>,
         record: csv::ByteRecord,
+        scan: Arc<Mutex<Scan>>,
     },
     Json(Objects),
 }
@@ -75,12 +77,20 @@ impl Reader {
         let cannot = |e: std::io::Error| RowError::at(0, format!("cannot read it: {e}"));
         match file.format {
             Format::Csv => {
+                let scan = Arc::new(Mutex::new(Scan::default()));
+                let strict = Strict {
+                    inner: file.content.open().map_err(cannot)?,
+                    scan: scan.clone(),
+                };
                 let mut rows = csv::ReaderBuilder::new()
                     .has_headers(true)
                     .flexible(false)
                     .buffer_capacity(1 << 16)
-                    .from_reader(file.content.open().map_err(cannot)?);
-                let header = rows.byte_headers().map_err(|e| csv_error(&e, 1))?.clone();
+                    .from_reader(strict);
+                let header = rows
+                    .byte_headers()
+                    .map_err(|e| csv_error(&e, 1, &scan))?
+                    .clone();
                 if header.is_empty() {
                     return Err(RowError::at(
                         1,
@@ -105,13 +115,19 @@ impl Reader {
                     inner: Inner::Csv {
                         rows,
                         record: csv::ByteRecord::new(),
+                        scan,
                     },
                 })
             }
             Format::Json | Format::JsonLines => {
                 let mut objects = Objects::open(file)?;
+                // No objects: no columns, and no rows to load.
                 let Some((line, first)) = objects.next()? else {
-                    return Err(RowError::at(1, "has no rows"));
+                    return Ok(Reader {
+                        header: Vec::new(),
+                        header_line: 1,
+                        inner: Inner::Json(objects),
+                    });
                 };
                 let header: Vec<String> = first.keys().cloned().collect();
                 check_header(&header, line)?;
@@ -151,14 +167,15 @@ impl Reader {
     ) -> Result<Option<u64>, RowError> {
         out.clear();
         match &mut self.inner {
-            Inner::Csv { rows, record } => {
-                let line = rows.position().line();
+            Inner::Csv { rows, record, scan } => {
+                let line = lock(scan).line_of(rows.position().byte());
                 match rows.read_byte_record(record) {
                     Ok(false) => return Ok(None),
                     Ok(true) => {}
-                    Err(e) => return Err(csv_error(&e, line)),
+                    Err(e) => return Err(csv_error(&e, line, scan)),
                 }
-                let line = record.position().map_or(line, |p| p.line());
+                let start = record.position().map_or(0, csv::Position::byte);
+                let line = lock(scan).line_of(start);
                 for (index, target) in &plan.fields {
                     let field = record.get(*index).unwrap_or_default();
                     let value = std::str::from_utf8(field)
@@ -238,14 +255,18 @@ fn check_header(names: &[String], line: u64) -> Result<(), RowError> {
     Ok(())
 }
 
-fn csv_error(e: &csv::Error, line: u64) -> RowError {
+fn csv_error(e: &csv::Error, line: u64, scan: &Mutex<Scan>) -> RowError {
+    let mut scan = lock(scan);
+    if let Some((line, message)) = scan.error.clone() {
+        return RowError::at(line, message);
+    }
     match e.kind() {
         csv::ErrorKind::UnequalLengths {
             pos,
             expected_len,
             len,
         } => RowError::at(
-            pos.as_ref().map_or(line, csv::Position::line),
+            pos.as_ref().map_or(line, |p| scan.line_of(p.byte())),
             format!("{len} fields, but the header has {expected_len}"),
         ),
         _ => RowError::at(
@@ -257,6 +278,133 @@ fn csv_error(e: &csv::Error, line: u64) -> RowError {
 
 /// A JSON object and the line it starts on.
 type Object = (u64, Map<String, Json>);
+
+fn lock(scan: &Mutex<Scan>) -> std::sync::MutexGuard<'_, Scan> {
+    scan.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The bytes of a CSV file on their way to the csv crate, which is lenient
+/// (an unclosed quote swallows the rest of the file, `"a"b` reads as
+/// `ab`) and counts lines by `\n` only: this checks RFC 4180 quoting and
+/// counts lines ended by `\n`, `\r\n` or `\r`, so errors name the right line.
+struct Strict {
+    inner: Box<dyn std::io::Read + Send>,
+    scan: Arc<Mutex<Scan>>,
+}
+
+impl std::io::Read for Strict {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut scan = lock(&self.scan);
+        if n == 0 {
+            scan.end();
+        } else {
+            scan.feed(&buf[..n]);
+        }
+        match &scan.error {
+            Some((_, message)) => Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                message.clone(),
+            )),
+            None => Ok(n),
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    #[default]
+    FieldStart,
+    Unquoted,
+    Quoted,
+    AfterQuote,
+}
+
+/// What [`Strict`] has seen.
+#[derive(Debug, Default)]
+struct Scan {
+    offset: u64,
+    /// Where the lines after the ones already asked about start.
+    starts: VecDeque<u64>,
+    /// Lines that start at or before the last offset asked about.
+    passed: u64,
+    /// The physical line at `offset`.
+    line: u64,
+    after_cr: bool,
+    quoting: Quoting,
+    quote_opened: u64,
+    /// A byte-order mark is being skipped.
+    bom: usize,
+    error: Option<(u64, String)>,
+}
+
+impl Scan {
+    const BOM: [u8; 3] = [0xef, 0xbb, 0xbf];
+
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            let at = self.offset;
+            self.offset += 1;
+            if at < 3 && self.bom == at as usize && b == Self::BOM[self.bom] {
+                self.bom += 1;
+                continue;
+            }
+            let current = self.line + 1;
+            match b {
+                // `\r\n` ends one line, which counts from the `\r` on: the
+                // csv crate may place the next record at the `\n`.
+                b'\n' if self.after_cr => {}
+                b'\n' | b'\r' => {
+                    self.line += 1;
+                    self.starts.push_back(self.offset);
+                }
+                _ => {}
+            }
+            self.after_cr = b == b'\r';
+            self.quoting = match (self.quoting, b) {
+                (Quoting::FieldStart, b'"') => {
+                    self.quote_opened = current;
+                    Quoting::Quoted
+                }
+                (Quoting::Quoted, b'"') => Quoting::AfterQuote,
+                (Quoting::Quoted, _) | (Quoting::AfterQuote, b'"') => Quoting::Quoted,
+                (_, b',' | b'\r' | b'\n') => Quoting::FieldStart,
+                (Quoting::Unquoted, b'"') => {
+                    return self.refuse(
+                        current,
+                        "a quote inside an unquoted field: quote the whole field and double \
+                         the quotes in it (\"say \"\"hi\"\"\")",
+                    );
+                }
+                (Quoting::AfterQuote, _) => {
+                    return self.refuse(current, "text after the closing quote of a field");
+                }
+                (Quoting::FieldStart | Quoting::Unquoted, _) => Quoting::Unquoted,
+            };
+        }
+    }
+
+    fn end(&mut self) {
+        if self.quoting == Quoting::Quoted && self.error.is_none() {
+            let line = self.quote_opened;
+            self.refuse(line, "the quoted field that starts here never closes");
+        }
+    }
+
+    fn refuse(&mut self, line: u64, message: &str) {
+        self.error.get_or_insert((line, message.to_owned()));
+    }
+
+    /// The line that byte `offset` is on (offsets asked about only grow).
+    fn line_of(&mut self, offset: u64) -> u64 {
+        while self.starts.front().is_some_and(|s| *s <= offset) {
+            self.starts.pop_front();
+            self.passed += 1;
+        }
+        self.passed + 1
+    }
+}
 
 /// JSON objects with their lines: an array's elements, or JSON Lines.
 struct Objects {
@@ -382,6 +530,14 @@ impl Objects {
                     if bytes.get(*pos) == Some(&b',') {
                         *pos += 1;
                         skip(pos);
+                        if bytes.get(*pos) == Some(&b']') {
+                            *line += count_lines(&bytes[*counted..*pos]);
+                            *counted = *pos;
+                            return Err(RowError::at(
+                                *line,
+                                "a comma before `]`: JSON has no trailing commas",
+                            ));
+                        }
                     } else if bytes.get(*pos) != Some(&b']') {
                         *line += count_lines(&bytes[*counted..*pos]);
                         *counted = *pos;
@@ -433,24 +589,42 @@ fn count_lines(bytes: &[u8]) -> u64 {
 pub(crate) struct Duplicates {
     seen: HashSet<u64>,
     positions: Vec<usize>,
+    kinds: Vec<Kind>,
     buffer: Vec<u8>,
 }
 
 impl Duplicates {
     pub(crate) fn new(plan: &Plan) -> Self {
+        let positions = plan.key_positions();
         Duplicates {
             seen: HashSet::new(),
-            positions: plan.key_positions(),
+            kinds: positions.iter().map(|&p| plan.fields[p].1.kind).collect(),
+            positions,
             buffer: Vec::new(),
         }
     }
 
-    fn hash(&mut self, row: &[Value]) -> u64 {
+    /// The key as the database compares it, as far as its type says:
+    /// a UUID in any case, a decimal with any trailing zeros, are one key.
+    fn key(&mut self, row: &[Value]) -> &[u8] {
         self.buffer.clear();
-        for &p in &self.positions {
-            encode(&row[p], &mut self.buffer);
+        for (&p, kind) in self.positions.iter().zip(&self.kinds) {
+            match (kind, &row[p]) {
+                (Kind::Uuid, Value::Text(s)) => {
+                    let uuid = super::convert::parse_uuid(s).unwrap_or_default();
+                    encode(&Value::Bytes(uuid.to_vec()), &mut self.buffer);
+                }
+                (Kind::Numeric, Value::Text(s)) => {
+                    encode(&Value::Text(canonical_decimal(s)), &mut self.buffer);
+                }
+                (_, value) => encode(value, &mut self.buffer),
+            }
         }
-        xxhash_rust::xxh3::xxh3_64(&self.buffer)
+        &self.buffer
+    }
+
+    fn hash(&mut self, row: &[Value]) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(self.key(row))
     }
 
     /// Whether `row`'s key may have been seen: check with [`earlier_line`].
@@ -467,19 +641,15 @@ impl Duplicates {
         row: &[Value],
         line: u64,
     ) -> Result<Option<u64>, RowError> {
-        let key: Vec<&Value> = self.positions.iter().map(|&p| &row[p]).collect();
+        let mut keys = Duplicates::new(plan);
+        let key = keys.key(row).to_vec();
         let mut reader = Reader::open(file)?;
         let mut other = Vec::new();
         while let Some(at) = reader.next_row(plan, &mut other)? {
             if at >= line {
                 return Ok(None);
             }
-            if self
-                .positions
-                .iter()
-                .map(|&p| &other[p])
-                .eq(key.iter().copied())
-            {
+            if keys.key(&other) == key.as_slice() {
                 return Ok(Some(at));
             }
         }
@@ -492,6 +662,25 @@ impl Duplicates {
             .map(|&p| format!("{} = {}", plan.fields[p].1.name, shown(&row[p])))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+/// `-01.500` and `-1.5` alike: sign, digits without leading zeros, and a
+/// fraction without trailing zeros.
+fn canonical_decimal(s: &str) -> String {
+    let t = s.trim();
+    let (sign, t) = match t.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", t.strip_prefix('+').unwrap_or(t)),
+    };
+    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+    let int = int.trim_start_matches('0');
+    let frac = frac.trim_end_matches('0');
+    match (int.is_empty(), frac.is_empty()) {
+        (true, true) => "0".to_owned(),
+        (_, true) => format!("{sign}{int}"),
+        (true, false) => format!("{sign}0.{frac}"),
+        (false, false) => format!("{sign}{int}.{frac}"),
     }
 }
 

@@ -189,6 +189,10 @@ impl Seeder for FileSeeder {
             let reader = Reader::open(&self.file).map_err(|e| self.refused(&e))?;
             (reader.header().to_vec(), reader.header_line())
         };
+        if header.is_empty() {
+            // An empty JSON array or JSON Lines file: nothing to load.
+            return Ok(SeedOutcome::default());
+        }
         let (plan, spec) = self.plan(&header, header_line, cx).await?;
         let (tx, rx) = mpsc::channel(AHEAD);
         let parse = {

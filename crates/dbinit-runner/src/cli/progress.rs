@@ -18,10 +18,13 @@ pub(crate) fn for_stderr() -> Box<dyn Progress> {
     if std::io::stderr().is_terminal() {
         Box::new(Bar(Mutex::new(None)))
     } else {
-        let every = std::env::var("DBINIT_PROGRESS_INTERVAL")
-            .ok()
-            .and_then(|v| humantime::parse_duration(&v).ok())
-            .unwrap_or(EVERY);
+        let every = match std::env::var("DBINIT_PROGRESS_INTERVAL") {
+            Err(_) => EVERY,
+            Ok(v) => humantime::parse_duration(&v).unwrap_or_else(|e| {
+                tracing::warn!("DBINIT_PROGRESS_INTERVAL is not a duration ({e}); using 5s");
+                EVERY
+            }),
+        };
         Box::new(Lines {
             every,
             last: Mutex::new(None),
