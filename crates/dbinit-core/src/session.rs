@@ -71,6 +71,8 @@ pub struct Index {
     pub columns: Vec<String>,
     /// Whether the index enforces uniqueness.
     pub unique: bool,
+    /// Whether it covers only the rows a `WHERE` clause selects.
+    pub partial: bool,
 }
 
 /// Cancels what a [`Session`] is running, from another task or thread (a

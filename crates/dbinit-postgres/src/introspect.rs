@@ -54,7 +54,8 @@ pub(crate) async fn indexes(client: &Client, table: &str) -> Result<Vec<Index>, 
                     array(SELECT coalesce(a.attname, '<expression>') \
                           FROM unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) \
                           LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum \
-                          ORDER BY k.ord)::text[] \
+                          ORDER BY k.ord)::text[], \
+                    i.indpred IS NOT NULL \
              FROM pg_index i \
              JOIN pg_class c ON c.oid = i.indrelid \
              JOIN pg_class ic ON ic.oid = i.indexrelid \
@@ -71,6 +72,7 @@ pub(crate) async fn indexes(client: &Client, table: &str) -> Result<Vec<Index>, 
             name: r.get(0),
             unique: r.get(1),
             columns: r.get(2),
+            partial: r.get(3),
         })
         .collect())
 }

@@ -44,10 +44,16 @@ pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>, Cor
 pub(crate) fn indexes(conn: &Connection, table: &str) -> Result<Vec<Index>, CoreError> {
     let context = || format!("cannot list the indexes of {table}");
     let mut list = conn
-        .prepare_cached("SELECT name, \"unique\" FROM pragma_index_list(?1) ORDER BY name")
+        .prepare_cached("SELECT name, \"unique\", partial FROM pragma_index_list(?1) ORDER BY name")
         .map_err(|e| error::sqlite(context(), e))?;
-    let found: Vec<(String, bool)> = list
-        .query_map([table], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? != 0)))
+    let found: Vec<(String, bool, bool)> = list
+        .query_map([table], |r| {
+            Ok((
+                r.get(0)?,
+                r.get::<_, i64>(1)? != 0,
+                r.get::<_, i64>(2)? != 0,
+            ))
+        })
         .and_then(|rows| rows.collect())
         .map_err(|e| error::sqlite(context(), e))?;
     let mut info = conn
@@ -55,7 +61,7 @@ pub(crate) fn indexes(conn: &Connection, table: &str) -> Result<Vec<Index>, Core
         .map_err(|e| error::sqlite(context(), e))?;
     found
         .into_iter()
-        .map(|(name, unique)| {
+        .map(|(name, unique, partial)| {
             let columns = info
                 .query_map([&name], |r| r.get::<_, Option<String>>(0))
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -68,6 +74,7 @@ pub(crate) fn indexes(conn: &Connection, table: &str) -> Result<Vec<Index>, Core
                 name,
                 columns,
                 unique,
+                partial,
             })
         })
         .collect()

@@ -733,3 +733,41 @@ pub(crate) fn line_of_row(file: &DataFile, plan: &Plan, index: u64) -> Option<u6
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_compare_by_value() {
+        for (a, b) in [
+            ("1.0", "1.00"),
+            ("-01.50", "-1.5"),
+            ("+0", "0.000"),
+            (".5", "0.50"),
+        ] {
+            assert_eq!(canonical_decimal(a), canonical_decimal(b), "{a} {b}");
+        }
+        assert_ne!(canonical_decimal("1.5"), canonical_decimal("15"));
+    }
+
+    #[test]
+    fn lines_end_in_lf_crlf_or_cr_and_quotes_are_checked() {
+        let mut scan = Scan::default();
+        scan.feed(b"a\r\nb\rc\n\"d\ne\",f\n");
+        assert_eq!(scan.error, None);
+        // Offsets: line 2 starts at 2 (the `\n` of `\r\n`) or 3.
+        assert_eq!(
+            (scan.line_of(0), scan.line_of(3), scan.line_of(5)),
+            (1, 2, 3)
+        );
+        assert_eq!(scan.line_of(7), 4);
+        let mut open = Scan::default();
+        open.feed(b"a\n\"b\nc\n");
+        open.end();
+        assert_eq!(open.error.map(|(line, _)| line), Some(2));
+        let mut stray = Scan::default();
+        stray.feed(b"a,b\"c\n");
+        assert_eq!(stray.error.map(|(line, _)| line), Some(1));
+    }
+}

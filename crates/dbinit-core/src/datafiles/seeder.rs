@@ -148,7 +148,8 @@ fn names(columns: &[Column]) -> String {
         .join(", ")
 }
 
-/// Whether the primary key, or a unique index, covers exactly `key`.
+/// Whether the primary key, or a unique index on every row, covers
+/// exactly `key` (a partial index cannot decide a conflict).
 fn unique_on(columns: &[Column], indexes: &[Index], key: &[String]) -> bool {
     let same = |cols: &mut dyn Iterator<Item = &String>| {
         let mut cols: Vec<&String> = cols.collect();
@@ -160,7 +161,7 @@ fn unique_on(columns: &[Column], indexes: &[Index], key: &[String]) -> bool {
     same(&mut columns.iter().filter(|c| c.primary_key).map(|c| &c.name))
         || indexes
             .iter()
-            .any(|i| i.unique && same(&mut i.columns.iter()))
+            .any(|i| i.unique && !i.partial && same(&mut i.columns.iter()))
 }
 
 #[async_trait]
