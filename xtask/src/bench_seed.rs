@@ -138,7 +138,7 @@ impl SeedBench<'_> {
         self.report("SQLite", "sqlite3 .import", &theirs, &ours);
         let url = fresh("rss")?;
         print_rss(&self.load(&url, &f))?;
-        self.noop(&fresh("noop")?, &fresh("plain")?, &f)
+        self.noop([&fresh("noop")?, &fresh("plain")?, &fresh("code")?], &f)
     }
 
     pub(crate) fn postgres(
@@ -172,7 +172,7 @@ impl SeedBench<'_> {
         self.report("PostgreSQL", "psql \\copy", &theirs, &ours);
         let url = fresh("rss")?;
         print_rss(&self.load(&url, &f))?;
-        self.noop(&fresh("noop")?, &fresh("plain")?, &f)
+        self.noop([&fresh("noop")?, &fresh("plain")?, &fresh("code")?], &f)
     }
 
     fn report(&self, backend: &str, baseline: &str, theirs: &[Duration], ours: &[Duration]) {
@@ -193,9 +193,15 @@ impl SeedBench<'_> {
 
     /// A no-op `init` with ten data files recorded (and the demo's three
     /// seeders) against one with seeding off.
-    fn noop(&self, seeded: &str, plain: &str, f: &Fixture) -> anyhow::Result<()> {
+    ///
+    /// Then the data files' own share: the same seeded database against one
+    /// whose only seeders are the three in code.
+    fn noop(&self, [seeded, plain, code]: [&str; 3], f: &Fixture) -> anyhow::Result<()> {
         let small = &f.small_seeds;
+        let none = self.dir.join("no-seeds");
+        std::fs::create_dir_all(&none)?;
         run_ok(&mut self.xtask_with(&["init"], seeded, f, small))?;
+        run_ok(&mut self.xtask_with(&["init"], code, f, &none))?;
         let with = || self.xtask_with(&["init"], seeded, f, small);
         let without = || self.xtask_with(&["init", "--no-seed"], plain, f, small);
         let (base, ours) = interleave(self.noop_runs, without, with, || Ok(()))?;
@@ -208,6 +214,15 @@ impl SeedBench<'_> {
             "init --no-seed (no seeders)",
             &base,
             "init (all seeders)",
+            &ours,
+        );
+        let only_code = || self.xtask_with(&["init"], code, f, &none);
+        let (base, ours) = interleave(self.noop_runs, only_code, with, || Ok(()))?;
+        println!("  the data files' share: the same, vs the 3 seeders in code alone");
+        print_pair(
+            "init (3 seeders in code)",
+            &base,
+            "init (and 10 data files)",
             &ours,
         );
         println!();
