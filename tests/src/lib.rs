@@ -12,6 +12,36 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dbinit_runner::dbinit_core::DatabaseUrl;
 
+/// The two built-in backends, for tests that run on both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A database on the shared test cluster.
+    Postgres,
+}
+
+impl Backend {
+    /// The registered name, which is also the bundled migrations' directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+
+    /// A URL for a database nobody has used yet (a file under `dir`, or a
+    /// new database name starting with `prefix`).
+    pub fn fresh_url(self, dir: &std::path::Path, prefix: &str) -> String {
+        match self {
+            Backend::Sqlite => {
+                format!("sqlite://{}/{}.db", dir.display(), unique_database(prefix))
+            }
+            Backend::Postgres => pg_url(&unique_database(prefix)),
+        }
+    }
+}
+
 /// Links every plugin a test binary needs: the built-in backends and the
 /// demo's seeders (linked here rather than through the runner's `accounts`
 /// feature, which feature unification would spread to every binary).

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Output;
 
 use dbinit_tests::dump::dump_blocking;
-use dbinit_tests::{pg_url, unique_database};
+use dbinit_tests::Backend;
 
 /// Migrations in the set: the bundled five plus these generated ones.
 const EXTRA_MIGRATIONS: usize = 15;
@@ -20,35 +20,15 @@ const NO_TRANSACTION: usize = 10;
 /// `rollback --to` this version undoes the newest three migrations.
 const ROLLBACK_TO: usize = 5 + EXTRA_MIGRATIONS - 3;
 
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
+/// A URL for a database nobody has used yet.
+fn fresh_url(backend: Backend, dir: &Path) -> String {
+    backend.fresh_url(dir, "crash")
 }
 
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    /// A URL for a database nobody has used yet.
-    fn fresh_url(self, dir: &Path) -> String {
-        match self {
-            Backend::Sqlite => {
-                format!("sqlite://{}/{}.db", dir.display(), unique_database("crash"))
-            }
-            Backend::Postgres => pg_url(&unique_database("crash")),
-        }
-    }
-
-    fn health_checks(self) -> usize {
-        match self {
-            Backend::Sqlite => 5,
-            Backend::Postgres => 4,
-        }
+fn health_checks(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 5,
+        Backend::Postgres => 4,
     }
 }
 
@@ -168,7 +148,7 @@ fn points(backend: Backend) -> Vec<(String, usize)> {
         points.extend((1..=SEEDERS).map(|n| (step.to_owned(), n)));
     }
     points.extend((1..=BATCH_CALLS).map(|n| ("seed.load.batch".to_owned(), n)));
-    points.extend((1..=backend.health_checks()).map(|n| ("health.check".to_owned(), n)));
+    points.extend((1..=health_checks(backend)).map(|n| ("health.check".to_owned(), n)));
     for step in [
         "rollback.executed",
         "rollback.recorded",
@@ -244,7 +224,7 @@ fn converge(
     prepare: &dyn Fn(&str),
 ) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let reference_url = backend.fresh_url(dir.path());
+    let reference_url = fresh_url(backend, dir.path());
     prepare(&reference_url);
     let out = xtask(args, &reference_url, migrations, None);
     assert!(
@@ -257,7 +237,7 @@ fn converge(
         |p: &str| p.starts_with(family) && (lifecycle(family).is_some() == lifecycle(p).is_some());
     let mut tried = 0;
     for (point, n) in points(backend).into_iter().filter(|(p, _)| ours(p)) {
-        let url = backend.fresh_url(dir.path());
+        let url = fresh_url(backend, dir.path());
         prepare(&url);
         let crashed = xtask(args, &url, migrations, Some(format!("{point}:{n}")));
         assert_eq!(

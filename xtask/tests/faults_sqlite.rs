@@ -131,17 +131,20 @@ fn a_writer_holding_the_lock_past_busy_timeout_is_a_clear_error() {
     writer
         .execute_batch("BEGIN IMMEDIATE; UPDATE tenants SET name = name;")
         .unwrap();
+    let impatient_init = || {
+        xtask()
+            .args([
+                "init",
+                "--busy-timeout",
+                "200ms",
+                "--database-url",
+                &url(&db),
+            ])
+            .output()
+            .unwrap()
+    };
     // A no-op needs no write lock: it reads past the writer.
-    let out = xtask()
-        .args([
-            "init",
-            "--busy-timeout",
-            "200ms",
-            "--database-url",
-            &url(&db),
-        ])
-        .output()
-        .unwrap();
+    let out = impatient_init();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     // With the admin gone, the seeder must write: it waits, then says why.
     writer
@@ -150,16 +153,7 @@ fn a_writer_holding_the_lock_past_busy_timeout_is_a_clear_error() {
              BEGIN IMMEDIATE; UPDATE tenants SET name = name;",
         )
         .unwrap();
-    let out = xtask()
-        .args([
-            "init",
-            "--busy-timeout",
-            "200ms",
-            "--database-url",
-            &url(&db),
-        ])
-        .output()
-        .unwrap();
+    let out = impatient_init();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(70), "{err}");
     assert!(err.contains("database is locked"), "{err}");

@@ -8,31 +8,7 @@ use std::process::Output;
 
 use dbinit_tests::cli::{self, exit_code, rows_csv, stderr, stdout_json};
 use dbinit_tests::dump::dump_blocking;
-use dbinit_tests::{pg_url, unique_database};
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
-    }
-
-    fn fresh_url(self, dir: &Path) -> String {
-        match self {
-            Backend::Sqlite => {
-                format!("sqlite://{}/{}.db", dir.display(), unique_database("seed"))
-            }
-            Backend::Postgres => pg_url(&unique_database("seed")),
-        }
-    }
-}
+use dbinit_tests::{pg_url, unique_database, Backend};
 
 /// The tables the data files load: typed columns, an index, a CHECK.
 const TABLES: &str = "\
@@ -134,7 +110,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
     let files = seeds(&rows_csv(ITEMS, "first"));
 
     // Production gets common/ and production/, never development data.
-    let prod = backend.fresh_url(dir.path());
+    let prod = backend.fresh_url(dir.path(), "seed");
     let report = ok(&xtask(
         &["init", "--env", "production"],
         &prod,
@@ -157,7 +133,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
     assert_eq!(scalar(&prod, "SELECT count(*) FROM plans"), "2");
 
     // Development: everything, typed by the table's columns.
-    let dev = backend.fresh_url(dir.path());
+    let dev = backend.fresh_url(dir.path(), "seed");
     let report = ok(&xtask(&["init"], &dev, set.path(), files.path()));
     assert_eq!(
         report["seed_files"]["directories"],
@@ -265,7 +241,7 @@ fn bad_files_change_nothing(backend: Backend) {
     let set = migrations(backend);
     let good = rows_csv(20, "good");
     let files = seeds(&good);
-    let url = backend.fresh_url(dir.path());
+    let url = backend.fresh_url(dir.path(), "seed");
     ok(&xtask(&["init"], &url, set.path(), files.path()));
     let before = dump_blocking(&url);
     let items = files.path().join("development/items.csv");
@@ -378,7 +354,7 @@ fn bad_files_change_nothing(backend: Backend) {
 
     // The database's own refusal (a CHECK) names the line of the row, on
     // a table the load fills from empty.
-    let fresh = backend.fresh_url(dir.path());
+    let fresh = backend.fresh_url(dir.path(), "seed");
     ok(&xtask(
         &["init", "--no-seed"],
         &fresh,
@@ -436,7 +412,7 @@ fn seed_command(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let set = migrations(backend);
     let files = seeds(&rows_csv(100, "first"));
-    let url = backend.fresh_url(dir.path());
+    let url = backend.fresh_url(dir.path(), "seed");
     ok(&xtask(
         &["init", "--no-seed"],
         &url,
@@ -486,7 +462,7 @@ fn seed_command(backend: Backend) {
     );
 
     // Seeding needs the schema: pending migrations stop it.
-    let partial = backend.fresh_url(dir.path());
+    let partial = backend.fresh_url(dir.path(), "seed");
     let older = cli::migration_dir(backend.name(), &[]);
     let out = cli::command(env!("CARGO_BIN_EXE_xtask"))
         .args([
@@ -538,7 +514,7 @@ fn sqlite_progress_is_logged_off_a_terminal_and_silent_with_json() {
         }
         cmd.output().unwrap()
     };
-    let out = run(&Backend::Sqlite.fresh_url(dir.path()), false);
+    let out = run(&Backend::Sqlite.fresh_url(dir.path(), "seed"), false);
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
@@ -547,7 +523,7 @@ fn sqlite_progress_is_logged_off_a_terminal_and_silent_with_json() {
             && err.contains(" loaded "),
         "{err}"
     );
-    let out = run(&Backend::Sqlite.fresh_url(dir.path()), true);
+    let out = run(&Backend::Sqlite.fresh_url(dir.path(), "seed"), true);
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     assert!(!stderr(&out).contains("loading"), "{}", stderr(&out));
 }
@@ -709,7 +685,7 @@ fn sqlite_interrupted_load_rolls_back() {
     let dir = tempfile::tempdir().unwrap();
     let set = migrations(Backend::Sqlite);
     let files = seeds(&rows_csv(1_000_000, "big"));
-    let url = Backend::Sqlite.fresh_url(dir.path());
+    let url = Backend::Sqlite.fresh_url(dir.path(), "seed");
     ok(&xtask(
         &["init", "--no-seed"],
         &url,

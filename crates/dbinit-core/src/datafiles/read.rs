@@ -30,6 +30,14 @@ impl RowError {
         }
     }
 
+    fn in_column(line: u64, target: &Target, message: String) -> Self {
+        RowError {
+            line,
+            column: Some(target.name.clone()),
+            message,
+        }
+    }
+
     /// `seeds/dev/a.csv line 3, column `price`: ...`.
     pub(crate) fn describe(&self, shown: &str) -> String {
         match &self.column {
@@ -181,11 +189,7 @@ impl Reader {
                     let value = std::str::from_utf8(field)
                         .map_err(|_| "is not UTF-8".to_owned())
                         .and_then(|text| target.text(text))
-                        .map_err(|message| RowError {
-                            line,
-                            column: Some(target.name.clone()),
-                            message,
-                        })?;
+                        .map_err(|message| RowError::in_column(line, target, message))?;
                     out.push(value);
                 }
                 Ok(Some(line))
@@ -218,11 +222,7 @@ impl Reader {
                 for (index, target) in &plan.fields {
                     let value = target
                         .json(&object[&self.header[*index]])
-                        .map_err(|message| RowError {
-                            line,
-                            column: Some(target.name.clone()),
-                            message,
-                        })?;
+                        .map_err(|message| RowError::in_column(line, target, message))?;
                     out.push(value);
                 }
                 Ok(Some(line))
