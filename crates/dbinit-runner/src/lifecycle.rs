@@ -9,7 +9,6 @@ use dbinit_core::report::{
     HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedReport,
     SeedState, StatusReport,
 };
-use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{CoreError, Seeder, Session};
 
 use crate::pipeline::{prepare, run_checks, Prepared};
@@ -70,7 +69,7 @@ async fn seed_states(
     session: &mut dyn Session,
 ) -> Result<Vec<SeedState>, CoreError> {
     let tables = session.tables().await?;
-    let history = SeedHistory::load(session).await?;
+    let history = seeding::history(&prepared.seeders(), session).await?;
     let mut states = Vec::with_capacity(prepared.seeders.len());
     for seeder in &prepared.seeders {
         let has_tables = seeder

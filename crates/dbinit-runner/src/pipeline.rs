@@ -18,7 +18,6 @@ use dbinit_core::report::{
     self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeedFilesReport,
     SeedStatus,
 };
-use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
     Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
@@ -303,8 +302,9 @@ async fn verify(
         if !plan.pending.is_empty() {
             return Ok(None);
         }
-        seeding::preflight(init, &prepared.seeders(), session).await?;
-        let history = SeedHistory::load(session).await?;
+        let seeders = prepared.seeders();
+        seeding::preflight(init, &seeders, session).await?;
+        let history = seeding::history(&seeders, session).await?;
         for seeder in &prepared.seeders {
             let mut cx = seeding::context(init, session);
             if !seeding::is_done(seeder.as_ref(), &history, &mut cx).await? {

@@ -27,6 +27,24 @@ pub(crate) async fn is_done(
     }
 }
 
+fn is_once(seeder: &dyn Seeder) -> bool {
+    matches!(seeder.policy(), SeedPolicy::Once { .. })
+}
+
+/// The seed history, read only when a once-per-version seeder needs it:
+/// a start without one spares the query (converging seeders may still
+/// record).
+pub(crate) async fn history(
+    seeders: &[&dyn Seeder],
+    session: &mut dyn Session,
+) -> Result<SeedHistory, CoreError> {
+    if seeders.iter().any(|s| is_once(*s)) {
+        SeedHistory::load(session).await
+    } else {
+        Ok(SeedHistory::default())
+    }
+}
+
 /// A context for read-only calls (`preflight`, `is_seeded`).
 pub(crate) fn context<'a>(init: &'a Initializer, session: &'a mut dyn Session) -> SeedContext<'a> {
     SeedContext {
@@ -79,14 +97,7 @@ async fn run_each(
     dry_run: bool,
     reports: &mut Vec<SeederReport>,
 ) -> Result<(), CoreError> {
-    // Only once-per-version seeders need the history: a run without them
-    // spares the query (its converging seeders may still record).
-    let once = |s: &&dyn Seeder| matches!(s.policy(), SeedPolicy::Once { .. });
-    let history = if seeders.iter().any(once) {
-        SeedHistory::load(session).await?
-    } else {
-        SeedHistory::default()
-    };
+    let history = history(seeders, session).await?;
     for seeder in seeders {
         init.interrupt
             .check(&format!("seeder `{}`", seeder.name()))?;
@@ -96,7 +107,7 @@ async fn run_each(
         }
         // A converging seeder whose data is there needs no transaction:
         // under the lock, nobody else writes between the check and now.
-        let present = !once(seeder)
+        let present = !is_once(*seeder)
             && (seeder.is_seeded(&mut context(init, session)).await)
                 .map_err(|e| failed(seeder.name(), e))?;
         if present {
@@ -178,8 +189,7 @@ async fn seed_one(
         done.duration = started.elapsed();
         return Ok(done);
     }
-    let once = matches!(seeder.policy(), SeedPolicy::Once { .. });
-    if once || outcome.wrote() || !recorded {
+    if is_once(seeder) || outcome.wrote() || !recorded {
         let record = SeedHistory::record(session, seeder, init.environment, outcome).await;
         if let Err(e) = record {
             let _ = session.rollback().await;
