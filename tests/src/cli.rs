@@ -9,7 +9,8 @@ use std::process::{Command, Output};
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 /// `bin` with nothing inherited that changes dbinit's behaviour: no
-/// `DATABASE_URL`, environment, fallback, crash point or password file; the
+/// `DATABASE_URL`, environment, fallback, crash point, password file or
+/// dependency; the
 /// admin password set; colours off.
 pub fn command(bin: &str) -> Command {
     let mut cmd = Command::new(bin);
@@ -19,6 +20,9 @@ pub fn command(bin: &str) -> Command {
         "DBINIT_FALLBACK_URL",
         "DBINIT_CRASH_AT",
         "DBINIT_ADMIN_PASSWORD_FILE",
+        "REDIS_URL",
+        "DBINIT_DEPENDS_ON",
+        "DBINIT_DEPENDENCY_FALLBACK",
     ] {
         cmd.env_remove(var);
     }

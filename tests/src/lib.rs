@@ -3,9 +3,11 @@
 
 pub mod cli;
 pub mod dump;
+pub mod http;
 pub mod pg;
 pub mod pgbouncer;
 pub mod realistic;
+pub mod redis;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,6 +50,7 @@ impl Backend {
 pub fn link() {
     dbinit_runner::link_builtin_backends();
     dbinit_accounts::link();
+    dbinit_redis::link();
 }
 
 /// The variable `cargo xtask test` sets to the shared test cluster's

@@ -30,6 +30,8 @@ fn every_builtin_registration_is_visible_and_nothing_else() {
             "sqlite_quick_check"
         ]
     );
+    let dependencies = registry::dependency_checks().expect("dependency checks");
+    assert_eq!(names(dependencies, |d| d.name()), ["redis"]);
     assert!(registry::schema_steps().expect("schema steps").is_empty());
 }
 
@@ -43,6 +45,9 @@ fn registered_names_match_what_the_plugins_call_themselves() {
         assert_eq!(reg.make().name(), reg.name());
     }
     for reg in registry::health_checks().unwrap() {
+        assert_eq!(reg.make().name(), reg.name());
+    }
+    for reg in registry::dependency_checks().unwrap() {
         assert_eq!(reg.make().name(), reg.name());
     }
 }

@@ -54,6 +54,13 @@ pub(crate) struct BenchCmd {
     /// Only the seeding comparisons.
     #[arg(long)]
     seed_only: bool,
+    /// Only the health monitor's measurements.
+    #[arg(long, conflicts_with = "seed_only")]
+    health_only: bool,
+    /// Seconds of each load-generator run (health; the CPU share window is
+    /// three times as long).
+    #[arg(long, default_value_t = 10)]
+    health_seconds: u64,
     /// Only write the generated migration set to DIR (to inspect or reuse it).
     #[arg(long, value_name = "DIR")]
     generate_only: Option<PathBuf>,
@@ -92,6 +99,24 @@ impl BenchCmd {
             xtask.display(),
             sqlite3.display()
         );
+        if self.health_only {
+            let health = crate::bench_health::HealthBench {
+                xtask: &xtask,
+                seconds: self.health_seconds,
+            };
+            if !self.skip_sqlite {
+                let url = format!("sqlite://{}", dir.path().join("health.db").display());
+                health.run("SQLite", &url)?;
+            }
+            if !self.skip_postgres {
+                use dbinit_tests::pg::{Cluster, ClusterOptions};
+                let cluster =
+                    Cluster::new(ClusterOptions::default()).map_err(anyhow::Error::msg)?;
+                cluster.start().map_err(anyhow::Error::msg)?;
+                health.run("PostgreSQL", &cluster.url("health"))?;
+            }
+            return Ok(());
+        }
         if self.seed_only {
             if !self.skip_sqlite {
                 self.seeding(&xtask, dir.path()).sqlite(&sqlite3)?;
@@ -323,7 +348,7 @@ impl BenchCmd {
     ) -> anyhow::Result<()> {
         use dbinit_tests::pg::psql;
         use dbinit_tests::pgbouncer::{PgBouncer, PoolMode};
-        crate::servers::ensure_pgbouncer()?;
+        crate::servers::ensure_debian_servers()?;
         let bouncer = PgBouncer::start(cluster.port(), PoolMode::Transaction, 4);
         let runs = self.pg_runs;
         let (direct, pooled) = interleave(

@@ -4,6 +4,7 @@
 //! `bench` are development tasks. One module per task.
 
 mod bench;
+mod bench_health;
 mod bench_seed;
 mod migration_gen;
 mod servers;
@@ -49,6 +50,8 @@ fn main() -> ExitCode {
     dbinit_runner::link_builtin_backends();
     // The demo's seeders (the schema is passed below).
     dbinit_accounts::link();
+    // Redis as a dependency of the monitor (`REDIS_URL`).
+    dbinit_redis::link();
     // The current directory's `.env` (or its parents'), then the workspace's;
     // neither overrides what the environment already says.
     if let Err(e) =

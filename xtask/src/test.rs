@@ -55,7 +55,7 @@ impl TestCmd {
             "--workspace",
             "--no-run",
         ]))?;
-        servers::ensure_pgbouncer()?;
+        servers::ensure_debian_servers()?;
         let newer = match self.servers {
             Servers::Installed => None,
             Servers::Both | Servers::Newer => Some(servers::newer_postgres()?),

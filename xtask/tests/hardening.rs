@@ -600,6 +600,10 @@ fn hostile_flags_and_file_names_get_errors_not_panics() {
         vec!["init", "--connect-timeout", "-1s"],
         vec!["health", "--watch", "0s"],
         vec!["health", "--watch", "1ms", "--ticks", "-1"],
+        vec!["health", "--serve", "localhost"],
+        vec!["health", "--serve", "127.0.0.1:99999"],
+        vec!["health", "--depends-on", "=tcp://127.0.0.1:1"],
+        vec!["health", "--depends-on", "q=tcp://127.0.0.1:1:2"],
     ] {
         let out = xtask()
             .args(&args)

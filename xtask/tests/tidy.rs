@@ -154,6 +154,15 @@ fn each_backend_builds_without_the_other() {
         "postgres",
     ]);
     assert!(!runner_pg.iter().any(|c| c == "rusqlite"), "{runner_pg:?}");
+    // A dependency plugin needs the core and its own client only.
+    let redis = tree(&["-p", "dbinit-redis"]);
+    assert!(redis.iter().any(|c| c == "redis"), "{redis:?}");
+    assert!(
+        !redis
+            .iter()
+            .any(|c| c == "rusqlite" || c == "tokio-postgres" || c == "dbinit-runner"),
+        "{redis:?}"
+    );
     let core = tree(&["-p", "dbinit-core"]);
     assert!(
         !core
@@ -254,7 +263,7 @@ fn library_crates_package_and_build_alone() {
         .expect("run cargo package");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
-    for name in ["core", "sqlite", "postgres", "accounts", "runner"] {
+    for name in ["core", "sqlite", "postgres", "accounts", "redis", "runner"] {
         assert!(err.contains(&format!("Verifying dbinit-{name} ")), "{err}");
     }
 }

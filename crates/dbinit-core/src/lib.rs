@@ -51,10 +51,13 @@ pub use inventory;
 pub use connector::{ConnectOptions, Connector, DatabaseCreated};
 pub use environment::{Environment, Environments};
 pub use error::{BoxError, CoreError, ErrorKind};
-pub use health::{HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts};
+pub use health::{
+    DependencyCheck, HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts,
+};
 pub use migration::{AppliedMigration, MigrationFile, MigrationSet, MigrationSets};
 pub use registry::{
-    ConnectorRegistration, HealthCheckRegistration, SchemaStepRegistration, SeederRegistration,
+    ConnectorRegistration, DependencyRegistration, HealthCheckRegistration, SchemaStepRegistration,
+    SeederRegistration,
 };
 pub use schema::{SchemaStep, StepOutcome};
 pub use seed::{

@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use crate::{Connector, CoreError, DatabaseUrl, HealthCheck, SchemaStep, Seeder};
+use crate::{Connector, CoreError, DatabaseUrl, DependencyCheck, HealthCheck, SchemaStep, Seeder};
 
 /// Registers a [`Connector`] under a name and the URL schemes it claims.
 pub struct ConnectorRegistration {
@@ -99,6 +99,11 @@ plugin_registration!(
     /// Registers a [`HealthCheck`].
     HealthCheckRegistration,
     HealthCheck
+);
+plugin_registration!(
+    /// Registers a [`DependencyCheck`](crate::DependencyCheck).
+    DependencyRegistration,
+    DependencyCheck
 );
 plugin_registration!(
     /// Registers a [`SchemaStep`].
@@ -210,6 +215,16 @@ pub fn seeders() -> Result<&'static [&'static SeederRegistration], CoreError> {
 pub fn health_checks() -> Result<&'static [&'static HealthCheckRegistration], CoreError> {
     static INDEX: OnceLock<Index<HealthCheckRegistration>> = OnceLock::new();
     checked(INDEX.get_or_init(build_index), "health check")
+}
+
+/// Every registered dependency check, sorted by name.
+///
+/// # Errors
+///
+/// [`CoreError::DuplicateRegistration`] when two share a name.
+pub fn dependency_checks() -> Result<&'static [&'static DependencyRegistration], CoreError> {
+    static INDEX: OnceLock<Index<DependencyRegistration>> = OnceLock::new();
+    checked(INDEX.get_or_init(build_index), "dependency check")
 }
 
 /// Every registered schema step, sorted by name.

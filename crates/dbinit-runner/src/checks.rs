@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutcome, SeedContext};
 
 /// A round trip to the database, with its latency.
@@ -87,27 +86,26 @@ impl HealthCheck for SeedData {
         if cx.seeders.is_empty() {
             return Ok(HealthOutcome::disabled("no seeders enabled"));
         }
+        // A seeder that completed in this run needs no second look.
+        let unproven: Vec<&dyn dbinit_core::Seeder> = cx
+            .seeders
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|s| {
+                !cx.run
+                    .is_some_and(|r| r.seeded.iter().any(|n| n == s.name()))
+            })
+            .collect();
+        let history = crate::seeding::history(&unproven, &mut *cx.session).await?;
         let mut missing = Vec::new();
-        let mut history = None;
-        for seeder in cx.seeders {
-            // A seeder that completed in this run needs no second look.
-            if cx
-                .run
-                .is_some_and(|r| r.seeded.iter().any(|s| s == seeder.name()))
-            {
-                continue;
-            }
-            let history = match &history {
-                Some(h) => h,
-                None => history.insert(SeedHistory::load(&mut *cx.session).await?),
-            };
+        for seeder in unproven {
             let mut seed_cx = SeedContext {
                 session: &mut *cx.session,
                 environment: cx.environment,
                 secrets: &dbinit_core::StderrSecretSink,
                 progress: &dbinit_core::NoProgress,
             };
-            if !crate::seeding::is_done(seeder.as_ref(), history, &mut seed_cx).await? {
+            if !crate::seeding::is_done(seeder, &history, &mut seed_cx).await? {
                 missing.push(seeder.name());
             }
         }

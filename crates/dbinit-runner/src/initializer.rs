@@ -9,8 +9,8 @@ use dbinit_core::report::{
     HealthSummary, InitReport, LifecycleReport, PlanReport, SeedReport, StatusReport,
 };
 use dbinit_core::{
-    ConnectOptions, CoreError, DatabaseUrl, Environment, ErrorKind, MigrationSet, MigrationSets,
-    NoProgress, Progress, SecretSink, StderrSecretSink,
+    ConnectOptions, CoreError, DatabaseUrl, DependencyCheck, Environment, ErrorKind, HealthOutcome,
+    HealthStatus, MigrationSet, MigrationSets, NoProgress, Progress, SecretSink, StderrSecretSink,
 };
 
 use crate::{lifecycle, pipeline, Interrupt, RunnerError};
@@ -59,6 +59,9 @@ pub struct Initializer {
     pub(crate) interrupt: Interrupt,
     pub(crate) seed_files: Option<SeedFiles>,
     pub(crate) progress: Arc<dyn Progress>,
+    pub(crate) dependencies: Vec<Arc<dyn DependencyCheck>>,
+    /// Dependency name → what the application does without it.
+    pub(crate) fallbacks: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Initializer {
@@ -95,6 +98,8 @@ impl Initializer {
             interrupt: Interrupt::new(),
             seed_files: None,
             progress: Arc::new(NoProgress),
+            dependencies: Vec::new(),
+            fallbacks: Vec::new(),
         }
     }
 
@@ -211,6 +216,88 @@ impl Initializer {
     pub fn skip_check(mut self, name: impl Into<String>) -> Self {
         self.skip_checks.push(name.into());
         self
+    }
+
+    /// Another service the application leans on, checked by the
+    /// [`Monitor`](crate::Monitor) next to the registered ones (a plugin
+    /// crate such as `dbinit-redis` registers its own): for example
+    /// [`dependency::Tcp`](crate::dependency::Tcp).
+    pub fn dependency(mut self, check: impl DependencyCheck) -> Self {
+        self.dependencies.push(Arc::new(check));
+        self
+    }
+
+    /// Declares that the application runs without the dependency `name`
+    /// (`redis`) when it is down, doing `description` instead ("sessions
+    /// are kept in process memory"): the monitor then reports it
+    /// `fallback`, which does not make the service unready, instead of
+    /// `unhealthy`, which does.
+    pub fn dependency_fallback(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.fallbacks.push((name.into(), description.into()));
+        self
+    }
+
+    /// The registered dependency checks and those given, validated: each
+    /// configuration valid, names unique among every check, every declared
+    /// fallback naming one of them.
+    pub(crate) fn dependency_checks(&self) -> Result<Vec<Arc<dyn DependencyCheck>>, CoreError> {
+        let mut checks: Vec<Arc<dyn DependencyCheck>> = dbinit_core::registry::dependency_checks()?
+            .iter()
+            .map(|r| Arc::from(r.make()))
+            .collect();
+        checks.extend(self.dependencies.iter().cloned());
+        let mut names: Vec<String> = dbinit_core::registry::health_checks()?
+            .iter()
+            .map(|r| r.name())
+            .collect();
+        for check in &checks {
+            check.validate()?;
+            if names.iter().any(|n| n == check.name()) {
+                return Err(CoreError::InvalidConfig {
+                    setting: "dependency checks".to_owned(),
+                    reason: format!(
+                        "two health checks are named `{}`: give the dependency another name",
+                        check.name()
+                    ),
+                });
+            }
+            names.push(check.name().to_owned());
+        }
+        if let Some((name, _)) = self
+            .fallbacks
+            .iter()
+            .find(|(name, _)| !checks.iter().any(|c| c.name() == name))
+        {
+            let known: Vec<&str> = checks.iter().map(|c| c.name()).collect();
+            return Err(CoreError::InvalidConfig {
+                setting: "dependency fallback".to_owned(),
+                reason: format!(
+                    "`{name}` is not a dependency (dependencies: {})",
+                    if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            });
+        }
+        Ok(checks)
+    }
+
+    /// `outcome` of dependency `name`, as `fallback` when it is unhealthy
+    /// and the application declared a fallback for it.
+    pub(crate) fn with_fallback(&self, name: &str, outcome: HealthOutcome) -> HealthOutcome {
+        match self.fallbacks.iter().find(|(n, _)| n == name) {
+            Some((_, description)) if outcome.status == HealthStatus::Unhealthy => HealthOutcome {
+                status: HealthStatus::Fallback,
+                detail: format!("{}; running on the fallback: {description}", outcome.detail),
+            },
+            _ => outcome,
+        }
     }
 
     /// A database to use when the primary is unreachable. Never used in

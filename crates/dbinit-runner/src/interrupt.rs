@@ -95,6 +95,13 @@ impl Interrupt {
         }
     }
 
+    /// Resolves once the run is interrupted.
+    #[cfg(all(feature = "cli", feature = "http"))]
+    pub(crate) async fn interrupted(&self) {
+        let mut interrupted = self.0.interrupted.subscribe();
+        let _ = interrupted.wait_for(|yes| *yes).await;
+    }
+
     /// Points cancellation at the session now in use (`None`: none).
     pub(crate) fn attach(&self, canceller: Option<Arc<dyn Canceller>>) {
         if let Ok(mut c) = self.0.canceller.lock() {

@@ -5,6 +5,10 @@
 //!   [`RunnerError`] carrying the partial report and an error kind.
 //! - [`cli`] (feature `cli`): `init`, `status` and `health` as clap
 //!   subcommands that any binary can mount in a few lines.
+//! - [`Monitor`]: the health of a running service — the database's checks
+//!   and its dependencies' ([`dependency::Endpoint`], plugin crates such as
+//!   `dbinit-redis`) every interval, published on a watch channel, served
+//!   by [`http::router`] (feature `http`).
 //! - Built-in health checks: `connectivity`, `migrations_current`,
 //!   `required_tables`, `seed_data`.
 //!
@@ -16,6 +20,7 @@
 //! | `postgres` | no | link the PostgreSQL backend |
 //! | `accounts` | no | the demo content: the tenant, roles and admin seeders and their schema (`dbinit_accounts::migration_sets()`) |
 //! | `cli` | yes | the clap CLI, logging setup and `.env` loading |
+//! | `http` | no | `/livez` `/readyz` `/health` `/metrics` as an axum `Router`, HTTP dependency checks, `health --serve` |
 //!
 //! # Linking
 //!
@@ -27,7 +32,10 @@
 mod checks;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod dependency;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod initializer;
 mod interrupt;
 mod lifecycle;
@@ -49,7 +57,8 @@ pub use dbinit_core;
 pub use error::RunnerError;
 pub use initializer::{Initializer, SeedOptions};
 pub use interrupt::Interrupt;
-pub use monitor::{Monitor, MonitorStats};
+pub use monitor::{CheckKind, CheckState, HealthSnapshot, InitFacts, Monitor, MonitorStats};
+pub use tokio_util::sync::CancellationToken;
 
 use dbinit_core::{inventory, HealthCheckRegistration};
 

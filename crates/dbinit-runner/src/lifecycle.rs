@@ -11,7 +11,7 @@ use dbinit_core::report::{
 };
 use dbinit_core::{CoreError, Seeder, Session};
 
-use crate::pipeline::{prepare, run_checks, Prepared};
+use crate::pipeline::{prepare, run_checks, Occasion, Prepared};
 use crate::{seeding, Initializer, SeedOptions};
 
 /// Connects to an existing database without creating anything.
@@ -112,7 +112,9 @@ pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError
 
 pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
     let (prepared, mut session) = connect_existing(init).await?;
-    let checks = run_checks(init, &prepared, &mut *session, None).await?;
+    let dependencies = init.dependency_checks()?;
+    let mut checks = run_checks(init, &prepared, &mut *session, Occasion::OnDemand).await?;
+    checks.extend(crate::monitor::check_dependencies(init, &dependencies).await);
     Ok(HealthSummary {
         database: init.url.redacted().to_owned(),
         backend: prepared.backend.to_owned(),

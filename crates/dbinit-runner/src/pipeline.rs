@@ -20,8 +20,8 @@ use dbinit_core::report::{
 };
 use dbinit_core::{engine, fault, registry};
 use dbinit_core::{
-    Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, HealthStatus,
-    InitLock, MigrationSet, RunFacts, Seeder, Session,
+    Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, HealthContext, InitLock,
+    MigrationSet, RunFacts, Seeder, Session,
 };
 
 use crate::{seed_order, seeding, Initializer, RunnerError};
@@ -176,7 +176,7 @@ async fn run(
     };
 
     let started = Instant::now();
-    report.health = run_checks(init, &prepared, &mut *session, Some(&facts)).await?;
+    report.health = run_checks(init, &prepared, &mut *session, Occasion::Init(&facts)).await?;
     let failures = report::failures(&report.health);
     report.step(
         "health",
@@ -433,12 +433,23 @@ async fn migrate(
     }
 }
 
+/// When health checks run.
+#[derive(Clone, Copy)]
+pub(crate) enum Occasion<'a> {
+    /// At the end of `init`, with what it established.
+    Init(&'a RunFacts),
+    /// `health`, once.
+    OnDemand,
+    /// A monitor tick.
+    Periodic,
+}
+
 /// Runs every applicable, enabled health check.
 pub(crate) async fn run_checks(
     init: &Initializer,
     prepared: &Prepared,
     session: &mut dyn Session,
-    facts: Option<&RunFacts>,
+    occasion: Occasion<'_>,
 ) -> Result<Vec<HealthReport>, CoreError> {
     let mut reports = Vec::new();
     for registration in registry::health_checks()? {
@@ -457,15 +468,16 @@ pub(crate) async fn run_checks(
                 seeders: &prepared.seeders,
                 required_tables: &prepared.required_tables,
                 environment: init.environment,
-                run: facts,
+                run: match occasion {
+                    Occasion::Init(facts) => Some(facts),
+                    Occasion::OnDemand | Occasion::Periodic => None,
+                },
+                periodic: matches!(occasion, Occasion::Periodic),
             };
             check.check(&mut cx).await.unwrap_or_else(|e| {
                 dbinit_core::HealthOutcome::unhealthy(report::ErrorReport::from(&e).message)
             })
         };
-        if outcome.status == HealthStatus::Unhealthy {
-            tracing::warn!(check = check.name(), detail = %outcome.detail, "health check failed");
-        }
         reports.push(HealthReport {
             name: check.name().to_owned(),
             status: outcome.status,

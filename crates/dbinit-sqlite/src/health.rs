@@ -4,7 +4,8 @@ use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutc
 
 /// Runs `PRAGMA quick_check`. It reads the whole file, so `init` runs it only
 /// when the run wrote something (a no-op start of a large database would
-/// otherwise read all of it every time); `health` always runs it. Disable it
+/// otherwise read all of it every time), the monitor never; `health` always
+/// runs it. Disable it
 /// by name on a huge database (`--skip-check sqlite_quick_check`).
 pub(crate) struct QuickCheck;
 
@@ -22,6 +23,11 @@ impl HealthCheck for QuickCheck {
         if cx.run.is_some_and(|r| !r.wrote) {
             return Ok(HealthOutcome::disabled(
                 "this run wrote nothing; `health` runs the full check",
+            ));
+        }
+        if cx.periodic {
+            return Ok(HealthOutcome::disabled(
+                "not run by the monitor (it reads the whole file); `health` runs it",
             ));
         }
         let rows = cx.session.query("PRAGMA quick_check", &[]).await?;

@@ -3,7 +3,9 @@
 //! error and exit code, and never serves a request against missing tables.
 //!
 //! `dbinit-example-service ADDR` serves `GET /notes/{slug}` on ADDR
-//! (`127.0.0.1:0` picks a port; the bound address is printed on stdout).
+//! (`127.0.0.1:0` picks a port; the bound address is printed on stdout),
+//! and dbinit's health routes: `/livez`, `/readyz`, `/health`, `/metrics`,
+//! from a monitor checking every `HEALTH_INTERVAL_MS` (default 30000).
 //! A second argument, `--bench-without-dbinit`, skips the dbinit call: the
 //! baseline of `cargo xtask bench`.
 //! Several processes may start at once on one new database (a pre-fork
@@ -12,6 +14,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -63,6 +66,13 @@ async fn note(State(db): State<Db>, Path(slug): Path<String>) -> (StatusCode, St
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // dbinit logs through `tracing`: the monitor's transitions among them.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     // The backends this service uses, and nothing else: its own seeder is
     // in this crate (registered below), the demo's are not linked.
     #[cfg(feature = "sqlite")]
@@ -83,12 +93,17 @@ async fn main() -> ExitCode {
         Ok(init) => init.migration_sets(sets),
         Err(e) => return fail(&e.to_string(), 10),
     };
-    if !skip_init {
+    let report = if skip_init {
+        None
+    } else {
         match init.run().await {
-            Ok(report) => eprintln!("{report}"),
+            Ok(report) => {
+                eprintln!("{report}");
+                Some(report)
+            }
             Err(e) => return fail(&e.to_string(), 70),
         }
-    }
+    };
     // 2. A session for the handlers (a real service would keep a pool).
     let url = init.url().clone();
     let session = match dbinit_core::registry::connector_for(&url) {
@@ -99,10 +114,25 @@ async fn main() -> ExitCode {
         Ok(session) => session,
         Err(e) => return fail(&e.to_string(), 20),
     };
-    // 3. Only now: listen and serve.
-    let app = Router::new()
+    // 3. Health: a monitor on its own connection, its routes mounted.
+    let mut app = Router::new()
         .route("/notes/{slug}", get(note))
         .with_state(Arc::new(Mutex::new(session)));
+    let stop = dbinit_runner::CancellationToken::new();
+    if let Some(report) = &report {
+        let interval = match std::env::var("HEALTH_INTERVAL_MS").map(|v| v.parse::<u64>()) {
+            Err(_) => Duration::from_secs(30),
+            Ok(Ok(ms)) if ms > 0 => Duration::from_millis(ms),
+            Ok(_) => return fail("HEALTH_INTERVAL_MS must be a positive integer", 10),
+        };
+        let monitor = match dbinit_runner::Monitor::new(init, interval) {
+            Ok(monitor) => monitor.init_report(report),
+            Err(e) => return fail(&e.to_string(), 10),
+        };
+        app = app.merge(dbinit_runner::http::router(monitor.subscribe()));
+        tokio::spawn(monitor.run(stop.clone()));
+    }
+    // 4. Only now: listen and serve.
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(listener) => listener,
         Err(e) => return fail(&format!("cannot listen on {addr}: {e}"), 71),
@@ -110,7 +140,9 @@ async fn main() -> ExitCode {
     if let Ok(bound) = listener.local_addr() {
         println!("listening on {bound}");
     }
-    match axum::serve(listener, app).await {
+    let served = axum::serve(listener, app).await;
+    stop.cancel();
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string(), 71),
     }

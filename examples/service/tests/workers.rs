@@ -2,79 +2,37 @@
 //! processes at once against one new database. All four serve real HTTP
 //! requests, the schema is applied once and the seed row exists once.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use dbinit_tests::http::Served;
 
 const WORKERS: usize = 4;
 
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts the workers on `url`, all at once.
+fn start(url: &str) -> Vec<Served> {
+    // Spawned together, then each waited for (Served::spawn waits for the
+    // address line): threads keep the starts concurrent.
+    std::thread::scope(|scope| {
+        let starting: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                let mut command =
+                    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-example-service"));
+                command.arg("127.0.0.1:0").env("DATABASE_URL", url);
+                scope.spawn(move || Served::spawn(command, "listening on "))
+            })
+            .collect();
+        starting
+            .into_iter()
+            .map(|s| s.join().expect("a worker started"))
+            .collect()
+    })
 }
 
-/// Starts the workers on `url`; returns them with the addresses they bound.
-fn start(url: &str) -> Vec<(Worker, String)> {
-    let children: Vec<Worker> = (0..WORKERS)
-        .map(|_| {
-            let child = Command::new(env!("CARGO_BIN_EXE_dbinit-example-service"))
-                .arg("127.0.0.1:0")
-                .env("DATABASE_URL", url)
-                .env_remove("DBINIT_ENV")
-                .env_remove("DBINIT_FALLBACK_URL")
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("start a worker");
-            Worker(child)
-        })
-        .collect();
-    children
-        .into_iter()
-        .map(|mut worker| {
-            let mut line = String::new();
-            let stdout = worker.0.stdout.take().expect("stdout");
-            BufReader::new(stdout).read_line(&mut line).expect("read");
-            let Some(addr) = line.trim().strip_prefix("listening on ") else {
-                let mut err = String::new();
-                let _ = worker
-                    .0
-                    .stderr
-                    .take()
-                    .map(|mut e| e.read_to_string(&mut err));
-                panic!("a worker did not start: {line:?} {err}");
-            };
-            let addr = addr.to_owned();
-            (worker, addr)
-        })
-        .collect()
-}
-
-fn get(addr: &str, path: &str) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    response
-}
-
-fn every_worker_serves(workers: &[(Worker, String)]) {
-    for (_, addr) in workers {
-        let response = get(addr, "/notes/welcome");
-        assert!(response.starts_with("HTTP/1.1 200"), "{addr}: {response}");
-        assert!(
-            response.ends_with("Hello from dbinit"),
-            "{addr}: {response}"
-        );
-        assert!(get(addr, "/notes/missing").starts_with("HTTP/1.1 404"));
+fn every_worker_serves(workers: &[Served]) {
+    for worker in workers {
+        let response = worker.get("/notes/welcome");
+        assert_eq!(response.status, 200, "{}: {response:?}", worker.addr);
+        assert_eq!(response.body, "Hello from dbinit", "{}", worker.addr);
+        assert_eq!(worker.get("/notes/missing").status, 404);
+        worker.wait_for("/readyz", "ready", |r| r.status == 200);
     }
 }
 

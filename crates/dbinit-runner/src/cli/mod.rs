@@ -37,6 +37,8 @@
 pub mod exit;
 mod progress;
 mod render;
+#[cfg(feature = "http")]
+mod serve;
 mod signals;
 
 use std::path::{Path, PathBuf};
@@ -307,6 +309,46 @@ pub struct HealthArgs {
     /// With --watch: log a repeated failure at most once per this window.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
     pub repeat_window: Duration,
+    /// Serve /livez /readyz /health /metrics on this address while
+    /// monitoring (every --watch interval, 30 s by default) until SIGINT or
+    /// SIGTERM; `127.0.0.1:0` picks a free port (printed on stdout).
+    #[cfg(feature = "http")]
+    #[arg(long, value_name = "ADDR")]
+    pub serve: Option<std::net::SocketAddr>,
+    /// Another service to check: NAME=tcp://HOST:PORT or NAME=http://HOST:PORT/PATH
+    /// (repeatable; comma-separated in DBINIT_DEPENDS_ON).
+    #[arg(long, value_name = "NAME=URL", env = "DBINIT_DEPENDS_ON", value_delimiter = ',', value_parser = endpoint)]
+    pub depends_on: Vec<crate::dependency::Endpoint>,
+    /// The application runs without dependency NAME when it is down (doing
+    /// WHAT instead): report it `fallback`, still ready, not `unhealthy`
+    /// (repeatable; comma-separated in DBINIT_DEPENDENCY_FALLBACK).
+    #[arg(
+        long,
+        value_name = "NAME[=WHAT]",
+        env = "DBINIT_DEPENDENCY_FALLBACK",
+        value_delimiter = ','
+    )]
+    pub dependency_fallback: Vec<String>,
+}
+
+fn endpoint(spec: &str) -> Result<crate::dependency::Endpoint, String> {
+    crate::dependency::Endpoint::parse(spec).map_err(|e| e.to_string())
+}
+
+impl HealthArgs {
+    /// The initializer with the dependencies and fallbacks given.
+    fn dependencies(&self, mut init: Initializer) -> Initializer {
+        for endpoint in &self.depends_on {
+            init = init.dependency(endpoint.clone());
+        }
+        for spec in &self.dependency_fallback {
+            let (name, what) = spec
+                .split_once('=')
+                .unwrap_or((spec.as_str(), "declared on the command line"));
+            init = init.dependency_fallback(name.trim(), what.trim());
+        }
+        init
+    }
 }
 
 /// Options of `init`.
@@ -443,17 +485,24 @@ fn colour() -> bool {
 async fn execute(command: Command, config: &CliConfig, standalone: bool) -> ExitCode {
     let common = command.common();
     let json = common.json;
-    let mut initializer = match build(common, config, standalone) {
+    // A server keeps SQLite calls off the thread that answers requests.
+    let mut initializer = match build(common, config, standalone && !command.serves()) {
         Ok(init) => init,
         Err(e) => return fail(&e, json),
     };
-    if standalone && command.takes_lock() {
-        // A signal cancels, rolls back and unlocks instead of killing.
-        let interrupt = crate::Interrupt::new();
-        if let Err(e) = signals::cancel_on_signal(interrupt.clone()) {
+    let interrupt = crate::Interrupt::new();
+    if standalone && (command.takes_lock() || command.serves()) {
+        // A signal cancels, rolls back and unlocks instead of killing; a
+        // server stops serving.
+        let stopping = if command.serves() {
+            "stopping the server"
+        } else {
+            "cancelling the running statement, rolling back and releasing the lock"
+        };
+        if let Err(e) = signals::cancel_on_signal(interrupt.clone(), stopping) {
             tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal kills the run");
         }
-        initializer = initializer.interrupt(interrupt);
+        initializer = initializer.interrupt(interrupt.clone());
     }
     match command {
         Command::Init(args) => {
@@ -519,16 +568,28 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
             let init = initializer.lock_timeout(args.locked.lock_timeout);
             finish(init.repair(args.accept).await, json, render::lifecycle)
         }
-        Command::Health(HealthArgs {
-            watch: Some(interval),
-            ticks,
-            repeat_window,
-            ..
-        }) => {
-            let stats = crate::Monitor::new(initializer, interval)
-                .repeat_window(repeat_window)
-                .run(ticks)
-                .await;
+        #[cfg(feature = "http")]
+        Command::Health(args) if args.serve.is_some() => {
+            let interval = args.watch.unwrap_or(Duration::from_secs(30));
+            let init = args.dependencies(initializer);
+            let monitor = match crate::Monitor::new(init, interval) {
+                Ok(m) => m.repeat_window(args.repeat_window),
+                Err(e) => return fail(&e, json),
+            };
+            let addr = args.serve.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+            serve::health(monitor, addr, args.ticks, interrupt).await
+        }
+        Command::Health(args) if args.watch.is_some() => {
+            let interval = args.watch.unwrap_or_default();
+            let init = args.dependencies(initializer);
+            let mut monitor = match crate::Monitor::new(init, interval) {
+                Ok(m) => m.repeat_window(args.repeat_window),
+                Err(e) => return fail(&e, json),
+            };
+            if let Some(n) = args.ticks {
+                monitor = monitor.max_ticks(n);
+            }
+            let stats = monitor.run(crate::CancellationToken::new()).await;
             if json {
                 render::json(&serde_json::json!({
                     "ticks": stats.ticks, "failing": stats.failing, "log_lines": stats.lines
@@ -540,7 +601,7 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
                 ExitCode::from(exit::code(dbinit_core::ErrorKind::Unhealthy))
             }
         }
-        Command::Health(_) => match initializer.health().await {
+        Command::Health(args) => match args.dependencies(initializer).health().await {
             Ok(summary) => {
                 render::health(&summary, json);
                 let failures = summary.failures();
@@ -559,6 +620,15 @@ impl Command {
     /// Whether it takes the init lock (and so handles SIGINT and SIGTERM).
     fn takes_lock(&self) -> bool {
         !matches!(self, Command::Status(_) | Command::Health(_))
+    }
+
+    /// Whether it serves HTTP until a signal (`health --serve`).
+    fn serves(&self) -> bool {
+        #[cfg(feature = "http")]
+        if let Command::Health(args) = self {
+            return args.serve.is_some();
+        }
+        false
     }
 
     /// The options every subcommand has.
@@ -670,6 +740,9 @@ mod tests {
         ("health", "--watch"),
         ("health", "--ticks"),
         ("health", "--repeat-window"),
+        ("health", "--serve"),
+        ("health", "--depends-on"),
+        ("health", "--dependency-fallback"),
         ("status", "--database-url"),
         ("rollback", "--steps"),
         ("rollback", "--to"),
@@ -703,7 +776,10 @@ mod tests {
                 args.extend(["--watch", "1s"]);
             }
             if let Ok(cli) = Cli::try_parse_from(&args) {
-                let _ = build(cli.command.common(), &CliConfig::new("sqlite::memory:"), true);
+                let init = build(cli.command.common(), &CliConfig::new("sqlite::memory:"), true);
+                if let (Ok(init), Command::Health(args)) = (init, &cli.command) {
+                    let _ = args.dependencies(init).dependency_checks();
+                }
             }
         }
     }

@@ -44,8 +44,12 @@ pub(crate) fn settle() {
     }
 }
 
-/// Installs the handlers for the rest of the process.
-pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
+/// Installs the handlers for the rest of the process; `stopping` is what
+/// the first signal's log line says happens.
+pub(crate) fn cancel_on_signal(
+    interrupt: Interrupt,
+    stopping: &'static str,
+) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new()
         .name("dbinit-signals".to_owned())
@@ -64,8 +68,7 @@ pub(crate) fn cancel_on_signal(interrupt: Interrupt) -> std::io::Result<()> {
                 };
                 tracing::warn!(
                     signal = name,
-                    "interrupted: cancelling the running statement, rolling back and releasing \
-                     the lock (send it again to exit at once)"
+                    "interrupted: {stopping} (send it again to exit at once)"
                 );
                 let interrupt = interrupt.clone();
                 let _ = std::thread::Builder::new()

@@ -1,0 +1,359 @@
+//! The background health monitor: runs the database's health checks on its
+//! own connection and every dependency check, every interval; publishes a
+//! [`HealthSnapshot`] on a `tokio::sync::watch` channel; logs transitions
+//! once and long conditions once per window; stops on a cancellation token.
+
+mod log;
+mod snapshot;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbinit_core::report::{ErrorReport, HealthReport, InitReport};
+use dbinit_core::{CoreError, DependencyCheck, HealthOutcome, HealthStatus, Session};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use snapshot::{CheckKind, CheckState, HealthSnapshot, InitFacts};
+
+use crate::pipeline::{prepare, run_checks, Occasion, Prepared};
+use crate::Initializer;
+
+/// How long one dependency check may take.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the database checks of one tick may take: `max(interval, 5 s)`.
+pub(crate) fn budget(interval: Duration) -> Duration {
+    interval.max(Duration::from_secs(5))
+}
+
+/// Checks the database and the dependencies every interval, in the
+/// background of a running service.
+///
+/// ```no_run
+/// # async fn start(init: dbinit_runner::Initializer) -> Result<(), dbinit_core::CoreError> {
+/// use std::time::Duration;
+/// use dbinit_runner::{CancellationToken, Monitor};
+///
+/// let stop = CancellationToken::new();
+/// let monitor = Monitor::new(init, Duration::from_secs(30))?;
+/// let mut health = monitor.subscribe();
+/// tokio::spawn(monitor.run(stop.clone()));
+/// // Later: is the service ready?
+/// let ready = health.borrow_and_update().readiness().is_ok();
+/// # let _ = ready;
+/// stop.cancel();
+/// # Ok(()) }
+/// ```
+pub struct Monitor {
+    init: Initializer,
+    prepared: Prepared,
+    /// The applicable database checks, by name (to report them when the
+    /// database cannot be reached).
+    database_checks: Vec<String>,
+    dependencies: Vec<Arc<dyn DependencyCheck>>,
+    interval: Duration,
+    max_ticks: Option<u64>,
+    window: Duration,
+    tx: watch::Sender<Arc<HealthSnapshot>>,
+}
+
+impl std::fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Monitor")
+            .field("init", &self.init)
+            .field("interval", &self.interval)
+            .field("database_checks", &self.database_checks)
+            .field(
+                "dependencies",
+                &self
+                    .dependencies
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a monitor run saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MonitorStats {
+    /// Ticks run.
+    pub ticks: u64,
+    /// Ticks whose overall status was unhealthy.
+    pub failing: u64,
+    /// Lines logged (transitions and repeat summaries).
+    pub lines: u64,
+}
+
+impl Monitor {
+    /// A monitor of `init`'s database, its registered dependency checks
+    /// (`dbinit-redis`, say) and those given to
+    /// [`Initializer::dependency`], every `interval`. Repeats are collapsed
+    /// per 60 s. Each tick connects with no retry wait when it has no
+    /// connection: the next tick is the retry.
+    ///
+    /// # Errors
+    ///
+    /// A configuration that can never work, before anything runs: an
+    /// invalid dependency (an unparsable `REDIS_URL`), two checks with one
+    /// name, a fallback declared for no dependency, or what
+    /// [`Initializer::run`] would refuse to start with (no backend for the
+    /// URL, an invalid migration set).
+    pub fn new(init: Initializer, interval: Duration) -> Result<Self, CoreError> {
+        let mut options = init.connect.clone();
+        options.connect_timeout = Duration::ZERO;
+        let init = init.connect_options(options);
+        let prepared = prepare(&init, &init.url)?;
+        let database_checks = dbinit_core::registry::health_checks()?
+            .iter()
+            .map(|r| r.make())
+            .filter(|c| c.applies_to(prepared.backend))
+            .map(|c| c.name().to_owned())
+            .collect();
+        let dependencies = init.dependency_checks()?;
+        let starting = HealthSnapshot::starting(init.url.redacted().to_owned(), interval, None);
+        Ok(Monitor {
+            init,
+            prepared,
+            database_checks,
+            dependencies,
+            interval,
+            max_ticks: None,
+            window: Duration::from_secs(60),
+            tx: watch::channel(Arc::new(starting)).0,
+        })
+    }
+
+    /// Collapses repeats per `window` instead of 60 s.
+    pub fn repeat_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Stops after `n` ticks (the CLI's `--ticks`).
+    pub fn max_ticks(mut self, n: u64) -> Self {
+        self.max_ticks = Some(n);
+        self
+    }
+
+    /// Publishes the outcome of this process's `init` with every snapshot
+    /// (`/metrics`: init duration, migrations applied, last outcome).
+    pub fn init_report(self, report: &InitReport) -> Self {
+        let facts = InitFacts::from(report);
+        self.tx.send_modify(|s| Arc::make_mut(s).init = Some(facts));
+        self
+    }
+
+    /// The channel the snapshots are published on; its first value says
+    /// "starting" (not ready) until the first tick completes.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<HealthSnapshot>> {
+        self.tx.subscribe()
+    }
+
+    /// Checks every interval until `stop` is cancelled (or `max_ticks`).
+    /// A tick that runs late delays the next one rather than bunching
+    /// them; the database checks of a tick get at most `max(interval, 5 s)`.
+    pub async fn run(self, stop: CancellationToken) -> MonitorStats {
+        let mut stats = MonitorStats::default();
+        let mut session: Option<Box<dyn Session>> = None;
+        let mut log = log::HealthLog::new(self.window);
+        // tokio's interval panics on zero; a zero interval means "as often
+        // as possible", which one millisecond stands for.
+        let mut ticker = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while self.max_ticks.is_none_or(|t| stats.ticks < t) {
+            let (checks, took) = tokio::select! {
+                () = stop.cancelled() => break,
+                done = async {
+                    ticker.tick().await;
+                    let started = Instant::now();
+                    let checks = self.tick(&mut session).await;
+                    (checks, started.elapsed())
+                } => done,
+            };
+            let snapshot = HealthSnapshot::next(&self.tx.borrow(), checks, took);
+            stats.ticks += 1;
+            if snapshot.status == HealthStatus::Unhealthy {
+                stats.failing += 1;
+            }
+            if let Some(line) = log.observe(&snapshot, Instant::now().into_std()) {
+                stats.lines += 1;
+                if line.warn {
+                    tracing::warn!("{}", line.text);
+                } else {
+                    tracing::info!("{}", line.text);
+                }
+            }
+            self.tx.send_replace(Arc::new(snapshot));
+        }
+        stats
+    }
+
+    /// One tick: the database checks and the dependency checks, side by side.
+    async fn tick(&self, session: &mut Option<Box<dyn Session>>) -> Vec<CheckState> {
+        let (mut checks, dependencies) = tokio::join!(self.database(session), self.dependencies());
+        checks.extend(dependencies);
+        checks
+    }
+
+    /// The database checks on the kept connection. When it cannot connect,
+    /// loses the connection or overruns its budget, `connectivity` says why
+    /// and the other checks "not checked"; the connection is dropped, and
+    /// the next tick connects again.
+    async fn database(&self, slot: &mut Option<Box<dyn Session>>) -> Vec<CheckState> {
+        let started = Instant::now();
+        let budget = budget(self.interval);
+        let work = async {
+            let session = match slot {
+                Some(session) => session,
+                None => slot.insert(
+                    self.prepared
+                        .connector
+                        .connect(&self.init.url, &self.init.connect)
+                        .await?,
+                ),
+            };
+            run_checks(
+                &self.init,
+                &self.prepared,
+                &mut **session,
+                Occasion::Periodic,
+            )
+            .await
+        };
+        let failure = match tokio::time::timeout(budget, work).await {
+            Ok(Ok(reports)) => {
+                // A lost connection: the other checks' errors say nothing
+                // more, report them as the unreachable case does.
+                match reports
+                    .iter()
+                    .find(|r| r.name == "connectivity" && r.status == HealthStatus::Unhealthy)
+                {
+                    Some(lost) => lost.detail.clone(),
+                    None => {
+                        return reports
+                            .into_iter()
+                            .map(|r| {
+                                state(r.name, CheckKind::Database, r.status, r.detail, r.latency)
+                            })
+                            .collect()
+                    }
+                }
+            }
+            Ok(Err(e)) => ErrorReport::from(&e).message,
+            Err(_) => format!("no answer within {:.1} s", budget.as_secs_f64()),
+        };
+        *slot = None;
+        let latency = started.elapsed();
+        self.database_checks
+            .iter()
+            .map(|name| {
+                let detail = if name == "connectivity" {
+                    failure.clone()
+                } else {
+                    snapshot::NOT_CHECKED.to_owned()
+                };
+                state(
+                    name.clone(),
+                    CheckKind::Database,
+                    HealthStatus::Unhealthy,
+                    detail,
+                    latency,
+                )
+            })
+            .collect()
+    }
+
+    async fn dependencies(&self) -> Vec<CheckState> {
+        check_dependencies(&self.init, &self.dependencies)
+            .await
+            .into_iter()
+            .map(|report| {
+                state(
+                    report.name,
+                    CheckKind::Dependency,
+                    report.status,
+                    report.detail,
+                    report.latency,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Every dependency check, concurrently, each within its timeout; an
+/// unhealthy dependency with a declared fallback is `fallback`.
+pub(crate) async fn check_dependencies(
+    init: &Initializer,
+    dependencies: &[Arc<dyn DependencyCheck>],
+) -> Vec<HealthReport> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut index = std::collections::HashMap::new();
+    for (i, dependency) in dependencies.iter().enumerate() {
+        let dependency = Arc::clone(dependency);
+        let task = set.spawn(async move {
+            let started = Instant::now();
+            let outcome =
+                tokio::time::timeout(DEPENDENCY_TIMEOUT, dependency.check(DEPENDENCY_TIMEOUT))
+                    .await
+                    .unwrap_or_else(|_| {
+                        HealthOutcome::unhealthy(format!(
+                            "no answer within {:.0} s",
+                            DEPENDENCY_TIMEOUT.as_secs_f64()
+                        ))
+                    });
+            (outcome, started.elapsed())
+        });
+        index.insert(task.id(), i);
+    }
+    // A check that panics is unhealthy, and the monitor goes on.
+    let mut results: Vec<(HealthOutcome, Duration)> = dependencies
+        .iter()
+        .map(|_| {
+            (
+                HealthOutcome::unhealthy("the check panicked"),
+                Duration::ZERO,
+            )
+        })
+        .collect();
+    while let Some(joined) = set.join_next_with_id().await {
+        if let Ok((id, result)) = joined {
+            if let Some(&i) = index.get(&id) {
+                results[i] = result;
+            }
+        }
+    }
+    results
+        .into_iter()
+        .zip(dependencies)
+        .map(|((outcome, latency), dependency)| {
+            let outcome = init.with_fallback(dependency.name(), outcome);
+            HealthReport {
+                name: dependency.name().to_owned(),
+                status: outcome.status,
+                detail: outcome.detail,
+                latency,
+            }
+        })
+        .collect()
+}
+
+fn state(
+    name: String,
+    kind: CheckKind,
+    status: HealthStatus,
+    detail: String,
+    latency: Duration,
+) -> CheckState {
+    CheckState {
+        name,
+        kind,
+        status,
+        detail,
+        latency,
+        since: String::new(),
+    }
+}
