@@ -15,6 +15,7 @@ pub const PASSWORD: &str = "Redis-Secret-7";
 /// A redis-server that may be running or killed.
 pub struct Redis {
     port: u16,
+    extra: Vec<String>,
     child: Option<Child>,
 }
 
@@ -25,8 +26,18 @@ impl Redis {
     ///
     /// When it cannot be started: Redis tests never skip.
     pub fn start() -> Redis {
+        Redis::start_with(&[])
+    }
+
+    /// Starts one with more `redis-server` arguments.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot be started.
+    pub fn start_with(extra: &[&str]) -> Redis {
         let mut redis = Redis {
             port: free_port(),
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             child: None,
         };
         redis.restart();
@@ -60,6 +71,7 @@ impl Redis {
                 "--port", &port, "--bind", "127.0.0.1", "--requirepass", PASSWORD, "--save", "",
                 "--appendonly", "no", "--daemonize", "no",
             ])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

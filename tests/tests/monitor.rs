@@ -48,6 +48,13 @@ async fn wait_until(
     }
 }
 
+/// `wait` within 30 s of real time (not for a paused clock).
+async fn within<T>(wait: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("not within 30 s")
+}
+
 fn sql(db: &SqliteFile, sql: &str) {
     rusqlite::Connection::open(&db.path)
         .and_then(|c| c.execute_batch(sql))
@@ -129,4 +136,45 @@ async fn a_ten_minute_outage_logs_one_transition_a_bounded_number_of_repeats_and
     assert_eq!(lines.len(), 3 + repeats, "{lines:#?}");
     assert_eq!(stats.lines as usize, lines.len());
     assert!(stats.failing >= 600, "{stats:?}");
+}
+
+/// A restore replaces the file under a running service, then someone
+/// deletes it: the monitor's kept connection would still see the old file
+/// through its descriptor; it notices, reconnects, and reports what is there.
+#[tokio::test]
+async fn a_replaced_or_deleted_sqlite_file_is_noticed() {
+    let db = SqliteFile::new();
+    let init = Initializer::new(db.url())
+        .migration_sets(dbinit_accounts::migration_sets().unwrap())
+        .environment(Environment::Test)
+        .seed(false);
+    init.run().await.expect("init");
+    let monitor = Monitor::new(init, Duration::from_millis(20)).expect("monitor");
+    let mut rx = monitor.subscribe();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(monitor.run(stop.clone()));
+    within(wait_until(&mut rx, |s| s.ready)).await;
+
+    // The "restore": an empty database renamed over the file.
+    let restored = db.dir.path().join("restored.db");
+    rusqlite::Connection::open(&restored)
+        .and_then(|c| c.execute_batch("CREATE TABLE t (x)"))
+        .unwrap();
+    std::fs::rename(&restored, &db.path).unwrap();
+    let replaced = within(wait_until(&mut rx, |s| {
+        s.not_ready
+            .iter()
+            .any(|r| r.starts_with("migrations_current:"))
+    }))
+    .await;
+    assert!(!replaced.ready, "{replaced:?}");
+
+    std::fs::remove_file(&db.path).unwrap();
+    let gone = within(wait_until(&mut rx, |s| {
+        s.not_ready.iter().any(|r| r.starts_with("connectivity:"))
+    }))
+    .await;
+    assert!(!gone.ready, "{gone:?}");
+    stop.cancel();
+    task.await.unwrap();
 }

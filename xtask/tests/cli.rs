@@ -375,7 +375,14 @@ fn status_and_health_report_without_changing_anything() {
         .all(|s| s["seeded"] == true));
     let out = run(&["health", "--json", "--database-url", &url(&db)]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(json(&out)["checks"].as_array().unwrap().len(), 5);
+    let checks = json(&out)["checks"].as_array().unwrap().clone();
+    assert_eq!(
+        checks.len(),
+        6,
+        "five database checks and Redis: {checks:?}"
+    );
+    assert_eq!(checks[5]["name"], "redis");
+    assert_eq!(checks[5]["status"], "disabled", "REDIS_URL is not set");
     assert_eq!(std::fs::read(&db).unwrap(), before);
 
     // Remove the seed data: health says so, with the unhealthy exit code.

@@ -200,69 +200,102 @@ fn redis_is_disabled_healthy_then_fallback_or_unhealthy_as_declared_and_healthy_
             "the Redis password leaked: {text}"
         );
     }
-    assert!(needs_log.contains("redis://:***@127.0.0.1:"), "{needs_log}");
+    assert!(needs_log.contains("redis://***@127.0.0.1:"), "{needs_log}");
 }
 
 /// Bad configuration is refused before anything is served: exit 13, the
-/// reason, never the secret.
+/// reason, never the secret (not even in `--help`).
 #[test]
 fn bad_dependency_configuration_is_refused_at_startup() {
     let (_db, url) = database();
-    for (redis, args, expect) in [
+    let cases: &[(Option<&str>, &[&str], &str)] = &[
         (
             Some("http://:S3cret-x@127.0.0.1:1"),
-            &[][..],
+            &[],
             "not a usable Redis URL",
         ),
         (
             None,
-            &["--dependency-fallback", "cache"][..],
+            &["--dependency-fallback", "cache"],
             "`cache` is not a dependency",
         ),
         (
             None,
-            &["--depends-on", "redis=tcp://127.0.0.1:1"][..],
+            &["--depends-on", "redis=tcp://127.0.0.1:1"],
             "two health checks are named `redis`",
         ),
-    ] {
-        let mut cmd = xtask();
-        cmd.args([
-            "health",
-            "--watch",
-            "1s",
-            "--ticks",
-            "1",
-            "--no-seed",
-            "--database-url",
-            &url,
-        ])
-        .args(args);
-        if let Some(redis) = redis {
-            cmd.env("REDIS_URL", redis);
+        (
+            None,
+            &["--depends-on", "queue=ftp://h:21"],
+            "is not supported",
+        ),
+        (
+            None,
+            &["--depends-on", "q=tcp://u:S3cret-x@127.0.0.1:1"],
+            "has credentials",
+        ),
+        (
+            None,
+            &["--depends-on", "q=http://u:S3cret-x@[bad"],
+            "is not a URL",
+        ),
+        (
+            None,
+            &["--depends-on", "http://u:S3cret-x@h:1/x"],
+            "is not NAME=URL",
+        ),
+    ];
+    for (redis, args, expect) in cases {
+        for mode in [
+            &["--watch", "1s", "--ticks", "1"][..],
+            &[],
+            &["--serve", "127.0.0.1:0"],
+        ] {
+            let mut cmd = xtask();
+            cmd.args(["health", "--no-seed", "--database-url", &url])
+                .args(mode)
+                .args(*args);
+            if let Some(redis) = redis {
+                cmd.env("REDIS_URL", redis);
+            }
+            let out = cmd.output().unwrap();
+            let err = stderr(&out);
+            assert_eq!(exit_code(&out), 13, "{args:?} {mode:?}: {err}");
+            assert!(err.contains(expect), "{args:?}: {err}");
+            assert!(!err.contains("S3cret-x"), "{err}");
         }
-        let out = cmd.output().unwrap();
-        let err = stderr(&out);
-        assert_eq!(exit_code(&out), 13, "{args:?}: {err}");
-        assert!(err.contains(expect), "{args:?}: {err}");
-        assert!(!err.contains("S3cret-x"), "{err}");
     }
-    // clap refuses a malformed --depends-on itself (usage error).
+    // The same through the variables; their values never shown by --help.
     let out = xtask()
-        .args([
-            "health",
-            "--depends-on",
-            "queue=ftp://h:21",
-            "--database-url",
-            &url,
-        ])
+        .args(["health", "--no-seed", "--database-url", &url])
+        .env("DBINIT_DEPENDS_ON", " q=tcp://u:S3cret-x@127.0.0.1:1 ")
         .output()
         .unwrap();
-    assert_eq!(exit_code(&out), 2, "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("is not supported"),
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("S3cret-x"), "{}", stderr(&out));
+    let out = xtask()
+        .args(["health", "--help"])
+        .env("DBINIT_DEPENDS_ON", "q=http://h:1/?token=S3cret-x")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("S3cret-x"));
+}
+
+/// A Redis without `HELLO` (older servers, renamed commands) answers the
+/// handshake by quoting it, `AUTH` and the password included: never shown.
+#[test]
+fn a_redis_that_echoes_the_handshake_never_shows_the_password() {
+    let (_db, url) = database();
+    let redis = Redis::start_with(&["--rename-command", "HELLO", ""]);
+    let out = xtask()
+        .args(["health", "--json", "--no-seed", "--database-url", &url])
+        .env("REDIS_URL", format!("{}?protocol=resp3", redis.url()))
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert_eq!(exit_code(&out), 60, "{text}");
+    assert!(text.contains("unknown command"), "{text}");
+    assert!(!text.contains(PASSWORD), "{text}");
 }
 
 /// The generic checks: a TCP port and an HTTP endpoint, up and down.
@@ -319,13 +352,50 @@ fn tcp_and_http_dependencies_are_checked() {
         stderr(&out)
     );
     drop(listener);
+    // Through the variables: URLs separated by whitespace (they may hold
+    // commas), descriptions by `;` (they may too).
     let out = xtask()
         .args(["health", "--json", "--no-seed", "--database-url", &url])
-        .args(["--depends-on", &format!("queue=tcp://{tcp}")])
-        .args(["--dependency-fallback", "queue=jobs run inline"])
+        .env(
+            "DBINIT_DEPENDS_ON",
+            format!(
+                " queue=tcp://{tcp}\n search=http://{}/livez?fields=a,b ",
+                other.addr
+            ),
+        )
+        .env(
+            "DBINIT_DEPENDENCY_FALLBACK",
+            "queue=jobs run inline, one by one; ",
+        )
         .output()
         .unwrap();
     let summary = stdout_json(&out);
     assert_eq!(exit_code(&out), 0, "a fallback is not a failure: {summary}");
-    assert!(summary.to_string().contains("\"fallback\""), "{summary}");
+    assert_eq!(summary["status"], "degraded", "{summary}");
+    let text = summary.to_string();
+    assert!(
+        text.contains("running on the fallback: jobs run inline, one by one"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fields=***"),
+        "query values are hidden: {text}"
+    );
+}
+
+/// A client that never finishes its request does not hold a stopping
+/// server past its drain time (an orchestrator's grace period would end in
+/// SIGKILL): SIGTERM still exits 0.
+#[test]
+fn sigterm_stops_the_server_despite_a_client_that_never_finishes() {
+    use std::io::Write;
+    let (_db, url) = database();
+    let served = serve(&url, None, &[]);
+    served.wait_for("/readyz", "ready", |r| r.status == 200);
+    let mut slow = std::net::TcpStream::connect(&served.addr).unwrap();
+    slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let log = served.stderr();
+    assert_eq!(served.terminate(), Some(0), "{log}");
 }

@@ -453,6 +453,8 @@ pub struct HealthSummary {
     pub database: String,
     /// The backend that served it.
     pub backend: String,
+    /// Every check combined ([`HealthStatus::overall`]).
+    pub status: HealthStatus,
     /// One entry per check.
     pub checks: Vec<HealthReport>,
 }

@@ -44,6 +44,8 @@ enum Config {
     Ready {
         client: redis::Client,
         shown: String,
+        /// The password, to scrub from anything a server replies.
+        secrets: Vec<String>,
     },
 }
 
@@ -81,7 +83,20 @@ impl RedisCheck {
         } else {
             let shown = redact(url);
             match redis::Client::open(url) {
-                Ok(client) => Config::Ready { client, shown },
+                Ok(client) => {
+                    let info = client.get_connection_info().redis_settings();
+                    let secrets = info
+                        .password()
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .into_iter()
+                        .collect();
+                    Config::Ready {
+                        client,
+                        shown,
+                        secrets,
+                    }
+                }
                 // The crate's message never holds the URL; ours shows it
                 // redacted.
                 Err(e) => Config::Invalid(format!("`{shown}` is not a usable Redis URL: {e}")),
@@ -94,7 +109,12 @@ impl RedisCheck {
         }
     }
 
-    async fn ping(&self, client: &redis::Client, timeout: Duration) -> Result<String, String> {
+    async fn ping(
+        &self,
+        client: &redis::Client,
+        secrets: &[String],
+        timeout: Duration,
+    ) -> Result<String, String> {
         let started = Instant::now();
         let mut slot = self.connection.lock().await;
         let connection = match &mut *slot {
@@ -106,7 +126,7 @@ impl RedisCheck {
                 let connection = client
                     .get_multiplexed_async_connection_with_config(&config)
                     .await
-                    .map_err(|e| format!("cannot connect: {}", describe(&e)))?;
+                    .map_err(|e| format!("cannot connect: {}", describe(&e, secrets)))?;
                 slot.insert(connection)
             }
         };
@@ -123,7 +143,7 @@ impl RedisCheck {
             Err(e) => {
                 // The next check connects again.
                 *slot = None;
-                Err(format!("PING failed: {}", describe(&e)))
+                Err(format!("PING failed: {}", describe(&e, secrets)))
             }
         }
     }
@@ -157,7 +177,11 @@ impl DependencyCheck for RedisCheck {
         match &self.config {
             Config::Disabled => HealthOutcome::disabled("REDIS_URL is not set"),
             Config::Invalid(reason) => HealthOutcome::unhealthy(reason.clone()),
-            Config::Ready { client, shown } => match self.ping(client, timeout).await {
+            Config::Ready {
+                client,
+                shown,
+                secrets,
+            } => match self.ping(client, secrets, timeout).await {
                 Ok(detail) => HealthOutcome::healthy(format!("{detail} ({shown})")),
                 Err(detail) => HealthOutcome::unhealthy(format!("{shown}: {detail}")),
             },
@@ -165,43 +189,57 @@ impl DependencyCheck for RedisCheck {
     }
 }
 
-/// A redis error in one line, without the server's echo of a command (it
-/// could hold an AUTH argument: the crate never includes it, but say so in
-/// code rather than trust it).
-fn describe(e: &redis::RedisError) -> String {
+/// A redis error in one line, without what a server echoed back: an
+/// "unknown command" reply quotes the command's arguments, and when the
+/// server lacks `HELLO` those are `AUTH`'s, password included.
+fn describe(e: &redis::RedisError, secrets: &[String]) -> String {
     let text = e.to_string();
-    dbinit_core::report::bounded(text.lines().next().unwrap_or(""), 200)
+    let mut line = text.lines().next().unwrap_or("").to_owned();
+    if let Some(echo) = line.find(", with args beginning with") {
+        line.truncate(echo);
+    }
+    for secret in secrets {
+        line = line.replace(secret.as_str(), "***");
+    }
+    dbinit_core::report::bounded(&line, 200)
 }
 
-/// `url` with its user information and `pass`/`password` query values
-/// hidden; an unparsable URL is hidden after its scheme.
+/// `url` as shown: everything before the last `@` of the address (user
+/// and password, whatever characters they hold), `pass`/`password` query
+/// values and any fragment are hidden. Over-hiding is the safe error.
 fn redact(url: &str) -> String {
     const HIDDEN: &str = "***";
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        let scheme = url.split_once("://").map_or("", |(s, _)| s);
-        return format!("{scheme}://{HIDDEN}");
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return HIDDEN.to_owned();
     };
-    // A lone `user@` may be a password written without its `:`: hide it too.
-    if parsed.password().is_some() || !parsed.username().is_empty() {
-        let _ = parsed.set_username("");
-        let _ = parsed.set_password(Some(HIDDEN));
-    }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = matches!(k.to_ascii_lowercase().as_str(), "pass" | "password");
-                let v = if secret {
-                    HIDDEN.to_owned()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string().replace("%2A%2A%2A", HIDDEN)
+    // A password may hold `/`, `?`, `#` or `@` unencoded: the last `@`
+    // ends the user information wherever it is.
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("{HIDDEN}@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let rest = match rest.split_once('#') {
+        Some((before, _)) => format!("{before}#{HIDDEN}"),
+        None => rest,
+    };
+    let shown = match rest.split_once('?') {
+        Some((before, query)) => {
+            let pairs: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _))
+                        if matches!(k.to_ascii_lowercase().as_str(), "pass" | "password") =>
+                    {
+                        format!("{k}={HIDDEN}")
+                    }
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", pairs.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{shown}")
 }
 
 #[cfg(test)]
@@ -213,17 +251,33 @@ mod tests {
         for (url, shown) in [
             (
                 "redis://:S3cret@127.0.0.1:6379/0",
-                "redis://:***@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
             ),
-            ("redis://app:S3cret@cache:6380", "redis://:***@cache:6380"),
-            ("redis://S3cret@cache", "redis://:***@cache"),
+            ("redis://app:S3cret@cache:6380", "redis://***@cache:6380"),
+            ("redis://S3cret@cache", "redis://***@cache"),
             (
                 "redis+unix:///run/r.sock?db=1&pass=S3cret",
                 "redis+unix:///run/r.sock?db=1&pass=***",
             ),
-            ("redis://:S3cret@[bad", "redis://***"),
+            ("redis://:S3cret@[bad", "redis://***@[bad"),
+            // Unencoded `#`, `/`, `?` and `@` in a password.
+            (
+                "redis://default:12345#S3cret@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
+            ),
+            (
+                "redis://default:12345/S3cret@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
+            ),
+            (
+                "redis://default:12345?S3cret@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
+            ),
+            ("redis://:a@b@S3cret@cache", "redis://***@cache"),
+            ("redis://cache:6379/0#S3cret", "redis://cache:6379/0#***"),
+            ("no scheme S3cret", "***"),
         ] {
-            assert_eq!(redact(url), shown);
+            assert_eq!(redact(url), shown, "{url}");
         }
     }
 

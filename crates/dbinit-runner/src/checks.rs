@@ -46,6 +46,7 @@ impl HealthCheck for MigrationsCurrent {
         Ok(match (pending, applied) {
             (0, Some(n)) => HealthOutcome::healthy(format!("{n} applied, none pending")),
             (0, None) => HealthOutcome::healthy("none pending"),
+            (1, _) => HealthOutcome::unhealthy("1 migration pending"),
             (n, _) => HealthOutcome::unhealthy(format!("{n} migrations pending")),
         })
     }

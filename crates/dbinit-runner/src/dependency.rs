@@ -55,7 +55,7 @@ impl Endpoint {
     /// letters, digits, `_`, `-` and `.`; an unparsable URL; another
     /// scheme; a missing host or port; credentials in the URL.
     pub fn new(name: &str, url: &str) -> Result<Self, CoreError> {
-        let shown = dbinit_core::redact(url.trim());
+        let shown = shown(url.trim());
         let valid_name = !name.is_empty()
             && name.len() <= 64
             && name
@@ -79,6 +79,11 @@ impl Endpoint {
             None => return Err(invalid(format!("{name}: `{shown}` has no host"))),
         };
         let path = match parsed.scheme() {
+            "tcp" if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() => {
+                return Err(invalid(format!(
+                    "{name}: `{shown}`: a tcp:// dependency is a host and a port, nothing more"
+                )))
+            }
             "tcp" => None,
             "http" if cfg!(feature = "http") => Some(match parsed.query() {
                 Some(q) => format!("{}?{q}", parsed.path()),
@@ -97,6 +102,7 @@ impl Endpoint {
         };
         let port = parsed
             .port_or_known_default()
+            .filter(|p| *p != 0)
             .ok_or_else(|| invalid(format!("{name}: `{shown}` has no port")))?;
         Ok(Endpoint {
             name: name.to_owned(),
@@ -176,9 +182,34 @@ impl DependencyCheck for Endpoint {
 
     async fn check(&self, timeout: Duration) -> HealthOutcome {
         match self.probe(timeout).await {
-            Ok(detail) => HealthOutcome::healthy(detail),
+            Ok(detail) => HealthOutcome::healthy(format!("{detail} ({})", self.shown)),
             Err(detail) => HealthOutcome::unhealthy(format!("{}: {detail}", self.shown)),
         }
+    }
+}
+
+/// `url` as shown: the core's redaction (user information, fragments,
+/// secret `key=value` pairs), and every query value hidden besides — a
+/// service's query may carry a token under any name (`access_token`,
+/// `sig`, `X-Amz-Signature`).
+fn shown(url: &str) -> String {
+    let redacted = dbinit_core::redact(url);
+    match redacted.split_once('?') {
+        Some((before, query)) => {
+            let (query, fragment) = match query.split_once('#') {
+                Some((q, f)) => (q, format!("#{f}")),
+                None => (query, String::new()),
+            };
+            let hidden: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) => format!("{k}=***"),
+                    None => pair.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}{fragment}", hidden.join("&"))
+        }
+        None => redacted,
     }
 }
 
@@ -210,6 +241,12 @@ mod tests {
         );
         let v6 = Endpoint::parse("q=tcp://[::1]:6000").unwrap();
         assert_eq!(v6.host, "::1");
+        let http = Endpoint::parse("s=http://h:9/x?access_token=Sekr3t&sig=Sekr3t&a").unwrap();
+        assert_eq!(
+            http.path.as_deref(),
+            Some("/x?access_token=Sekr3t&sig=Sekr3t&a")
+        );
+        assert_eq!(http.target(), "http://h:9/x?access_token=***&sig=***&a=***");
         for (spec, expect) in [
             ("no-equals-sign", "is not NAME=URL"),
             ("=tcp://h:1", "is not a dependency name"),
@@ -218,6 +255,9 @@ mod tests {
             ("q=ftp://h:21", "is not supported"),
             ("q=not a url", "is not a URL"),
             ("q=tcp://u:Sekr3t@h:1", "has credentials"),
+            ("q=tcp://h:0", "has no port"),
+            ("q=tcp://h:1/path", "nothing more"),
+            ("q=http://u:Sekr3t@[bad", "is not a URL"),
         ] {
             let err = Endpoint::parse(spec).unwrap_err().to_string();
             assert!(err.contains(expect), "{spec}: {err}");

@@ -63,31 +63,36 @@ async fn livez() -> Response {
     ([NO_STORE], "ok\n").into_response()
 }
 
+/// The snapshot as served (a stale one turned unready).
+fn current(health: &Health) -> HealthSnapshot {
+    health.borrow().served()
+}
+
 async fn readyz(State(health): State<Health>) -> Response {
-    let snapshot = Arc::clone(&health.borrow());
-    let body = match snapshot.readiness() {
-        Ok(()) => serde_json::json!({ "ready": true, "status": snapshot.status }),
-        Err(reasons) => serde_json::json!({
-            "ready": false, "status": snapshot.status, "not_ready": reasons
+    let snapshot = current(&health);
+    let body = match snapshot.ready {
+        true => serde_json::json!({ "ready": true, "status": snapshot.status }),
+        false => serde_json::json!({
+            "ready": false, "status": snapshot.status, "not_ready": snapshot.not_ready
         }),
     };
     (status_code(&snapshot), [NO_STORE], Json(body)).into_response()
 }
 
 async fn full(State(health): State<Health>) -> Response {
-    let snapshot = Arc::clone(&health.borrow());
-    (status_code(&snapshot), [NO_STORE], Json(&*snapshot)).into_response()
+    let snapshot = current(&health);
+    (status_code(&snapshot), [NO_STORE], Json(&snapshot)).into_response()
 }
 
 fn status_code(snapshot: &HealthSnapshot) -> StatusCode {
-    match snapshot.readiness() {
-        Ok(()) => StatusCode::OK,
-        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    match snapshot.ready {
+        true => StatusCode::OK,
+        false => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
 async fn metrics(State(health): State<Health>) -> Response {
-    let snapshot = Arc::clone(&health.borrow());
+    let snapshot = current(&health);
     let mut text = String::new();
     match encode(&mut text, &registry(&snapshot)) {
         Ok(()) => (
@@ -138,7 +143,7 @@ fn registry(snapshot: &HealthSnapshot) -> Registry {
         latency,
     );
     let ready = Gauge::<i64>::default();
-    ready.set(i64::from(snapshot.readiness().is_ok()));
+    ready.set(i64::from(snapshot.ready));
     registry.register("health_ready", "1 when /readyz answers 200", ready);
     let tick = Gauge::<f64, AtomicU64>::default();
     tick.set(snapshot.tick.as_secs_f64());

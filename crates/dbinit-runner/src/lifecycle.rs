@@ -111,13 +111,15 @@ pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError
 }
 
 pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
-    let (prepared, mut session) = connect_existing(init).await?;
+    // A configuration error first: it is what to fix, whatever the database.
     let dependencies = init.dependency_checks()?;
+    let (prepared, mut session) = connect_existing(init).await?;
     let mut checks = run_checks(init, &prepared, &mut *session, Occasion::OnDemand).await?;
     checks.extend(crate::monitor::check_dependencies(init, &dependencies).await);
     Ok(HealthSummary {
         database: init.url.redacted().to_owned(),
         backend: prepared.backend.to_owned(),
+        status: dbinit_core::HealthStatus::overall(checks.iter().map(|c| c.status)),
         checks,
     })
 }

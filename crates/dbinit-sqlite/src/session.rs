@@ -36,6 +36,14 @@ pub struct SqliteSession {
     cancelled: Arc<AtomicBool>,
     run_inline: bool,
     busy: Duration,
+    /// Device and inode of the file when it was opened.
+    opened: Option<(u64, u64)>,
+}
+
+/// Device and inode of `path`, if it exists.
+fn identity(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl SqliteSession {
@@ -46,6 +54,7 @@ impl SqliteSession {
         busy: Duration,
         cancelled: Arc<AtomicBool>,
     ) -> Self {
+        let opened = file.as_ref().and_then(|f| identity(f.path()));
         SqliteSession {
             conn: Some(conn),
             file,
@@ -54,6 +63,7 @@ impl SqliteSession {
             cancelled,
             run_inline,
             busy,
+            opened,
         }
     }
 
@@ -273,12 +283,28 @@ impl Session for SqliteSession {
         crate::NAME
     }
 
+    /// `SELECT 1`, and the file at the path is still the one this session
+    /// opened: a connection keeps a deleted or replaced file (a restore)
+    /// alive through its descriptor, and a long-lived session (the health
+    /// monitor's) would otherwise check a database nobody else sees.
     async fn ping(&mut self) -> Result<(), CoreError> {
         self.interact(|c| {
             c.query_row("SELECT 1", [], |_| Ok(()))
                 .map_err(|e| error::sqlite("ping failed", e))
         })
-        .await?
+        .await??;
+        match (&self.file, self.opened) {
+            (Some(file), Some(opened)) if identity(file.path()) != Some(opened) => {
+                Err(CoreError::backend(
+                    ErrorKind::Unreachable,
+                    format!(
+                        "{} was removed or replaced since this connection opened it",
+                        file.path().display()
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {

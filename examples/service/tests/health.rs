@@ -13,7 +13,7 @@ fn ticks(service: &Served) -> u64 {
 }
 
 #[test]
-fn readyz_follows_the_database_down_and_back_while_livez_stays_up() {
+fn a_postgres_outage_turns_readyz_503_and_back_while_livez_stays_up() {
     let cluster = Cluster::new(ClusterOptions::default()).expect("initdb");
     cluster.start().expect("start the server");
     let mut command = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-example-service"));

@@ -35,10 +35,9 @@
 //! ```
 
 pub mod exit;
+mod health;
 mod progress;
 mod render;
-#[cfg(feature = "http")]
-mod serve;
 mod signals;
 
 use std::path::{Path, PathBuf};
@@ -303,52 +302,29 @@ pub struct HealthArgs {
     /// Keep checking at this interval (a monitor), logging failures quietly.
     #[arg(long, value_name = "INTERVAL", value_parser = positive_duration)]
     pub watch: Option<Duration>,
-    /// With --watch: stop after this many checks.
-    #[arg(long, value_name = "N", requires = "watch")]
+    /// With --watch or --serve: stop after this many checks.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub ticks: Option<u64>,
     /// With --watch: log a repeated failure at most once per this window.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
     pub repeat_window: Duration,
-    /// Serve /livez /readyz /health /metrics on this address while
-    /// monitoring (every --watch interval, 30 s by default) until SIGINT or
-    /// SIGTERM; `127.0.0.1:0` picks a free port (printed on stdout).
+    /// Serve /livez /readyz /health /metrics on HOST:PORT while monitoring
+    /// (every --watch interval, 30 s by default) until SIGINT or SIGTERM;
+    /// port 0 picks a free one (printed on stdout).
     #[cfg(feature = "http")]
-    #[arg(long, value_name = "ADDR")]
-    pub serve: Option<std::net::SocketAddr>,
-    /// Another service to check: NAME=tcp://HOST:PORT or NAME=http://HOST:PORT/PATH
-    /// (repeatable; comma-separated in DBINIT_DEPENDS_ON).
-    #[arg(long, value_name = "NAME=URL", env = "DBINIT_DEPENDS_ON", value_delimiter = ',', value_parser = endpoint)]
-    pub depends_on: Vec<crate::dependency::Endpoint>,
+    #[arg(long, value_name = "HOST:PORT")]
+    pub serve: Option<String>,
+    /// Another service to check: NAME=tcp://HOST:PORT or
+    /// NAME=http://HOST:PORT/PATH (repeatable; without the flag,
+    /// DBINIT_DEPENDS_ON, separated by whitespace).
+    #[arg(long, value_name = "NAME=URL")]
+    pub depends_on: Vec<String>,
     /// The application runs without dependency NAME when it is down (doing
     /// WHAT instead): report it `fallback`, still ready, not `unhealthy`
-    /// (repeatable; comma-separated in DBINIT_DEPENDENCY_FALLBACK).
-    #[arg(
-        long,
-        value_name = "NAME[=WHAT]",
-        env = "DBINIT_DEPENDENCY_FALLBACK",
-        value_delimiter = ','
-    )]
+    /// (repeatable; without the flag, DBINIT_DEPENDENCY_FALLBACK, separated
+    /// by `;`).
+    #[arg(long, value_name = "NAME[=WHAT]")]
     pub dependency_fallback: Vec<String>,
-}
-
-fn endpoint(spec: &str) -> Result<crate::dependency::Endpoint, String> {
-    crate::dependency::Endpoint::parse(spec).map_err(|e| e.to_string())
-}
-
-impl HealthArgs {
-    /// The initializer with the dependencies and fallbacks given.
-    fn dependencies(&self, mut init: Initializer) -> Initializer {
-        for endpoint in &self.depends_on {
-            init = init.dependency(endpoint.clone());
-        }
-        for spec in &self.dependency_fallback {
-            let (name, what) = spec
-                .split_once('=')
-                .unwrap_or((spec.as_str(), "declared on the command line"));
-            init = init.dependency_fallback(name.trim(), what.trim());
-        }
-        init
-    }
 }
 
 /// Options of `init`.
@@ -568,51 +544,7 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
             let init = initializer.lock_timeout(args.locked.lock_timeout);
             finish(init.repair(args.accept).await, json, render::lifecycle)
         }
-        #[cfg(feature = "http")]
-        Command::Health(args) if args.serve.is_some() => {
-            let interval = args.watch.unwrap_or(Duration::from_secs(30));
-            let init = args.dependencies(initializer);
-            let monitor = match crate::Monitor::new(init, interval) {
-                Ok(m) => m.repeat_window(args.repeat_window),
-                Err(e) => return fail(&e, json),
-            };
-            let addr = args.serve.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-            serve::health(monitor, addr, args.ticks, interrupt).await
-        }
-        Command::Health(args) if args.watch.is_some() => {
-            let interval = args.watch.unwrap_or_default();
-            let init = args.dependencies(initializer);
-            let mut monitor = match crate::Monitor::new(init, interval) {
-                Ok(m) => m.repeat_window(args.repeat_window),
-                Err(e) => return fail(&e, json),
-            };
-            if let Some(n) = args.ticks {
-                monitor = monitor.max_ticks(n);
-            }
-            let stats = monitor.run(crate::CancellationToken::new()).await;
-            if json {
-                render::json(&serde_json::json!({
-                    "ticks": stats.ticks, "failing": stats.failing, "log_lines": stats.lines
-                }));
-            }
-            if stats.failing == 0 {
-                ExitCode::from(exit::OK)
-            } else {
-                ExitCode::from(exit::code(dbinit_core::ErrorKind::Unhealthy))
-            }
-        }
-        Command::Health(args) => match args.dependencies(initializer).health().await {
-            Ok(summary) => {
-                render::health(&summary, json);
-                let failures = summary.failures();
-                if failures.is_empty() {
-                    ExitCode::from(exit::OK)
-                } else {
-                    ExitCode::from(exit::code(dbinit_core::ErrorKind::Unhealthy))
-                }
-            }
-            Err(e) => fail(&e, json),
-        },
+        Command::Health(args) => health::run(&args, initializer, json, interrupt).await,
     }
 }
 
@@ -778,7 +710,7 @@ mod tests {
             if let Ok(cli) = Cli::try_parse_from(&args) {
                 let init = build(cli.command.common(), &CliConfig::new("sqlite::memory:"), true);
                 if let (Ok(init), Command::Health(args)) = (init, &cli.command) {
-                    let _ = args.dependencies(init).dependency_checks();
+                    let _ = health::configure(args, init).and_then(|i| i.dependency_checks());
                 }
             }
         }

@@ -73,7 +73,7 @@ pub(crate) fn health(summary: &HealthSummary, as_json: bool) {
     let _ = dbinit_core::report::health_lines(&mut s, &summary.checks);
     let failures = summary.failures();
     s += &if failures.is_empty() {
-        "healthy\n".to_owned()
+        format!("{}\n", summary.status.as_str())
     } else {
         format!("unhealthy: {}\n", failures.join("; "))
     };

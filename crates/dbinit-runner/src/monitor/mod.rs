@@ -248,21 +248,26 @@ impl Monitor {
         };
         *slot = None;
         let latency = started.elapsed();
+        let previous = Arc::clone(&self.tx.borrow());
         self.database_checks
             .iter()
             .map(|name| {
-                let detail = if name == "connectivity" {
-                    failure.clone()
+                let was = previous.checks.iter().find(|c| &c.name == name);
+                let (status, detail) = if name == "connectivity" {
+                    (HealthStatus::Unhealthy, failure.clone())
+                } else if self.init.skip_checks.contains(name) {
+                    (
+                        HealthStatus::Disabled,
+                        "skipped by configuration".to_owned(),
+                    )
+                } else if let Some(was) = was.filter(|c| c.status == HealthStatus::Disabled) {
+                    // Disabled on a tick (a check that reads the whole
+                    // file, no seeders): it would not have run anyway.
+                    (HealthStatus::Disabled, was.detail.clone())
                 } else {
-                    snapshot::NOT_CHECKED.to_owned()
+                    (HealthStatus::Unhealthy, snapshot::NOT_CHECKED.to_owned())
                 };
-                state(
-                    name.clone(),
-                    CheckKind::Database,
-                    HealthStatus::Unhealthy,
-                    detail,
-                    latency,
-                )
+                state(name.clone(), CheckKind::Database, status, detail, latency)
             })
             .collect()
     }

@@ -154,16 +154,36 @@ impl HealthSnapshot {
     /// completed a tick for more than two intervals and its time budget
     /// (stopped, or stuck), with the reason.
     pub fn readiness(&self) -> Result<(), Vec<String>> {
+        match self.stale() {
+            Some(reason) => Err(vec![reason]),
+            None if self.ready => Ok(()),
+            None => Err(self.not_ready.clone()),
+        }
+    }
+
+    /// The snapshot as the routes serve it: a stale one is unhealthy and
+    /// not ready, saying why, so that `/health`, `/readyz` and `/metrics`
+    /// agree.
+    pub fn served(&self) -> HealthSnapshot {
+        let mut served = self.clone();
+        if let Some(reason) = self.stale() {
+            served.status = HealthStatus::Unhealthy;
+            served.ready = false;
+            served.not_ready.insert(0, reason);
+        }
+        served
+    }
+
+    fn stale(&self) -> Option<String> {
         let limit = self.interval * 2 + super::budget(self.interval);
-        match self.completed.map(|at| at.elapsed()) {
-            Some(age) if age > limit => Err(vec![format!(
+        let age = self.completed?.elapsed();
+        (age > limit).then(|| {
+            format!(
                 "monitor: the last check completed {:.0} s ago (interval {:.0} s)",
                 age.as_secs_f64(),
                 self.interval.as_secs_f64()
-            )]),
-            _ if self.ready => Ok(()),
-            _ => Err(self.not_ready.clone()),
-        }
+            )
+        })
     }
 
     /// `name=status` of every check that is neither healthy nor disabled:
@@ -202,4 +222,26 @@ fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&Rfc3339)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stale_snapshot_is_served_unready_and_unhealthy_everywhere() {
+        let interval = Duration::from_secs(1);
+        let starting = HealthSnapshot::starting(String::new(), interval, None);
+        assert!(!starting.served().ready, "not ready before the first tick");
+        let fresh = HealthSnapshot::next(&starting, Vec::new(), Duration::ZERO);
+        assert!(fresh.served().ready);
+        assert_eq!(fresh.readiness(), Ok(()));
+        // Two intervals and the 5 s budget pass with no tick.
+        tokio::time::advance(Duration::from_secs(8)).await;
+        let served = fresh.served();
+        assert!(!served.ready);
+        assert_eq!(served.status, HealthStatus::Unhealthy);
+        assert!(served.not_ready[0].starts_with("monitor: the last check completed 8 s ago"));
+        assert_eq!(fresh.readiness(), Err(served.not_ready.clone()));
+    }
 }
