@@ -5,13 +5,17 @@ use std::time::Instant;
 
 use dbinit_core::{async_trait, CoreError, HealthCheck, HealthContext, HealthOutcome, SeedContext};
 
+/// The name of [`Connectivity`], which the monitor reads to tell an
+/// unreachable database from a failing check.
+pub(crate) const CONNECTIVITY: &str = "connectivity";
+
 /// A round trip to the database, with its latency.
 pub(crate) struct Connectivity;
 
 #[async_trait]
 impl HealthCheck for Connectivity {
     fn name(&self) -> &'static str {
-        "connectivity"
+        CONNECTIVITY
     }
 
     async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {

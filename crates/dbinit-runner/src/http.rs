@@ -69,14 +69,25 @@ fn current(health: &Health) -> HealthSnapshot {
 }
 
 async fn readyz(State(health): State<Health>) -> Response {
-    let snapshot = current(&health);
-    let body = match snapshot.ready {
-        true => serde_json::json!({ "ready": true, "status": snapshot.status }),
-        false => serde_json::json!({
-            "ready": false, "status": snapshot.status, "not_ready": snapshot.not_ready
-        }),
-    };
-    (status_code(&snapshot), [NO_STORE], Json(body)).into_response()
+    // The hot path of every probe: no copy of the snapshot. Not ready means
+    // an unhealthy check, no tick yet, or a stale monitor: unhealthy all.
+    let snapshot = Arc::clone(&health.borrow());
+    match snapshot.readiness() {
+        Ok(()) => (
+            StatusCode::OK,
+            [NO_STORE],
+            Json(serde_json::json!({ "ready": true, "status": snapshot.status })),
+        )
+            .into_response(),
+        Err(reasons) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [NO_STORE],
+            Json(serde_json::json!({
+                "ready": false, "status": HealthStatus::Unhealthy, "not_ready": reasons
+            })),
+        )
+            .into_response(),
+    }
 }
 
 async fn full(State(health): State<Health>) -> Response {

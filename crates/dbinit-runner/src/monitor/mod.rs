@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use snapshot::{CheckKind, CheckState, HealthSnapshot, InitFacts};
 
+use crate::checks::CONNECTIVITY;
 use crate::pipeline::{prepare, run_checks, Occasion, Prepared};
 use crate::Initializer;
 
@@ -226,11 +227,17 @@ impl Monitor {
         };
         let failure = match tokio::time::timeout(budget, work).await {
             Ok(Ok(reports)) => {
+                // Whatever failed may have left the connection unusable
+                // (even with `connectivity` skipped): the next tick takes
+                // a fresh one.
+                if reports.iter().any(|r| r.status == HealthStatus::Unhealthy) {
+                    *slot = None;
+                }
                 // A lost connection: the other checks' errors say nothing
                 // more, report them as the unreachable case does.
                 match reports
                     .iter()
-                    .find(|r| r.name == "connectivity" && r.status == HealthStatus::Unhealthy)
+                    .find(|r| r.name == CONNECTIVITY && r.status == HealthStatus::Unhealthy)
                 {
                     Some(lost) => lost.detail.clone(),
                     None => {
@@ -253,7 +260,7 @@ impl Monitor {
             .iter()
             .map(|name| {
                 let was = previous.checks.iter().find(|c| &c.name == name);
-                let (status, detail) = if name == "connectivity" {
+                let (status, detail) = if name == CONNECTIVITY {
                     (HealthStatus::Unhealthy, failure.clone())
                 } else if self.init.skip_checks.contains(name) {
                     (
