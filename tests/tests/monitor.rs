@@ -55,6 +55,18 @@ async fn within<T>(wait: impl std::future::Future<Output = T>) -> T {
         .expect("not within 30 s")
 }
 
+/// A migrated SQLite database (the demo schema, no seeding) and its
+/// initializer.
+async fn migrated() -> (SqliteFile, Initializer) {
+    let db = SqliteFile::new();
+    let init = Initializer::new(db.url())
+        .migration_sets(dbinit_accounts::migration_sets().unwrap())
+        .environment(Environment::Test)
+        .seed(false);
+    init.run().await.expect("init");
+    (db, init)
+}
+
 fn sql(db: &SqliteFile, sql: &str) {
     rusqlite::Connection::open(&db.path)
         .and_then(|c| c.execute_batch(sql))
@@ -63,12 +75,7 @@ fn sql(db: &SqliteFile, sql: &str) {
 
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_ten_minute_outage_logs_one_transition_a_bounded_number_of_repeats_and_one_recovery() {
-    let db = SqliteFile::new();
-    let init = Initializer::new(db.url())
-        .migration_sets(dbinit_accounts::migration_sets().unwrap())
-        .environment(Environment::Test)
-        .seed(false);
-    init.run().await.expect("init");
+    let (db, init) = migrated().await;
     let log = Log::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer({
@@ -143,12 +150,7 @@ async fn a_ten_minute_outage_logs_one_transition_a_bounded_number_of_repeats_and
 /// through its descriptor; it notices, reconnects, and reports what is there.
 #[tokio::test]
 async fn a_replaced_or_deleted_sqlite_file_is_noticed() {
-    let db = SqliteFile::new();
-    let init = Initializer::new(db.url())
-        .migration_sets(dbinit_accounts::migration_sets().unwrap())
-        .environment(Environment::Test)
-        .seed(false);
-    init.run().await.expect("init");
+    let (db, init) = migrated().await;
     let monitor = Monitor::new(init, Duration::from_millis(20)).expect("monitor");
     let mut rx = monitor.subscribe();
     let stop = CancellationToken::new();

@@ -171,24 +171,29 @@ mod tests {
         HealthSnapshot::next(previous, vec![check], Duration::ZERO)
     }
 
-    #[test]
-    fn a_flapping_check_logs_a_bounded_number_of_lines_and_ends_with_the_state() {
+    /// The lines logged over one tick a second with the statuses given.
+    fn lines(statuses: impl Iterator<Item = HealthStatus>) -> Vec<Line> {
         let mut log = HealthLog::new(Duration::from_secs(60));
         let start = Instant::now();
         let mut previous = HealthSnapshot::starting(String::new(), Duration::from_secs(1), None);
         let mut lines = Vec::new();
-        // Ten minutes, one tick a second, the check flipping every tick,
-        // then a minute and a half steady and unhealthy.
-        for tick in 0..690u64 {
-            let status = match tick {
-                0..600 if tick % 2 == 1 => HealthStatus::Unhealthy,
-                0..600 => HealthStatus::Healthy,
-                _ => HealthStatus::Unhealthy,
-            };
+        for (tick, status) in (0u64..).zip(statuses) {
             let next = snapshot(&previous, status);
             lines.extend(log.observe(&next, start + Duration::from_secs(tick)));
             previous = next;
         }
+        lines
+    }
+
+    #[test]
+    fn a_flapping_check_logs_a_bounded_number_of_lines_and_ends_with_the_state() {
+        // Ten minutes, one tick a second, the check flipping every tick,
+        // then a minute and a half steady and unhealthy.
+        let lines = lines((0..690u64).map(|tick| match tick {
+            0..600 if tick % 2 == 1 => HealthStatus::Unhealthy,
+            0..600 => HealthStatus::Healthy,
+            _ => HealthStatus::Unhealthy,
+        }));
         // Per minute at most 3 transitions and one flapping summary.
         assert!(
             lines.len() <= 1 + 10 * 4 + 2,
@@ -210,15 +215,7 @@ mod tests {
 
     #[test]
     fn a_changing_detail_is_not_a_new_condition() {
-        let mut log = HealthLog::new(Duration::from_secs(60));
-        let start = Instant::now();
-        let mut previous = HealthSnapshot::starting(String::new(), Duration::from_secs(1), None);
-        let mut lines = Vec::new();
-        for tick in 0..30u64 {
-            let next = snapshot(&previous, HealthStatus::Degraded);
-            lines.extend(log.observe(&next, start + Duration::from_secs(tick)));
-            previous = next;
-        }
+        let lines = lines(std::iter::repeat_n(HealthStatus::Degraded, 30));
         assert_eq!(lines.len(), 1, "{lines:#?}");
         assert!(lines[0]
             .text
