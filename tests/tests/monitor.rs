@@ -150,7 +150,21 @@ async fn a_ten_minute_outage_logs_one_transition_a_bounded_number_of_repeats_and
 /// through its descriptor; it notices, reconnects, and reports what is there.
 #[tokio::test]
 async fn a_replaced_or_deleted_sqlite_file_is_noticed() {
-    let (db, init) = migrated().await;
+    replaced_or_deleted(false).await;
+}
+
+/// The same with the `connectivity` check turned off: the monitor proves
+/// its kept connection itself.
+#[tokio::test]
+async fn a_replaced_or_deleted_sqlite_file_is_noticed_without_the_connectivity_check() {
+    replaced_or_deleted(true).await;
+}
+
+async fn replaced_or_deleted(skip_connectivity: bool) {
+    let (db, mut init) = migrated().await;
+    if skip_connectivity {
+        init = init.skip_check("connectivity");
+    }
     let monitor = Monitor::new(init, Duration::from_millis(20)).expect("monitor");
     let mut rx = monitor.subscribe();
     let stop = CancellationToken::new();

@@ -226,13 +226,15 @@ fn redact(url: &str) -> String {
         Some((before, query)) => {
             let pairs: Vec<String> = query
                 .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _))
-                        if matches!(k.to_ascii_lowercase().as_str(), "pass" | "password") =>
-                    {
-                        format!("{k}={HIDDEN}")
+                .map(|pair| {
+                    // The key as the redis crate reads it: percent-decoded.
+                    let key = url::form_urlencoded::parse(pair.as_bytes())
+                        .next()
+                        .map(|(k, _)| k.to_ascii_lowercase());
+                    match (pair.split_once('='), key.as_deref()) {
+                        (Some((k, _)), Some("pass" | "password")) => format!("{k}={HIDDEN}"),
+                        _ => pair.to_owned(),
                     }
-                    _ => pair.to_owned(),
                 })
                 .collect();
             format!("{before}?{}", pairs.join("&"))
@@ -276,6 +278,10 @@ mod tests {
             ("redis://:a@b@S3cret@cache", "redis://***@cache"),
             ("redis://cache:6379/0#S3cret", "redis://cache:6379/0#***"),
             ("no scheme S3cret", "***"),
+            (
+                "redis+unix:///r.sock?pa%73s=S3cret",
+                "redis+unix:///r.sock?pa%73s=***",
+            ),
         ] {
             assert_eq!(redact(url), shown, "{url}");
         }

@@ -37,10 +37,13 @@ impl Endpoint {
     /// what [`Endpoint::new`] refuses.
     pub fn parse(spec: &str) -> Result<Self, CoreError> {
         match spec.split_once('=') {
-            Some((name, url)) => Endpoint::new(name, url),
-            None => Err(invalid(format!(
+            // A `=` inside a URL (a password's base64 padding) is not NAME=.
+            Some((name, url)) if !name.contains([':', '/', '@', '?', '#']) => {
+                Endpoint::new(name, url)
+            }
+            _ => Err(invalid(format!(
                 "`{}` is not NAME=URL (for example queue=tcp://127.0.0.1:5672)",
-                dbinit_core::redact(spec)
+                shown(spec.trim())
             ))),
         }
     }
@@ -62,9 +65,10 @@ impl Endpoint {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
         if !valid_name {
-            return Err(invalid(format!(
-                "`{name}` is not a dependency name: use letters, digits, `_`, `-` and `.` (at most 64)"
-            )));
+            // Not echoed: what is not a name may be anything.
+            return Err(invalid(
+                "a dependency name is 1 to 64 letters, digits, `_`, `-` and `.`".to_owned(),
+            ));
         }
         let parsed = url::Url::parse(url.trim())
             .map_err(|e| invalid(format!("{name}: `{shown}` is not a URL ({e})")))?;
@@ -79,7 +83,11 @@ impl Endpoint {
             None => return Err(invalid(format!("{name}: `{shown}` has no host"))),
         };
         let path = match parsed.scheme() {
-            "tcp" if !matches!(parsed.path(), "" | "/") || parsed.query().is_some() => {
+            "tcp"
+                if !matches!(parsed.path(), "" | "/")
+                    || parsed.query().is_some()
+                    || parsed.fragment().is_some() =>
+            {
                 return Err(invalid(format!(
                     "{name}: `{shown}`: a tcp:// dependency is a host and a port, nothing more"
                 )))
@@ -188,29 +196,37 @@ impl DependencyCheck for Endpoint {
     }
 }
 
-/// `url` as shown: the core's redaction (user information, fragments,
-/// secret `key=value` pairs), and every query value hidden besides — a
-/// service's query may carry a token under any name (`access_token`,
-/// `sig`, `X-Amz-Signature`).
+/// `url` as shown: everything before the last `@` of the address hidden
+/// (a token may be the user name, a password may hold `/` or `?`), every
+/// query value and fragment hidden too — a service's query may carry a
+/// token under any name (`access_token`, `sig`, a bare `?abc123`).
 fn shown(url: &str) -> String {
-    let redacted = dbinit_core::redact(url);
-    match redacted.split_once('?') {
+    const HIDDEN: &str = "***";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return dbinit_core::redact(url);
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("{HIDDEN}@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((before, _)) => (before.to_owned(), format!("#{HIDDEN}")),
+        None => (rest, String::new()),
+    };
+    let rest = match rest.split_once('?') {
         Some((before, query)) => {
-            let (query, fragment) = match query.split_once('#') {
-                Some((q, f)) => (q, format!("#{f}")),
-                None => (query, String::new()),
-            };
             let hidden: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) => format!("{k}=***"),
-                    None => pair.to_owned(),
+                    Some((k, _)) => format!("{k}={HIDDEN}"),
+                    None => HIDDEN.to_owned(),
                 })
                 .collect();
-            format!("{before}?{}{fragment}", hidden.join("&"))
+            format!("{before}?{}", hidden.join("&"))
         }
-        None => redacted,
-    }
+        None => rest,
+    };
+    format!("{scheme}://{rest}{fragment}")
 }
 
 fn invalid(reason: String) -> CoreError {
@@ -246,11 +262,14 @@ mod tests {
             http.path.as_deref(),
             Some("/x?access_token=Sekr3t&sig=Sekr3t&a")
         );
-        assert_eq!(http.target(), "http://h:9/x?access_token=***&sig=***&a=***");
+        assert_eq!(http.target(), "http://h:9/x?access_token=***&sig=***&***");
         for (spec, expect) in [
             ("no-equals-sign", "is not NAME=URL"),
-            ("=tcp://h:1", "is not a dependency name"),
-            ("bad name=tcp://h:1", "is not a dependency name"),
+            ("=tcp://h:1", "a dependency name is"),
+            ("bad name=tcp://h:1", "a dependency name is"),
+            ("http://user:Sekr3t=V0@h:1/", "is not NAME=URL"),
+            ("q=http://ghp_Sekr3t@h:1/", "has credentials"),
+            ("q=tcp://h:1#Sekr3t", "nothing more"),
             ("q=tcp://h", "has no port"),
             ("q=ftp://h:21", "is not supported"),
             ("q=not a url", "is not a URL"),

@@ -273,10 +273,20 @@ impl Initializer {
             .find(|(name, _)| !checks.iter().any(|c| c.name() == name))
         {
             let known: Vec<&str> = checks.iter().map(|c| c.name()).collect();
+            // Echoed only when it looks like a name: it could be anything.
+            let name_like = name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            let what = if name_like {
+                format!("`{name}` is not a dependency")
+            } else {
+                "a fallback must name a dependency".to_owned()
+            };
             return Err(CoreError::InvalidConfig {
                 setting: "dependency fallback".to_owned(),
                 reason: format!(
-                    "`{name}` is not a dependency (dependencies: {})",
+                    "{what} (dependencies: {})",
                     if known.is_empty() {
                         "none".to_owned()
                     } else {
@@ -286,6 +296,34 @@ impl Initializer {
             });
         }
         Ok(checks)
+    }
+
+    /// Refuses a `skip_check` name that is no check's: a typo would
+    /// otherwise leave the check on, silently.
+    pub(crate) fn check_skips(&self) -> Result<(), CoreError> {
+        let Some(unknown) = self.skip_checks.iter().find(|name| !self.is_check(name)) else {
+            return Ok(());
+        };
+        Err(CoreError::InvalidConfig {
+            setting: "--skip-check".to_owned(),
+            reason: format!(
+                "`{}` is not a health check or dependency of this binary",
+                dbinit_core::report::bounded(unknown, 64)
+            ),
+        })
+    }
+
+    fn is_check(&self, name: &str) -> bool {
+        let registered = |names: Vec<String>| names.iter().any(|n| n == name);
+        let health = dbinit_core::registry::health_checks()
+            .map(|r| r.iter().map(|c| c.name()).collect())
+            .unwrap_or_default();
+        let dependencies = dbinit_core::registry::dependency_checks()
+            .map(|r| r.iter().map(|c| c.name()).collect())
+            .unwrap_or_default();
+        registered(health)
+            || registered(dependencies)
+            || self.dependencies.iter().any(|d| d.name() == name)
     }
 
     /// `outcome` of dependency `name`, as `fallback` when it is unhealthy

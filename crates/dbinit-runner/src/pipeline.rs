@@ -45,6 +45,7 @@ impl Prepared {
 
 /// Resolves the backend, the migration set and the seeders. Touches nothing.
 pub(crate) fn prepare(init: &Initializer, url: &DatabaseUrl) -> Result<Prepared, CoreError> {
+    init.check_skips()?;
     let registration = registry::connector_for(url)?;
     let connector = registration.make();
     let set = init.migration_set(registration.name())?;

@@ -96,7 +96,7 @@ pub(super) fn configure(
     for spec in fallbacks.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
         let (name, what) = spec
             .split_once('=')
-            .unwrap_or((spec, "declared on the command line"));
+            .unwrap_or((spec, "no description given"));
         init = init.dependency_fallback(name.trim(), what.trim());
     }
     Ok(init)

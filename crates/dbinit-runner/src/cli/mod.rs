@@ -410,6 +410,9 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
     // thread, and SIGINT/SIGTERM are handled.
     let code = runtime.block_on(execute(command, config, true));
     signals::settle();
+    // A SQLite call still running on a blocking thread (a monitor stopped
+    // mid-check, already cancelled) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
     code
 }
 

@@ -142,6 +142,22 @@ impl HealthLog {
     }
 }
 
+impl HealthLog {
+    /// The line (if any) when the monitor stops: transitions counted and
+    /// not yet reported.
+    pub(crate) fn finish(&mut self) -> Option<Line> {
+        let counted = self.burst.take().map_or(0, |b| b.counted);
+        let (status, ..) = self.last.as_ref()?;
+        (counted > 0).then(|| Line {
+            warn: true,
+            text: format!(
+                "health: flapping: {counted} more transitions before the monitor stopped; last {}",
+                status.as_str()
+            ),
+        })
+    }
+}
+
 /// `850 ms`, `12.5 s`, `3m 12s`.
 fn humanize(d: Duration) -> String {
     let s = d.as_secs_f64();

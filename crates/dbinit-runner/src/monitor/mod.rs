@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbinit_core::report::{ErrorReport, HealthReport, InitReport};
-use dbinit_core::{CoreError, DependencyCheck, HealthOutcome, HealthStatus, Session};
+use dbinit_core::{Canceller, CoreError, DependencyCheck, HealthOutcome, HealthStatus, Session};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -106,6 +106,8 @@ impl Monitor {
     pub fn new(init: Initializer, interval: Duration) -> Result<Self, CoreError> {
         let mut options = init.connect.clone();
         options.connect_timeout = Duration::ZERO;
+        // A locked SQLite file: a check waits no longer than its tick may.
+        options.busy_timeout = options.busy_timeout.min(budget(interval));
         let init = init.connect_options(options);
         let prepared = prepare(&init, &init.url)?;
         let database_checks = dbinit_core::registry::health_checks()?
@@ -159,7 +161,7 @@ impl Monitor {
     /// them; the database checks of a tick get at most `max(interval, 5 s)`.
     pub async fn run(self, stop: CancellationToken) -> MonitorStats {
         let mut stats = MonitorStats::default();
-        let mut session: Option<Box<dyn Session>> = None;
+        let mut session: Option<Kept> = None;
         let mut log = log::HealthLog::new(self.window);
         // tokio's interval panics on zero; a zero interval means "as often
         // as possible", which one millisecond stands for.
@@ -190,11 +192,19 @@ impl Monitor {
             }
             self.tx.send_replace(Arc::new(snapshot));
         }
+        // Stopped mid-tick: a statement may still run on another thread.
+        if let Some(kept) = session.take() {
+            kept.cancel().await;
+        }
+        if let Some(line) = log.finish() {
+            stats.lines += 1;
+            tracing::warn!("{}", line.text);
+        }
         stats
     }
 
     /// One tick: the database checks and the dependency checks, side by side.
-    async fn tick(&self, session: &mut Option<Box<dyn Session>>) -> Vec<CheckState> {
+    async fn tick(&self, session: &mut Option<Kept>) -> Vec<CheckState> {
         let (mut checks, dependencies) = tokio::join!(self.database(session), self.dependencies());
         checks.extend(dependencies);
         checks
@@ -204,23 +214,32 @@ impl Monitor {
     /// loses the connection or overruns its budget, `connectivity` says why
     /// and the other checks "not checked"; the connection is dropped, and
     /// the next tick connects again.
-    async fn database(&self, slot: &mut Option<Box<dyn Session>>) -> Vec<CheckState> {
+    async fn database(&self, slot: &mut Option<Kept>) -> Vec<CheckState> {
         let started = Instant::now();
         let budget = budget(self.interval);
         let work = async {
-            let session = match slot {
-                Some(session) => session,
-                None => slot.insert(
-                    self.prepared
+            // A kept connection is proven first, whichever checks run (even
+            // with `connectivity` skipped): one that fails is replaced now.
+            if let Some(kept) = slot.as_mut() {
+                if kept.session.ping().await.is_err() {
+                    *slot = None;
+                }
+            }
+            let kept = match slot {
+                Some(kept) => kept,
+                None => {
+                    let session = self
+                        .prepared
                         .connector
                         .connect(&self.init.url, &self.init.connect)
-                        .await?,
-                ),
+                        .await?;
+                    slot.insert(Kept::new(session))
+                }
             };
             run_checks(
                 &self.init,
                 &self.prepared,
-                &mut **session,
+                &mut *kept.session,
                 Occasion::Periodic,
             )
             .await
@@ -253,7 +272,11 @@ impl Monitor {
             Ok(Err(e)) => ErrorReport::from(&e).message,
             Err(_) => format!("no answer within {:.1} s", budget.as_secs_f64()),
         };
-        *slot = None;
+        // Past its budget a statement may still run (a SQLite call on its
+        // thread, waiting for a lock): stop it rather than leave it behind.
+        if let Some(kept) = slot.take() {
+            kept.cancel().await;
+        }
         let latency = started.elapsed();
         let previous = Arc::clone(&self.tx.borrow());
         self.database_checks
@@ -305,6 +328,9 @@ pub(crate) async fn check_dependencies(
     let mut set = tokio::task::JoinSet::new();
     let mut index = std::collections::HashMap::new();
     for (i, dependency) in dependencies.iter().enumerate() {
+        if init.skip_checks.iter().any(|s| s == dependency.name()) {
+            continue;
+        }
         let dependency = Arc::clone(dependency);
         let task = set.spawn(async move {
             let started = Instant::now();
@@ -324,12 +350,11 @@ pub(crate) async fn check_dependencies(
     // A check that panics is unhealthy, and the monitor goes on.
     let mut results: Vec<(HealthOutcome, Duration)> = dependencies
         .iter()
-        .map(|_| {
-            (
-                HealthOutcome::unhealthy("the check panicked"),
-                Duration::ZERO,
-            )
+        .map(|d| match init.skip_checks.iter().any(|s| s == d.name()) {
+            true => HealthOutcome::disabled("skipped by configuration"),
+            false => HealthOutcome::unhealthy("the check panicked"),
         })
+        .map(|outcome| (outcome, Duration::ZERO))
         .collect();
     while let Some(joined) = set.join_next_with_id().await {
         if let Ok((id, result)) = joined {
@@ -351,6 +376,26 @@ pub(crate) async fn check_dependencies(
             }
         })
         .collect()
+}
+
+/// The monitor's connection, and what cancels a statement on it (taken
+/// while the connection is idle: a SQLite call in flight holds it).
+struct Kept {
+    session: Box<dyn Session>,
+    canceller: Option<Arc<dyn Canceller>>,
+}
+
+impl Kept {
+    fn new(session: Box<dyn Session>) -> Self {
+        let canceller = session.canceller();
+        Kept { session, canceller }
+    }
+
+    async fn cancel(self) {
+        if let Some(canceller) = self.canceller {
+            canceller.cancel().await;
+        }
+    }
 }
 
 fn state(
