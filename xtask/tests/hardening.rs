@@ -602,6 +602,7 @@ fn hostile_flags_and_file_names_get_errors_not_panics() {
         (vec!["health", "--watch", "0s"], 2),
         (vec!["health", "--watch", "1ms", "--ticks", "-1"], 2),
         (vec!["health", "--watch", "1ms", "--ticks", "0"], 2),
+        (vec!["health", "--ticks", "3"], 2),
         (vec!["init", "--skip-check", "no_such_check"], 13),
         (vec!["health", "--skip-check", "connectivty"], 13),
         (vec!["health", "--depends-on", "=tcp://127.0.0.1:1"], 13),

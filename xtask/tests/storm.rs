@@ -85,12 +85,14 @@ fn short_lock_timeout_losers_exit_30_and_a_rerun_succeeds() {
         format!("sqlite://{}/short.db", dir.path().display()),
         pg_url(&unique_database("storm_short")),
     ] {
-        // A slow first migration keeps the winner inside the lock.
+        // A slow first migration keeps the winner inside the lock: long
+        // enough that 32 processes started one after another on a loaded
+        // machine arrive while it holds it.
         let migrations = tempfile::tempdir().unwrap();
         let slow = if url.starts_with("sqlite") {
             "CREATE TABLE slow (id INTEGER); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;"
         } else {
-            "CREATE TABLE slow (id INTEGER); SELECT pg_sleep(1.5);"
+            "CREATE TABLE slow (id INTEGER); SELECT pg_sleep(4);"
         };
         std::fs::write(migrations.path().join("V1__slow.sql"), slow).unwrap();
         let dir_arg = migrations.path().display().to_string();

@@ -295,15 +295,16 @@ fn positive_duration(text: &str) -> Result<Duration, String> {
 
 /// Options of `health`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("monitoring").multiple(true)))]
 pub struct HealthArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub common: CommonArgs,
     /// Keep checking at this interval (a monitor), logging failures quietly.
-    #[arg(long, value_name = "INTERVAL", value_parser = positive_duration)]
+    #[arg(long, value_name = "INTERVAL", value_parser = positive_duration, group = "monitoring")]
     pub watch: Option<Duration>,
     /// With --watch or --serve: stop after this many checks.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "monitoring")]
     pub ticks: Option<u64>,
     /// With --watch: log a repeated failure at most once per this window.
     #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "60s")]
@@ -312,7 +313,7 @@ pub struct HealthArgs {
     /// (every --watch interval, 30 s by default) until SIGINT or SIGTERM;
     /// port 0 picks a free one (printed on stdout).
     #[cfg(feature = "http")]
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", group = "monitoring")]
     pub serve: Option<String>,
     /// Another service to check: NAME=tcp://HOST:PORT or
     /// NAME=http://HOST:PORT/PATH (repeatable; without the flag,

@@ -6,6 +6,7 @@
 mod log;
 mod snapshot;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -167,13 +168,16 @@ impl Monitor {
         // as possible", which one millisecond stands for.
         let mut ticker = tokio::time::interval(self.interval.max(Duration::from_millis(1)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let checking = AtomicBool::new(false);
         while self.max_ticks.is_none_or(|t| stats.ticks < t) {
             let (checks, took) = tokio::select! {
                 () = stop.cancelled() => break,
                 done = async {
                     ticker.tick().await;
                     let started = Instant::now();
+                    checking.store(true, Ordering::Relaxed);
                     let checks = self.tick(&mut session).await;
+                    checking.store(false, Ordering::Relaxed);
                     (checks, started.elapsed())
                 } => done,
             };
@@ -192,8 +196,9 @@ impl Monitor {
             }
             self.tx.send_replace(Arc::new(snapshot));
         }
-        // Stopped mid-tick: a statement may still run on another thread.
-        if let Some(kept) = session.take() {
+        // Stopped mid-tick: a statement may still run (on PostgreSQL, or a
+        // SQLite call on another thread).
+        if let Some(kept) = session.take().filter(|_| checking.load(Ordering::Relaxed)) {
             kept.cancel().await;
         }
         if let Some(line) = log.finish() {
