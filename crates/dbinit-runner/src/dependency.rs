@@ -257,12 +257,21 @@ mod tests {
         );
         let v6 = Endpoint::parse("q=tcp://[::1]:6000").unwrap();
         assert_eq!(v6.host, "::1");
-        let http = Endpoint::parse("s=http://h:9/x?access_token=Sekr3t&sig=Sekr3t&a").unwrap();
-        assert_eq!(
-            http.path.as_deref(),
-            Some("/x?access_token=Sekr3t&sig=Sekr3t&a")
-        );
-        assert_eq!(http.target(), "http://h:9/x?access_token=***&sig=***&***");
+        let spec = "s=http://h:9/x?access_token=Sekr3t&sig=Sekr3t&a";
+        #[cfg(feature = "http")]
+        {
+            let http = Endpoint::parse(spec).unwrap();
+            assert_eq!(
+                http.path.as_deref(),
+                Some("/x?access_token=Sekr3t&sig=Sekr3t&a")
+            );
+            assert_eq!(http.target(), "http://h:9/x?access_token=***&sig=***&***");
+        }
+        #[cfg(not(feature = "http"))]
+        assert!(Endpoint::parse(spec)
+            .unwrap_err()
+            .to_string()
+            .contains("`http` feature"));
         for (spec, expect) in [
             ("no-equals-sign", "is not NAME=URL"),
             ("=tcp://h:1", "a dependency name is"),
