@@ -541,3 +541,24 @@ fn the_poolers_refusals_and_a_read_only_role() {
     );
     psql(&pg_url("postgres"), &format!("DROP ROLE {READER}"));
 }
+
+/// The health monitor through transaction pooling: its kept session's
+/// every statement may land on another server connection, and every tick
+/// still passes (no prepared-statement name collides, nothing stays set).
+#[test]
+fn the_monitor_keeps_passing_through_transaction_pooling() {
+    let database = unique_database("pool_monitor");
+    let out = init(&pg_url(&database));
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 2);
+    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["health", "--json", "--watch", "20ms", "--ticks", "40"])
+        .args(["--database-url", &bouncer.url(&database)])
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let stats = stdout_json(&out);
+    assert_eq!(stats["ticks"], 40, "{stats}");
+    assert_eq!(stats["failing"], 0, "{}", stderr(&out));
+    nothing_left(&database);
+}
