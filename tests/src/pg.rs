@@ -62,6 +62,31 @@ pub fn free_port() -> u16 {
         .expect("bind 127.0.0.1:0")
 }
 
+/// Waits until `child` (named `what`) accepts connections on 127.0.0.1:`port`.
+///
+/// # Panics
+///
+/// When it exits first, or does not listen within 30 s; `log` says why.
+pub fn wait_until_listening(
+    port: u16,
+    child: &mut std::process::Child,
+    what: &str,
+    log: impl Fn() -> String,
+) {
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited ({status}):\n{}", log());
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{what} did not listen within 30 s:\n{}",
+            log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Options for [`Cluster::new`].
 #[derive(Debug, Default, Clone)]
 pub struct ClusterOptions {

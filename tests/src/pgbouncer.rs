@@ -6,10 +6,8 @@
 //! cluster. Killed on drop. A missing `pgbouncer` is an error, never a skip.
 
 use std::io::Write;
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::pg::{free_port, SUPERUSER_PASSWORD};
 
@@ -86,23 +84,11 @@ impl PgBouncer {
                 panic!("cannot start pgbouncer ({e}): run the suite with `cargo xtask test`, which installs it")
             });
         let mut bouncer = PgBouncer { dir, port, child };
-        bouncer.wait_until_listening();
+        let log = bouncer.dir.path().join("pgbouncer.log");
+        crate::pg::wait_until_listening(port, &mut bouncer.child, "pgbouncer", || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         bouncer
-    }
-
-    fn wait_until_listening(&mut self) {
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("pgbouncer exited ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "pgbouncer did not listen within 30 s:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 
     /// The port it listens on.

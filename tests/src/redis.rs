@@ -3,9 +3,7 @@
 //! killed and started again on the same port. A missing `redis-server` is
 //! an error, never a skip.
 
-use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::pg::free_port;
 
@@ -79,18 +77,8 @@ impl Redis {
             .unwrap_or_else(|e| {
                 panic!("cannot start redis-server ({e}): run the suite with `cargo xtask test`, which installs it")
             });
-        self.child = Some(child);
-        let started = Instant::now();
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("redis-server exited ({status})");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "redis-server did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let child = self.child.insert(child);
+        crate::pg::wait_until_listening(self.port, child, "redis-server", String::new);
     }
 }
 

@@ -66,7 +66,8 @@ pub use seed::{
 };
 pub use session::{Canceller, Column, Index, InitLock, Script, Session};
 pub use url::{
-    quote_conninfo, quote_ident, redact, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
+    quote_conninfo, quote_ident, redact, redact_service_url, split_conninfo, DatabaseUrl,
+    SqlitePath, UrlForm,
 };
 pub use value::{FromValue, Row, Value};
 

@@ -499,6 +499,40 @@ pub fn redact(input: &str) -> String {
     }
 }
 
+/// A service's URL (a cache, a queue, an HTTP endpoint: anything but a
+/// database URL) as shown: everything before the last `@` of the address
+/// (user names can be tokens; passwords may hold `/`, `?`, `#` or `@`
+/// unencoded), every query value (a token may hide under any name, or be a
+/// bare `?abc123`) and any fragment hidden. Without a scheme, all of it.
+/// Over-hiding is the safe error.
+pub fn redact_service_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return REDACTED.to_owned();
+    };
+    let rest = match rest.rfind('@') {
+        Some(at) => format!("{REDACTED}@{}", &rest[at + 1..]),
+        None => rest.to_owned(),
+    };
+    let (rest, fragment) = match rest.split_once('#') {
+        Some((before, _)) => (before.to_owned(), format!("#{REDACTED}")),
+        None => (rest, String::new()),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, query)) => {
+            let hidden: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) => format!("{k}={REDACTED}"),
+                    None => REDACTED.to_owned(),
+                })
+                .collect();
+            format!("{before}?{}", hidden.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{rest}{fragment}")
+}
+
 /// Whether `text` holds a `key=` pair whose key names a secret, after any
 /// character that is not part of a key.
 fn holds_secret_pair(text: &str) -> bool {
@@ -606,6 +640,43 @@ pub(crate) fn redact_loose(input: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn service_urls_hide_user_information_query_values_and_fragments() {
+        for (url, shown) in [
+            (
+                "redis://:S3cret@127.0.0.1:6379/0",
+                "redis://***@127.0.0.1:6379/0",
+            ),
+            ("redis://S3cret@cache", "redis://***@cache"),
+            (
+                "redis://default:12345#S3cret@h:6379/0",
+                "redis://***@h:6379/0",
+            ),
+            (
+                "redis://default:12345/S3cret@h:6379/0",
+                "redis://***@h:6379/0",
+            ),
+            (
+                "redis://default:12345?S3cret@h:6379/0",
+                "redis://***@h:6379/0",
+            ),
+            ("redis://:a@b@S3cret@cache", "redis://***@cache"),
+            (
+                "redis+unix:///r.sock?db=1&pa%73s=S3cret",
+                "redis+unix:///r.sock?db=***&pa%73s=***",
+            ),
+            (
+                "http://h:9/x?access_token=S3cret&S3cret",
+                "http://h:9/x?access_token=***&***",
+            ),
+            ("http://h:9/x#S3cret", "http://h:9/x#***"),
+            ("no scheme S3cret", "***"),
+        ] {
+            assert_eq!(redact_service_url(url), shown, "{url}");
+        }
+    }
+
     use super::*;
 
     fn parse(s: &str) -> DatabaseUrl {

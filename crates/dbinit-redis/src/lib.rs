@@ -81,7 +81,7 @@ impl RedisCheck {
         let config = if url.is_empty() {
             Config::Disabled
         } else {
-            let shown = redact(url);
+            let shown = dbinit_core::redact_service_url(url);
             match redis::Client::open(url) {
                 Ok(client) => {
                     let info = client.get_connection_info().redis_settings();
@@ -204,88 +204,9 @@ fn describe(e: &redis::RedisError, secrets: &[String]) -> String {
     dbinit_core::report::bounded(&line, 200)
 }
 
-/// `url` as shown: everything before the last `@` of the address (user
-/// and password, whatever characters they hold), `pass`/`password` query
-/// values and any fragment are hidden. Over-hiding is the safe error.
-fn redact(url: &str) -> String {
-    const HIDDEN: &str = "***";
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return HIDDEN.to_owned();
-    };
-    // A password may hold `/`, `?`, `#` or `@` unencoded: the last `@`
-    // ends the user information wherever it is.
-    let rest = match rest.rfind('@') {
-        Some(at) => format!("{HIDDEN}@{}", &rest[at + 1..]),
-        None => rest.to_owned(),
-    };
-    let rest = match rest.split_once('#') {
-        Some((before, _)) => format!("{before}#{HIDDEN}"),
-        None => rest,
-    };
-    let shown = match rest.split_once('?') {
-        Some((before, query)) => {
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| {
-                    // The key as the redis crate reads it: percent-decoded.
-                    let key = url::form_urlencoded::parse(pair.as_bytes())
-                        .next()
-                        .map(|(k, _)| k.to_ascii_lowercase());
-                    match (pair.split_once('='), key.as_deref()) {
-                        (Some((k, _)), Some("pass" | "password")) => format!("{k}={HIDDEN}"),
-                        _ => pair.to_owned(),
-                    }
-                })
-                .collect();
-            format!("{before}?{}", pairs.join("&"))
-        }
-        None => rest,
-    };
-    format!("{scheme}://{shown}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_shown_without_secrets() {
-        for (url, shown) in [
-            (
-                "redis://:S3cret@127.0.0.1:6379/0",
-                "redis://***@127.0.0.1:6379/0",
-            ),
-            ("redis://app:S3cret@cache:6380", "redis://***@cache:6380"),
-            ("redis://S3cret@cache", "redis://***@cache"),
-            (
-                "redis+unix:///run/r.sock?db=1&pass=S3cret",
-                "redis+unix:///run/r.sock?db=1&pass=***",
-            ),
-            ("redis://:S3cret@[bad", "redis://***@[bad"),
-            // Unencoded `#`, `/`, `?` and `@` in a password.
-            (
-                "redis://default:12345#S3cret@127.0.0.1:6379/0",
-                "redis://***@127.0.0.1:6379/0",
-            ),
-            (
-                "redis://default:12345/S3cret@127.0.0.1:6379/0",
-                "redis://***@127.0.0.1:6379/0",
-            ),
-            (
-                "redis://default:12345?S3cret@127.0.0.1:6379/0",
-                "redis://***@127.0.0.1:6379/0",
-            ),
-            ("redis://:a@b@S3cret@cache", "redis://***@cache"),
-            ("redis://cache:6379/0#S3cret", "redis://cache:6379/0#***"),
-            ("no scheme S3cret", "***"),
-            (
-                "redis+unix:///r.sock?pa%73s=S3cret",
-                "redis+unix:///r.sock?pa%73s=***",
-            ),
-        ] {
-            assert_eq!(redact(url), shown, "{url}");
-        }
-    }
 
     #[tokio::test]
     async fn unset_is_disabled_and_an_invalid_url_is_refused_without_its_secret() {

@@ -43,7 +43,7 @@ impl Endpoint {
             }
             _ => Err(invalid(format!(
                 "`{}` is not NAME=URL (for example queue=tcp://127.0.0.1:5672)",
-                shown(spec.trim())
+                dbinit_core::redact_service_url(spec.trim())
             ))),
         }
     }
@@ -58,7 +58,7 @@ impl Endpoint {
     /// letters, digits, `_`, `-` and `.`; an unparsable URL; another
     /// scheme; a missing host or port; credentials in the URL.
     pub fn new(name: &str, url: &str) -> Result<Self, CoreError> {
-        let shown = shown(url.trim());
+        let shown = dbinit_core::redact_service_url(url.trim());
         let valid_name = !name.is_empty()
             && name.len() <= 64
             && name
@@ -194,39 +194,6 @@ impl DependencyCheck for Endpoint {
             Err(detail) => HealthOutcome::unhealthy(format!("{}: {detail}", self.shown)),
         }
     }
-}
-
-/// `url` as shown: everything before the last `@` of the address hidden
-/// (a token may be the user name, a password may hold `/` or `?`), every
-/// query value and fragment hidden too — a service's query may carry a
-/// token under any name (`access_token`, `sig`, a bare `?abc123`).
-fn shown(url: &str) -> String {
-    const HIDDEN: &str = "***";
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return dbinit_core::redact(url);
-    };
-    let rest = match rest.rfind('@') {
-        Some(at) => format!("{HIDDEN}@{}", &rest[at + 1..]),
-        None => rest.to_owned(),
-    };
-    let (rest, fragment) = match rest.split_once('#') {
-        Some((before, _)) => (before.to_owned(), format!("#{HIDDEN}")),
-        None => (rest, String::new()),
-    };
-    let rest = match rest.split_once('?') {
-        Some((before, query)) => {
-            let hidden: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) => format!("{k}={HIDDEN}"),
-                    None => HIDDEN.to_owned(),
-                })
-                .collect();
-            format!("{before}?{}", hidden.join("&"))
-        }
-        None => rest,
-    };
-    format!("{scheme}://{rest}{fragment}")
 }
 
 fn invalid(reason: String) -> CoreError {
