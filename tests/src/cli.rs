@@ -69,9 +69,38 @@ impl Unprivileged {
     }
 }
 
-/// Spawns `cmd` (stdout and stderr captured), polls `ready` every 100 ms
-/// for at most 60 s, sends `signal`, and returns the output and how long
-/// the process took to exit after the signal.
+/// Waits (at most 60 s) until process `pid` catches SIGINT: until then a
+/// signal would kill it rather than reach dbinit's handler.
+///
+/// # Panics
+///
+/// When it never does.
+pub fn wait_for_signal_handler(pid: u32) {
+    use std::time::{Duration, Instant};
+    const SIGINT_BIT: u64 = 1 << (2 - 1);
+    let started = Instant::now();
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+            .unwrap_or(0);
+        if caught & SIGINT_BIT != 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "process {pid} never installed its signal handler"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Spawns `cmd` (stdout and stderr captured), waits for its signal
+/// handler, polls `ready` every 100 ms for at most 60 s, sends `signal`,
+/// and returns the output and how long the process took to exit after the
+/// signal.
 ///
 /// # Panics
 ///
@@ -88,6 +117,7 @@ pub fn signal_when(
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    wait_for_signal_handler(child.id());
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline && !ready() {
         std::thread::sleep(Duration::from_millis(100));

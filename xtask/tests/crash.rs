@@ -5,10 +5,14 @@
 //!
 //! The xtask binary built for tests has `dbinit-core/fault-injection`:
 //! `DBINIT_CRASH_AT=NAME:N` kills it the Nth time it reaches point NAME.
+//! Kills that land in the database's own work, where no crash point of
+//! ours can be, come from a file size limit (SQLite: the kernel kills the
+//! process at its first write past the limit) and from a timer (both).
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::Backend;
@@ -108,9 +112,29 @@ fn write_seeds(dir: &Path) {
     .unwrap();
 }
 
-/// `xtask COMMAND...` on `url` with `migrations`, crashing where `crash_at` says.
-fn xtask(command: &[&str], url: &str, migrations: &Path, crash_at: Option<String>) -> Output {
-    let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
+/// How a run is stopped short, if it is.
+enum Stop {
+    Never,
+    /// SIGKILL at a crash point of ours: `NAME:N`.
+    At(String),
+    /// SIGKILL this long after the start, wherever the run is.
+    After(Duration),
+    /// The kernel's SIGXFSZ at the first write past this many bytes into
+    /// any file: a kill inside SQLite's own I/O, wherever it writes.
+    FileSizeOver(u64),
+}
+
+/// `xtask COMMAND...` on `url` with `migrations`, stopped as `stop` says.
+fn xtask(command: &[&str], url: &str, migrations: &Path, stop: Stop) -> Output {
+    let bin = env!("CARGO_BIN_EXE_xtask");
+    let mut cmd = match &stop {
+        Stop::FileSizeOver(bytes) => {
+            let mut cmd = dbinit_tests::cli::command("prlimit");
+            cmd.arg(format!("--fsize={bytes}")).args(["--", bin]);
+            cmd
+        }
+        _ => dbinit_tests::cli::command(bin),
+    };
     cmd.args(command)
         .args([
             "--lock-timeout",
@@ -123,10 +147,23 @@ fn xtask(command: &[&str], url: &str, migrations: &Path, crash_at: Option<String
         .arg("--seeds")
         .arg(migrations.join("seeds"))
         .env("DBINIT_LOG", "error");
-    if let Some(at) = crash_at {
-        cmd.env("DBINIT_CRASH_AT", at);
+    match stop {
+        Stop::At(at) => cmd.env("DBINIT_CRASH_AT", at).output(),
+        Stop::After(delay) => {
+            let child = cmd
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn xtask");
+            std::thread::sleep(delay);
+            // It may have finished already: then there is nothing to kill.
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            child.wait_with_output()
+        }
+        Stop::Never | Stop::FileSizeOver(_) => cmd.output(),
     }
-    cmd.output().expect("run xtask")
+    .expect("run xtask")
 }
 
 /// Every crash point of one run, with how many times it is reached.
@@ -198,7 +235,7 @@ fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
         } else {
             &["init", "--no-seed"]
         };
-        let out = xtask(command, url, set.path(), None);
+        let out = xtask(command, url, set.path(), Stop::Never);
         assert!(
             out.status.success(),
             "{}",
@@ -226,7 +263,7 @@ fn converge(
     let dir = tempfile::tempdir().unwrap();
     let reference_url = fresh_url(backend, dir.path());
     prepare(&reference_url);
-    let out = xtask(args, &reference_url, migrations, None);
+    let out = xtask(args, &reference_url, migrations, Stop::Never);
     assert!(
         out.status.success(),
         "reference: {}",
@@ -239,7 +276,7 @@ fn converge(
     for (point, n) in points(backend).into_iter().filter(|(p, _)| ours(p)) {
         let url = fresh_url(backend, dir.path());
         prepare(&url);
-        let crashed = xtask(args, &url, migrations, Some(format!("{point}:{n}")));
+        let crashed = xtask(args, &url, migrations, Stop::At(format!("{point}:{n}")));
         assert_eq!(
             crashed.status.signal(),
             Some(9),
@@ -247,7 +284,7 @@ fn converge(
             crashed.status,
             String::from_utf8_lossy(&crashed.stderr)
         );
-        let rerun = xtask(args, &url, migrations, None);
+        let rerun = xtask(args, &url, migrations, Stop::Never);
         assert!(
             rerun.status.success(),
             "{backend:?} rerun after {point}:{n}: {}",
@@ -394,4 +431,116 @@ fn postgres_crash_during_rollback_baseline_and_repair() {
     for family in ["rollback.", "baseline.", "repair."] {
         crash_lifecycle_and_converge(Backend::Postgres, family);
     }
+}
+
+/// The database a crashed run of `init` is checked against: one
+/// uninterrupted run on a fresh database.
+fn reference_dump(backend: Backend, dir: &Path, set: &Path) -> (String, Duration) {
+    let url = fresh_url(backend, dir);
+    let started = Instant::now();
+    let out = xtask(&["init"], &url, set, Stop::Never);
+    let took = started.elapsed();
+    assert!(out.status.success(), "reference: {}", stderr(&out));
+    (dump_blocking(&url), took)
+}
+
+/// The rerun after a kill exits 0 and leaves the reference database.
+fn rerun_converges(url: &str, set: &Path, reference: &str, after: &str) {
+    let rerun = xtask(&["init"], url, set, Stop::Never);
+    assert!(
+        rerun.status.success(),
+        "rerun after {after}: {}",
+        stderr(&rerun)
+    );
+    assert_eq!(dump_blocking(url), reference, "after {after}");
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// SIGXFSZ at the first write past a file size limit, swept from the first
+/// byte to a limit the whole run fits under: kills inside the journal-mode
+/// switch and first transaction of a new database (a torn first page and
+/// a journal for a database of no pages), inside WAL appends and
+/// checkpoints. Also on a database made before dbinit in rollback-journal
+/// mode, whose switch to WAL journals its first page.
+#[test]
+fn sqlite_killed_inside_its_own_writes_converges() {
+    const SIGXFSZ: i32 = 25;
+    let set = migration_set(Backend::Sqlite);
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, _) = reference_dump(Backend::Sqlite, dir.path(), set.path());
+    for legacy in [false, true] {
+        let (mut limit, mut killed) = (1u64, 0);
+        loop {
+            let url = fresh_url(Backend::Sqlite, dir.path());
+            if legacy {
+                let conn = rusqlite::Connection::open(url.trim_start_matches("sqlite://")).unwrap();
+                conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 7;")
+                    .unwrap();
+            }
+            let out = xtask(&["init"], &url, set.path(), Stop::FileSizeOver(limit));
+            let finished = out.status.success();
+            if !finished {
+                assert_eq!(
+                    out.status.signal(),
+                    Some(SIGXFSZ),
+                    "limit {limit}: {}",
+                    stderr(&out)
+                );
+                killed += 1;
+            }
+            rerun_converges(
+                &url,
+                set.path(),
+                &reference,
+                &format!("a kill past byte {limit} (legacy: {legacy})"),
+            );
+            if finished {
+                break;
+            }
+            // Every sector of the first pages, then wider steps.
+            limit = if limit < 12 * 1024 {
+                limit.next_multiple_of(1024).max(limit + 511)
+            } else {
+                limit * 3 / 2
+            };
+        }
+        assert!(killed >= 12, "only {killed} kills (legacy: {legacy})");
+        eprintln!(
+            "sqlite (legacy: {legacy}): {killed} kills inside SQLite's writes, all converged"
+        );
+    }
+}
+
+/// SIGKILL at moments spread over a fresh `init`, none of them a crash
+/// point of ours: the first milliseconds (SQLite's first transaction and
+/// switch to WAL; PostgreSQL's CREATE DATABASE), then evenly over the rest.
+fn killed_at_random_moments_converges(backend: Backend, kills: u32) {
+    let set = migration_set(backend);
+    let dir = tempfile::tempdir().unwrap();
+    let (reference, took) = reference_dump(backend, dir.path(), set.path());
+    let early = (0..8).map(|i| Duration::from_millis(4 * i + 2));
+    let spread = (1..=kills).map(|i| took * i / kills);
+    for delay in early.chain(spread) {
+        let url = fresh_url(backend, dir.path());
+        xtask(&["init"], &url, set.path(), Stop::After(delay));
+        rerun_converges(
+            &url,
+            set.path(),
+            &reference,
+            &format!("a kill after {delay:?}"),
+        );
+    }
+}
+
+#[test]
+fn sqlite_killed_at_random_moments_converges() {
+    killed_at_random_moments_converges(Backend::Sqlite, 24);
+}
+
+#[test]
+fn postgres_killed_at_random_moments_converges() {
+    killed_at_random_moments_converges(Backend::Postgres, 16);
 }

@@ -165,3 +165,68 @@ fn a_writer_holding_the_lock_past_busy_timeout_is_a_clear_error() {
     drop(writer);
     assert!(init(&db).status.success());
 }
+
+/// What a directory holds, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A path SQLite could open but not use (no room for `-journal` in the
+/// name, or longer than SQLite takes) is refused before anything is made;
+/// a path through directories that do not exist makes only the ones it
+/// ends up in.
+#[test]
+fn unusable_paths_are_refused_and_leave_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let long_name = dir.path().join("a".repeat(251));
+    let deep = dir
+        .path()
+        .join("b".repeat(200))
+        .join("c".repeat(200))
+        .join(format!("{}.db", "d".repeat(100)));
+    for (db, says) in [
+        (&long_name, "its file name is 251 bytes"),
+        (&deep, "SQLite opens paths of at most 504 bytes"),
+    ] {
+        let out = init(db);
+        assert_eq!(out.status.code(), Some(10), "{}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("nothing was created"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
+    }
+    // The longest name that leaves room for `-journal` works.
+    let longest = dir.path().join("e".repeat(247));
+    assert!(init(&longest).status.success());
+
+    let strays = tempfile::tempdir().unwrap();
+    let out = xtask()
+        .args(["init", "--no-seed", "--database-url"])
+        .arg(format!(
+            "sqlite://{}/x/../y/../dd.db",
+            strays.path().display()
+        ))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        entries(strays.path())
+            .iter()
+            .all(|n| n.starts_with("dd.db")),
+        "{:?}",
+        entries(strays.path())
+    );
+    // A directory that does not exist yet is made, once.
+    let nested = strays.path().join("new/../made/app.db");
+    assert!(init(&nested).status.success());
+    assert!(strays.path().join("made/app.db").is_file());
+    assert!(!strays.path().join("new").exists());
+}

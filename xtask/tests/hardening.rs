@@ -726,3 +726,41 @@ fn a_malformed_env_file_fails_without_quoting_it() {
     assert!(stderr(&out).contains(".env"), "{}", stderr(&out));
     assert!(!stderr(&out).contains("Zq-hunter2"), "{}", stderr(&out));
 }
+
+/// A checkout in a 0700 home: a user who may not enter a directory above
+/// the current one cannot have a `.env` there, and runs as if there were
+/// none. A `.env` that is there but unreadable is still an error.
+#[test]
+fn a_dotenv_behind_a_closed_directory_is_passed_over() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |p: &Path, mode| fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    let closed = tempfile::tempdir().unwrap();
+    chmod(closed.path(), 0o700);
+    let inside = closed.path().join("checkout");
+    fs::create_dir(&inside).unwrap();
+    chmod(&inside, 0o755);
+    let open = tempfile::tempdir().unwrap();
+    chmod(open.path(), 0o777);
+    let db = open.path().join("app.db");
+    let user = dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_xtask"));
+    let run = |cwd: &Path| {
+        user.command()
+            .current_dir(cwd)
+            .args(["init", "--no-seed", "--database-url", &url(&db)])
+            .output()
+            .unwrap()
+    };
+    let out = run(&inside);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let unreadable = open.path().join("with-env");
+    fs::create_dir(&unreadable).unwrap();
+    chmod(&unreadable, 0o755);
+    fs::write(unreadable.join(".env"), "DATABASE_URL=sqlite://elsewhere.db\n").unwrap();
+    chmod(&unreadable.join(".env"), 0o600);
+    let out = run(&unreadable);
+    if nix::unistd::Uid::effective().is_root() {
+        assert_eq!(code(&out), 13, "{}", stderr(&out));
+        assert!(stderr(&out).contains("cannot read"), "{}", stderr(&out));
+    }
+}

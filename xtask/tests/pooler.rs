@@ -422,6 +422,9 @@ fn signals_behind_the_pooler_cancel_cleanly_and_keep_it_up() {
     let holder = start_init(&url, migrations.path());
     running(&database, SLOW);
     let waiter = start_init(&url, migrations.path());
+    // A signal before the handler is installed kills the process; after
+    // it, the waiter has little to do before it queues in the pooler.
+    dbinit_tests::cli::wait_for_signal_handler(waiter.id());
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let started = std::time::Instant::now();
     signal(&waiter, nix::sys::signal::Signal::SIGINT);

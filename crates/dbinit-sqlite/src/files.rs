@@ -140,6 +140,9 @@ impl DbFile {
         Ok(DbFile { path })
     }
 
+    /// Creates the file, and the directories it needs, once the path is
+    /// known to work: nothing is made for a name SQLite cannot use, and a
+    /// failure removes what was made.
     fn create(path: &Path) -> Result<(DbFile, DatabaseCreated), CoreError> {
         let Some(file_name) = path.file_name() else {
             return Err(not_a_database(format!(
@@ -152,18 +155,16 @@ impl DbFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let created_dirs = create_parents(parent)?;
-        let result = fs::canonicalize(parent)
-            .map_err(|e| error::io("resolve", parent, e))
-            .map(|dir| DbFile {
-                path: dir.join(file_name),
-            })
-            .and_then(|db| {
-                let created = create_new_file(&db.path)?;
-                Ok((db, created))
-            });
+        let (existing, missing) = resolve_dir(parent)?;
+        let mut dir = existing.clone();
+        dir.extend(&missing);
+        let db = DbFile {
+            path: dir.join(file_name),
+        };
+        db.check_name(&existing)?;
+        let created_dirs = create_dirs(&existing, &missing)?;
+        let result = create_new_file(&db.path).map(|created| (db, created));
         if result.is_err() {
-            // Leave nothing behind: remove the (empty) directories we made.
             for dir in created_dirs.iter().rev() {
                 let _ = fs::remove_dir(dir);
             }
@@ -171,10 +172,45 @@ impl DbFile {
         result
     }
 
+    /// Refuses a path SQLite could open but not use: a name with no room
+    /// for `-journal` within the file system's name limit, or a path longer
+    /// than SQLite's unix VFS takes.
+    fn check_name(&self, existing_dir: &Path) -> Result<(), CoreError> {
+        let name_max = nix::sys::statvfs::statvfs(existing_dir)
+            .map(|s| s.name_max() as usize)
+            .unwrap_or(255);
+        let name = self.path.file_name().map_or(0, |n| n.len());
+        let longest = LONGEST_SUFFIX.len();
+        let too_long = if name + longest > name_max {
+            Some(format!(
+                "its file name is {name} bytes; with `{LONGEST_SUFFIX}` added for SQLite's \
+                 journal it must fit the file system's {name_max}-byte limit (at most {} bytes)",
+                name_max.saturating_sub(longest)
+            ))
+        } else if self.path.as_os_str().len() > MAX_PATH {
+            Some(format!(
+                "its full path is {} bytes; SQLite opens paths of at most {MAX_PATH} bytes (512 \
+                 with `{LONGEST_SUFFIX}`)",
+                self.path.as_os_str().len()
+            ))
+        } else {
+            None
+        };
+        match too_long {
+            Some(why) => Err(CoreError::backend(
+                ErrorKind::InvalidUrl,
+                format!("cannot create {}: {why}", self.path.display()),
+            )
+            .with_hint("nothing was created; use a shorter name or directory")),
+            None => Ok(()),
+        }
+    }
+
     /// Refuses a companion file that is not a regular file: SQLite (or the
     /// lock) would write through it.
     fn check_companions(&self) -> Result<(), CoreError> {
-        for suffix in ["-wal", "-shm", "-journal", ".lock"] {
+        // The lock file before the journal: the journal's check reads it.
+        for suffix in ["-wal", "-shm", ".lock", "-journal"] {
             let path = self.companion(suffix);
             let meta = match fs::symlink_metadata(&path) {
                 Ok(meta) => meta,
@@ -195,33 +231,58 @@ impl DbFile {
                 .with_hint("nothing was opened or written; remove it if it is not yours"));
             }
             if suffix == "-journal" && self.is_hot(&path)? {
-                return Err(CoreError::backend(
-                    ErrorKind::Database,
-                    format!(
-                        "{} holds an unfinished transaction and no process is writing {}: \
-                         opening it would roll that journal back into the database",
-                        path.display(),
-                        self.path.display()
-                    ),
-                )
-                .with_hint(
-                    "nothing was opened or written. If a program writing this database crashed, \
-                     open it once with `sqlite3` to recover; if the journal belongs to another \
-                     database, move it away",
-                ));
+                self.recoverable(&path)?;
             }
         }
         Ok(())
     }
 
-    /// A hot journal, as SQLite decides: non-empty, with its header intact,
-    /// and no process holding the database's RESERVED lock. A live writer
-    /// deletes or clears its journal before it unlocks, and a new one locks
-    /// before it writes one; so the lock is looked at before and after the
-    /// journal, and only a journal seen between two free looks is hot.
+    /// Accepts a hot journal that a crashed dbinit left (its lock file
+    /// still says it was writing): rolling it back is SQLite's crash
+    /// recovery, and the next read does it. Any other hot journal may
+    /// belong to another database, and rolling it back would write that
+    /// database's pages into this one: refused.
+    fn recoverable(&self, journal: &Path) -> Result<(), CoreError> {
+        if let Some(pid) = crate::lock::crashed_writer(&self.lock_path()) {
+            tracing::warn!(
+                pid,
+                journal = %journal.display(),
+                "dbinit (pid {pid}) stopped in the middle of a write; SQLite rolls its \
+                 unfinished transaction back"
+            );
+            return Ok(());
+        }
+        Err(CoreError::backend(
+            ErrorKind::Database,
+            format!(
+                "{} holds an unfinished transaction that dbinit did not write, and no process \
+                 is writing {}: opening it would roll that journal back into the database",
+                journal.display(),
+                self.path.display()
+            ),
+        )
+        .with_hint(
+            "nothing was opened or written. If a program writing this database crashed, open \
+             it once with `sqlite3` to recover; if the journal belongs to another database, \
+             move it away",
+        ))
+    }
+
+    /// A hot journal, as SQLite decides (`hasHotJournal`): a database of at
+    /// least one page (SQLite deletes a journal beside an empty one), a
+    /// journal with its header intact, and no process holding the
+    /// database's RESERVED lock. A live writer deletes or clears its
+    /// journal before it unlocks, and a new one locks before it writes one;
+    /// so the lock is looked at before and after the journal, and only a
+    /// journal seen between two free looks is hot.
     fn is_hot(&self, journal: &Path) -> Result<bool, CoreError> {
         let db = open_nofollow(&self.path).map_err(|e| error::io("inspect", &self.path, e))?;
-        if self.reserved(&db)? {
+        let empty = db
+            .metadata()
+            .map_err(|e| error::io("inspect", &self.path, e))?
+            .len()
+            == 0;
+        if empty || self.reserved(&db)? {
             return Ok(false);
         }
         let mut magic = [0u8; 8];
@@ -273,7 +334,7 @@ fn describe(meta: &fs::Metadata) -> &'static str {
 
 /// Opens `path` for reading without following a final symlink, and without
 /// blocking on a FIFO.
-fn open_nofollow(path: &Path) -> io::Result<File> {
+pub(crate) fn open_nofollow(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
@@ -319,20 +380,59 @@ pub(crate) fn open_lock_file(path: &Path) -> Result<File, CoreError> {
     Ok(file)
 }
 
-/// Creates the missing ancestors of `dir` and `dir` itself (mode 0700);
-/// returns those this call created, outermost first.
-fn create_parents(dir: &Path) -> Result<Vec<PathBuf>, CoreError> {
-    let mut missing: Vec<PathBuf> = dir
-        .ancestors()
-        .filter(|p| !p.as_os_str().is_empty())
-        .take_while(|p| fs::symlink_metadata(p).is_err())
-        .map(Path::to_path_buf)
-        .collect();
-    missing.reverse();
+/// The longest name SQLite and dbinit add to the database's.
+const LONGEST_SUFFIX: &str = "-journal";
+/// The longest database path that leaves room for [`LONGEST_SUFFIX`]
+/// within the 512 bytes of SQLite's unix VFS.
+const MAX_PATH: usize = 512 - LONGEST_SUFFIX.len();
+
+/// Splits `dir` into its longest existing prefix, resolved, and the
+/// directories still to make below it. The missing part is taken by its
+/// letter: `x/../y` below an existing directory is `y`, since a directory
+/// dbinit makes is never a link; a `..` that climbs out of the missing part
+/// climbs from the resolved prefix.
+fn resolve_dir(dir: &Path) -> Result<(PathBuf, Vec<std::ffi::OsString>), CoreError> {
+    use std::path::Component;
+    let components: Vec<Component<'_>> = dir.components().collect();
+    let mut existing = PathBuf::new();
+    let mut found = 0;
+    for component in &components {
+        let next = existing.join(component);
+        if fs::symlink_metadata(&next).is_err() {
+            break;
+        }
+        existing = next;
+        found += 1;
+    }
+    if existing.as_os_str().is_empty() {
+        existing.push(".");
+    }
+    let mut resolved =
+        fs::canonicalize(&existing).map_err(|e| error::io("resolve", &existing, e))?;
+    let mut missing = Vec::new();
+    for component in &components[found..] {
+        match component {
+            Component::Normal(name) => missing.push(name.to_os_string()),
+            Component::ParentDir => {
+                if missing.pop().is_none() {
+                    resolved.pop();
+                }
+            }
+            Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+        }
+    }
+    Ok((resolved, missing))
+}
+
+/// Makes `missing` below `existing`, one level at a time (mode 0700);
+/// returns those this call made, outermost first. On failure, removes them.
+fn create_dirs(existing: &Path, missing: &[std::ffi::OsString]) -> Result<Vec<PathBuf>, CoreError> {
+    let mut dir = existing.to_path_buf();
     let mut created = Vec::with_capacity(missing.len());
-    for dir in missing {
+    for name in missing {
+        dir.push(name);
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => created.push(dir),
+            Ok(()) => created.push(dir.clone()),
             // Another process made it first: fine, but not ours to remove.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => {

@@ -4,9 +4,15 @@
 //! closes), so a killed `init` never blocks the next one. The lock file is
 //! kept, not deleted: deleting lock files races with processes that opened
 //! them.
+//!
+//! The file also records who held the lock last and whether it was
+//! writing: `pid=<pid> writing` from just before its first write (durably,
+//! before SQLite makes a journal) until its release says `done`. A hot
+//! journal beside the database while the file says `writing` is the
+//! unfinished transaction of a dbinit that crashed: SQLite's own recovery
+//! (rolling it back) is exactly right for it (see `files.rs`).
 
 use std::fs::{File, TryLockError};
-use std::io::{Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,7 +35,7 @@ pub(crate) fn acquire(
     share_if_busy: bool,
     cancelled: &AtomicBool,
 ) -> Result<(File, InitLock), CoreError> {
-    let mut file = crate::files::open_lock_file(path)?;
+    let file = crate::files::open_lock_file(path)?;
     let started = Instant::now();
     let mut delays = lock_poll_delays();
     let mut announced = false;
@@ -46,7 +52,7 @@ pub(crate) fn acquire(
             Err(TryLockError::Error(e)) => return Err(error::io("lock", path, e)),
         }
         if waited_for.is_none() {
-            waited_for = Some(read_holder(&mut file));
+            waited_for = Some(read_holder(&file));
         }
         if cancelled.load(Ordering::SeqCst) {
             return Err(CoreError::backend(
@@ -59,7 +65,7 @@ pub(crate) fn acquire(
             return Err(CoreError::LockTimeout {
                 lock: path.display().to_string(),
                 waited,
-                holder: read_holder(&mut file),
+                holder: read_holder(&file),
             });
         }
         if !announced {
@@ -87,23 +93,74 @@ pub(crate) fn acquire(
     if shared {
         return Ok((file, held));
     }
-    // Best effort: the pid only improves a waiter's error message. Fixed
-    // width, written in place: truncating first cost a metadata journal
-    // write on every run (half a millisecond of a no-op `init`).
-    let holder = format!("pid={:>10}\n", std::process::id());
-    let _ = file.write_all_at(holder.as_bytes(), 0);
+    // Best effort: the pid only improves a waiter's error message. A crashed
+    // writer's mark stays until a write of ours has read (and so
+    // recovered) the database.
+    let state = match first_line(&file).as_deref().and_then(holder_line) {
+        Some((_, WRITING)) => WRITING,
+        _ => HELD,
+    };
+    let _ = record(&file, state);
     Ok((file, held))
 }
 
-pub(crate) fn release(file: File, name: &str) -> Result<(), CoreError> {
+/// What the holder is doing, as the lock file says it.
+const HELD: &str = "held";
+const WRITING: &str = "writing";
+const DONE: &str = "done";
+
+/// Writes `pid=<pid> <state>` over the file's first line. Fixed width and
+/// in place: truncating first cost a metadata journal write on every run
+/// (half a millisecond of a no-op `init`).
+fn record(file: &File, state: &str) -> std::io::Result<()> {
+    let line = format!("pid={:>10} {state:<7}\n", std::process::id());
+    file.write_all_at(line.as_bytes(), 0)
+}
+
+/// Says, durably, that the holder of `file` is about to write the
+/// database: from now until [`release`], a hot journal is its own.
+pub(crate) fn mark_writing(file: &File, path: &Path) -> Result<(), CoreError> {
+    record(file, WRITING)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| error::io("write", path, e))
+}
+
+/// Releases the lock; after a write, says first that the write is over.
+pub(crate) fn release(file: File, name: &str, wrote: bool) -> Result<(), CoreError> {
+    if wrote {
+        record(&file, DONE).map_err(|e| error::io("write", Path::new(name), e))?;
+    }
     file.unlock()
         .map_err(|e| error::io("unlock", Path::new(name), e))
 }
 
-fn read_holder(file: &mut File) -> Option<String> {
-    let mut text = String::new();
-    file.rewind().ok()?;
-    file.read_to_string(&mut text).ok()?;
-    let pid = text.lines().next()?.strip_prefix("pid=")?.trim();
+/// The pid of a dbinit that marked itself writing and never released: a
+/// crashed writer, when nobody holds SQLite's locks any more.
+pub(crate) fn crashed_writer(path: &Path) -> Option<u32> {
+    let text = first_line(&crate::files::open_nofollow(path).ok()?)?;
+    let (pid, state) = holder_line(&text)?;
+    (state == WRITING).then(|| pid.parse().ok()).flatten()
+}
+
+/// The start of the lock file, read in place.
+fn first_line(file: &File) -> Option<String> {
+    let mut buf = [0u8; 64];
+    let n = file.read_at(&mut buf, 0).ok()?;
+    String::from_utf8(buf[..n].to_vec()).ok()
+}
+
+/// `(pid, state)` from the lock file's first line.
+fn holder_line(text: &str) -> Option<(&str, &str)> {
+    let mut words = text
+        .lines()
+        .next()?
+        .strip_prefix("pid=")?
+        .split_whitespace();
+    Some((words.next()?, words.next().unwrap_or(HELD)))
+}
+
+fn read_holder(file: &File) -> Option<String> {
+    let text = first_line(file)?;
+    let (pid, _) = holder_line(&text)?;
     Some(format!("pid {pid}"))
 }

@@ -30,6 +30,8 @@ pub struct SqliteSession {
     /// `None` for an in-memory database.
     file: Option<DbFile>,
     lock_file: Option<File>,
+    /// Whether the lock file says this session is writing (see `lock.rs`).
+    marked_writing: bool,
     /// Whether this session may write: until then it never checkpoints.
     writing: bool,
     /// Set by the [`Canceller`]; stops a wait for the lock.
@@ -59,6 +61,7 @@ impl SqliteSession {
             conn: Some(conn),
             file,
             lock_file: None,
+            marked_writing: false,
             writing: false,
             cancelled,
             run_inline,
@@ -81,12 +84,15 @@ impl SqliteSession {
         Ok(busy::with_budget(self.busy, &self.cancelled, || f(conn)))
     }
 
-    /// Moves the connection to the blocking pool, runs `f`, and takes it
-    /// back; or runs `f` right here when the session was opened `run_inline`.
     /// Before the first write: from now on, closing may checkpoint the WAL
     /// into the file as usual (it holds only what this database wrote), and
     /// a new database switches to WAL.
     async fn start_writing(&mut self) -> Result<(), CoreError> {
+        if let (false, Some(lock), Some(db)) = (self.marked_writing, &self.lock_file, &self.file) {
+            // Before SQLite can leave a journal: it is ours if we crash.
+            lock::mark_writing(lock, &db.lock_path())?;
+            self.marked_writing = true;
+        }
         if self.writing {
             return Ok(());
         }
@@ -119,6 +125,8 @@ impl SqliteSession {
         Ok(held)
     }
 
+    /// Moves the connection to the blocking pool, runs `f`, and takes it
+    /// back; or runs `f` right here when the session was opened `run_inline`.
     async fn interact<R: Send + 'static>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> R + Send + 'static,
@@ -358,7 +366,7 @@ impl Session for SqliteSession {
 
     async fn release_init_lock(&mut self, held: InitLock) -> Result<(), CoreError> {
         if let Some(file) = self.lock_file.take() {
-            lock::release(file, &held.name)?;
+            lock::release(file, &held.name, std::mem::take(&mut self.marked_writing))?;
         }
         Ok(())
     }

@@ -349,26 +349,41 @@ pub struct InitArgs {
 ///
 /// A `.env` that exists but cannot be read or parsed: running on would
 /// silently use another database (the default) than the one it names. The
-/// error never quotes the file (it holds secrets), only the position.
+/// error never quotes the file (it holds secrets), only the position. A
+/// `.env` behind a directory this user may not enter is not one it can
+/// have meant, and is passed over like a missing one.
 pub fn load_dotenv(path: Option<&Path>) -> Result<(), CoreError> {
-    let result = match path {
-        Some(p) => dotenvy::from_path(p),
-        None => dotenvy::dotenv().map(|_| ()),
+    let found = match path {
+        Some(p) => reachable(p),
+        None => std::env::current_dir()
+            .ok()
+            .and_then(|dir| dir.ancestors().find_map(|d| reachable(&d.join(".env")))),
     };
-    match result {
-        Ok(()) => Ok(()),
-        Err(e) if e.not_found() => Ok(()),
+    let Some(file) = found else {
+        return Ok(());
+    };
+    dotenvy::from_path(&file).map_err(|e| CoreError::InvalidConfig {
+        setting: ".env".to_owned(),
+        reason: match e {
+            dotenvy::Error::LineParse(_, at) => {
+                format!("cannot parse it (at character {at}); quote values that hold spaces or #")
+            }
+            dotenvy::Error::Io(e) => format!("cannot read {}: {e}", file.display()),
+            _ => "cannot load it".to_owned(),
+        },
+    })
+}
+
+/// `path` if a file is there to load. Only a directory on the way that
+/// cannot be searched hides it; a `.env` that is there but cannot be read
+/// is returned, for the error.
+fn reachable(path: &Path) -> Option<PathBuf> {
+    match std::fs::metadata(path) {
+        Ok(meta) => meta.is_file().then(|| path.to_path_buf()),
         Err(e) => {
-            Err(CoreError::InvalidConfig {
-                setting: ".env".to_owned(),
-                reason: match e {
-                    dotenvy::Error::LineParse(_, at) => {
-                        format!("cannot parse it (at character {at}); quote values that hold spaces or #")
-                    }
-                    dotenvy::Error::Io(e) => format!("cannot read it: {e}"),
-                    _ => "cannot load it".to_owned(),
-                },
-            })
+            use std::io::ErrorKind::{NotADirectory, NotFound, PermissionDenied};
+            (!matches!(e.kind(), NotFound | PermissionDenied | NotADirectory))
+                .then(|| path.to_path_buf())
         }
     }
 }
@@ -465,15 +480,12 @@ fn colour() -> bool {
 async fn execute(command: Command, config: &CliConfig, standalone: bool) -> ExitCode {
     let common = command.common();
     let json = common.json;
-    // A server keeps SQLite calls off the thread that answers requests.
-    let mut initializer = match build(common, config, standalone && !command.serves()) {
-        Ok(init) => init,
-        Err(e) => return fail(&e, json),
-    };
     let interrupt = crate::Interrupt::new();
-    if standalone && (command.takes_lock() || command.serves()) {
+    let handles_signals = standalone && (command.takes_lock() || command.serves());
+    if handles_signals {
         // A signal cancels, rolls back and unlocks instead of killing; a
-        // server stops serving.
+        // server stops serving. Installed first: a signal while the files
+        // are read stops the run before it starts.
         let stopping = if command.serves() {
             "stopping the server"
         } else {
@@ -482,6 +494,13 @@ async fn execute(command: Command, config: &CliConfig, standalone: bool) -> Exit
         if let Err(e) = signals::cancel_on_signal(interrupt.clone(), stopping) {
             tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal kills the run");
         }
+    }
+    // A server keeps SQLite calls off the thread that answers requests.
+    let mut initializer = match build(common, config, standalone && !command.serves()) {
+        Ok(init) => init,
+        Err(e) => return fail(&e, json),
+    };
+    if handles_signals {
         initializer = initializer.interrupt(interrupt.clone());
     }
     match command {
