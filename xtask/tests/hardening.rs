@@ -756,7 +756,11 @@ fn a_dotenv_behind_a_closed_directory_is_passed_over() {
     let unreadable = open.path().join("with-env");
     fs::create_dir(&unreadable).unwrap();
     chmod(&unreadable, 0o755);
-    fs::write(unreadable.join(".env"), "DATABASE_URL=sqlite://elsewhere.db\n").unwrap();
+    fs::write(
+        unreadable.join(".env"),
+        "DATABASE_URL=sqlite://elsewhere.db\n",
+    )
+    .unwrap();
     chmod(&unreadable.join(".env"), 0o600);
     let out = run(&unreadable);
     if nix::unistd::Uid::effective().is_root() {

@@ -332,13 +332,27 @@ fn bad_files_change_nothing(backend: Backend) {
     for (contents, says) in [
         (
             "[{\"slug\": \"a\", \"lang\": \"en\"},\n {\"slug\": \"b\"}]",
-            format!("{shown} line 2: its keys differ from the first object's (missing: lang; extra: none)"),
+            format!("{shown} line 2: its keys differ from the first object's (missing: `lang`; extra: none)"),
         ),
         (
             "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": [1, 2]},\n {\"slug\": \"b\", \"lang\": \"en\", \"body\": 3}\n",
             format!("{shown} line 3: expected `,` or `]` after an element"),
         ),
         ("{\"slug\": \"a\"}", format!("{shown} line 1: a .json data file is an array")),
+        // A member given twice is refused, in the first object or a later one.
+        (
+            "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": \"first\", \"body\": \"second\"}]",
+            format!("{shown} line 1, column `body`: is given twice in this object"),
+        ),
+        (
+            "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": \"x\"},\n {\"slug\": \"b\", \"lang\": \"en\", \"body\": \"first\", \"body\": \"second\"}]",
+            format!("{shown} line 2, column `body`: is given twice in this object"),
+        ),
+        // A header that is not a list of names is named by its field.
+        (
+            "[{\"DBINIT_ADMIN_PASSWORD=Zq-hunter2\": 1}]",
+            format!("{shown} line 1: field 1 of the header holds `=`"),
+        ),
         (
             "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": null},\n]",
             format!("{shown} line 2: a comma before `]`"),
@@ -721,5 +735,331 @@ fn sqlite_interrupted_load_rolls_back() {
             "SELECT count(*) FROM sqlite_master WHERE name = 'dbinit_seed_history'"
         ),
         "0"
+    );
+}
+
+/// Numbers reach exact columns as written, from CSV and JSON alike, and a
+/// number a column would store as another is refused (file, line, column)
+/// with nothing loaded.
+fn numbers_arrive_exactly(backend: Backend) {
+    let (float, numeric) = match backend {
+        Backend::Sqlite => ("REAL", "TEXT"),
+        Backend::Postgres => ("DOUBLE PRECISION", "NUMERIC"),
+    };
+    let set = cli::migration_dir(
+        backend.name(),
+        &[(
+            "V6__amounts",
+            &format!(
+                "CREATE TABLE amounts (id BIGINT PRIMARY KEY, exact {numeric}, money NUMERIC(10, 2), \
+                 ratio {float}, label TEXT);\n\
+                 CREATE TABLE rounded (id BIGINT PRIMARY KEY, amount NUMERIC);\n"
+            ),
+        )],
+    );
+    let manifest = "[[file]]\npath = \"amounts.jsonl\"\ntable = \"amounts\"\nkey = [\"id\"]\n\
+                    [[file]]\npath = \"amounts.csv\"\ntable = \"amounts\"\nkey = [\"id\"]\n";
+    let jsonl = "{\"id\": 1, \"exact\": 12345678901234567.89, \"money\": 12.50, \"ratio\": 0.1, \"label\": 123456789012345678901234567890}\n\
+                 {\"id\": 2, \"exact\": 123456789012345678901234567890, \"money\": -0.01, \"ratio\": 1e3, \"label\": -0.000000000000000000001}\n";
+    let csv = "id,exact,money,ratio\n3,98765432109876543210.123456789,99999999.99,2.5\n";
+    let files = cli::seeds_dir(&[
+        ("common/seeds.toml", manifest),
+        ("common/amounts.jsonl", jsonl),
+        ("common/amounts.csv", csv),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = backend.fresh_url(dir.path(), "numbers");
+    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let cast = match backend {
+        Backend::Sqlite => "",
+        Backend::Postgres => "::text",
+    };
+    for (id, exact, label) in [
+        (1, "12345678901234567.89", "123456789012345678901234567890"),
+        (
+            2,
+            "123456789012345678901234567890",
+            "-0.000000000000000000001",
+        ),
+        (3, "98765432109876543210.123456789", ""),
+    ] {
+        assert_eq!(
+            scalar(
+                &url,
+                &format!("SELECT exact{cast} FROM amounts WHERE id = {id}")
+            ),
+            exact
+        );
+        assert_eq!(
+            scalar(
+                &url,
+                &format!("SELECT coalesce(label, '') FROM amounts WHERE id = {id}")
+            ),
+            label
+        );
+    }
+    assert_eq!(
+        scalar(&url, "SELECT ratio FROM amounts WHERE id = 2"),
+        "1000"
+    );
+
+    let shown = |name: &str| files.path().join("common").join(name).display().to_string();
+    let before = dump_blocking(&url);
+    let jsonl_path = files.path().join("common/amounts.jsonl");
+    for (line, says) in [
+        (
+            "{\"id\": 4, \"exact\": 1, \"money\": 1.005, \"ratio\": 1, \"label\": null}",
+            "column `money`: `1.005` has 3 decimal places, but the column is numeric(10,2)",
+        ),
+        (
+            "{\"id\": 4, \"exact\": 1, \"money\": 123456789, \"ratio\": 1, \"label\": null}",
+            "column `money`: `123456789` does not fit numeric(10,2)",
+        ),
+        (
+            "{\"id\": 4, \"exact\": 1, \"money\": 1, \"ratio\": 12345678901234567.89, \"label\": null}",
+            "column `ratio`: `12345678901234567.89` has more digits than a 64-bit float holds",
+        ),
+        (
+            "{\"id\": 123456789012345678901234567890, \"exact\": 1, \"money\": 1, \"ratio\": 1, \"label\": null}",
+            "column `id`: `123456789012345678901234567890` is beyond the range of a 64-bit integer",
+        ),
+    ] {
+        std::fs::write(&jsonl_path, format!("{line}\n")).unwrap();
+        let out = xtask(&["seed"], &url, set.path(), files.path());
+        assert_eq!(exit_code(&out), 50, "{line}: {}", stderr(&out));
+        let wants = format!("{} line 1, {says}", shown("amounts.jsonl"));
+        assert!(stderr(&out).contains(&wants), "wants: {wants}\ngot: {}", stderr(&out));
+        assert_eq!(dump_blocking(&url), before, "{line} changed the database");
+    }
+    std::fs::write(&jsonl_path, jsonl).unwrap();
+
+    // SQLite's NUMERIC keeps 15 significant digits; PostgreSQL's keeps all.
+    std::fs::write(
+        files.path().join("common/seeds.toml"),
+        format!(
+            "{manifest}[[file]]\npath = \"rounded.csv\"\ntable = \"rounded\"\nkey = [\"id\"]\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        files.path().join("common/rounded.csv"),
+        "id,amount\n1,12345678901234567.89\n",
+    )
+    .unwrap();
+    let out = xtask(&["seed"], &url, set.path(), files.path());
+    match backend {
+        Backend::Sqlite => {
+            assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains(&format!(
+                    "{} line 2: column `amount`: `12345678901234567.89` would not be stored as written",
+                    shown("rounded.csv")
+                )),
+                "{}",
+                stderr(&out)
+            );
+            assert_eq!(scalar(&url, "SELECT count(*) FROM rounded"), "0");
+        }
+        Backend::Postgres => {
+            ok(&out);
+            assert_eq!(
+                scalar(&url, "SELECT amount::text FROM rounded"),
+                "12345678901234567.89"
+            );
+        }
+    }
+}
+
+#[test]
+fn sqlite_numbers_arrive_exactly_or_are_refused() {
+    numbers_arrive_exactly(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_numbers_arrive_exactly_or_are_refused() {
+    numbers_arrive_exactly(Backend::Postgres);
+}
+
+/// A `real` column holds fewer digits than a JSON or CSV number may give;
+/// JSON columns keep numbers as written (not through a binary float).
+#[test]
+fn postgres_real_and_json_columns_keep_numbers_exact() {
+    let set = cli::migration_dir(
+        "postgres",
+        &[(
+            "V6__measures",
+            // `price numeric` sends the rows through text COPY, `doc` through binary.
+            "CREATE TABLE measures (id INT PRIMARY KEY, reading REAL, price NUMERIC);\n\
+             CREATE TABLE docs (id INT PRIMARY KEY, doc JSONB, raw JSON);\n",
+        )],
+    );
+    let manifest = "[[file]]\npath = \"docs.jsonl\"\ntable = \"docs\"\nkey = [\"id\"]\n\
+                    [[file]]\npath = \"measures.csv\"\ntable = \"measures\"\nkey = [\"id\"]\n";
+    let docs = "{\"id\": 1, \"doc\": {\"amount\": 12345678901234567.89}, \"raw\": [123456789012345678901234567890]}\n";
+    let files = cli::seeds_dir(&[
+        ("common/seeds.toml", manifest),
+        ("common/docs.jsonl", docs),
+        (
+            "common/measures.csv",
+            "id,reading,price\n1,0.1,1\n2,2.5,2\n",
+        ),
+    ]);
+    let url = pg_url(&unique_database("measures"));
+    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    assert_eq!(
+        scalar(
+            &url,
+            "SELECT (doc->'amount')::text || ' ' || raw::text FROM docs"
+        ),
+        "12345678901234567.89 [123456789012345678901234567890]"
+    );
+    assert_eq!(
+        scalar(&url, "SELECT reading FROM measures WHERE id = 1"),
+        "0.1"
+    );
+    let before = dump_blocking(&url);
+    std::fs::write(
+        files.path().join("common/measures.csv"),
+        "id,reading,price\n1,0.1,1\n2,3.141592653589793,2\n",
+    )
+    .unwrap();
+    let out = xtask(&["seed"], &url, set.path(), files.path());
+    assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 3: column `reading` (float4): `3.141592653589793` has more digits than a 4-byte float (real) holds"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dump_blocking(&url), before);
+}
+
+/// A data file cut short (or otherwise changed) while it loads fails the
+/// load: nothing of it is committed, and nothing records it as loaded.
+fn a_file_changed_while_it_loads_commits_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(backend);
+    let whole = rows_csv(200_000, "whole");
+    let files = seeds(&whole);
+    let items = files.path().join("development/items.csv");
+    let url = backend.fresh_url(dir.path(), "cut");
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &url,
+        set.path(),
+        files.path(),
+    ));
+    let mut child = cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["init", "--database-url", &url, "--migrations"])
+        .arg(set.path())
+        .arg("--seeds")
+        .arg(files.path())
+        .env("DBINIT_PROGRESS_INTERVAL", "0s")
+        .env("DBINIT_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // At the first progress line the reader is a few batches in (it reads
+    // at most four ahead of the database): cut the file in place there.
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen += &line;
+        seen.push('\n');
+        if line.contains("loading: ") && line.contains("development/items.csv") {
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&items)
+                .unwrap();
+            file.set_len(whole.len() as u64 / 2).unwrap();
+            break;
+        }
+    }
+    for line in lines {
+        seen += &line.unwrap();
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(50), "{seen}");
+    assert!(
+        seen.contains(&format!("{} changed while it loaded", items.display()))
+            && seen.contains("nothing of it was committed"),
+        "{seen}"
+    );
+    assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "0");
+    // Restored, it loads whole: the failed run recorded nothing.
+    std::fs::write(&items, &whole).unwrap();
+    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    assert_eq!(seeder(&report, "development/items.csv")["created"], 200_000);
+    assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "200000");
+}
+
+#[test]
+fn sqlite_a_file_changed_while_it_loads_commits_nothing() {
+    a_file_changed_while_it_loads_commits_nothing(Backend::Sqlite);
+}
+
+#[test]
+fn postgres_a_file_changed_while_it_loads_commits_nothing() {
+    a_file_changed_while_it_loads_commits_nothing(Backend::Postgres);
+}
+
+/// Data files and manifests are regular files inside the seeds directory:
+/// a link out of it (to the process's environment, say) is refused before
+/// anything is read, and nothing of the file is echoed.
+#[test]
+fn links_out_of_the_seeds_directory_are_refused_unread() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let set = migrations(Backend::Sqlite);
+    let url = Backend::Sqlite.fresh_url(dir.path(), "links");
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("items.csv"), rows_csv(3, "outside")).unwrap();
+    for (link, target) in [
+        (
+            "development/items.csv",
+            Path::new("/proc/self/environ").to_path_buf(),
+        ),
+        ("development/items.csv", outside.path().join("items.csv")),
+        (
+            "development/seeds.toml",
+            Path::new("/proc/self/environ").to_path_buf(),
+        ),
+    ] {
+        let files = seeds(&rows_csv(3, "inside"));
+        std::fs::remove_file(files.path().join(link)).unwrap();
+        symlink(&target, files.path().join(link)).unwrap();
+        let out = xtask(&["init"], &url, set.path(), files.path());
+        assert_eq!(
+            exit_code(&out),
+            13,
+            "{link} -> {target:?}: {}",
+            stderr(&out)
+        );
+        let err = stderr(&out);
+        assert!(err.contains(&format!("{link} is a link to")), "{err}");
+        assert!(!err.contains(cli::ADMIN_PASSWORD), "{err}");
+        assert!(!err.contains("DBINIT_ADMIN_PASSWORD="), "{err}");
+    }
+    // A link that stays inside is followed.
+    let files = seeds(&rows_csv(3, "inside"));
+    std::fs::rename(
+        files.path().join("development/items.csv"),
+        files.path().join("development/real.csv"),
+    )
+    .unwrap();
+    symlink("real.csv", files.path().join("development/items.csv")).unwrap();
+    std::fs::write(
+        files.path().join("development/seeds.toml"),
+        MANIFEST_DEVELOPMENT.replace("items.csv", "real.csv"),
+    )
+    .unwrap();
+    let out = xtask(&["init"], &url, set.path(), files.path());
+    // items.csv is an unlisted data file now: refused as such, not as a link.
+    assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("items.csv is not listed"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -56,6 +56,13 @@ fn loops_and_dangling_links_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
     symlink(tmp.path().join("gone.sql"), tmp.path().join("V1__a.sql")).unwrap();
     assert!(refusal(tmp.path()).contains("V1__a.sql"));
+
+    // A link to the kernel's pseudo-files (the environment, with its
+    // secrets) is never read as a migration, whose failing line is shown.
+    let tmp = tempfile::tempdir().unwrap();
+    symlink("/proc/self/environ", tmp.path().join("V1__env.sql")).unwrap();
+    let err = refusal(tmp.path());
+    assert!(err.contains("V1__env.sql is a link to /proc/"), "{err}");
 }
 
 #[test]

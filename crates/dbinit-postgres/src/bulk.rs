@@ -109,7 +109,7 @@ pub(crate) async fn load(
             .batch_execute("SET LOCAL TIME ZONE 'UTC'")
             .await
             .map_err(|e| failed("setting the time zone", e))?;
-        copy_text(client, &copy, rows).await?
+        copy_text(client, &copy, spec, &types, rows).await?
     };
     if spec.into_empty {
         advance_sequences(client, spec).await?;
@@ -319,13 +319,32 @@ fn unencodable(row: &[Value], types: &[Type], spec: &LoadSpec) -> Option<String>
 async fn copy_text(
     client: &Client,
     copy: &str,
+    spec: &LoadSpec,
+    types: &[Type],
     rows: &mut dyn RowBatches,
 ) -> Result<u64, LoadFailure> {
     let sink = client.copy_in(copy).await.map_err(copy_failed)?;
     pin_mut!(sink);
     let mut buffer = BytesMut::with_capacity(1 << 16);
+    let mut seen = 0u64;
     while let Some(batch) = rows.next_batch().await {
         for row in batch? {
+            // The server would round a float to a `real` without a word.
+            let narrowed = (row.iter().zip(types).zip(&spec.columns)).find_map(
+                |((value, ty), column)| match (value, ty) {
+                    (Value::Float(f), &Type::FLOAT4) => types::float4(*f)
+                        .err()
+                        .map(|e| format!("column `{column}` ({ty}): {e}")),
+                    _ => None,
+                },
+            );
+            if let Some(why) = narrowed {
+                return Err(LoadFailure {
+                    row: Some(seen),
+                    error: CoreError::backend(ErrorKind::Database, why),
+                });
+            }
+            seen += 1;
             for (i, value) in row.iter().enumerate() {
                 if i > 0 {
                     buffer.put_u8(b'\t');

@@ -60,6 +60,20 @@ fn text(value: &Value, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError
     Ok(IsNull::No)
 }
 
+/// `f` as a `real`, when that is the same number: a value with more
+/// digits than a 4-byte float holds would be stored as another.
+pub(crate) fn float4(f: f64) -> Result<f32, BoxError> {
+    let narrow = f as f32;
+    if f.is_finite() && format!("{f:e}") != format!("{narrow:e}") {
+        return Err(format!(
+            "`{f}` has more digits than a 4-byte float (real) holds: it would be stored as \
+             {narrow}; round it, or use double precision"
+        )
+        .into());
+    }
+    Ok(narrow)
+}
+
 /// A timestamp as data files write it (RFC 3339, or without an offset:
 /// UTC).
 fn timestamp(s: &str) -> Result<datafiles::Timestamp, BoxError> {
@@ -89,10 +103,16 @@ impl ToSql for Param<'_> {
                 Param(&Value::Int(i64::from(*b))).to_sql(ty, out)
             }
             (Value::Float(f), &Type::FLOAT8) => f.to_sql(ty, out),
-            (Value::Float(f), &Type::FLOAT4) => (*f as f32).to_sql(ty, out),
+            (Value::Float(f), &Type::FLOAT4) => float4(*f)?.to_sql(ty, out),
+            // As written: through serde_json's Value, numbers would pass
+            // through f64 and lose digits.
             (Value::Text(s), &Type::JSON | &Type::JSONB) => {
-                let json: serde_json::Value = serde_json::from_str(s)?;
-                json.to_sql(ty, out)
+                serde_json::from_str::<&serde_json::value::RawValue>(s)?;
+                if *ty == Type::JSONB {
+                    out.extend_from_slice(&[1]);
+                }
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
             }
             (Value::Text(s), &Type::TIMESTAMPTZ) => timestamp(s)?.0.to_sql(ty, out),
             (Value::Text(s), &Type::TIMESTAMP) => timestamp(s)?.naive().to_sql(ty, out),

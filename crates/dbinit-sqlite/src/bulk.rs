@@ -69,6 +69,7 @@ fn insert_rows(conn: &Connection, sql: &str, rows: &[Vec<Value>]) -> Result<u64,
 pub(crate) fn upsert(
     conn: &Connection,
     sql: &str,
+    columns: &[NumberColumn],
     rows: &[Vec<Value>],
     cancelled: &AtomicBool,
 ) -> (usize, Result<u64, (usize, CoreError)>) {
@@ -81,6 +82,9 @@ pub(crate) fn upsert(
         if cancelled.load(Ordering::SeqCst) {
             let stop = CoreError::backend(ErrorKind::Interrupted, "the load was cancelled");
             return (i, Err((i, stop)));
+        }
+        if let Some(refused) = inexact(row, columns) {
+            return (i, Err((i, refused)));
         }
         let result = row
             .iter()
@@ -98,4 +102,35 @@ pub(crate) fn upsert(
         }
     }
     (rows.len(), Ok(changed))
+}
+
+/// A loaded column that stores numeric text as a number (see
+/// [`crate::introspect::converts_text_to_numbers`]): its name, or `None`.
+pub(crate) type NumberColumn = Option<String>;
+
+/// SQLite keeps a number as a 64-bit integer or a float with 15 significant
+/// digits (when it converts text to REAL, it keeps no more): more digits
+/// would be stored as another number, so the row is refused.
+const EXACT_DIGITS: usize = 15;
+
+/// The first value of `row` that its column would store as another number.
+fn inexact(row: &[Value], columns: &[NumberColumn]) -> Option<CoreError> {
+    row.iter().zip(columns).find_map(|(value, column)| {
+        let (Value::Text(text), Some(name)) = (value, column) else {
+            return None;
+        };
+        let t = text.trim();
+        let decimal = dbinit_core::datafiles::Decimal::parse(t)?;
+        if t.parse::<i64>().is_ok() || decimal.significant_digits() <= EXACT_DIGITS {
+            return None;
+        }
+        Some(CoreError::backend(
+            ErrorKind::Database,
+            format!(
+                "column `{name}`: `{t:.40}` would not be stored as written: SQLite keeps a \
+                 number as a 64-bit integer or a float of {EXACT_DIGITS} significant digits; \
+                 declare the column TEXT to keep every digit, or round the value"
+            ),
+        ))
+    })
 }

@@ -41,6 +41,20 @@ pub(crate) fn columns(conn: &Connection, table: &str) -> Result<Vec<Column>, Cor
     Ok(columns)
 }
 
+/// Whether a column of this declared type stores numeric-looking text as
+/// a number (INTEGER, REAL and NUMERIC affinity, by SQLite's rules in
+/// order), keeping only what a 64-bit integer or float holds.
+pub(crate) fn converts_text_to_numbers(declared: &str) -> bool {
+    let t = declared.to_ascii_uppercase();
+    if t.contains("INT") {
+        return true;
+    }
+    !(["CHAR", "CLOB", "TEXT", "BLOB"]
+        .iter()
+        .any(|k| t.contains(k))
+        || t.trim().is_empty())
+}
+
 pub(crate) fn indexes(conn: &Connection, table: &str) -> Result<Vec<Index>, CoreError> {
     let context = || format!("cannot list the indexes of {table}");
     let mut list = conn

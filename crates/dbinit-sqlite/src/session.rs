@@ -464,12 +464,19 @@ impl Session for SqliteSession {
             load::count_rows(self, &spec.table).await?
         };
         let sql: Arc<str> = load::upsert_sql(spec).into();
+        let declared = self.columns(&spec.table).await?;
+        let numbers: Arc<[bulk::NumberColumn]> = (spec.columns.iter())
+            .map(|name| {
+                let column = declared.iter().find(|c| &c.name == name)?;
+                introspect::converts_text_to_numbers(&column.data_type).then(|| name.clone())
+            })
+            .collect();
         let (mut seen, mut changed) = (0u64, 0u64);
         while let Some(batch) = rows.next_batch().await {
             let batch = batch?;
-            let (sql, cancelled) = (sql.clone(), self.cancelled.clone());
+            let (sql, numbers, cancelled) = (sql.clone(), numbers.clone(), self.cancelled.clone());
             let (n, result) = self
-                .interact(move |c| bulk::upsert(c, &sql, &batch, &cancelled))
+                .interact(move |c| bulk::upsert(c, &sql, &numbers, &batch, &cancelled))
                 .await?;
             changed += result.map_err(|(at, error)| LoadFailure {
                 row: Some(seen + at as u64),

@@ -5,6 +5,8 @@ use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
 
+use serde_json::value::RawValue;
+
 use crate::{Column, Value};
 
 /// What a column holds, from its declared type (SQLite) or
@@ -19,7 +21,11 @@ pub(crate) enum Kind {
     Date,
     Json,
     Uuid,
-    Numeric,
+    /// `numeric(precision, scale)`: what is declared of them.
+    Numeric {
+        precision: Option<u32>,
+        scale: Option<u32>,
+    },
     Bytes,
     /// Anything else (an enum, an interval, a column without a type): sent
     /// as text for the database to convert.
@@ -53,7 +59,17 @@ impl Kind {
         } else if t == "uuid" {
             Kind::Uuid
         } else if t.starts_with("numeric") || t.starts_with("decimal") {
-            Kind::Numeric
+            // `numeric(10,2)`: the database rounds to the scale silently.
+            let declared = t.split_once('(').map_or("", |(_, rest)| rest);
+            let mut numbers = declared
+                .trim_end_matches(')')
+                .split(',')
+                .map(|n| n.trim().parse::<u32>().ok());
+            let precision = numbers.next().flatten();
+            Kind::Numeric {
+                precision,
+                scale: precision.map(|_| numbers.next().flatten().unwrap_or(0)),
+            }
         } else if t == "bytea" || t == "blob" {
             Kind::Bytes
         } else {
@@ -70,7 +86,7 @@ impl Kind {
             Kind::Date => "a date (2024-05-01)",
             Kind::Json => "JSON",
             Kind::Uuid => "a UUID",
-            Kind::Numeric => "a decimal number",
+            Kind::Numeric { .. } => "a decimal number",
             Kind::Bytes => "bytes as \\x followed by hex digits",
             Kind::Text | Kind::Other => "text",
         }
@@ -108,37 +124,27 @@ impl Target {
         self.convert(field)
     }
 
-    /// A JSON field: `null`, a boolean, a number, a string (converted as
+    /// A JSON field, as written: `null`, a boolean, a number (its digits
+    /// as written, never through a binary float), a string (converted as
     /// text is), or, for a JSON column, anything.
-    pub(crate) fn json(&self, field: &serde_json::Value) -> Result<Value, String> {
-        use serde_json::Value as J;
-        match (field, self.kind) {
-            (J::Null, _) => self.null(),
-            // A JSON value for a JSON column, strings included.
-            (J::String(s), Kind::Json) => Ok(Value::Text(J::String(s.clone()).to_string())),
-            (J::String(s), _) => self.convert(s),
-            (J::Number(n), Kind::Bool) if n.as_u64().is_some_and(|v| v <= 1) => {
-                Ok(Value::Bool(n.as_u64() == Some(1)))
+    pub(crate) fn json(&self, raw: &RawValue) -> Result<Value, String> {
+        let written = raw.get();
+        match (JsonField::of(written)?, self.kind) {
+            (JsonField::Null, _) => self.null(),
+            // A JSON value for a JSON column, as written, strings included.
+            (_, Kind::Json) => Ok(Value::Text(written.to_owned())),
+            (JsonField::String(s), _) => self.convert(&s),
+            (JsonField::Number, Kind::Bool) if written == "0" || written == "1" => {
+                Ok(Value::Bool(written == "1"))
             }
             // SQLite keeps JSON in text columns.
-            (other, Kind::Json | Kind::Text | Kind::Other)
-                if other.is_object() || other.is_array() =>
-            {
-                Ok(Value::Text(other.to_string()))
+            (JsonField::Composite, Kind::Text | Kind::Other) => Ok(Value::Text(written.to_owned())),
+            (JsonField::Bool(b), Kind::Bool | Kind::Other) => Ok(Value::Bool(b)),
+            (JsonField::Number, Kind::Int | Kind::Float | Kind::Numeric { .. }) => {
+                self.convert(written)
             }
-            (J::Bool(b), Kind::Bool | Kind::Other) => Ok(Value::Bool(*b)),
-            (J::Number(n), Kind::Int) => n
-                .as_i64()
-                .map(Value::Int)
-                .ok_or_else(|| self.refuse(&n.to_string())),
-            (J::Number(n), Kind::Float) => n
-                .as_f64()
-                .map(Value::Float)
-                .ok_or_else(|| self.refuse(&n.to_string())),
-            (J::Number(n), Kind::Numeric | Kind::Other | Kind::Text) => {
-                Ok(Value::Text(n.to_string()))
-            }
-            (other, _) => Err(self.refuse(&other.to_string())),
+            (JsonField::Number, Kind::Text | Kind::Other) => Ok(Value::Text(written.to_owned())),
+            _ => Err(self.refuse(written)),
         }
     }
 
@@ -153,22 +159,14 @@ impl Target {
     }
 
     fn refuse(&self, field: &str) -> String {
-        let shown: String = field.chars().take(40).collect();
-        let more = if shown.len() < field.len() { "…" } else { "" };
-        format!("`{shown}{more}` is not {}", self.kind.describe())
+        format!("`{}` is not {}", excerpt(field), self.kind.describe())
     }
 
     fn convert(&self, s: &str) -> Result<Value, String> {
         let ok = match self.kind {
             Kind::Text | Kind::Other => return Ok(Value::Text(s.to_owned())),
-            Kind::Int => return s.trim().parse().map(Value::Int).map_err(|_| self.refuse(s)),
-            Kind::Float => {
-                return s
-                    .trim()
-                    .parse()
-                    .map(Value::Float)
-                    .map_err(|_| self.refuse(s))
-            }
+            Kind::Int => return self.integer(s),
+            Kind::Float => return self.float(s),
             Kind::Bool => return parse_bool(s).map(Value::Bool).ok_or_else(|| self.refuse(s)),
             Kind::Bytes => return parse_hex(s).map(Value::Bytes).ok_or_else(|| self.refuse(s)),
             // Written the same way whatever the file said: UTC, ISO 8601.
@@ -182,15 +180,206 @@ impl Target {
                     .map(|d| Value::Text(d.to_string()))
                     .ok_or_else(|| self.refuse(s))
             }
-            Kind::Json => serde_json::from_str::<serde_json::Value>(s).is_ok(),
+            Kind::Json => serde_json::from_str::<serde::de::IgnoredAny>(s).is_ok(),
             Kind::Uuid => parse_uuid(s).is_some(),
-            Kind::Numeric => is_decimal(s) || s.trim().parse::<f64>().is_ok(),
+            Kind::Numeric { precision, scale } => return self.numeric(s, precision, scale),
         };
         if ok {
             Ok(Value::Text(s.to_owned()))
         } else {
             Err(self.refuse(s))
         }
+    }
+
+    fn integer(&self, s: &str) -> Result<Value, String> {
+        let t = s.trim();
+        t.parse()
+            .map(Value::Int)
+            .map_err(|_| match Decimal::parse(t) {
+                Some(d) if d.is_integer() => format!(
+                    "`{}` is beyond the range of a 64-bit integer ({} to {})",
+                    excerpt(s),
+                    i64::MIN,
+                    i64::MAX
+                ),
+                _ => self.refuse(s),
+            })
+    }
+
+    /// A binary float, only when it is the number written: one with more
+    /// digits than a 64-bit float holds would be stored as another.
+    fn float(&self, s: &str) -> Result<Value, String> {
+        let t = s.trim();
+        let f: f64 = t.parse().map_err(|_| self.refuse(s))?;
+        let special = [
+            "inf",
+            "+inf",
+            "-inf",
+            "infinity",
+            "+infinity",
+            "-infinity",
+            "nan",
+        ]
+        .contains(&t.to_ascii_lowercase().as_str());
+        if !special && Decimal::parse(t) != Decimal::parse(&format!("{f:e}")) {
+            return Err(format!(
+                "`{}` has more digits than a 64-bit float holds (it would be stored as {f:e}); \
+                 round it, or use a numeric column",
+                excerpt(s)
+            ));
+        }
+        Ok(Value::Float(f))
+    }
+
+    /// A decimal, sent as written; refused where the column would round it.
+    fn numeric(
+        &self,
+        s: &str,
+        precision: Option<u32>,
+        scale: Option<u32>,
+    ) -> Result<Value, String> {
+        let t = s.trim();
+        let Some(d) = Decimal::parse(t) else {
+            let special = ["nan", "infinity", "+infinity", "-infinity"]
+                .contains(&t.to_ascii_lowercase().as_str());
+            return if special {
+                Ok(Value::Text(s.to_owned()))
+            } else {
+                Err(self.refuse(s))
+            };
+        };
+        if let (Some(precision), Some(scale)) = (precision, scale) {
+            let declared = format!("numeric({precision},{scale})");
+            if d.fraction_digits() > u64::from(scale) {
+                return Err(format!(
+                    "`{}` has {} decimal places, but the column is {declared}: it would be \
+                     rounded",
+                    excerpt(s),
+                    d.fraction_digits()
+                ));
+            }
+            if d.integer_digits() > i64::from(precision) - i64::from(scale) {
+                return Err(format!(
+                    "`{}` does not fit {declared} (at most {} digits before the point)",
+                    excerpt(s),
+                    i64::from(precision) - i64::from(scale)
+                ));
+            }
+        }
+        Ok(Value::Text(s.to_owned()))
+    }
+}
+
+/// What a JSON value is, from its written form.
+enum JsonField {
+    Null,
+    Bool(bool),
+    Number,
+    String(String),
+    /// An object or an array.
+    Composite,
+}
+
+impl JsonField {
+    fn of(written: &str) -> Result<JsonField, String> {
+        Ok(match written.as_bytes().first() {
+            Some(b'n') => JsonField::Null,
+            Some(b't') => JsonField::Bool(true),
+            Some(b'f') => JsonField::Bool(false),
+            Some(b'"') => JsonField::String(
+                serde_json::from_str(written).map_err(|e| format!("not JSON: {e}"))?,
+            ),
+            Some(b'{' | b'[') => JsonField::Composite,
+            _ => JsonField::Number,
+        })
+    }
+}
+
+/// At most 40 characters of what a file gave, with control characters
+/// escaped: enough to find it, never a screenful.
+pub(crate) fn excerpt(field: &str) -> String {
+    let mut shown: String = field
+        .chars()
+        .take(40)
+        .flat_map(char::escape_debug)
+        .collect();
+    if field.chars().nth(40).is_some() {
+        shown.push('…');
+    }
+    shown
+}
+
+/// A decimal number by its value: `-0012.500` and `-1.25e1` are one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    /// The significant digits, without leading or trailing zeros.
+    digits: String,
+    /// The power of ten of the last digit.
+    exponent: i64,
+}
+
+impl Decimal {
+    /// `[+-]digits[.digits][e[+-]digits]`, as SQL and JSON write numbers.
+    pub fn parse(s: &str) -> Option<Decimal> {
+        let (negative, rest) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (mantissa, exponent) = match rest.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i64>().ok()?),
+            None => (rest, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if (int.is_empty() && frac.is_empty())
+            || !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let all = format!("{int}{frac}");
+        let significant = all.trim_start_matches('0');
+        let digits = significant.trim_end_matches('0');
+        let trailing = (significant.len() - digits.len()) as i64;
+        let exponent = exponent
+            .checked_sub(frac.len() as i64)?
+            .checked_add(trailing)?;
+        Some(if digits.is_empty() {
+            Decimal {
+                negative: false,
+                digits: String::new(),
+                exponent: 0,
+            }
+        } else {
+            Decimal {
+                negative,
+                digits: digits.to_owned(),
+                exponent,
+            }
+        })
+    }
+
+    /// How many significant digits it has.
+    pub fn significant_digits(&self) -> usize {
+        self.digits.len()
+    }
+
+    /// Whether it has no fraction.
+    pub fn is_integer(&self) -> bool {
+        self.exponent >= 0
+    }
+
+    /// One spelling per value, for comparing keys.
+    pub(crate) fn canonical(&self) -> String {
+        let sign = if self.negative { "-" } else { "" };
+        format!("{sign}{}e{}", self.digits, self.exponent)
+    }
+
+    fn fraction_digits(&self) -> u64 {
+        (-self.exponent).max(0) as u64
+    }
+
+    fn integer_digits(&self) -> i64 {
+        (self.digits.len() as i64 + self.exponent).max(0)
     }
 }
 
@@ -210,15 +399,6 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
     hex.chunks(2)
         .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok())
         .collect()
-}
-
-fn is_decimal(s: &str) -> bool {
-    let t = s.trim();
-    let t = t.strip_prefix(['-', '+']).unwrap_or(t);
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    !(int.is_empty() && frac.is_empty())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A timestamp in a data file: RFC 3339 (`2024-05-01T12:30:00Z`), or
@@ -319,7 +499,20 @@ mod tests {
             ("TIMESTAMP", Kind::Timestamp),
             ("date", Kind::Date),
             ("jsonb", Kind::Json),
-            ("numeric(10,2)", Kind::Numeric),
+            (
+                "numeric(10,2)",
+                Kind::Numeric {
+                    precision: Some(10),
+                    scale: Some(2),
+                },
+            ),
+            (
+                "NUMERIC",
+                Kind::Numeric {
+                    precision: None,
+                    scale: None,
+                },
+            ),
             ("uuid", Kind::Uuid),
             ("mood", Kind::Other),
             ("", Kind::Other),
@@ -368,21 +561,76 @@ mod tests {
             .contains('…'));
     }
 
+    fn json(data_type: &str, written: &str) -> Result<Value, String> {
+        let raw = RawValue::from_string(written.to_owned()).unwrap();
+        target(data_type, true).json(&raw)
+    }
+
     #[test]
     fn json_fields() {
-        use serde_json::json;
-        assert_eq!(target("integer", true).json(&json!(7)), Ok(Value::Int(7)));
-        assert!(target("integer", true).json(&json!(7.5)).is_err());
+        assert_eq!(json("integer", "7"), Ok(Value::Int(7)));
+        assert!(json("integer", "7.5").is_err());
         assert_eq!(
-            target("jsonb", true).json(&json!({"a": [1]})),
-            Ok(Value::Text("{\"a\":[1]}".into()))
+            json("jsonb", "{\"a\": [1]}"),
+            Ok(Value::Text("{\"a\": [1]}".into()))
         );
+        assert_eq!(json("text", "[1]"), Ok(Value::Text("[1]".into())));
+        assert!(json("integer", "[1]").is_err());
+        assert_eq!(json("text", "null"), Ok(Value::Null));
+        assert_eq!(json("boolean", "1"), Ok(Value::Bool(true)));
+    }
+
+    /// Numbers reach exact columns as written, and are refused where the
+    /// column would store another number.
+    #[test]
+    fn numbers_arrive_exactly_or_not_at_all() {
+        for written in [
+            "12345678901234567.89",
+            "123456789012345678901234567890",
+            "-0.000000000000000000001",
+        ] {
+            assert_eq!(json("numeric", written), Ok(Value::Text(written.into())));
+            assert_eq!(json("text", written), Ok(Value::Text(written.into())));
+            assert_eq!(
+                target("numeric", true).text(written),
+                Ok(Value::Text(written.into()))
+            );
+        }
         assert_eq!(
-            target("text", true).json(&json!([1])),
-            Ok(Value::Text("[1]".into()))
+            json("numeric(10,2)", "12.50"),
+            Ok(Value::Text("12.50".into()))
         );
-        assert!(target("integer", true).json(&json!([1])).is_err());
-        assert_eq!(target("text", true).json(&json!(null)), Ok(Value::Null));
+        let rounded = json("numeric(10,2)", "1.005").unwrap_err();
+        assert!(
+            rounded.contains("3 decimal places") && rounded.contains("numeric(10,2)"),
+            "{rounded}"
+        );
+        assert!(json("numeric(4,2)", "123.4")
+            .unwrap_err()
+            .contains("at most 2 digits before"));
+        let big = json("bigint", "123456789012345678901234567890").unwrap_err();
+        assert!(
+            big.contains("beyond the range of a 64-bit integer"),
+            "{big}"
+        );
+        assert!(target("integer", true).text("9223372036854775808").is_err());
+        assert_eq!(json("double precision", "0.1"), Ok(Value::Float(0.1)));
+        assert_eq!(json("double precision", "1e3"), Ok(Value::Float(1000.0)));
+        let lossy = json("double precision", "12345678901234567.89").unwrap_err();
+        assert!(
+            lossy.contains("more digits than a 64-bit float holds"),
+            "{lossy}"
+        );
+        assert!(target("real", true).text("1e400").is_err());
+        assert_eq!(
+            target("real", true).text("-Infinity"),
+            Ok(Value::Float(f64::NEG_INFINITY))
+        );
+        assert_eq!(Decimal::parse("-0012.500"), Decimal::parse("-1.25e1"));
+        assert_eq!(Decimal::parse("0.0"), Decimal::parse("-0"));
+        assert_eq!(Decimal::parse("1e"), None);
+        assert_eq!(Decimal::parse("."), None);
+        assert_eq!(Decimal::parse("1e99999999999999999999"), None);
     }
 
     #[test]

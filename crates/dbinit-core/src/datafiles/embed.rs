@@ -33,7 +33,9 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
         .and_then(|files| files.check())
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut code = String::from("&[\n");
-    for path in crate::discover::files(&dir).map_err(io::Error::other)? {
+    for path in
+        crate::discover::files(&dir, crate::discover::Links::Inside).map_err(io::Error::other)?
+    {
         let name = super::relative_name(&dir, &path);
         let _ = writeln!(
             code,

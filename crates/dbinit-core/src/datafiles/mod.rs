@@ -47,7 +47,7 @@ use serde::Deserialize;
 
 use crate::{CoreError, Environment, Seeder};
 
-pub use convert::{parse_date, parse_timestamp, parse_uuid, Timestamp};
+pub use convert::{parse_date, parse_timestamp, parse_uuid, Decimal, Timestamp};
 pub use embed::embed;
 
 /// The manifest's name in every environment directory.
@@ -83,6 +83,18 @@ impl Content {
             Content::Path(p) => Cow::Owned(std::fs::read(p)?),
             Content::Static(bytes) => Cow::Borrowed(bytes),
         })
+    }
+
+    /// Size and modification time of a file on disk: what changes when it
+    /// is written.
+    pub(crate) fn stamp(&self) -> Option<(u64, std::time::SystemTime)> {
+        match self {
+            Content::Path(p) => {
+                let meta = std::fs::metadata(p).ok()?;
+                Some((meta.len(), meta.modified().ok()?))
+            }
+            Content::Static(_) => None,
+        }
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -171,7 +183,7 @@ impl SeedFiles {
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, CoreError> {
         let dir = dir.as_ref();
         let mut tree = BTreeMap::new();
-        for path in crate::discover::files(dir).map_err(invalid)? {
+        for path in crate::discover::files(dir, crate::discover::Links::Inside).map_err(invalid)? {
             tree.insert(relative_name(dir, &path), Content::Path(path));
         }
         Self::new(
@@ -287,7 +299,10 @@ impl SeedFiles {
             let line = e
                 .span()
                 .map_or(1, |s| text[..s.start].matches('\n').count() + 1);
-            invalid(format!("{shown} line {line}: {}", e.message()))
+            invalid(format!(
+                "{shown} line {line}: {}",
+                crate::report::bounded(e.message(), 200)
+            ))
         })?;
         let mut files: Vec<DataFile> = Vec::new();
         for entry in manifest.files {

@@ -4,13 +4,15 @@
 //! files).
 
 use std::collections::{HashSet, VecDeque};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Map, Value as Json};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::Xxh3;
 
-use super::convert::{Kind, Target};
-use super::{DataFile, Format};
+use super::convert::{excerpt, Decimal, Kind, Target};
+use super::{DataFile, Entry, Format};
 use crate::Value;
 
 /// A refused row: where, and why.
@@ -41,9 +43,86 @@ impl RowError {
     /// `seeds/dev/a.csv line 3, column `price`: ...`.
     pub(crate) fn describe(&self, shown: &str) -> String {
         match &self.column {
-            Some(c) => format!("{shown} line {}, column `{c}`: {}", self.line, self.message),
+            Some(c) => format!(
+                "{shown} line {}, column {}: {}",
+                self.line,
+                shown_name(c),
+                self.message
+            ),
             None => format!("{shown} line {}: {}", self.line, self.message),
         }
+    }
+}
+
+/// The longest column name shown (PostgreSQL's identifier limit).
+const NAME_LIMIT: usize = 63;
+
+/// Why `name` (from a file) is not something to show as a column name: too
+/// long, control characters, or `KEY=value` (a line of an environment, say).
+fn unreadable(name: &str) -> Option<&'static str> {
+    if name.len() > NAME_LIMIT {
+        Some("is longer than 63 bytes")
+    } else if name.chars().any(char::is_control) {
+        Some("holds control characters")
+    } else if name.contains('=') {
+        Some("holds `=`")
+    } else {
+        None
+    }
+}
+
+/// `` `name` ``, or a stand-in when the file's text is not a name.
+fn shown_name(name: &str) -> String {
+    match unreadable(name) {
+        None => format!("`{name}`"),
+        Some(_) => "(a name that is not shown)".to_owned(),
+    }
+}
+
+/// A data file's checksum: its manifest entry, then its bytes as they are
+/// read. What a load records is what it read, never what an earlier look
+/// at the file saw.
+#[derive(Clone)]
+pub(crate) struct Checksum(Arc<Mutex<Xxh3>>);
+
+impl Checksum {
+    pub(crate) fn new(entry: &Entry) -> Self {
+        let mut hasher = Xxh3::new();
+        for part in [entry.table.as_str(), &entry.key.join("\u{0}")] {
+            hasher.update(part.as_bytes());
+            hasher.update(&[0]);
+        }
+        Checksum(Arc::new(Mutex::new(hasher)))
+    }
+
+    fn update(&self, bytes: &[u8]) {
+        lock(&self.0).update(bytes);
+    }
+
+    /// The checksum of everything read so far.
+    pub(crate) fn value(&self) -> String {
+        format!("{:032x}", lock(&self.0).digest128())
+    }
+
+    /// `inner`, hashed as it is read.
+    pub(crate) fn reading(&self, inner: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+        Box::new(Hashing {
+            inner,
+            sum: self.clone(),
+        })
+    }
+}
+
+struct Hashing {
+    inner: Box<dyn Read + Send>,
+    sum: Checksum,
+}
+
+impl Read for Hashing {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sum.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -69,6 +148,7 @@ pub(crate) struct Reader {
     /// The line the header (CSV) or the first object (JSON) is on.
     header_line: u64,
     inner: Inner,
+    checksum: Checksum,
 }
 
 enum Inner {
@@ -83,11 +163,12 @@ enum Inner {
 impl Reader {
     pub(crate) fn open(file: &DataFile) -> Result<Reader, RowError> {
         let cannot = |e: std::io::Error| RowError::at(0, format!("cannot read it: {e}"));
+        let checksum = Checksum::new(&file.entry);
         match file.format {
             Format::Csv => {
                 let scan = Arc::new(Mutex::new(Scan::default()));
                 let strict = Strict {
-                    inner: file.content.open().map_err(cannot)?,
+                    inner: checksum.reading(file.content.open().map_err(cannot)?),
                     scan: scan.clone(),
                 };
                 let mut rows = csv::ReaderBuilder::new()
@@ -107,8 +188,9 @@ impl Reader {
                 }
                 let mut names = Vec::with_capacity(header.len());
                 for (i, field) in header.iter().enumerate() {
-                    let name = std::str::from_utf8(field)
-                        .map_err(|_| RowError::at(1, format!("column {} is not UTF-8", i + 1)))?;
+                    let name = std::str::from_utf8(field).map_err(|_| {
+                        RowError::at(1, format!("field {} of the header is not UTF-8", i + 1))
+                    })?;
                     let name = if i == 0 {
                         name.trim_start_matches('\u{feff}')
                     } else {
@@ -125,28 +207,37 @@ impl Reader {
                         record: csv::ByteRecord::new(),
                         scan,
                     },
+                    checksum,
                 })
             }
             Format::Json | Format::JsonLines => {
-                let mut objects = Objects::open(file)?;
+                let mut objects = Objects::open(file, &checksum)?;
                 // No objects: no columns, and no rows to load.
                 let Some((line, first)) = objects.next()? else {
                     return Ok(Reader {
                         header: Vec::new(),
                         header_line: 1,
                         inner: Inner::Json(objects),
+                        checksum,
                     });
                 };
-                let header: Vec<String> = first.keys().cloned().collect();
+                let header: Vec<String> = first.0.iter().map(|(k, _)| k.clone()).collect();
+                given_once(&first.0, line)?;
                 check_header(&header, line)?;
                 objects.pending = Some((line, first));
                 Ok(Reader {
                     header,
                     header_line: line,
                     inner: Inner::Json(objects),
+                    checksum,
                 })
             }
         }
+    }
+
+    /// The checksum of what was read: at the end, of the whole file.
+    pub(crate) fn checksum(&self) -> String {
+        self.checksum.value()
     }
 
     /// The file's column names.
@@ -198,30 +289,22 @@ impl Reader {
                 let Some((line, object)) = objects.next()? else {
                     return Ok(None);
                 };
-                if object.len() != self.header.len()
-                    || !self.header.iter().all(|k| object.contains_key(k))
-                {
-                    let missing: Vec<&str> = (self.header.iter())
-                        .filter(|k| !object.contains_key(*k))
-                        .map(String::as_str)
-                        .collect();
-                    let extra: Vec<&str> = (object.keys())
-                        .filter(|k| !self.header.contains(k))
-                        .map(String::as_str)
-                        .collect();
-                    return Err(RowError::at(
-                        line,
-                        format!(
-                            "its keys differ from the first object's (missing: {}; extra: {}); \
-                             every object gives the same columns",
-                            list(&missing),
-                            list(&extra)
-                        ),
-                    ));
+                let members = &object.0;
+                // Usually every object lists its members in the same order.
+                let same_order = members.len() == self.header.len()
+                    && members.iter().zip(&self.header).all(|((k, _), h)| k == h);
+                if !same_order {
+                    check_members(members, &self.header, line)?;
                 }
                 for (index, target) in &plan.fields {
+                    let raw = if same_order {
+                        &members[*index].1
+                    } else {
+                        let name = &self.header[*index];
+                        &members.iter().find(|(k, _)| k == name).expect("checked").1
+                    };
                     let value = target
-                        .json(&object[&self.header[*index]])
+                        .json(raw)
                         .map_err(|message| RowError::in_column(line, target, message))?;
                     out.push(value);
                 }
@@ -231,7 +314,38 @@ impl Reader {
     }
 }
 
-fn list(names: &[&str]) -> String {
+/// Refuses an object whose members are not the header's: one given twice,
+/// one missing, one more.
+fn check_members(
+    members: &[(String, Box<RawValue>)],
+    header: &[String],
+    line: u64,
+) -> Result<(), RowError> {
+    given_once(members, line)?;
+    let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    let missing: Vec<String> = (header.iter())
+        .filter(|h| !keys.contains(&h.as_str()))
+        .map(|h| shown_name(h))
+        .collect();
+    let extra: Vec<String> = (keys.iter())
+        .filter(|k| !header.iter().any(|h| h == *k))
+        .map(|k| shown_name(k))
+        .collect();
+    if missing.is_empty() && extra.is_empty() {
+        return Ok(());
+    }
+    Err(RowError::at(
+        line,
+        format!(
+            "its keys differ from the first object's (missing: {}; extra: {}); every object \
+             gives the same columns",
+            list(&missing),
+            list(&extra)
+        ),
+    ))
+}
+
+fn list(names: &[String]) -> String {
     if names.is_empty() {
         "none".to_owned()
     } else {
@@ -239,10 +353,36 @@ fn list(names: &[&str]) -> String {
     }
 }
 
+/// Refuses an object that gives a member twice: a map would keep the last
+/// one without a word.
+fn given_once(members: &[(String, Box<RawValue>)], line: u64) -> Result<(), RowError> {
+    let twice = (members.iter().enumerate())
+        .find(|(i, (k, _))| members[..*i].iter().any(|(earlier, _)| earlier == k));
+    match twice {
+        Some((_, (key, _))) => Err(RowError {
+            line,
+            column: Some(key.clone()),
+            message: "is given twice in this object; give each member once".to_owned(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses a header with a name missing, given twice, or unreadable: a
+/// file whose first line is not a list of names is named by the field.
 fn check_header(names: &[String], line: u64) -> Result<(), RowError> {
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
             return Err(RowError::at(line, format!("column {} has no name", i + 1)));
+        }
+        if let Some(why) = unreadable(name) {
+            return Err(RowError::at(
+                line,
+                format!(
+                    "field {} of the header {why}: it is not a column name (is this a data file?)",
+                    i + 1
+                ),
+            ));
         }
         if names[..i].contains(name) {
             return Err(RowError {
@@ -276,11 +416,36 @@ fn csv_error(e: &csv::Error, line: u64, scan: &Mutex<Scan>) -> RowError {
     }
 }
 
-/// A JSON object and the line it starts on.
-type Object = (u64, Map<String, Json>);
+/// A JSON object's members in the order written, each value as written.
+/// Unlike a map, it keeps a member given twice, to refuse it.
+struct Members(Vec<(String, Box<RawValue>)>);
 
-fn lock(scan: &Mutex<Scan>) -> std::sync::MutexGuard<'_, Scan> {
-    scan.lock()
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+/// A JSON object and the line it starts on.
+type Object = (u64, Members);
+
+fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    shared
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -432,11 +597,13 @@ enum ObjectSource {
 }
 
 impl Objects {
-    fn open(file: &DataFile) -> Result<Objects, RowError> {
+    fn open(file: &DataFile, checksum: &Checksum) -> Result<Objects, RowError> {
         let cannot = |e: std::io::Error| RowError::at(0, format!("cannot read it: {e}"));
         let source = if file.format == Format::Json {
+            let bytes = file.content.read_all().map_err(cannot)?;
+            checksum.update(&bytes);
             ObjectSource::Array {
-                bytes: file.content.read_all().map_err(cannot)?,
+                bytes,
                 pos: 0,
                 line: 1,
                 counted: 0,
@@ -447,7 +614,7 @@ impl Objects {
             ObjectSource::Lines {
                 reader: std::io::BufReader::with_capacity(
                     1 << 16,
-                    file.content.open().map_err(cannot)?,
+                    checksum.reading(file.content.open().map_err(cannot)?),
                 ),
                 line: 0,
                 bytes: 0,
@@ -491,7 +658,10 @@ impl Objects {
                 if text.is_empty() {
                     continue;
                 }
-                let value: Json = serde_json::from_str(text)
+                if !text.starts_with('{') {
+                    return Err(RowError::at(*line, "is not a JSON object"));
+                }
+                let value: Members = serde_json::from_str(text)
                     .map_err(|e| RowError::at(*line, format!("not JSON: {e}")))?;
                 break (*line, value);
             },
@@ -555,8 +725,11 @@ impl Objects {
                     *done = true;
                     return Ok(None);
                 }
+                if bytes.get(*pos) != Some(&b'{') {
+                    return Err(RowError::at(*line, "is not a JSON object"));
+                }
                 let mut stream =
-                    serde_json::Deserializer::from_slice(&bytes[*pos..]).into_iter::<Json>();
+                    serde_json::Deserializer::from_slice(&bytes[*pos..]).into_iter::<Members>();
                 let value = match stream.next() {
                     Some(Ok(value)) => value,
                     Some(Err(e)) => {
@@ -571,10 +744,7 @@ impl Objects {
                 (*line, value)
             }
         };
-        match value {
-            Json::Object(object) => Ok(Some((line, object))),
-            _ => Err(RowError::at(line, "is not a JSON object")),
-        }
+        Ok(Some((line, value)))
     }
 }
 
@@ -614,8 +784,10 @@ impl Duplicates {
                     let uuid = super::convert::parse_uuid(s).unwrap_or_default();
                     encode(&Value::Bytes(uuid.to_vec()), &mut self.buffer);
                 }
-                (Kind::Numeric, Value::Text(s)) => {
-                    encode(&Value::Text(canonical_decimal(s)), &mut self.buffer);
+                (Kind::Numeric { .. }, Value::Text(s)) => {
+                    let canonical =
+                        Decimal::parse(s.trim()).map_or_else(|| s.clone(), |d| d.canonical());
+                    encode(&Value::Text(canonical), &mut self.buffer);
                 }
                 (_, value) => encode(value, &mut self.buffer),
             }
@@ -665,31 +837,13 @@ impl Duplicates {
     }
 }
 
-/// `-01.500` and `-1.5` alike: sign, digits without leading zeros, and a
-/// fraction without trailing zeros.
-fn canonical_decimal(s: &str) -> String {
-    let t = s.trim();
-    let (sign, t) = match t.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", t.strip_prefix('+').unwrap_or(t)),
-    };
-    let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    let int = int.trim_start_matches('0');
-    let frac = frac.trim_end_matches('0');
-    match (int.is_empty(), frac.is_empty()) {
-        (true, true) => "0".to_owned(),
-        (_, true) => format!("{sign}{int}"),
-        (true, false) => format!("{sign}0.{frac}"),
-        (false, false) => format!("{sign}{int}.{frac}"),
-    }
-}
-
 fn shown(value: &Value) -> String {
     match value {
-        Value::Text(s) => s.clone(),
+        Value::Text(s) => excerpt(s),
         Value::Int(i) => i.to_string(),
         Value::Float(f) => f.to_string(),
         Value::Bool(b) => b.to_string(),
+        Value::Bytes(b) => format!("{} bytes", b.len()),
         other => format!("{other:?}"),
     }
 }
@@ -740,15 +894,17 @@ mod tests {
 
     #[test]
     fn decimals_compare_by_value() {
+        let canonical = |s: &str| Decimal::parse(s).unwrap().canonical();
         for (a, b) in [
             ("1.0", "1.00"),
             ("-01.50", "-1.5"),
             ("+0", "0.000"),
             (".5", "0.50"),
+            ("15e-1", "1.5"),
         ] {
-            assert_eq!(canonical_decimal(a), canonical_decimal(b), "{a} {b}");
+            assert_eq!(canonical(a), canonical(b), "{a} {b}");
         }
-        assert_ne!(canonical_decimal("1.5"), canonical_decimal("15"));
+        assert_ne!(canonical("1.5"), canonical("15"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use tokio::sync::mpsc;
 
 use super::convert::Target;
-use super::read::{line_of_row, Duplicates, Plan, Reader, RowError};
+use super::read::{line_of_row, Checksum, Duplicates, Plan, Reader, RowError};
 use super::DataFile;
 use crate::load::{LoadFailure, LoadSpec, RowBatches};
 use crate::{
@@ -22,31 +22,23 @@ const AHEAD: usize = 4;
 pub(crate) struct FileSeeder {
     file: DataFile,
     checksum: String,
+    /// The file's size and time when it was checksummed.
+    stamp: Option<(u64, std::time::SystemTime)>,
 }
 
 impl FileSeeder {
     /// Reads the file once for its checksum (with its manifest entry: a new
-    /// table, key or version loads it again too).
+    /// table, key or version loads it again too). The load checks that it
+    /// reads the same bytes.
     pub(crate) fn new(file: DataFile) -> Result<Self, CoreError> {
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        let entry = &file.entry;
-        for part in [entry.table.as_str(), &entry.key.join("\u{0}")] {
-            hasher.update(part.as_bytes());
-            hasher.update(&[0]);
-        }
-        let mut reader = file.content.open().map_err(|e| cannot_read(&file, &e))?;
-        let mut chunk = vec![0u8; 1 << 16];
-        loop {
-            let n = reader
-                .read(&mut chunk)
-                .map_err(|e| cannot_read(&file, &e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&chunk[..n]);
-        }
+        let sum = Checksum::new(&file.entry);
+        let stamp = file.content.stamp();
+        let content = file.content.open().map_err(|e| cannot_read(&file, &e))?;
+        std::io::copy(&mut sum.reading(content), &mut std::io::sink())
+            .map_err(|e| cannot_read(&file, &e))?;
         Ok(FileSeeder {
-            checksum: format!("{:032x}", hasher.digest128()),
+            checksum: sum.value(),
+            stamp,
             file,
         })
     }
@@ -198,9 +190,10 @@ impl Seeder for FileSeeder {
         let (tx, rx) = mpsc::channel(AHEAD);
         let parse = {
             let (file, plan) = (self.file.clone(), plan.clone());
+            let read_as = (self.checksum.clone(), self.stamp);
             std::thread::Builder::new()
                 .name("dbinit-seed-reader".to_owned())
-                .spawn(move || stream(&file, &plan, &tx))
+                .spawn(move || stream(&file, &plan, &read_as, &tx))
                 .map_err(|e| self.failed(format!("cannot start reading: {e}")))?
         };
         let mut rows = Batches {
@@ -240,12 +233,35 @@ struct Batch {
 }
 
 /// The reader thread: parses, converts and checks every row, and sends
-/// batches until the end, an error, or the receiver going away.
-fn stream(file: &DataFile, plan: &Plan, tx: &mpsc::Sender<Result<Batch, CoreError>>) {
-    let refused = |e: RowError| CoreError::SeedFailed {
+/// batches until the end, an error, or the receiver going away. What it
+/// read must be the file the run started with (`read_as`: its checksum,
+/// size and time): a file cut short, grown or edited while it loaded fails
+/// the load, which then commits nothing of it, and a row refused in a file
+/// that changed is reported as the change.
+fn stream(
+    file: &DataFile,
+    plan: &Plan,
+    read_as: &(String, Option<(u64, std::time::SystemTime)>),
+    tx: &mpsc::Sender<Result<Batch, CoreError>>,
+) {
+    let changed = || CoreError::SeedFailed {
         seeder: file.name.clone(),
-        message: e.describe(&file.shown),
+        message: format!(
+            "{} changed while it loaded (its bytes are not those this run started with); \
+             nothing of it was committed: run again once it is complete",
+            file.shown
+        ),
         source: None,
+    };
+    let refused = |e: RowError| {
+        if file.content.stamp() != read_as.1 {
+            return changed();
+        }
+        CoreError::SeedFailed {
+            seeder: file.name.clone(),
+            message: e.describe(&file.shown),
+            source: None,
+        }
     };
     let mut reader = match Reader::open(file) {
         Ok(reader) => reader,
@@ -260,6 +276,10 @@ fn stream(file: &DataFile, plan: &Plan, tx: &mpsc::Sender<Result<Batch, CoreErro
         let mut row = Vec::with_capacity(plan.fields.len());
         let line = match reader.next_row(plan, &mut row) {
             Ok(Some(line)) => line,
+            Ok(None) if reader.checksum() != read_as.0 => {
+                let _ = tx.blocking_send(Err(changed()));
+                return;
+            }
             Ok(None) => break,
             Err(e) => {
                 let _ = tx.blocking_send(Err(refused(e)));
