@@ -382,3 +382,57 @@ fn rollback_checks_the_history_and_repair_needs_no_create_right() {
     let out = run(&as_role, &["rollback", "--steps", "1"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// `COPY … FROM STDIN` is psql's (it streams the rows that follow): refused
+/// before anything of the file runs, naming the line, with what to do
+/// instead; the connection and the next run are fine.
+#[test]
+fn copy_from_stdin_in_a_migration_is_refused_before_it_runs() {
+    for header in ["", "-- dbinit:no-transaction\n"] {
+        let migrations = dbinit_tests::cli::migration_dir(
+            "postgres",
+            &[(
+                "V6__with_data",
+                &format!(
+                    "{header}CREATE TABLE made_first (id int);\n\
+                     COPY made_first (id) FROM stdin;\n1\n2\n\\.\n"
+                ),
+            )],
+        );
+        let database = unique_database("copy_stdin");
+        let url = pg_url(&database);
+        let out = xtask()
+            .args([
+                "init",
+                "--json",
+                "--no-seed",
+                "--database-url",
+                &url,
+                "--migrations",
+            ])
+            .arg(migrations.path())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 41, "{header:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        let line = if header.is_empty() { 2 } else { 3 };
+        assert!(
+            err.contains(&format!("V6__with_data.sql"))
+                && err.contains(&format!("FROM STDIN` (or `TO STDOUT`) at line {line}"))
+                && err.contains("data file"),
+            "{err}"
+        );
+        assert_eq!(
+            psql(
+                &url,
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'made_first'"
+            ),
+            "0",
+            "{header:?}: part of the file ran"
+        );
+        assert_eq!(
+            psql(&url, "SELECT max(version) FROM refinery_schema_history"),
+            "5"
+        );
+    }
+}

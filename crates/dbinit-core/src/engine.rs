@@ -484,8 +484,9 @@ async fn roll_back_one(
 ///
 /// # Errors
 ///
-/// A history that already has rows, or a `version` that is not in the set:
-/// nothing is written then.
+/// A history that already has rows, a `version` that is not in the set, or
+/// a database without the tables the migrations up to it create: nothing
+/// is written then.
 pub async fn baseline(
     session: &mut dyn Session,
     set: &MigrationSet,
@@ -512,6 +513,41 @@ pub async fn baseline(
         .iter()
         .filter(|m| m.version() <= version)
         .collect();
+    // The database must look like that version: its tables, at least.
+    let expected = crate::tables::tables_left_by(adopted.iter().map(|m| m.sql()));
+    if !expected.is_empty() {
+        let present: Vec<String> = session
+            .tables()
+            .await?
+            .iter()
+            .map(|t| t.to_lowercase())
+            .collect();
+        let missing: Vec<&str> = (expected.iter())
+            .filter(|t| !present.contains(&t.to_lowercase()))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            let shown = missing
+                .iter()
+                .take(20)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ");
+            let more = missing.len().saturating_sub(20);
+            let more = if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            };
+            return Err(invalid(format!(
+                "the database does not look like version {version}: the migrations up to it \
+                 create {} tables it does not have ({shown}{more}); baseline adopts a database \
+                 whose schema is already there (on a new database, run `init` instead); \
+                 nothing was written",
+                missing.len()
+            )));
+        }
+    }
     ensure_history(session).await?;
     ensure(session, AUDIT_TABLE, CREATE_AUDIT).await?;
     let applied_on = timestamp_now();

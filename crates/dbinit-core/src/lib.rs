@@ -41,6 +41,7 @@ mod schema;
 mod seed;
 pub mod seed_history;
 mod session;
+mod tables;
 mod url;
 mod value;
 pub mod wait;

@@ -214,6 +214,41 @@ fn transaction_control<'a>(statements: &[Statement<'a>]) -> Option<(String, usiz
     })
 }
 
+/// The first `COPY … FROM STDIN` or `… TO STDOUT`, by where it starts: its
+/// rows would come from (or go to) psql, and over the protocol dbinit
+/// speaks the server would wait for a copy stream that never comes.
+fn copy_with_client(statements: &[Statement<'_>]) -> Option<usize> {
+    statements.iter().find_map(|s| {
+        if leading_words(s.text).first().map(String::as_str) != Some("COPY") {
+            return None;
+        }
+        let bytes = s.text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\'' | b'"' => i = skip_quoted(bytes, i, bytes[i], false),
+                b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                    i = s.text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                }
+                b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
+                c if c.is_ascii_alphabetic() => {
+                    let end = (i..bytes.len())
+                        .find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_'))
+                        .unwrap_or(bytes.len());
+                    let word = &s.text[i..end];
+                    if word.eq_ignore_ascii_case("STDIN") || word.eq_ignore_ascii_case("STDOUT") {
+                        let leading = s.text.len() - s.text.trim_start().len();
+                        return Some(s.start + leading);
+                    }
+                    i = end;
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
+}
+
 /// The first two words of a statement, upper-cased, comments skipped.
 fn leading_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
@@ -254,6 +289,18 @@ pub(crate) async fn run(client: &Client, script: Script<'_>) -> Result<(), CoreE
                 "it controls transactions itself (`{words}` at line {}); dbinit runs every \
                  migration in its own transaction: remove those statements, or make the \
                  first line `-- dbinit:no-transaction` to run it statement by statement",
+                line_of(script.sql, at)
+            ),
+            source: None,
+        });
+    }
+    if let Some(at) = copy_with_client(&statements) {
+        return Err(CoreError::MigrationFailed {
+            file: script.file.to_owned(),
+            message: format!(
+                "`COPY … FROM STDIN` (or `TO STDOUT`) at line {} streams rows through psql, \
+                 which a migration does not have; nothing of this file ran. Load the rows \
+                 with a data file (seeds/), COPY … FROM a file on the server, or INSERT them",
                 line_of(script.sql, at)
             ),
             source: None,
@@ -370,6 +417,20 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn copy_through_the_client_is_found_only_in_a_copy() {
+        let at = |sql: &str| copy_with_client(&split(sql)).map(|at| line_of(sql, at));
+        assert_eq!(
+            at("CREATE TABLE t (a int);\n  copy t (a) FROM stdin;\n1\n\\.\n"),
+            Some(2)
+        );
+        assert_eq!(at("COPY (SELECT 1) TO STDOUT WITH (FORMAT csv);"), Some(1));
+        assert_eq!(at("COPY t FROM '/srv/stdin.csv';"), None);
+        assert_eq!(at("COPY t FROM PROGRAM 'cat' -- stdin\n;"), None);
+        assert_eq!(at("SELECT 'COPY t FROM STDIN';"), None);
+        assert_eq!(at("CREATE TABLE stdin (a int);"), None);
     }
 
     #[test]
