@@ -417,7 +417,7 @@ fn copy_from_stdin_in_a_migration_is_refused_before_it_runs() {
         let err = stderr(&out);
         let line = if header.is_empty() { 2 } else { 3 };
         assert!(
-            err.contains(&format!("V6__with_data.sql"))
+            err.contains("V6__with_data.sql")
                 && err.contains(&format!("FROM STDIN` (or `TO STDOUT`) at line {line}"))
                 && err.contains("data file"),
             "{err}"
