@@ -31,6 +31,8 @@ pub enum PoolMode {
     Transaction,
     /// A server connection per client session.
     Session,
+    /// A server connection per statement: no transaction spans two.
+    Statement,
 }
 
 impl PgBouncer {
@@ -49,6 +51,7 @@ impl PgBouncer {
         let mode = match mode {
             PoolMode::Transaction => "transaction",
             PoolMode::Session => "session",
+            PoolMode::Statement => "statement",
         };
         let d = dir.path().display();
         let ini = format!(

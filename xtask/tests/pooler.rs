@@ -565,3 +565,62 @@ fn the_monitor_keeps_passing_through_transaction_pooling() {
     assert_eq!(stats["failing"], 0, "{}", stderr(&out));
     nothing_left(&database);
 }
+
+/// A run that fails without crashing releases its lease, also when its own
+/// connection is gone: PgBouncer in statement mode takes the lease (one
+/// statement), then refuses the migration's transaction and closes the
+/// connection. The release goes over a fresh one, and the next run does not
+/// wait out the lease.
+#[test]
+fn a_failed_run_releases_its_lease_over_a_fresh_connection() {
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Statement, 2);
+    let database = created("lease_release");
+    let out = init(&format!("{}?dbinit_lease_ttl=1h", bouncer.url(&database)));
+    assert_ne!(exit_code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        psql(&pg_url(&database), "SELECT count(*) FROM dbinit_lock"),
+        "0",
+        "the lease stayed: {}",
+        stderr(&out)
+    );
+    let next = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args(["init", "--json", "--lock-timeout", "5s", "--database-url"])
+        .arg(pg_url(&database))
+        .output()
+        .unwrap();
+    assert_eq!(exit_code(&next), 0, "{}", stderr(&next));
+
+    // The pooler gone mid-migration: no connection can delete the row. The
+    // run says so, with the command that clears it, and that command works.
+    let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 2);
+    let database = created("lease_stuck");
+    const SLOW: &str = "SELECT pg_sleep(30);";
+    let migrations = dbinit_tests::cli::migration_dir("postgres", &[("V10__slow", SLOW)]);
+    let holder = start_init(
+        &format!("{}?dbinit_lease_ttl=1h", bouncer.url(&database)),
+        migrations.path(),
+    );
+    running(&database, SLOW);
+    drop(bouncer);
+    let out = holder.wait_with_output().unwrap();
+    assert_ne!(exit_code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    let command = err
+        .split("To clear it now: psql \"$DATABASE_URL\" -c \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no command to clear the lease: {err}"));
+    assert_eq!(
+        psql(&pg_url(&database), "SELECT count(*) FROM dbinit_lock"),
+        "1"
+    );
+    psql(&pg_url(&database), command);
+    assert_eq!(
+        psql(&pg_url(&database), "SELECT count(*) FROM dbinit_lock"),
+        "0"
+    );
+    psql(
+        &pg_url("postgres"),
+        &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND query = '{SLOW}'"),
+    );
+}

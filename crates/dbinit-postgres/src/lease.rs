@@ -365,12 +365,20 @@ fn lost() -> CoreError {
     )
 }
 
-/// Stops the heartbeat and deletes the row.
+/// Stops the heartbeat and deletes the row: over the session's connection,
+/// or, when that one is gone (a server restart, a pooler that closed it),
+/// over a fresh one from `pool`. When neither works, says on stderr how to
+/// clear it rather than let the next run wait out the TTL in silence.
 ///
 /// # Errors
 ///
-/// When the lease was lost while held.
-pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreError> {
+/// When the lease was lost while held, or cannot be deleted.
+pub(crate) async fn release(
+    client: &Client,
+    pool: &Pool,
+    lease: Lease,
+    ttl: Duration,
+) -> Result<(), CoreError> {
     let mut lease = lease;
     if lease.lost.load(Ordering::SeqCst) {
         // It is cancelling this process's statement: let the cancel
@@ -379,10 +387,38 @@ pub(crate) async fn release(client: &Client, lease: Lease) -> Result<(), CoreErr
     } else {
         lease.heartbeat.abort();
     }
-    let deleted = client
-        .execute_typed(RELEASE, &[(&lease.token, Type::TEXT)])
-        .await
-        .map_err(|e| error::classify("cannot release the initialization lease", e))?;
+    let token: [(&(dyn tokio_postgres::types::ToSql + Sync), Type); 1] =
+        [(&lease.token, Type::TEXT)];
+    let deleted = match client.execute_typed(RELEASE, &token).await {
+        Ok(n) => Ok(n),
+        Err(first) if client.is_closed() || first.as_db_error().is_none() => {
+            tracing::debug!(error = %first, "releasing the lease over a fresh connection");
+            match pool.get().await {
+                Ok(fresh) => fresh
+                    .execute_typed(RELEASE, &token)
+                    .await
+                    .map_err(|e| error::classify("cannot release the initialization lease", e)),
+                Err(e) => Err(CoreError::backend(
+                    ErrorKind::Unreachable,
+                    format!("cannot release the initialization lease: {e}"),
+                )),
+            }
+        }
+        Err(e) => Err(error::classify(
+            "cannot release the initialization lease",
+            e,
+        )),
+    };
+    let deleted = deleted.inspect_err(|e| {
+        tracing::error!(
+            error = %e,
+            "the initialization lease stays until it expires (at most {}s): the next run waits \
+             for it. To clear it now: psql \"$DATABASE_URL\" -c \"DELETE FROM {TABLE} WHERE \
+             name = 'init' AND holder = '{}'\"",
+            ttl.as_secs(),
+            lease.token
+        );
+    })?;
     if deleted == 1 && !lease.lost.load(Ordering::SeqCst) {
         return Ok(());
     }

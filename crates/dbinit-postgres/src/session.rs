@@ -320,16 +320,24 @@ impl Session for PostgresSession {
         };
         // A session in an aborted transaction cannot unlock until it rolls
         // back: this is how other tools leak the lock when a step fails.
-        if self.in_transaction {
-            if let Err(e) = self.rollback().await {
-                self.held = Some(held);
-                return Err(e);
+        let rolled_back = if self.in_transaction {
+            self.rollback().await
+        } else {
+            Ok(())
+        };
+        let released = match (held, rolled_back) {
+            // Its connection is closed, not pooled: the server lets go of
+            // the advisory lock with it.
+            (Held::Advisory { .. }, Err(e)) => Err(e),
+            (Held::Advisory { key, shared }, Ok(())) => {
+                advisory::release(self.client(), key, shared).await
             }
-        }
-        let released = match held {
-            Held::Advisory { key, shared } => advisory::release(self.client(), key, shared).await,
-            Held::Lease(lease) => lease::release(self.client(), lease).await,
-            Held::Nothing => Ok(()),
+            // A row outlives the connection: it is deleted, over another
+            // connection if need be.
+            (Held::Lease(lease), _) => {
+                lease::release(self.client(), &self.pool, lease, self.lock.lease_ttl).await
+            }
+            (Held::Nothing, rolled_back) => rolled_back,
         };
         if released.is_err() {
             self.discard = true;
