@@ -1063,3 +1063,27 @@ fn links_out_of_the_seeds_directory_are_refused_unread() {
         stderr(&out)
     );
 }
+
+/// `seed` needs the schema: with migrations pending it says to run `init`,
+/// in one readable sentence, and writes nothing.
+#[test]
+fn seed_with_migrations_pending_says_to_run_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = cli::migration_dir("sqlite", &[]);
+    let url = Backend::Sqlite.fresh_url(dir.path(), "pending");
+    let files = seeds(&rows_csv(3, "first"));
+    ok(&xtask(&["init", "--no-seed"], &url, base.path(), files.path()));
+    let set = migrations(Backend::Sqlite);
+    let before = dump_blocking(&url);
+    let out = xtask(&["seed"], &url, set.path(), files.path());
+    assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "1 migrations are pending (V6__seeded_tables first): seeders need the schema; run \
+             `init`, which migrates and then seeds"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(dump_blocking(&url), before);
+}

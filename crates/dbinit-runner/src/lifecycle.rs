@@ -164,7 +164,8 @@ pub(crate) async fn seed(
             return Err(CoreError::InvalidConfig {
                 setting: "seed".to_owned(),
                 reason: format!(
-                    "{} migrations are pending ({first} first): seeders need the schema; run                      `init`, which migrates and then seeds",
+                    "{} migrations are pending ({first} first): seeders need the schema; run \
+                     `init`, which migrates and then seeds",
                     plan.pending.len()
                 ),
             });

@@ -285,10 +285,14 @@ fn duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A duration flag that must not be zero.
-fn positive_duration(text: &str) -> Result<Duration, String> {
+/// The shortest `--watch` interval: checking more often only loads the
+/// database (and a nanosecond is a busy loop).
+const MIN_WATCH: Duration = Duration::from_millis(10);
+
+/// A `--watch` interval: at least [`MIN_WATCH`].
+fn watch_interval(text: &str) -> Result<Duration, String> {
     match duration(text)? {
-        Duration::ZERO => Err("must be longer than zero".to_owned()),
+        d if d < MIN_WATCH => Err("must be at least 10ms".to_owned()),
         d => Ok(d),
     }
 }
@@ -301,7 +305,7 @@ pub struct HealthArgs {
     #[allow(missing_docs)]
     pub common: CommonArgs,
     /// Keep checking at this interval (a monitor), logging failures quietly.
-    #[arg(long, value_name = "INTERVAL", value_parser = positive_duration, group = "monitoring")]
+    #[arg(long, value_name = "INTERVAL", value_parser = watch_interval, group = "monitoring")]
     pub watch: Option<Duration>,
     /// With --watch or --serve: stop after this many checks.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "monitoring")]
