@@ -624,3 +624,46 @@ fn a_failed_run_releases_its_lease_over_a_fresh_connection() {
         &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}' AND query = '{SLOW}'"),
     );
 }
+
+/// A monitor through PgBouncer while the server behind it restarts: the
+/// pooler stays up and closes each tick's connection. Dependency crates log
+/// that (deadpool's "Connection error") through the same limiter as dbinit's
+/// own lines: once per window, not once per tick.
+#[test]
+fn a_monitor_through_a_pooler_while_the_server_restarts_logs_quietly() {
+    use dbinit_tests::pg::{Cluster, ClusterOptions};
+    let cluster = Cluster::new(ClusterOptions::default()).expect("initdb");
+    cluster.start().expect("start");
+    let database = unique_database("restarting");
+    let out = init(&cluster.url(&database));
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    let bouncer = PgBouncer::start(cluster.port(), PoolMode::Transaction, 2);
+    let monitor = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+        .args([
+            "health",
+            "--json",
+            "--no-seed",
+            "--watch",
+            "200ms",
+            "--ticks",
+            "50",
+        ])
+        .args(["--database-url", &bouncer.url(&database)])
+        .env("DBINIT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    cluster.stop("fast").expect("stop");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    cluster.start().expect("start again");
+    let out = monitor.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.matches("Connection error").count() <= 1,
+        "a line per tick:\n{err}"
+    );
+    assert!(err.lines().count() <= 6, "{err}");
+    assert_eq!(stdout_json(&out)["ticks"], 50, "{err}");
+}

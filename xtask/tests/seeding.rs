@@ -1072,7 +1072,12 @@ fn seed_with_migrations_pending_says_to_run_init() {
     let base = cli::migration_dir("sqlite", &[]);
     let url = Backend::Sqlite.fresh_url(dir.path(), "pending");
     let files = seeds(&rows_csv(3, "first"));
-    ok(&xtask(&["init", "--no-seed"], &url, base.path(), files.path()));
+    ok(&xtask(
+        &["init", "--no-seed"],
+        &url,
+        base.path(),
+        files.path(),
+    ));
     let set = migrations(Backend::Sqlite);
     let before = dump_blocking(&url);
     let out = xtask(&["seed"], &url, set.path(), files.path());

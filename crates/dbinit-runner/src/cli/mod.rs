@@ -36,6 +36,7 @@
 
 pub mod exit;
 mod health;
+mod logging;
 mod progress;
 mod render;
 mod signals;
@@ -48,7 +49,6 @@ use dbinit_core::datafiles::SeedFiles;
 use dbinit_core::engine::RollbackTarget;
 use dbinit_core::report::ErrorReport;
 use dbinit_core::{ConnectOptions, CoreError, Environment, MigrationSet};
-use tracing_subscriber::EnvFilter;
 
 use crate::Initializer;
 
@@ -415,7 +415,7 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
                 .unwrap_or(ExitCode::from(exit::INTERNAL))
         });
     }
-    init_logging();
+    logging::init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -441,44 +441,9 @@ pub fn run(command: Command, config: &CliConfig) -> ExitCode {
 /// installs no signal handler: the application owns its signals (give
 /// the `Initializer` an [`Interrupt`](crate::Interrupt) instead).
 pub async fn run_async(command: Command, config: &CliConfig) -> ExitCode {
-    init_logging();
+    logging::init();
     execute(command, config, false).await
 }
-
-fn init_logging() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-
-    // DBINIT_LOG, else the RUST_LOG every Rust user tries first, else info.
-    let filter = EnvFilter::try_from_env("DBINIT_LOG")
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| {
-            EnvFilter::new(
-            "warn,dbinit_runner=info,dbinit_sqlite=info,dbinit_postgres=info,dbinit_accounts=info",
-        )
-        });
-    // tokio-postgres logs statement parameters (password hashes among them)
-    // at debug level: nothing of it below info, whatever DBINIT_LOG says.
-    let no_driver_debug = tracing_subscriber::filter::filter_fn(|meta| {
-        !(meta.target().starts_with("tokio_postgres") && *meta.level() > tracing::Level::INFO)
-    });
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour())
-        .with_target(false)
-        .with_filter(filter)
-        .with_filter(no_driver_debug);
-    // A host binary may have installed its own subscriber; keep it.
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
-
-/// Colours only on a terminal, and never with `NO_COLOR` set (no-color.org).
-fn colour() -> bool {
-    use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-}
-
 /// Runs `command`; `standalone` when the process is the CLI's own (SQLite
 /// calls inline, signals handled).
 async fn execute(command: Command, config: &CliConfig, standalone: bool) -> ExitCode {
