@@ -422,3 +422,95 @@ fn sigterm_stops_the_server_despite_a_client_that_never_finishes() {
     let log = served.stderr();
     assert_eq!(served.terminate(), Some(0), "{log}");
 }
+
+/// Clients cannot take the health server down: too many connections close
+/// the oldest (logged once) and `/livez` still answers; a request whose
+/// headers never finish, an idle kept-alive connection and one that stops
+/// in the middle of its body are closed within the timeouts. The cap stays
+/// under the descriptor limit (160 here: a cap of 96).
+#[test]
+fn the_health_server_bounds_slow_idle_and_too_many_clients() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+    let (_db, url) = database();
+    let mut cmd = dbinit_tests::cli::command("prlimit");
+    cmd.args(["--nofile=160", "--", env!("CARGO_BIN_EXE_xtask")])
+        .args([
+            "health",
+            "--serve",
+            "127.0.0.1:0",
+            "--watch",
+            "100ms",
+            "--no-seed",
+            "--database-url",
+            &url,
+        ]);
+    let served = dbinit_tests::http::Served::spawn(cmd, "serving health on http://");
+    served.wait_for("/readyz", "ready", |r| r.status == 200);
+    let connect = || {
+        let stream = TcpStream::connect(&served.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        stream
+    };
+    // Gone: the server closed it (end of stream or a reset), not a timeout.
+    let closed = |stream: &mut TcpStream| {
+        let mut byte = [0u8; 256];
+        loop {
+            match stream.read(&mut byte) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(e) => {
+                    return !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    )
+                }
+            }
+        }
+    };
+    // Many more than the cap, doing nothing: the oldest make room.
+    let crowd: Vec<TcpStream> = (0..300).map(|_| connect()).collect();
+    for _ in 0..5 {
+        let live = served.get("/livez");
+        assert_eq!(live.status, 200, "{}", served.stderr());
+    }
+    let log = served.stderr();
+    assert_eq!(
+        log.matches("connection cap reached: 96 connections open")
+            .count(),
+        1,
+        "{log}"
+    );
+    drop(crowd);
+
+    let mut slowloris = connect();
+    slowloris
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut stalled_body = connect();
+    stalled_body
+        .write_all(b"POST /livez HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123")
+        .unwrap();
+    let mut kept_alive = connect();
+    kept_alive
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    for (name, stream) in [
+        ("slow headers", &mut slowloris),
+        ("a stalled body", &mut stalled_body),
+        ("an idle kept-alive connection", &mut kept_alive),
+    ] {
+        assert!(closed(stream), "{name} was not closed");
+        let after = started.elapsed();
+        assert!(
+            (Duration::from_secs(8)..Duration::from_secs(16)).contains(&after),
+            "{name} closed after {after:?}, not by its timeout (10 s)"
+        );
+    }
+    assert_eq!(served.get("/livez").status, 200);
+    assert_eq!(served.terminate(), Some(0), "{log}");
+}

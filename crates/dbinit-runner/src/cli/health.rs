@@ -171,9 +171,7 @@ async fn serve(
             stop.cancel();
         }
     });
-    let server = std::future::IntoFuture::into_future(
-        axum::serve(listener, app).with_graceful_shutdown(stop.clone().cancelled_owned()),
-    );
+    let server = crate::http::serve(listener, app, crate::http::Limits::default(), stop.clone());
     let served = tokio::select! {
         served = server => served,
         () = async { stop.cancelled().await; tokio::time::sleep(DRAIN).await } => {

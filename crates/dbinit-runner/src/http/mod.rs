@@ -14,7 +14,9 @@
 //!     .merge(dbinit_runner::http::router(monitor.subscribe()));
 //! tokio::spawn(monitor.run(stop.clone()));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app).await?;
+//! // Or `axum::serve`, with bounds of your own: this one has a header-read
+//! // timeout, an idle timeout and a connection cap (see [`Limits`]).
+//! dbinit_runner::http::serve(listener, app, Default::default(), stop).await?;
 //! # Ok(()) }
 //! ```
 
@@ -36,6 +38,10 @@ use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::watch;
 
 use crate::monitor::HealthSnapshot;
+
+mod server;
+
+pub use server::{serve, Limits};
 
 type Health = watch::Receiver<Arc<HealthSnapshot>>;
 
