@@ -1,8 +1,9 @@
 //! Seeding benchmarks: a 1,000,000-row CSV loaded by `seed` into an empty
 //! indexed table against `sqlite3 .import` and `psql \copy` of the same
-//! file, its peak RSS, and a no-op `init` with ten data files recorded
-//! against one without them. Ratios against baselines measured in the
-//! same run.
+//! file, its peak RSS, a no-op `init` with ten data files recorded
+//! against one without them, and 1,000 one-row files against one file of
+//! the same 1,000 rows (what each file costs). Ratios against baselines
+//! measured in the same run.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,15 +18,22 @@ const SCHEMA: &str = "CREATE TABLE people (id INTEGER PRIMARY KEY, name TEXT NOT
     email TEXT NOT NULL, score REAL, active BOOLEAN, created_at TIMESTAMP);\n\
     CREATE INDEX people_email ON people (email);\n";
 
-/// Small tables for the ten data files of the no-op comparison.
+/// Files of the many-small-files comparison (and rows of its one file).
+const MANY: usize = 1000;
+
+/// Small tables for the ten data files of the no-op comparison, and the
+/// table of the many small files.
 fn small_schema() -> String {
-    (1..=10).fold(String::new(), |mut sql, i| {
-        let _ = writeln!(
+    (1..=10).fold(
+        String::from("CREATE TABLE kv (k TEXT PRIMARY KEY, v TEXT NOT NULL);\n"),
+        |mut sql, i| {
+            let _ = writeln!(
             sql,
             "CREATE TABLE lookup_{i} (code TEXT PRIMARY KEY, label TEXT NOT NULL, rank INTEGER);"
         );
-        sql
-    })
+            sql
+        },
+    )
 }
 
 pub(crate) struct SeedBench<'a> {
@@ -42,6 +50,9 @@ struct Fixture {
     migrations: PathBuf,
     seeds: PathBuf,
     small_seeds: PathBuf,
+    /// [`MANY`] one-row files, and one file of the same rows.
+    many_seeds: PathBuf,
+    one_seeds: PathBuf,
     csv: PathBuf,
 }
 
@@ -82,10 +93,37 @@ impl SeedBench<'_> {
             std::fs::write(small.join(format!("lookup_{i}.csv")), rows)?;
         }
         std::fs::write(small.join("seeds.toml"), manifest)?;
+        let (many, one) = (
+            root.join("many-seeds/common"),
+            root.join("one-seeds/common"),
+        );
+        for dir in [&many, &one] {
+            std::fs::create_dir_all(dir)?;
+        }
+        let (mut manifest, mut rows) = (String::new(), String::from("k,v\n"));
+        for i in 0..MANY {
+            let _ = write!(
+                manifest,
+                "[[file]]\npath = \"kv_{i:04}.csv\"\ntable = \"kv\"\nkey = [\"k\"]\n"
+            );
+            std::fs::write(
+                many.join(format!("kv_{i:04}.csv")),
+                format!("k,v\nkey{i},value {i}\n"),
+            )?;
+            let _ = writeln!(rows, "key{i},value {i}");
+        }
+        std::fs::write(many.join("seeds.toml"), manifest)?;
+        std::fs::write(one.join("kv.csv"), rows)?;
+        std::fs::write(
+            one.join("seeds.toml"),
+            "[[file]]\npath = \"kv.csv\"\ntable = \"kv\"\nkey = [\"k\"]\n",
+        )?;
         Ok(Fixture {
             migrations,
             seeds: root.join("seeds"),
             small_seeds: root.join("small-seeds"),
+            many_seeds: root.join("many-seeds"),
+            one_seeds: root.join("one-seeds"),
             csv,
         })
     }
@@ -138,6 +176,7 @@ impl SeedBench<'_> {
         self.report("SQLite", "sqlite3 .import", &theirs, &ours);
         let url = fresh("rss")?;
         print_rss(&self.load(&url, &f))?;
+        self.many_files(&fresh, &f)?;
         self.noop([&fresh("noop")?, &fresh("plain")?, &fresh("code")?], &f)
     }
 
@@ -172,7 +211,50 @@ impl SeedBench<'_> {
         self.report("PostgreSQL", "psql \\copy", &theirs, &ours);
         let url = fresh("rss")?;
         print_rss(&self.load(&url, &f))?;
+        self.many_files(&fresh, &f)?;
         self.noop([&fresh("noop")?, &fresh("plain")?, &fresh("code")?], &f)
+    }
+
+    /// [`MANY`] one-row files against one file of the same rows, each
+    /// `seed` into a freshly migrated database: what a file costs beyond
+    /// its rows (a transaction, the history row, the table's lookup).
+    fn many_files(
+        &self,
+        fresh: &dyn Fn(&str) -> anyhow::Result<String>,
+        f: &Fixture,
+    ) -> anyhow::Result<()> {
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        for _ in 0..self.runs {
+            let url = fresh("one")?;
+            one.push(timed(&mut self.xtask_with(
+                &["seed"],
+                &url,
+                f,
+                &f.one_seeds,
+            ))?);
+            let url = fresh("many")?;
+            many.push(timed(&mut self.xtask_with(
+                &["seed"],
+                &url,
+                f,
+                &f.many_seeds,
+            ))?);
+        }
+        println!(
+            "  {MANY} one-row data files vs one file of the same rows ({} runs each)",
+            self.runs
+        );
+        print_pair(
+            "seed (1 file)",
+            &one,
+            &format!("seed ({MANY} files)"),
+            &many,
+        );
+        println!(
+            "  per file: {:.2} ms",
+            median(&many).saturating_sub(median(&one)).as_secs_f64() * 1e3 / MANY as f64
+        );
+        Ok(())
     }
 
     fn report(&self, backend: &str, baseline: &str, theirs: &[Duration], ours: &[Duration]) {

@@ -60,6 +60,8 @@ pub struct SeedRecord {
 #[derive(Debug, Default, Clone)]
 pub struct SeedHistory {
     records: BTreeMap<String, SeedRecord>,
+    /// Whether the table exists: then recording needs no `CREATE`.
+    stored: bool,
 }
 
 impl SeedHistory {
@@ -94,7 +96,16 @@ impl SeedHistory {
             };
             records.insert(record.name.clone(), record);
         }
-        Ok(SeedHistory { records })
+        Ok(SeedHistory {
+            records,
+            stored: true,
+        })
+    }
+
+    /// Notes that a transaction that recorded a seeder committed: the table
+    /// exists from now on.
+    pub fn committed(&mut self) {
+        self.stored = true;
     }
 
     /// The record of the seeder named `name`.
@@ -118,18 +129,21 @@ impl SeedHistory {
     }
 
     /// Records that `seeder` ran with `outcome`, in the caller's
-    /// transaction (creating the table on first use).
+    /// transaction (creating the table unless it is known to exist).
     ///
     /// # Errors
     ///
     /// The statements'.
     pub async fn record(
+        &self,
         session: &mut dyn Session,
         seeder: &dyn Seeder,
         environment: Environment,
         outcome: SeedOutcome,
     ) -> Result<(), CoreError> {
-        session.execute_batch(CREATE).await?;
+        if !self.stored {
+            session.execute_batch(CREATE).await?;
+        }
         let version = match seeder.policy() {
             SeedPolicy::Once { version } => Value::Int(version.into()),
             SeedPolicy::Converge => Value::Null,

@@ -60,33 +60,167 @@ pub(crate) async fn copy_in(
         .map_err(|e| error::classify(format!("bulk insert into {table} failed"), e))
 }
 
+/// What a load needs to know of its table and columns, looked up once per
+/// session (until the next schema change): a thousand one-row files into
+/// one table ask the catalog once.
+pub(crate) struct Shape {
+    /// The columns' types, as the server sees them (drive the encoding).
+    types: Vec<Type>,
+    /// Loaded columns that are `GENERATED ALWAYS AS IDENTITY`.
+    always: Vec<String>,
+    /// Loaded columns the database computes.
+    generated: Vec<String>,
+    /// Loaded columns backed by a sequence, with it.
+    sequences: Vec<(String, String)>,
+}
+
+/// [`Shape`]s by table and columns.
+pub(crate) type Shapes = std::collections::HashMap<(String, Vec<String>), std::sync::Arc<Shape>>;
+
+async fn shape(
+    client: &Client,
+    shapes: &mut Shapes,
+    spec: &LoadSpec,
+) -> Result<std::sync::Arc<Shape>, CoreError> {
+    let key = (spec.table.clone(), spec.columns.clone());
+    if let Some(known) = shapes.get(&key) {
+        return Ok(known.clone());
+    }
+    let table = quote_ident(&spec.table);
+    let probe = client
+        .prepare(&format!(
+            "SELECT {} FROM {table} LIMIT 0",
+            load::idents(&spec.columns)
+        ))
+        .await
+        .map_err(|e| error::classify(format!("cannot load into {table}: its columns"), e))?;
+    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
+    drop(probe);
+    let (always, generated) = identity_and_generated(client, spec).await?;
+    let shape = std::sync::Arc::new(Shape {
+        types,
+        always,
+        generated,
+        sequences: sequences(client, spec).await?,
+    });
+    shapes.insert(key, shape.clone());
+    Ok(shape)
+}
+
+/// Rows in one `INSERT … VALUES` (PostgreSQL takes at most 65,535
+/// parameters in a statement).
+const MAX_PARAMETERS: usize = 65_535;
+
 /// Streams `rows` into `spec.table` inside the caller's transaction: `COPY`
-/// straight into an empty table, else `COPY` into a temporary table and
-/// one `INSERT … SELECT … ON CONFLICT` from it. Binary `COPY` when every
-/// column's type has a binary encoding here, text `COPY` otherwise (enums,
-/// numeric, intervals: the server converts the text).
+/// straight into an empty table; into a table with rows, a file of one
+/// batch in `INSERT … VALUES … ON CONFLICT` (no staging table to make and
+/// drop: most seed files are small), a bigger one by `COPY` into a
+/// temporary table and one `INSERT … SELECT … ON CONFLICT` from it (which
+/// also names the row the database refuses, for a small file too). Binary
+/// `COPY` when every column's type has a binary encoding here, text `COPY`
+/// otherwise (enums, numeric, intervals: the server converts the text).
 pub(crate) async fn load(
     client: &Client,
+    shapes: &mut Shapes,
     spec: &LoadSpec,
     rows: &mut dyn RowBatches,
 ) -> Result<LoadOutcome, LoadFailure> {
     let table = quote_ident(&spec.table);
-    let names = load::idents(&spec.columns);
-    let failed = |what: &str, e| error::classify(format!("cannot load into {table}: {what}"), e);
-    let probe = client
-        .prepare(&format!("SELECT {names} FROM {table} LIMIT 0"))
-        .await
-        .map_err(|e| failed("its columns", e))?;
-    let types: Vec<Type> = probe.columns().iter().map(|c| c.type_().clone()).collect();
-    drop(probe);
-    let (always, generated) = identity_and_generated(client, spec).await?;
-    if let Some(column) = generated.first() {
+    let shape = shape(client, shapes, spec).await?;
+    if let Some(column) = shape.generated.first() {
         return Err(CoreError::backend(
             ErrorKind::Database,
             format!("column `{column}` of {table} is generated: the database computes it, so the file must not give it"),
         )
         .into());
     }
+    let mut rows = Prefetched::new(rows);
+    if !spec.into_empty {
+        if let Some(batch) = rows.only_batch().await? {
+            client
+                .batch_execute("SAVEPOINT dbinit_load")
+                .await
+                .map_err(|e| error::classify("cannot load", e))?;
+            match upsert_values(client, spec, &shape, &batch).await {
+                Ok(outcome) => {
+                    client
+                        .batch_execute("RELEASE SAVEPOINT dbinit_load")
+                        .await
+                        .map_err(|e| error::classify("cannot load", e))?;
+                    advance_sequences(client, &table, &shape).await?;
+                    return Ok(outcome);
+                }
+                // Refused: again through COPY, which names the row.
+                Err(_) => {
+                    client
+                        .batch_execute("ROLLBACK TO SAVEPOINT dbinit_load")
+                        .await
+                        .map_err(|e| error::classify("cannot load", e))?;
+                    rows.replay(batch);
+                }
+            }
+        }
+    }
+    staged(client, spec, &shape, &mut rows).await
+}
+
+/// `INSERT … VALUES … ON CONFLICT` of `batch`, counting what it created and
+/// changed as it goes (`xmax = 0` marks a row it inserted).
+async fn upsert_values(
+    client: &Client,
+    spec: &LoadSpec,
+    shape: &Shape,
+    batch: &[Vec<Value>],
+) -> Result<LoadOutcome, CoreError> {
+    if let Some(why) = batch
+        .iter()
+        .find_map(|row| narrowed(row, &shape.types, spec))
+    {
+        return Err(CoreError::backend(ErrorKind::Database, why));
+    }
+    let width = spec.columns.len().max(1);
+    let (mut created, mut changed) = (0u64, 0u64);
+    for chunk in batch.chunks((MAX_PARAMETERS / width).max(1)) {
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cells: Vec<String> =
+                    (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "WITH up AS (INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES {}{} \
+             RETURNING (xmax = 0) AS created) \
+             SELECT count(*) FILTER (WHERE created) AS created, count(*) AS changed FROM up",
+            quote_ident(&spec.table),
+            load::idents(&spec.columns),
+            tuples.join(", "),
+            load::on_conflict(spec, &shape.always)
+        );
+        let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
+        let params = types::typed(&values);
+        let row = client
+            .query_typed_one(&sql, &types::refs(&params))
+            .await
+            .map_err(|e| error::classify("the database refused a row", e))?;
+        created += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        changed += u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
+    }
+    Ok(load::outcome(batch.len() as u64, changed, created))
+}
+
+/// The `COPY` path: straight into an empty table, else through a staging
+/// table.
+async fn staged(
+    client: &Client,
+    spec: &LoadSpec,
+    shape: &Shape,
+    rows: &mut dyn RowBatches,
+) -> Result<LoadOutcome, LoadFailure> {
+    let table = quote_ident(&spec.table);
+    let names = load::idents(&spec.columns);
+    let failed = |what: &str, e| error::classify(format!("cannot load into {table}: {what}"), e);
+    let types = &shape.types;
     let target = if spec.into_empty {
         table.clone()
     } else {
@@ -101,7 +235,7 @@ pub(crate) async fn load(
     };
     let copy = format!("COPY {target} ({names}) FROM STDIN");
     let copied = if types.iter().all(has_binary_encoding) {
-        copy_binary(client, &copy, spec, &types, rows).await?
+        copy_binary(client, &copy, spec, types, rows).await?
     } else {
         // Text timestamps are UTC (the data files' rule), not the
         // session's zone; until this transaction ends.
@@ -109,10 +243,10 @@ pub(crate) async fn load(
             .batch_execute("SET LOCAL TIME ZONE 'UTC'")
             .await
             .map_err(|e| failed("setting the time zone", e))?;
-        copy_text(client, &copy, spec, &types, rows).await?
+        copy_text(client, &copy, spec, types, rows).await?
     };
     if spec.into_empty {
-        advance_sequences(client, spec).await?;
+        advance_sequences(client, &table, shape).await?;
         return Ok(load::outcome(copied, copied, copied));
     }
     let count = |sql: String| async move {
@@ -129,7 +263,7 @@ pub(crate) async fn load(
                 // As COPY does: a file may give an identity column's values.
                 "INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE \
                  SELECT {names} FROM {STAGE}{}",
-                load::on_conflict(spec, &always)
+                load::on_conflict(spec, &shape.always)
             ),
             &[],
         )
@@ -154,8 +288,71 @@ pub(crate) async fn load(
         .batch_execute(&format!("DROP TABLE {STAGE}"))
         .await
         .map_err(|e| failed("the staging table", e))?;
-    advance_sequences(client, spec).await?;
+    advance_sequences(client, &table, shape).await?;
     Ok(load::outcome(copied, changed, after.saturating_sub(before)))
+}
+
+/// The batches of a load, with the first ones read ahead (to tell a file of
+/// one batch) and handed out again.
+struct Prefetched<'a> {
+    ahead: std::collections::VecDeque<Vec<Vec<Value>>>,
+    rest: &'a mut dyn RowBatches,
+    ended: bool,
+}
+
+impl<'a> Prefetched<'a> {
+    fn new(rest: &'a mut dyn RowBatches) -> Self {
+        Prefetched {
+            ahead: std::collections::VecDeque::new(),
+            rest,
+            ended: false,
+        }
+    }
+
+    async fn pull(&mut self) -> Result<Option<Vec<Vec<Value>>>, LoadFailure> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.rest.next_batch().await {
+            None => {
+                self.ended = true;
+                Ok(None)
+            }
+            Some(batch) => Ok(Some(batch?)),
+        }
+    }
+
+    /// The file's only batch, when it has exactly one; else `None`, with
+    /// what was read kept for [`RowBatches::next_batch`].
+    async fn only_batch(&mut self) -> Result<Option<Vec<Vec<Value>>>, LoadFailure> {
+        let Some(first) = self.pull().await? else {
+            return Ok(None);
+        };
+        match self.pull().await? {
+            None => Ok(Some(first)),
+            Some(second) => {
+                self.ahead.extend([first, second]);
+                Ok(None)
+            }
+        }
+    }
+
+    fn replay(&mut self, batch: Vec<Vec<Value>>) {
+        self.ahead.push_front(batch);
+    }
+}
+
+#[dbinit_core::async_trait]
+impl RowBatches for Prefetched<'_> {
+    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, CoreError>> {
+        if let Some(batch) = self.ahead.pop_front() {
+            return Some(Ok(batch));
+        }
+        match self.pull().await {
+            Ok(batch) => batch.map(Ok),
+            Err(failure) => Some(Err(failure.error)),
+        }
+    }
 }
 
 /// The loaded columns that are `GENERATED ALWAYS AS IDENTITY` (inserted,
@@ -190,12 +387,10 @@ async fn identity_and_generated(
     Ok((always, generated))
 }
 
-/// Moves the sequence behind each loaded identity or serial column past
-/// the largest value loaded, so the application's next insert does not
-/// collide with a row the file gave an id.
-async fn advance_sequences(client: &Client, spec: &LoadSpec) -> Result<(), CoreError> {
+/// The loaded columns backed by a sequence (serial or identity), with it.
+async fn sequences(client: &Client, spec: &LoadSpec) -> Result<Vec<(String, String)>, CoreError> {
     let table = quote_ident(&spec.table);
-    let failed = |e| error::classify(format!("cannot advance the sequences of {table}"), e);
+    let mut found = Vec::new();
     for column in &spec.columns {
         let params = [Value::Text(table.clone()), Value::Text(column.clone())];
         let params = types::typed(&params);
@@ -205,21 +400,30 @@ async fn advance_sequences(client: &Client, spec: &LoadSpec) -> Result<(), CoreE
                 &types::refs(&params),
             )
             .await
-            .map_err(failed)?;
-        let Some(sequence) = sequence.first().and_then(|r| r.get::<_, Option<String>>(0)) else {
-            continue;
-        };
+            .map_err(|e| error::classify(format!("cannot find the sequences of {table}"), e))?;
+        if let Some(sequence) = sequence.first().and_then(|r| r.get::<_, Option<String>>(0)) {
+            found.push((column.clone(), sequence));
+        }
+    }
+    Ok(found)
+}
+
+/// Moves the sequence behind each loaded identity or serial column past
+/// the largest value loaded, so the application's next insert does not
+/// collide with a row the file gave an id.
+async fn advance_sequences(client: &Client, table: &str, shape: &Shape) -> Result<(), CoreError> {
+    for (column, sequence) in &shape.sequences {
         let sql = format!(
             "SELECT setval($1::regclass, v) FROM (SELECT max({})::bigint AS v FROM {table}) m \
              WHERE v IS NOT NULL",
             quote_ident(column)
         );
-        let params = [Value::Text(sequence)];
+        let params = [Value::Text(sequence.clone())];
         let params = types::typed(&params);
         client
             .query_typed(&sql, &types::refs(&params))
             .await
-            .map_err(failed)?;
+            .map_err(|e| error::classify(format!("cannot advance the sequences of {table}"), e))?;
     }
     Ok(())
 }
@@ -329,16 +533,7 @@ async fn copy_text(
     let mut seen = 0u64;
     while let Some(batch) = rows.next_batch().await {
         for row in batch? {
-            // The server would round a float to a `real` without a word.
-            let narrowed = (row.iter().zip(types).zip(&spec.columns)).find_map(
-                |((value, ty), column)| match (value, ty) {
-                    (Value::Float(f), &Type::FLOAT4) => types::float4(*f)
-                        .err()
-                        .map(|e| format!("column `{column}` ({ty}): {e}")),
-                    _ => None,
-                },
-            );
-            if let Some(why) = narrowed {
+            if let Some(why) = narrowed(&row, types, spec) {
                 return Err(LoadFailure {
                     row: Some(seen),
                     error: CoreError::backend(ErrorKind::Database, why),
@@ -363,6 +558,18 @@ async fn copy_text(
         sink.send(buffer.freeze()).await.map_err(copy_failed)?;
     }
     sink.finish().await.map_err(copy_failed)
+}
+
+/// The value of `row` that the server would round to its column's type
+/// without a word (a float to a `real`), and why: sent as text, only
+/// dbinit can refuse it.
+fn narrowed(row: &[Value], types: &[Type], spec: &LoadSpec) -> Option<String> {
+    (row.iter().zip(types).zip(&spec.columns)).find_map(|((value, ty), column)| match (value, ty) {
+        (Value::Float(f), &Type::FLOAT4) => types::float4(*f)
+            .err()
+            .map(|e| format!("column `{column}` ({ty}): {e}")),
+        _ => None,
+    })
 }
 
 /// A value in `COPY`'s text format.

@@ -34,6 +34,9 @@ pub struct PostgresSession {
     lock: LockSettings,
     /// Set when the run is cancelled: stops a lease wait between polls.
     cancelled: Arc<AtomicBool>,
+    /// What loads learned of their tables; forgotten at every change of
+    /// schema this session makes.
+    shapes: bulk::Shapes,
 }
 
 /// What the lock strategy is chosen from, and once chosen, the choice.
@@ -60,6 +63,7 @@ impl PostgresSession {
                 resolved: None,
             },
             cancelled: Arc::new(AtomicBool::new(false)),
+            shapes: bulk::Shapes::new(),
         }
     }
 
@@ -278,6 +282,7 @@ impl Session for PostgresSession {
     }
 
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
+        self.shapes.clear();
         self.simple(sql, "batch failed").await
     }
 
@@ -395,6 +400,7 @@ impl Session for PostgresSession {
     }
 
     async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        self.shapes.clear();
         script::run(self.client(), script).await
     }
 
@@ -454,7 +460,11 @@ impl Session for PostgresSession {
         if own {
             self.begin().await?;
         }
-        let result = bulk::load(self.client(), spec, rows).await;
+        let client = self
+            .client
+            .as_ref()
+            .expect("the client is present until drop");
+        let result = bulk::load(client, &mut self.shapes, spec, rows).await;
         if own {
             match &result {
                 Ok(_) => self.commit().await?,

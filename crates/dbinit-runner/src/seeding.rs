@@ -97,7 +97,7 @@ async fn run_each(
     dry_run: bool,
     reports: &mut Vec<SeederReport>,
 ) -> Result<(), CoreError> {
-    let history = history(seeders, session).await?;
+    let mut history = history(seeders, session).await?;
     for seeder in seeders {
         init.interrupt
             .check(&format!("seeder `{}`", seeder.name()))?;
@@ -114,8 +114,7 @@ async fn run_each(
             reports.push(report(*seeder, SeedStatus::Present));
             continue;
         }
-        let recorded = history.get(seeder.name()).is_some();
-        reports.push(seed_one(init, *seeder, session, recorded, dry_run).await?);
+        reports.push(seed_one(init, *seeder, session, &mut history, dry_run).await?);
     }
     Ok(())
 }
@@ -155,9 +154,10 @@ async fn seed_one(
     init: &Initializer,
     seeder: &dyn Seeder,
     session: &mut dyn Session,
-    recorded: bool,
+    history: &mut SeedHistory,
     dry_run: bool,
 ) -> Result<SeederReport, CoreError> {
+    let recorded = history.get(seeder.name()).is_some();
     let started = Instant::now();
     // The transaction's own failures (a locked database, a lost
     // connection) keep their kind; only the seeder's are SeedFailed.
@@ -190,7 +190,9 @@ async fn seed_one(
         return Ok(done);
     }
     if is_once(seeder) || outcome.wrote() || !recorded {
-        let record = SeedHistory::record(session, seeder, init.environment, outcome).await;
+        let record = history
+            .record(session, seeder, init.environment, outcome)
+            .await;
         if let Err(e) = record {
             let _ = session.rollback().await;
             return Err(e);
@@ -220,6 +222,7 @@ async fn seed_one(
         }
         return Err(e);
     }
+    history.committed();
     fault::point("seed.committed");
     if outcome.wrote() {
         tracing::info!(

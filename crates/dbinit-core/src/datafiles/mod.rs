@@ -353,9 +353,10 @@ impl SeedFiles {
     /// file that cannot be read.
     pub fn seeders(&self, environment: Environment) -> Result<Vec<Box<dyn Seeder>>, CoreError> {
         let mut out: Vec<Box<dyn Seeder>> = Vec::new();
+        let tables = std::sync::Arc::new(seeder::Tables::default());
         for dir in self.directories(environment) {
             for file in self.files_in(&dir)? {
-                out.push(Box::new(seeder::FileSeeder::new(file)?));
+                out.push(Box::new(seeder::FileSeeder::new(file, tables.clone())?));
             }
         }
         Ok(out)

@@ -2,6 +2,9 @@
 //! streams it through [`Session::load_rows`](crate::Session::load_rows)
 //! while another thread parses it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
@@ -21,6 +24,9 @@ const AHEAD: usize = 4;
 
 pub(crate) struct FileSeeder {
     file: DataFile,
+    /// The tables' columns and indexes, shared by the files of one run:
+    /// a thousand small files into one table look it up once.
+    tables: Arc<Tables>,
     checksum: String,
     /// The file's size and time when it was checksummed.
     stamp: Option<(u64, std::time::SystemTime)>,
@@ -30,7 +36,7 @@ impl FileSeeder {
     /// Reads the file once for its checksum (with its manifest entry: a new
     /// table, key or version loads it again too). The load checks that it
     /// reads the same bytes.
-    pub(crate) fn new(file: DataFile) -> Result<Self, CoreError> {
+    pub(crate) fn new(file: DataFile, tables: Arc<Tables>) -> Result<Self, CoreError> {
         let sum = Checksum::new(&file.entry);
         let stamp = file.content.stamp();
         let content = file.content.open().map_err(|e| cannot_read(&file, &e))?;
@@ -39,6 +45,7 @@ impl FileSeeder {
         Ok(FileSeeder {
             checksum: sum.value(),
             stamp,
+            tables,
             file,
         })
     }
@@ -64,7 +71,7 @@ impl FileSeeder {
         cx: &mut SeedContext<'_>,
     ) -> Result<(Plan, LoadSpec), CoreError> {
         let entry = &self.file.entry;
-        let columns = cx.session.columns(&entry.table).await?;
+        let (columns, indexes) = &*self.tables.get(&entry.table, cx).await?;
         if columns.is_empty() {
             return Err(self.failed(format!(
                 "table `{}` does not exist (the manifest loads {} into it); create it in a \
@@ -81,7 +88,7 @@ impl FileSeeder {
                     message: format!(
                         "table `{}` has no such column (it has: {})",
                         entry.table,
-                        names(&columns)
+                        names(columns)
                     ),
                 }));
             };
@@ -94,8 +101,7 @@ impl FileSeeder {
                 message: "is a key column, but the file does not give it".to_owned(),
             }));
         }
-        let indexes = cx.session.indexes(&entry.table).await?;
-        if !unique_on(&columns, &indexes, &entry.key) {
+        if !unique_on(columns, indexes, &entry.key) {
             return Err(self.failed(format!(
                 "table `{}` has no primary key or unique index on exactly ({}), so rows cannot \
                  be matched by that key; add one in a migration (CREATE UNIQUE INDEX … ON {} \
@@ -121,6 +127,40 @@ impl FileSeeder {
             into_empty: empty,
         };
         Ok((Plan { fields }, spec))
+    }
+}
+
+/// Columns and indexes by table, read once per run: data files load rows,
+/// never change a schema, and load after everything that does.
+#[derive(Default)]
+pub(crate) struct Tables(Mutex<HashMap<String, Arc<TableFacts>>>);
+
+/// A table's columns and indexes.
+type TableFacts = (Vec<Column>, Vec<Index>);
+
+impl Tables {
+    async fn get(
+        &self,
+        table: &str,
+        cx: &mut SeedContext<'_>,
+    ) -> Result<Arc<TableFacts>, CoreError> {
+        if let Some(known) = self.lock().get(table) {
+            return Ok(known.clone());
+        }
+        let columns = cx.session.columns(table).await?;
+        if columns.is_empty() {
+            // Not there (yet): nothing to remember.
+            return Ok(Arc::new((columns, Vec::new())));
+        }
+        let found = Arc::new((columns, cx.session.indexes(table).await?));
+        self.lock().insert(table.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TableFacts>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
