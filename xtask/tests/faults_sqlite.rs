@@ -229,4 +229,13 @@ fn unusable_paths_are_refused_and_leave_nothing_behind() {
     assert!(init(&nested).status.success());
     assert!(strays.path().join("made/app.db").is_file());
     assert!(!strays.path().join("new").exists());
+    // Climbing back into a linked directory resolves the link, as naming
+    // it directly does: the database is where the link leads.
+    let real = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(real.path(), strays.path().join("linked")).unwrap();
+    assert!(init(&strays.path().join("gone/../linked/app.db"))
+        .status
+        .success());
+    assert!(real.path().join("app.db").is_file());
+    assert!(!strays.path().join("gone").exists());
 }

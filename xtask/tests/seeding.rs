@@ -348,10 +348,14 @@ fn bad_files_change_nothing(backend: Backend) {
             "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": \"x\"},\n {\"slug\": \"b\", \"lang\": \"en\", \"body\": \"first\", \"body\": \"second\"}]",
             format!("{shown} line 2, column `body`: is given twice in this object"),
         ),
-        // A header that is not a list of names is named by its field.
+        // A header that may not be a list of names is named by its field.
         (
             "[{\"DBINIT_ADMIN_PASSWORD=Zq-hunter2\": 1}]",
-            format!("{shown} line 1: field 1 of the header holds `=`"),
+            format!("{shown} line 1: field 1 of the header (a name that is not shown) is no column"),
+        ),
+        (
+            "[{\"slug\\u0000x\": 1}]",
+            format!("{shown} line 1: field 1 of the header holds control characters"),
         ),
         (
             "[{\"slug\": \"a\", \"lang\": \"en\", \"body\": null},\n]",
@@ -362,6 +366,7 @@ fn bad_files_change_nothing(backend: Backend) {
         let out = xtask(&["seed"], &url, set.path(), files.path());
         assert_eq!(exit_code(&out), 50, "{contents:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(&says), "{contents:?}\nwants: {says}\ngot: {}", stderr(&out));
+        assert!(!stderr(&out).contains("Zq-hunter2"), "{}", stderr(&out));
         assert_eq!(dump_blocking(&url), before, "{contents:?} changed the database");
     }
     std::fs::write(&notes, NOTES_JSON).unwrap();
@@ -841,31 +846,39 @@ fn numbers_arrive_exactly(backend: Backend) {
         ),
     )
     .unwrap();
-    std::fs::write(
-        files.path().join("common/rounded.csv"),
-        "id,amount\n1,12345678901234567.89\n",
-    )
-    .unwrap();
-    let out = xtask(&["seed"], &url, set.path(), files.path());
-    match backend {
-        Backend::Sqlite => {
-            assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
-            assert!(
-                stderr(&out).contains(&format!(
-                    "{} line 2: column `amount`: `12345678901234567.89` would not be stored as written",
-                    shown("rounded.csv")
-                )),
-                "{}",
-                stderr(&out)
-            );
-            assert_eq!(scalar(&url, "SELECT count(*) FROM rounded"), "0");
-        }
-        Backend::Postgres => {
-            ok(&out);
-            assert_eq!(
-                scalar(&url, "SELECT amount::text FROM rounded"),
-                "12345678901234567.89"
-            );
+    // Too many digits, or out of a float's range either way.
+    for amount in ["12345678901234567.89", "1e400", "1e-400"] {
+        std::fs::write(
+            files.path().join("common/rounded.csv"),
+            format!("id,amount\n1,{amount}\n"),
+        )
+        .unwrap();
+        let out = xtask(&["seed"], &url, set.path(), files.path());
+        match backend {
+            Backend::Sqlite => {
+                assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+                assert!(
+                    stderr(&out).contains(&format!(
+                        "{} line 2: column `amount`: `{amount}` would not be stored as written",
+                        shown("rounded.csv")
+                    )),
+                    "{}",
+                    stderr(&out)
+                );
+                assert_eq!(scalar(&url, "SELECT count(*) FROM rounded"), "0");
+            }
+            Backend::Postgres => {
+                ok(&out);
+                assert_eq!(
+                    scalar(
+                        &url,
+                        "SELECT amount = $$AMOUNT$$::numeric FROM rounded"
+                            .replace("AMOUNT", amount)
+                            .as_str()
+                    ),
+                    "t"
+                );
+            }
         }
     }
 }

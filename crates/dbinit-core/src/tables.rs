@@ -4,9 +4,12 @@
 //! A lexical scan, not a parser: `CREATE TABLE`, `DROP TABLE` and
 //! `ALTER TABLE … RENAME TO` outside comments, strings and dollar-quoted
 //! bodies (a function that creates a table at call time does not count).
-//! Temporary tables do not count either. A table made some other way
-//! (`SELECT … INTO`, a procedure) is not seen: the check can only miss a
-//! table, never invent one.
+//! Temporary tables and schema-qualified ones (`audit.log` may live in
+//! another schema than the one introspection lists) do not count either;
+//! `ALTER TABLE … SET SCHEMA` moves one out. A table made some other way
+//! (`SELECT … INTO`, a procedure) is not seen. A table dropped or moved
+//! where the scan cannot see it (inside `DO` or `EXECUTE`, or after a `SET
+//! search_path`) is expected all the same: `baseline` then names it.
 
 /// A token of SQL that matters here.
 #[derive(Debug, PartialEq)]
@@ -130,7 +133,12 @@ pub(crate) fn tables_left_by<'a>(scripts: impl IntoIterator<Item = &'a str>) -> 
                         if at(j) == "IF" && at(j + 1) == "NOT" && at(j + 2) == "EXISTS" {
                             j += 3;
                         }
-                        if let (Some(name), false) = (name_at(&tokens, j).0, temporary) {
+                        // `other.t` may be in another schema than the one
+                        // introspection lists: not checked.
+                        let qualified = tokens.get(j + 1) == Some(&Token::Punct('.'));
+                        if let (Some(name), false, false) =
+                            (name_at(&tokens, j).0, temporary, qualified)
+                        {
                             if !tables.contains(&name) {
                                 tables.push(name);
                             }
@@ -161,12 +169,16 @@ pub(crate) fn tables_left_by<'a>(scripts: impl IntoIterator<Item = &'a str>) -> 
                         j += 1;
                     }
                     let (old, next) = name_at(&tokens, j);
-                    if let (Some(old), "RENAME", "TO") = (old, at(next), at(next + 1)) {
-                        if let Some(new) = name_at(&tokens, next + 2).0 {
-                            if let Some(t) = tables.iter_mut().find(|t| **t == old) {
-                                *t = new;
+                    match (old, at(next), at(next + 1)) {
+                        (Some(old), "RENAME", "TO") => {
+                            if let Some(new) = name_at(&tokens, next + 2).0 {
+                                if let Some(t) = tables.iter_mut().find(|t| **t == old) {
+                                    *t = new;
+                                }
                             }
                         }
+                        (Some(old), "SET", "SCHEMA") => tables.retain(|t| *t != old),
+                        _ => {}
                     }
                 }
                 _ => {}
@@ -203,12 +215,14 @@ mod tests {
     fn creates_drops_and_renames_are_followed_in_order() {
         let scripts = [
             "CREATE TABLE tenants (id INT); -- CREATE TABLE commented (x INT);\n\
-             create table if not exists public.Users (id int, note text default 'CREATE TABLE no (x)');\n\
+             create table if not exists Users (id int, note text default 'CREATE TABLE no (x)');\n\
+             CREATE TABLE audit.log (x INT);\n\
              CREATE TEMP TABLE scratch (x INT);\n\
              CREATE UNLOGGED TABLE \"Mixed Case\" (x INT);",
             "CREATE FUNCTION f() RETURNS void AS $$ CREATE TABLE inside (x INT); $$ LANGUAGE sql;\n\
              CREATE TABLE old_name (x INT);\nALTER TABLE old_name RENAME TO new_name;\n\
-             ALTER TABLE tenants RENAME COLUMN id TO tenant_id;",
+             ALTER TABLE tenants RENAME COLUMN id TO tenant_id;\n\
+             CREATE TABLE moved (x INT); ALTER TABLE moved SET SCHEMA archive;",
             "DROP TABLE IF EXISTS gone, \"Mixed Case\"; /* DROP TABLE tenants; */\n\
              CREATE INDEX tenants_id ON tenants (id);",
         ];

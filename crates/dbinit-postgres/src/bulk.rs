@@ -150,8 +150,10 @@ pub(crate) async fn load(
                     advance_sequences(client, &table, &shape).await?;
                     return Ok(outcome);
                 }
-                // Refused: again through COPY, which names the row.
-                Err(_) => {
+                // A cancel, a lost connection: not the rows' doing.
+                Err(Refused::Other(e)) => return Err(e.into()),
+                // A row refused: again through COPY, which names it.
+                Err(Refused::Row) => {
                     client
                         .batch_execute("ROLLBACK TO SAVEPOINT dbinit_load")
                         .await
@@ -164,6 +166,14 @@ pub(crate) async fn load(
     staged(client, spec, &shape, &mut rows).await
 }
 
+/// Why [`upsert_values`] did not load a batch.
+enum Refused {
+    /// A row of it (the `COPY` path names which).
+    Row,
+    /// Anything else: a cancel, the connection.
+    Other(CoreError),
+}
+
 /// `INSERT … VALUES … ON CONFLICT` of `batch`, counting what it created and
 /// changed as it goes (`xmax = 0` marks a row it inserted).
 async fn upsert_values(
@@ -171,12 +181,12 @@ async fn upsert_values(
     spec: &LoadSpec,
     shape: &Shape,
     batch: &[Vec<Value>],
-) -> Result<LoadOutcome, CoreError> {
-    if let Some(why) = batch
+) -> Result<LoadOutcome, Refused> {
+    if batch
         .iter()
-        .find_map(|row| narrowed(row, &shape.types, spec))
+        .any(|row| narrowed(row, &shape.types, spec).is_some())
     {
-        return Err(CoreError::backend(ErrorKind::Database, why));
+        return Err(Refused::Row);
     }
     let width = spec.columns.len().max(1);
     let (mut created, mut changed) = (0u64, 0u64);
@@ -202,7 +212,11 @@ async fn upsert_values(
         let row = client
             .query_typed_one(&sql, &types::refs(&params))
             .await
-            .map_err(|e| error::classify("the database refused a row", e))?;
+            .map_err(|e| match e.code().and_then(|c| c.code().get(..2)) {
+                // Data exceptions, integrity and cardinality violations.
+                Some("21" | "22" | "23") => Refused::Row,
+                _ => Refused::Other(error::classify("cannot load", e)),
+            })?;
         created += u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
         changed += u64::try_from(row.get::<_, i64>(1)).unwrap_or(0);
     }

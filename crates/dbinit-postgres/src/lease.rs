@@ -365,6 +365,9 @@ fn lost() -> CoreError {
     )
 }
 
+/// How long a release over a fresh connection may take.
+const FRESH_RELEASE: Duration = Duration::from_secs(10);
+
 /// Stops the heartbeat and deletes the row: over the session's connection,
 /// or, when that one is gone (a server restart, a pooler that closed it),
 /// over a fresh one from `pool`. When neither works, says on stderr how to
@@ -393,16 +396,30 @@ pub(crate) async fn release(
         Ok(n) => Ok(n),
         Err(first) if client.is_closed() || first.as_db_error().is_none() => {
             tracing::debug!(error = %first, "releasing the lease over a fresh connection");
-            match pool.get().await {
-                Ok(fresh) => fresh
-                    .execute_typed(RELEASE, &token)
-                    .await
-                    .map_err(|e| error::classify("cannot release the initialization lease", e)),
-                Err(e) => Err(CoreError::backend(
-                    ErrorKind::Unreachable,
-                    format!("cannot release the initialization lease: {e}"),
-                )),
-            }
+            // Bounded: the server this path is for may be the one down.
+            let fresh = async {
+                match pool.get().await {
+                    Ok(fresh) => fresh
+                        .execute_typed(RELEASE, &token)
+                        .await
+                        .map_err(|e| error::classify("cannot release the initialization lease", e)),
+                    Err(e) => Err(CoreError::backend(
+                        ErrorKind::Unreachable,
+                        format!("cannot release the initialization lease: {e}"),
+                    )),
+                }
+            };
+            tokio::time::timeout(FRESH_RELEASE, fresh)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(CoreError::backend(
+                        ErrorKind::Unreachable,
+                        format!(
+                            "cannot release the initialization lease: no connection within {} s",
+                            FRESH_RELEASE.as_secs()
+                        ),
+                    ))
+                })
         }
         Err(e) => Err(error::classify(
             "cannot release the initialization lease",

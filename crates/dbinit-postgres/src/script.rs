@@ -224,6 +224,9 @@ fn copy_with_client(statements: &[Statement<'_>]) -> Option<usize> {
         }
         let bytes = s.text.as_bytes();
         let mut i = 0;
+        // The word before this one: only `FROM STDIN` and `TO STDOUT` count
+        // (a column may be named `stdin`).
+        let mut previous = "";
         while i < bytes.len() {
             match bytes[i] {
                 b'\'' | b'"' => i = skip_quoted(bytes, i, bytes[i], false),
@@ -231,18 +234,27 @@ fn copy_with_client(statements: &[Statement<'_>]) -> Option<usize> {
                     i = s.text[i..].find('\n').map_or(bytes.len(), |n| i + n);
                 }
                 b'/' if bytes.get(i + 1) == Some(&b'*') => i = skip_block_comment(bytes, i),
-                c if c.is_ascii_alphabetic() => {
+                c if c.is_ascii_alphanumeric() || c == b'_' => {
                     let end = (i..bytes.len())
                         .find(|&j| !(bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_'))
                         .unwrap_or(bytes.len());
                     let word = &s.text[i..end];
-                    if word.eq_ignore_ascii_case("STDIN") || word.eq_ignore_ascii_case("STDOUT") {
+                    let streamed = (previous.eq_ignore_ascii_case("FROM")
+                        && word.eq_ignore_ascii_case("STDIN"))
+                        || (previous.eq_ignore_ascii_case("TO")
+                            && word.eq_ignore_ascii_case("STDOUT"));
+                    if streamed {
                         let leading = s.text.len() - s.text.trim_start().len();
                         return Some(s.start + leading);
                     }
+                    previous = word;
                     i = end;
                 }
-                _ => i += 1,
+                c if c.is_ascii_whitespace() => i += 1,
+                _ => {
+                    previous = "";
+                    i += 1;
+                }
             }
         }
         None
@@ -431,6 +443,9 @@ mod tests {
         assert_eq!(at("COPY t FROM PROGRAM 'cat' -- stdin\n;"), None);
         assert_eq!(at("SELECT 'COPY t FROM STDIN';"), None);
         assert_eq!(at("CREATE TABLE stdin (a int);"), None);
+        assert_eq!(at("COPY t (stdin, b) FROM '/srv/t.csv';"), None);
+        assert_eq!(at("COPY t FROM 1stdin;"), None);
+        assert_eq!(at("COPY t FROM /* psql's */ STDIN;"), Some(1));
     }
 
     #[test]

@@ -47,6 +47,21 @@ struct LockSettings {
     resolved: Option<Strategy>,
 }
 
+/// Whether `sql` may change a table a load has looked at: what forgets
+/// the loads' cache. A batch of several statements counts whatever its
+/// first.
+fn changes_schema(sql: &str) -> bool {
+    let first = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or("");
+    !["SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES"]
+        .iter()
+        .any(|k| first.eq_ignore_ascii_case(k))
+        || sql.contains(';')
+}
+
 impl PostgresSession {
     pub(crate) fn new(pool: Pool, client: Object, tls: MakeRustlsConnect, target: &Target) -> Self {
         PostgresSession {
@@ -249,6 +264,9 @@ impl Session for PostgresSession {
     }
 
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+        if changes_schema(sql) {
+            self.shapes.clear();
+        }
         let params = typed(params);
         self.client()
             .execute_typed(sql, &refs(&params))
@@ -282,7 +300,9 @@ impl Session for PostgresSession {
     }
 
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
-        self.shapes.clear();
+        if changes_schema(sql) {
+            self.shapes.clear();
+        }
         self.simple(sql, "batch failed").await
     }
 
@@ -330,6 +350,8 @@ impl Session for PostgresSession {
         } else {
             Ok(())
         };
+        // A connection that could not roll back is closed, never pooled.
+        self.discard |= rolled_back.is_err();
         let released = match (held, rolled_back) {
             // Its connection is closed, not pooled: the server lets go of
             // the advisory lock with it.
@@ -339,8 +361,10 @@ impl Session for PostgresSession {
             }
             // A row outlives the connection: it is deleted, over another
             // connection if need be.
-            (Held::Lease(lease), _) => {
-                lease::release(self.client(), &self.pool, lease, self.lock.lease_ttl).await
+            (Held::Lease(lease), rolled_back) => {
+                let released =
+                    lease::release(self.client(), &self.pool, lease, self.lock.lease_ttl).await;
+                released.and(rolled_back)
             }
             (Held::Nothing, rolled_back) => rolled_back,
         };

@@ -64,7 +64,11 @@ fn text(value: &Value, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError
 /// digits than a 4-byte float holds would be stored as another.
 pub(crate) fn float4(f: f64) -> Result<f32, BoxError> {
     let narrow = f as f32;
-    if f.is_finite() && format!("{f:e}") != format!("{narrow:e}") {
+    // The same number: held exactly, or written no more precisely than a
+    // `real` reads back (0.1).
+    let same =
+        !f.is_finite() || f64::from(narrow) == f || format!("{f:e}") == format!("{narrow:e}");
+    if !same {
         return Err(format!(
             "`{f}` has more digits than a 4-byte float (real) holds: it would be stored as \
              {narrow}; round it, or use double precision"

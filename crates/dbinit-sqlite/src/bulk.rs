@@ -119,17 +119,25 @@ fn inexact(row: &[Value], columns: &[NumberColumn]) -> Option<CoreError> {
         let (Value::Text(text), Some(name)) = (value, column) else {
             return None;
         };
+        use dbinit_core::datafiles::{excerpt, Decimal};
         let t = text.trim();
-        let decimal = dbinit_core::datafiles::Decimal::parse(t)?;
-        if t.parse::<i64>().is_ok() || decimal.significant_digits() <= EXACT_DIGITS {
+        let decimal = Decimal::parse(t)?;
+        // A float that reads back as the number (not one out of range).
+        let as_float = t.parse::<f64>().ok().filter(|f| f.is_finite());
+        let reads_back =
+            as_float.is_some_and(|f| Decimal::parse(&format!("{f:e}")) == Some(decimal.clone()));
+        let fits = t.parse::<i64>().is_ok()
+            || (decimal.significant_digits() <= EXACT_DIGITS && reads_back);
+        if fits {
             return None;
         }
         Some(CoreError::backend(
             ErrorKind::Database,
             format!(
-                "column `{name}`: `{t:.40}` would not be stored as written: SQLite keeps a \
-                 number as a 64-bit integer or a float of {EXACT_DIGITS} significant digits; \
-                 declare the column TEXT to keep every digit, or round the value"
+                "column `{name}`: `{}` would not be stored as written: SQLite keeps a number as \
+                 a 64-bit integer or a float of {EXACT_DIGITS} significant digits; declare the \
+                 column TEXT to keep every digit, or round the value",
+                excerpt(t)
             ),
         ))
     })

@@ -49,6 +49,11 @@ impl DbFile {
         self.companion(".lock")
     }
 
+    /// SQLite's rollback journal beside the database.
+    pub(crate) fn journal_path(&self) -> PathBuf {
+        self.companion("-journal")
+    }
+
     /// Resolves an existing database (`status`, `health`): it must exist.
     pub(crate) fn existing(path: &Path) -> Result<DbFile, CoreError> {
         match fs::symlink_metadata(path) {
@@ -410,16 +415,25 @@ fn resolve_dir(dir: &Path) -> Result<(PathBuf, Vec<std::ffi::OsString>), CoreErr
     let mut resolved =
         fs::canonicalize(&existing).map_err(|e| error::io("resolve", &existing, e))?;
     let mut missing = Vec::new();
+    let mut climbed = false;
     for component in &components[found..] {
         match component {
             Component::Normal(name) => missing.push(name.to_os_string()),
             Component::ParentDir => {
+                climbed = true;
                 if missing.pop().is_none() {
                     resolved.pop();
                 }
             }
             Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
         }
+    }
+    if climbed {
+        // `new/../existing` climbed back into what exists: resolve that
+        // again, links and all (the path has no `..` left).
+        let mut again = resolved;
+        again.extend(&missing);
+        return resolve_dir(&again);
     }
     Ok((resolved, missing))
 }
@@ -433,8 +447,11 @@ fn create_dirs(existing: &Path, missing: &[std::ffi::OsString]) -> Result<Vec<Pa
         dir.push(name);
         match fs::DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => created.push(dir.clone()),
-            // Another process made it first: fine, but not ours to remove.
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            // Another process made it first: fine, but not ours to remove;
+            // and a directory, not a link to one somewhere else.
+            Err(e)
+                if e.kind() == io::ErrorKind::AlreadyExists
+                    && fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) => {}
             Err(e) => {
                 for dir in created.iter().rev() {
                     let _ = fs::remove_dir(dir);

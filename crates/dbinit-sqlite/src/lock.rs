@@ -31,6 +31,7 @@ use crate::error;
 /// holder is done.
 pub(crate) fn acquire(
     path: &Path,
+    journal: &Path,
     wait: Duration,
     share_if_busy: bool,
     cancelled: &AtomicBool,
@@ -94,10 +95,9 @@ pub(crate) fn acquire(
         return Ok((file, held));
     }
     // Best effort: the pid only improves a waiter's error message. A crashed
-    // writer's mark stays until a write of ours has read (and so
-    // recovered) the database.
+    // writer's mark stays while its journal does (until a read recovers it).
     let state = match first_line(&file).as_deref().and_then(holder_line) {
-        Some((_, WRITING)) => WRITING,
+        Some((_, WRITING)) if journal.exists() => WRITING,
         _ => HELD,
     };
     let _ = record(&file, state);

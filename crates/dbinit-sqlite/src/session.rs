@@ -115,10 +115,10 @@ impl SqliteSession {
             // A private in-memory database has no other process to race.
             return Ok(InitLock::exclusive(":memory:", Duration::ZERO));
         };
-        let path = db.lock_path();
+        let (path, journal) = (db.lock_path(), db.journal_path());
         let cancelled = self.cancelled.clone();
         let (file, held) = blocking(self.run_inline, move || {
-            lock::acquire(&path, wait, share_if_busy, &cancelled)
+            lock::acquire(&path, &journal, wait, share_if_busy, &cancelled)
         })
         .await??;
         self.lock_file = Some(file);
@@ -366,7 +366,11 @@ impl Session for SqliteSession {
 
     async fn release_init_lock(&mut self, held: InitLock) -> Result<(), CoreError> {
         if let Some(file) = self.lock_file.take() {
-            lock::release(file, &held.name, std::mem::take(&mut self.marked_writing))?;
+            // A transaction still open could leave a journal: then the
+            // mark stays.
+            let finished = self.conn.as_ref().is_some_and(Connection::is_autocommit);
+            let wrote = std::mem::take(&mut self.marked_writing) && finished;
+            lock::release(file, &held.name, wrote)?;
         }
         Ok(())
     }

@@ -297,7 +297,7 @@ impl JsonField {
 
 /// At most 40 characters of what a file gave, with control characters
 /// escaped: enough to find it, never a screenful.
-pub(crate) fn excerpt(field: &str) -> String {
+pub fn excerpt(field: &str) -> String {
     let mut shown: String = field
         .chars()
         .take(40)
@@ -309,8 +309,11 @@ pub(crate) fn excerpt(field: &str) -> String {
     shown
 }
 
+/// The largest power of ten [`Decimal`] takes.
+const MAX_EXPONENT: u64 = 1_000_000;
+
 /// A decimal number by its value: `-0012.500` and `-1.25e1` are one.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decimal {
     negative: bool,
     /// The significant digits, without leading or trailing zeros.
@@ -343,6 +346,11 @@ impl Decimal {
         let exponent = exponent
             .checked_sub(frac.len() as i64)?
             .checked_add(trailing)?;
+        // Far beyond what any column holds (PostgreSQL's numeric: 131,072
+        // digits before the point): not a number to load.
+        if exponent.unsigned_abs() > MAX_EXPONENT {
+            return None;
+        }
         Some(if digits.is_empty() {
             Decimal {
                 negative: false,
@@ -631,6 +639,9 @@ mod tests {
         assert_eq!(Decimal::parse("1e"), None);
         assert_eq!(Decimal::parse("."), None);
         assert_eq!(Decimal::parse("1e99999999999999999999"), None);
+        assert_eq!(Decimal::parse("1e-9223372036854775808"), None);
+        assert_eq!(Decimal::parse("12e9223372036854775807"), None);
+        assert!(json("numeric(10,2)", "12e9223372036854775807").is_err());
     }
 
     #[test]

@@ -47,7 +47,7 @@ use serde::Deserialize;
 
 use crate::{CoreError, Environment, Seeder};
 
-pub use convert::{parse_date, parse_timestamp, parse_uuid, Decimal, Timestamp};
+pub use convert::{excerpt, parse_date, parse_timestamp, parse_uuid, Decimal, Timestamp};
 pub use embed::embed;
 
 /// The manifest's name in every environment directory.

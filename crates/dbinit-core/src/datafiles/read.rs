@@ -57,25 +57,19 @@ impl RowError {
 /// The longest column name shown (PostgreSQL's identifier limit).
 const NAME_LIMIT: usize = 63;
 
-/// Why `name` (from a file) is not something to show as a column name: too
-/// long, control characters, or `KEY=value` (a line of an environment, say).
-fn unreadable(name: &str) -> Option<&'static str> {
-    if name.len() > NAME_LIMIT {
-        Some("is longer than 63 bytes")
-    } else if name.chars().any(char::is_control) {
-        Some("holds control characters")
-    } else if name.contains('=') {
-        Some("holds `=`")
-    } else {
-        None
-    }
+/// Whether `name` (from a file) may be shown as a column name: not too
+/// long, no control characters, not `KEY=value` (a line of an
+/// environment, say).
+pub(crate) fn showable(name: &str) -> bool {
+    name.len() <= NAME_LIMIT && !name.chars().any(char::is_control) && !name.contains('=')
 }
 
-/// `` `name` ``, or a stand-in when the file's text is not a name.
+/// `` `name` ``, or a stand-in when the file's text may not be a name.
 fn shown_name(name: &str) -> String {
-    match unreadable(name) {
-        None => format!("`{name}`"),
-        Some(_) => "(a name that is not shown)".to_owned(),
+    if showable(name) {
+        format!("`{name}`")
+    } else {
+        "(a name that is not shown)".to_owned()
     }
 }
 
@@ -322,14 +316,13 @@ fn check_members(
     line: u64,
 ) -> Result<(), RowError> {
     given_once(members, line)?;
-    let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-    let missing: Vec<String> = (header.iter())
-        .filter(|h| !keys.contains(&h.as_str()))
-        .map(|h| shown_name(h))
+    let keys: HashSet<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    let columns: HashSet<&str> = header.iter().map(String::as_str).collect();
+    let missing: Vec<&str> = (header.iter().map(String::as_str))
+        .filter(|h| !keys.contains(h))
         .collect();
-    let extra: Vec<String> = (keys.iter())
-        .filter(|k| !header.iter().any(|h| h == *k))
-        .map(|k| shown_name(k))
+    let extra: Vec<&str> = (members.iter().map(|(k, _)| k.as_str()))
+        .filter(|k| !columns.contains(k))
         .collect();
     if missing.is_empty() && extra.is_empty() {
         return Ok(());
@@ -345,21 +338,25 @@ fn check_members(
     ))
 }
 
-fn list(names: &[String]) -> String {
+/// At most ten names, each shown as [`shown_name`] allows.
+fn list(names: &[&str]) -> String {
     if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
+        return "none".to_owned();
     }
+    let mut shown: Vec<String> = names.iter().take(10).map(|n| shown_name(n)).collect();
+    if names.len() > 10 {
+        shown.push(format!("and {} more", names.len() - 10));
+    }
+    shown.join(", ")
 }
 
 /// Refuses an object that gives a member twice: a map would keep the last
 /// one without a word.
 fn given_once(members: &[(String, Box<RawValue>)], line: u64) -> Result<(), RowError> {
-    let twice = (members.iter().enumerate())
-        .find(|(i, (k, _))| members[..*i].iter().any(|(earlier, _)| earlier == k));
+    let mut seen = HashSet::with_capacity(members.len());
+    let twice = members.iter().find(|(k, _)| !seen.insert(k.as_str()));
     match twice {
-        Some((_, (key, _))) => Err(RowError {
+        Some((key, _)) => Err(RowError {
             line,
             column: Some(key.clone()),
             message: "is given twice in this object; give each member once".to_owned(),
@@ -368,18 +365,20 @@ fn given_once(members: &[(String, Box<RawValue>)], line: u64) -> Result<(), RowE
     }
 }
 
-/// Refuses a header with a name missing, given twice, or unreadable: a
-/// file whose first line is not a list of names is named by the field.
+/// Refuses a header with a name missing, given twice, or unreadable (a
+/// file whose first line is not a list of names is named by the field).
 fn check_header(names: &[String], line: u64) -> Result<(), RowError> {
     for (i, name) in names.iter().enumerate() {
         if name.is_empty() {
             return Err(RowError::at(line, format!("column {} has no name", i + 1)));
         }
-        if let Some(why) = unreadable(name) {
+        // No table has such a column: the first line is not a header.
+        if name.chars().any(char::is_control) {
             return Err(RowError::at(
                 line,
                 format!(
-                    "field {} of the header {why}: it is not a column name (is this a data file?)",
+                    "field {} of the header holds control characters: it is not a column name \
+                     (is this a data file?)",
                     i + 1
                 ),
             ));

@@ -82,6 +82,18 @@ impl FileSeeder {
         let mut fields = Vec::with_capacity(header.len());
         for (index, name) in header.iter().enumerate() {
             let Some(column) = columns.iter().find(|c| &c.name == name) else {
+                if !super::read::showable(name) {
+                    return Err(self.refused(&RowError {
+                        line: header_line,
+                        column: None,
+                        message: format!(
+                            "field {} of the header (a name that is not shown) is no column of \
+                             table `{}`",
+                            index + 1,
+                            entry.table
+                        ),
+                    }));
+                }
                 return Err(self.refused(&RowError {
                     line: header_line,
                     column: Some(name.clone()),
@@ -247,7 +259,14 @@ impl Seeder for FileSeeder {
         let read = rows.rows;
         // Closing the channel stops the reader if the load ended early.
         drop(rows);
-        let _ = parse.join();
+        // A reader that died ended its rows early, like an end of file:
+        // what it sent must not commit.
+        if parse.join().is_err() {
+            return Err(self.failed(format!(
+                "reading {} stopped unexpectedly; nothing of it was committed",
+                self.file.shown
+            )));
+        }
         match loaded {
             Ok(outcome) => {
                 cx.progress.finish(&self.file.name, read);

@@ -54,7 +54,35 @@ fn colour() -> bool {
 /// (`dbinit_core::ratelimit`), which counts what it held back.
 struct OncePerWindow {
     window: Duration,
-    shown: Mutex<HashMap<Identifier, Instant>>,
+    shown: Mutex<HashMap<Statement, Instant>>,
+}
+
+/// Which statement logged an event: its callsite, or, for a `log` record
+/// (every one shares the callsite of its level), where it was written.
+#[derive(Debug, Hash, PartialEq, Eq)]
+enum Statement {
+    Tracing(Identifier),
+    Log(String),
+}
+
+impl Statement {
+    fn of(event: &Event<'_>) -> Statement {
+        /// The `log.target`, `log.file` and `log.line` fields tracing-log adds.
+        struct Origin(String);
+        impl tracing::field::Visit for Origin {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name().starts_with("log.") && field.name() != "log.module_path" {
+                    self.0 += &format!("{value:?}|");
+                }
+            }
+        }
+        if event.metadata().target() != "log" {
+            return Statement::Tracing(event.metadata().callsite());
+        }
+        let mut origin = Origin(String::new());
+        event.record(&mut origin);
+        Statement::Log(origin.0)
+    }
 }
 
 impl OncePerWindow {
@@ -72,18 +100,18 @@ impl<S> Filter<S> for OncePerWindow {
     }
 
     fn event_enabled(&self, event: &Event<'_>, _: &Context<'_, S>) -> bool {
-        let meta = event.metadata();
-        if meta.target().starts_with("dbinit") {
+        if event.metadata().target().starts_with("dbinit") {
             return true;
         }
+        let statement = Statement::of(event);
         let Ok(mut shown) = self.shown.lock() else {
             return true;
         };
         let now = Instant::now();
-        match shown.get(&meta.callsite()) {
+        match shown.get(&statement) {
             Some(at) if now.duration_since(*at) < self.window => false,
             _ => {
-                shown.insert(meta.callsite(), now);
+                shown.insert(statement, now);
                 true
             }
         }

@@ -91,15 +91,20 @@ pub async fn serve(
         };
         let stream = match accepted {
             Ok((stream, _)) => stream,
-            Err(e) => {
-                // Out of descriptors (EMFILE) or the like: free one, so that
-                // the next probe can be answered, and do not spin.
+            // Out of descriptors: free one, so that the next probe can be
+            // answered, and do not spin.
+            Err(e) if e.raw_os_error().is_some_and(is_out_of_descriptors) => {
                 if open.close_oldest() {
-                    log_cap(&cap_log, &format!("accept failed ({e})"), cap);
+                    log_cap(&cap_log, "out of file descriptors", cap);
                 } else {
-                    tracing::warn!(error = %e, "health server: accept failed");
+                    tracing::warn!(error = %e, "health server: out of file descriptors");
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            // A client gone before it was accepted, and the like.
+            Err(e) => {
+                tracing::debug!(error = %e, "health server: accept failed");
                 continue;
             }
         };
@@ -115,6 +120,11 @@ pub async fn serve(
     }
     open.wait_empty().await;
     Ok(())
+}
+
+/// EMFILE (this process) or ENFILE (the system).
+fn is_out_of_descriptors(errno: i32) -> bool {
+    errno == nix::errno::Errno::EMFILE as i32 || errno == nix::errno::Errno::ENFILE as i32
 }
 
 fn log_cap(limiter: &LogLimiter, why: &str, cap: usize) {
@@ -155,7 +165,7 @@ async fn connection(
         .keep_alive(true);
     let conn = builder.serve_connection(io, TowerToHyperService::new(app));
     tokio::pin!(conn);
-    let mut idle = tokio::time::interval(limits.idle / 4);
+    let mut idle = tokio::time::interval((limits.idle / 4).max(Duration::from_millis(10)));
     let mut stopping = false;
     loop {
         tokio::select! {
