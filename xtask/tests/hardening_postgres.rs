@@ -267,8 +267,8 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
     let count = |sql: &str| psql(&pg_url(&database), sql);
     assert_eq!(
         count(
-            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' \
-             AND pid <> pg_backend_pid()"
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()"
         ),
         "0"
     );

@@ -278,7 +278,11 @@ fn running(database: &str, sql: &str) {
     let started = std::time::Instant::now();
     while psql(
         &pg_url(database),
-        &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{sql}'"),
+        // The shared cluster runs other tests' (and earlier runs') statements.
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+             AND query = '{sql}'"
+        ),
     ) != "1"
     {
         assert!(started.elapsed().as_secs() < 30, "{sql} never started");
@@ -451,7 +455,10 @@ fn signals_behind_the_pooler_cancel_cleanly_and_keep_it_up() {
     assert_eq!(
         psql(
             &pg_url(&database),
-            &format!("SELECT count(*) FROM pg_stat_activity WHERE query = '{SLOW}'")
+            &format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND query = '{SLOW}'"
+            )
         ),
         "0"
     );
