@@ -223,22 +223,13 @@ impl SeedBench<'_> {
         fresh: &dyn Fn(&str) -> anyhow::Result<String>,
         f: &Fixture,
     ) -> anyhow::Result<()> {
+        let seed = |name: &str, seeds: &Path| -> anyhow::Result<Duration> {
+            timed(&mut self.xtask_with(&["seed"], &fresh(name)?, f, seeds))
+        };
         let (mut one, mut many) = (Vec::new(), Vec::new());
         for _ in 0..self.runs {
-            let url = fresh("one")?;
-            one.push(timed(&mut self.xtask_with(
-                &["seed"],
-                &url,
-                f,
-                &f.one_seeds,
-            ))?);
-            let url = fresh("many")?;
-            many.push(timed(&mut self.xtask_with(
-                &["seed"],
-                &url,
-                f,
-                &f.many_seeds,
-            ))?);
+            one.push(seed("one", &f.one_seeds)?);
+            many.push(seed("many", &f.many_seeds)?);
         }
         println!(
             "  {MANY} one-row data files vs one file of the same rows ({} runs each)",

@@ -401,18 +401,8 @@ fn copy_from_stdin_in_a_migration_is_refused_before_it_runs() {
         );
         let database = unique_database("copy_stdin");
         let url = pg_url(&database);
-        let out = xtask()
-            .args([
-                "init",
-                "--json",
-                "--no-seed",
-                "--database-url",
-                &url,
-                "--migrations",
-            ])
-            .arg(migrations.path())
-            .output()
-            .unwrap();
+        let dir = migrations.path().to_str().unwrap();
+        let out = init(&url, &["--no-seed", "--migrations", dir]);
         assert_eq!(code(&out), 41, "{header:?}: {}", stderr(&out));
         let err = stderr(&out);
         let line = if header.is_empty() { 2 } else { 3 };

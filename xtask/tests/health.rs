@@ -28,7 +28,11 @@ fn database() -> (SqliteFile, String) {
 }
 
 fn serve(url: &str, redis: Option<&str>, extra: &[&str]) -> Served {
-    let mut cmd = xtask();
+    serve_with(xtask(), url, redis, extra)
+}
+
+/// `health --serve` through `cmd` (the binary, or a wrapper that runs it).
+fn serve_with(mut cmd: Command, url: &str, redis: Option<&str>, extra: &[&str]) -> Served {
     cmd.args([
         "health",
         "--serve",
@@ -434,19 +438,9 @@ fn the_health_server_bounds_slow_idle_and_too_many_clients() {
     use std::net::TcpStream;
     use std::time::{Duration, Instant};
     let (_db, url) = database();
-    let mut cmd = dbinit_tests::cli::command("prlimit");
-    cmd.args(["--nofile=160", "--", env!("CARGO_BIN_EXE_xtask")])
-        .args([
-            "health",
-            "--serve",
-            "127.0.0.1:0",
-            "--watch",
-            "100ms",
-            "--no-seed",
-            "--database-url",
-            &url,
-        ]);
-    let served = dbinit_tests::http::Served::spawn(cmd, "serving health on http://");
+    let mut limited = dbinit_tests::cli::command("prlimit");
+    limited.args(["--nofile=160", "--", env!("CARGO_BIN_EXE_xtask")]);
+    let served = serve_with(limited, &url, None, &[]);
     served.wait_for("/readyz", "ready", |r| r.status == 200);
     let connect = || {
         let stream = TcpStream::connect(&served.addr).unwrap();
