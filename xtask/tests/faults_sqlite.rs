@@ -239,3 +239,35 @@ fn unusable_paths_are_refused_and_leave_nothing_behind() {
     assert!(real.path().join("app.db").is_file());
     assert!(!strays.path().join("gone").exists());
 }
+
+/// A database named like another's `-journal`, `-wal`, `-shm` or `.lock`
+/// would be deleted or overwritten by a run on that other database: it is
+/// refused, and a database found where a companion file goes is never
+/// touched.
+#[test]
+fn databases_named_like_another_ones_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for suffix in ["-journal", "-wal", "-shm", ".lock"] {
+        let out = init(&dir.path().join(format!("y.db{suffix}")));
+        assert_eq!(out.status.code(), Some(10), "{suffix}: {}", stderr(&out));
+        assert!(stderr(&out).contains("named like the"), "{}", stderr(&out));
+        assert_eq!(entries(dir.path()), Vec::<String>::new());
+    }
+    // One made by another program, where a companion of ours would go.
+    let theirs = dir.path().join("x.db-wal");
+    rusqlite::Connection::open(&theirs)
+        .and_then(|c| {
+            c.execute_batch("PRAGMA journal_mode = DELETE; CREATE TABLE kept (x INTEGER);")
+        })
+        .unwrap();
+    let before = std::fs::read(&theirs).unwrap();
+    let out = init(&dir.path().join("x.db"));
+    assert_eq!(out.status.code(), Some(23), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is a SQLite database of its own"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&theirs).unwrap(), before);
+    assert!(!dir.path().join("x.db").exists());
+}

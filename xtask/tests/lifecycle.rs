@@ -312,6 +312,20 @@ fn baseline_refuses_a_database_without_the_schema_it_claims() {
         };
         assert_eq!(sql(tables), "1", "{backend:?}: something was written");
     }
+    // PostgreSQL: `"TENANTS"` is not the `tenants` an unquoted name makes.
+    let url = pg_url(&unique_database("baseline_case"));
+    let database = url.rsplit('/').next().unwrap();
+    dbinit_tests::pg::psql(&pg_url("postgres"), &format!("CREATE DATABASE {database}"));
+    dbinit_tests::pg::psql(
+        &url,
+        "CREATE TABLE \"TENANTS\" (a int); CREATE TABLE \"ROLES\" (a int); \
+         CREATE TABLE \"USERS\" (a int); CREATE TABLE \"USER_ROLES\" (a int); \
+         CREATE TABLE \"PERFORMANCE_ALERTS\" (a int); CREATE VIEW tenants AS SELECT 1 AS a;",
+    );
+    let migrations = dbinit_tests::cli::migration_dir("postgres", &[]);
+    let out = run(&["baseline", "--version", "5"], &url, migrations.path());
+    assert_eq!(code(&out), 40, "{}", stderr(&out));
+    assert!(stderr(&out).contains("tenants, roles"), "{}", stderr(&out));
 }
 
 #[test]

@@ -838,6 +838,23 @@ fn numbers_arrive_exactly(backend: Backend) {
     }
     std::fs::write(&jsonl_path, jsonl).unwrap();
 
+    // SQLite keeps no NaN: it would be NULL.
+    if backend == Backend::Sqlite {
+        std::fs::write(
+            jsonl_path.with_file_name("amounts.csv"),
+            "id,exact,money,ratio\n9,1,1,NaN\n",
+        )
+        .unwrap();
+        let out = xtask(&["seed"], &url, set.path(), files.path());
+        assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("column `ratio`: SQLite stores NaN as NULL"),
+            "{}",
+            stderr(&out)
+        );
+        std::fs::write(jsonl_path.with_file_name("amounts.csv"), csv).unwrap();
+    }
+
     // SQLite's NUMERIC keeps 15 significant digits; PostgreSQL's keeps all.
     std::fs::write(
         files.path().join("common/seeds.toml"),

@@ -516,21 +516,13 @@ pub async fn baseline(
     // The database must look like that version: its tables, at least.
     let expected = crate::tables::tables_left_by(adopted.iter().map(|m| m.sql()));
     if !expected.is_empty() {
-        let present: Vec<String> = session
-            .tables()
-            .await?
-            .iter()
-            .map(|t| t.to_lowercase())
-            .collect();
-        let missing: Vec<&str> = (expected.iter())
-            .filter(|t| !present.contains(&t.to_lowercase()))
-            .map(String::as_str)
-            .collect();
+        // Each backend resolves names by its own rules (case, search path).
+        let missing = session.missing_tables(&expected).await?;
         if !missing.is_empty() {
             let shown = missing
                 .iter()
                 .take(20)
-                .copied()
+                .cloned()
                 .collect::<Vec<_>>()
                 .join(", ");
             let more = missing.len().saturating_sub(20);

@@ -400,7 +400,11 @@ impl Session for PostgresSession {
             .join(",");
         let rows = self
             .query(
-                "SELECT t AS name FROM unnest($1::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NULL",
+                // A table (plain or partitioned) the name resolves to, as
+                // statements resolve it: not a view or a sequence.
+                "SELECT t AS name FROM unnest($1::text[]) AS t WHERE NOT EXISTS (SELECT 1 \
+                 FROM pg_class c WHERE c.oid = to_regclass(quote_ident(t)) \
+                 AND c.relkind IN ('r', 'p'))",
                 &[Value::Text(format!("{{{literal}}}"))],
             )
             .await?;

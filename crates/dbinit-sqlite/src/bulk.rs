@@ -116,8 +116,16 @@ const EXACT_DIGITS: usize = 15;
 /// The first value of `row` that its column would store as another number.
 fn inexact(row: &[Value], columns: &[NumberColumn]) -> Option<CoreError> {
     row.iter().zip(columns).find_map(|(value, column)| {
-        let (Value::Text(text), Some(name)) = (value, column) else {
-            return None;
+        let name = column.as_ref()?;
+        let text = match value {
+            Value::Float(f) if f.is_nan() => {
+                return Some(CoreError::backend(
+                    ErrorKind::Database,
+                    format!("column `{name}`: SQLite stores NaN as NULL; give NULL (an empty field) if that is meant"),
+                ))
+            }
+            Value::Text(text) => text,
+            _ => return None,
         };
         use dbinit_core::datafiles::{excerpt, Decimal};
         let t = text.trim();

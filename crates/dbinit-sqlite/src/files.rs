@@ -56,13 +56,14 @@ impl DbFile {
 
     /// Resolves an existing database (`status`, `health`): it must exist.
     pub(crate) fn existing(path: &Path) -> Result<DbFile, CoreError> {
+        not_a_companion(path)?;
         match fs::symlink_metadata(path) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(CoreError::backend(
                 ErrorKind::Unreachable,
                 format!("database file {} does not exist", path.display()),
             )
             .with_hint("run `init` to create it")),
-            Err(e) => Err(error::io("inspect", path, e)),
+            Err(e) => Err(inspect_failed(path, e)),
             Ok(meta) => {
                 let db = Self::checked(path, &meta)?;
                 db.check_companions()?;
@@ -75,13 +76,16 @@ impl DbFile {
     /// missing parent directories 0700) when there is none. Never writes to
     /// an existing file.
     pub(crate) fn create_or_open(path: &Path) -> Result<(DbFile, DatabaseCreated), CoreError> {
-        let (db, created) = match fs::symlink_metadata(path) {
-            Ok(meta) => (Self::checked(path, &meta)?, DatabaseCreated::Existed),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::create(path)?,
-            Err(e) => return Err(error::io("inspect", path, e)),
-        };
-        db.check_companions()?;
-        Ok((db, created))
+        not_a_companion(path)?;
+        match fs::symlink_metadata(path) {
+            Ok(meta) => {
+                let db = Self::checked(path, &meta)?;
+                db.check_companions()?;
+                Ok((db, DatabaseCreated::Existed))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Self::create(path),
+            Err(e) => Err(inspect_failed(path, e)),
+        }
     }
 
     /// Refuses anything but a regular file with a SQLite header (or empty).
@@ -167,6 +171,11 @@ impl DbFile {
             path: dir.join(file_name),
         };
         db.check_name(&existing)?;
+        if missing.is_empty() {
+            // A link or a foreign file where its lock or journal would go:
+            // refused before the database is made.
+            db.check_companions()?;
+        }
         let created_dirs = create_dirs(&existing, &missing)?;
         let result = create_new_file(&db.path).map(|created| (db, created));
         if result.is_err() {
@@ -235,6 +244,18 @@ impl DbFile {
                 ))
                 .with_hint("nothing was opened or written; remove it if it is not yours"));
             }
+            if starts_like_a_database(&path) {
+                return Err(not_a_database(format!(
+                    "{} is a SQLite database of its own, not a file of {}: opening {} would \
+                     delete or overwrite it",
+                    path.display(),
+                    self.path.display(),
+                    self.path.display()
+                ))
+                .with_hint(
+                    "nothing was opened or written; give one of the two databases another name",
+                ));
+            }
             if suffix == "-journal" && self.is_hot(&path)? {
                 self.recoverable(&path)?;
             }
@@ -281,7 +302,12 @@ impl DbFile {
     /// so the lock is looked at before and after the journal, and only a
     /// journal seen between two free looks is hot.
     fn is_hot(&self, journal: &Path) -> Result<bool, CoreError> {
-        let db = open_nofollow(&self.path).map_err(|e| error::io("inspect", &self.path, e))?;
+        let db = match open_nofollow(&self.path) {
+            Ok(db) => db,
+            // Not made yet: SQLite deletes a journal without its database.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(error::io("inspect", &self.path, e)),
+        };
         let empty = db
             .metadata()
             .map_err(|e| error::io("inspect", &self.path, e))?
@@ -311,6 +337,56 @@ impl DbFile {
             .map_err(|e| error::io("inspect the locks of", &self.path, e.into()))?;
         Ok(probe.l_type != libc::F_UNLCK as libc::c_short)
     }
+}
+
+/// Refuses a database named like a file SQLite or dbinit keeps beside
+/// another (`app.db-wal`, `app.db.lock`): a run on that other database
+/// would delete or overwrite it.
+fn not_a_companion(path: &Path) -> Result<(), CoreError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    match ["-wal", "-shm", "-journal", ".lock"]
+        .iter()
+        .find(|s| name.ends_with(*s))
+    {
+        Some(suffix) => Err(CoreError::backend(
+            ErrorKind::InvalidUrl,
+            format!(
+                "{} is named like the `{suffix}` file of another database ({}); a run on that \
+                 database would delete or overwrite it",
+                path.display(),
+                name.trim_end_matches(suffix)
+            ),
+        )
+        .with_hint("nothing was opened or created; name the database otherwise")),
+        None => Ok(()),
+    }
+}
+
+/// Whether `path` begins with the SQLite header.
+fn starts_like_a_database(path: &Path) -> bool {
+    let mut header = [0u8; 16];
+    open_nofollow(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| &header == SQLITE_MAGIC)
+}
+
+/// A failed look at the database path; a name too long for the file
+/// system is the URL's fault.
+fn inspect_failed(path: &Path, e: io::Error) -> CoreError {
+    if e.raw_os_error() == Some(libc::ENAMETOOLONG) {
+        return CoreError::backend(
+            ErrorKind::InvalidUrl,
+            format!(
+                "{}: the file name is too long for the file system",
+                path.display()
+            ),
+        )
+        .with_hint("nothing was created; use a shorter name");
+    }
+    error::io("inspect", path, e)
 }
 
 fn not_a_database(message: String) -> CoreError {

@@ -378,11 +378,27 @@ impl Session for SqliteSession {
     async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
         let table = table.to_owned();
         self.interact(move |c| {
-            c.prepare_cached("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1")
-                .and_then(|mut s| s.exists([&table]))
-                .map_err(|e| error::sqlite("cannot look up a table", e))
+            // SQLite's names are case-insensitive: `Users` is `users`.
+            c.prepare_cached(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1 COLLATE NOCASE",
+            )
+            .and_then(|mut s| s.exists([&table]))
+            .map_err(|e| error::sqlite("cannot look up a table", e))
         })
         .await?
+    }
+
+    async fn missing_tables(&mut self, tables: &[String]) -> Result<Vec<String>, CoreError> {
+        let present: Vec<String> = self
+            .tables()
+            .await?
+            .iter()
+            .map(|t| t.to_lowercase())
+            .collect();
+        Ok((tables.iter())
+            .filter(|t| !present.contains(&t.to_lowercase()))
+            .cloned()
+            .collect())
     }
 
     /// One statement on the no-op path: a missing table shows up as a

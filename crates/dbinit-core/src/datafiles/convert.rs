@@ -193,17 +193,20 @@ impl Target {
 
     fn integer(&self, s: &str) -> Result<Value, String> {
         let t = s.trim();
-        t.parse()
-            .map(Value::Int)
-            .map_err(|_| match Decimal::parse(t) {
-                Some(d) if d.is_integer() => format!(
+        let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+        let literal = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+        t.parse().map(Value::Int).map_err(|_| {
+            if literal {
+                format!(
                     "`{}` is beyond the range of a 64-bit integer ({} to {})",
                     excerpt(s),
                     i64::MIN,
                     i64::MAX
-                ),
-                _ => self.refuse(s),
-            })
+                )
+            } else {
+                self.refuse(s)
+            }
+        })
     }
 
     /// A binary float, only when it is the number written: one with more
@@ -369,11 +372,6 @@ impl Decimal {
     /// How many significant digits it has.
     pub fn significant_digits(&self) -> usize {
         self.digits.len()
-    }
-
-    /// Whether it has no fraction.
-    pub fn is_integer(&self) -> bool {
-        self.exponent >= 0
     }
 
     /// One spelling per value, for comparing keys.
@@ -622,6 +620,10 @@ mod tests {
             "{big}"
         );
         assert!(target("integer", true).text("9223372036854775808").is_err());
+        assert_eq!(
+            target("integer", true).text("1.0"),
+            Err("`1.0` is not an integer".to_owned())
+        );
         assert_eq!(json("double precision", "0.1"), Ok(Value::Float(0.1)));
         assert_eq!(json("double precision", "1e3"), Ok(Value::Float(1000.0)));
         let lossy = json("double precision", "12345678901234567.89").unwrap_err();
