@@ -14,6 +14,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
+use dbinit_tests::cli::stderr;
 use dbinit_tests::dump::dump_blocking;
 use dbinit_tests::Backend;
 
@@ -453,10 +454,6 @@ fn rerun_converges(url: &str, set: &Path, reference: &str, after: &str) {
         stderr(&rerun)
     );
     assert_eq!(dump_blocking(url), reference, "after {after}");
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// SIGXFSZ at the first write past a file size limit, swept from the first

@@ -442,7 +442,8 @@ impl<'de> Deserialize<'de> for Members {
 /// A JSON object and the line it starts on.
 type Object = (u64, Members);
 
-fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// The value behind `shared`, whether or not a panic poisoned it.
+pub(crate) fn lock<T>(shared: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     shared
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -156,7 +156,7 @@ impl Tables {
         table: &str,
         cx: &mut SeedContext<'_>,
     ) -> Result<Arc<TableFacts>, CoreError> {
-        if let Some(known) = self.lock().get(table) {
+        if let Some(known) = super::read::lock(&self.0).get(table) {
             return Ok(known.clone());
         }
         let columns = cx.session.columns(table).await?;
@@ -165,14 +165,8 @@ impl Tables {
             return Ok(Arc::new((columns, Vec::new())));
         }
         let found = Arc::new((columns, cx.session.indexes(table).await?));
-        self.lock().insert(table.to_owned(), found.clone());
+        super::read::lock(&self.0).insert(table.to_owned(), found.clone());
         Ok(found)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TableFacts>>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
