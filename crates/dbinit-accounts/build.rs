@@ -6,7 +6,7 @@ fn main() {
     if let Err(e) = dbinit_core::migration::embed_all("migrations", "migrations.rs") {
         panic!("cannot embed the demo migrations: {e}");
     }
-    if let Err(e) = dbinit_core::datafiles::embed("seeds", "seeds.rs") {
+    if let Err(e) = dbinit_datafiles::embed("seeds", "seeds.rs") {
         panic!("cannot embed the demo seeds: {e}");
     }
 }

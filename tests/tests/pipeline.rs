@@ -2,10 +2,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use dbinit_runner::dbinit_core::report::{Outcome, SeedStatus};
 use dbinit_runner::dbinit_core::{
     DatabaseCreated, Environment, ErrorKind, HealthStatus, MigrationSet, SecretSink,
 };
+use dbinit_runner::report::{Outcome, SeedStatus};
 use dbinit_runner::Initializer;
 use dbinit_tests::SqliteFile;
 

@@ -163,12 +163,22 @@ fn each_backend_builds_without_the_other() {
             .any(|c| c == "rusqlite" || c == "tokio-postgres" || c == "dbinit-runner"),
         "{redis:?}"
     );
+    // The contract carries no driver and no file format.
     let core = tree(&["-p", "dbinit-core"]);
     assert!(
-        !core
-            .iter()
-            .any(|c| c == "rusqlite" || c == "tokio-postgres"),
+        !core.iter().any(
+            |c| ["rusqlite", "tokio-postgres", "csv", "toml", "xxhash-rust"].contains(&c.as_str())
+        ),
         "{core:?}"
+    );
+    // Data files are a plugin: the core and their formats, no driver.
+    let datafiles = tree(&["-p", "dbinit-datafiles"]);
+    assert!(datafiles.iter().any(|c| c == "csv"), "{datafiles:?}");
+    assert!(
+        !datafiles
+            .iter()
+            .any(|c| c == "rusqlite" || c == "tokio-postgres" || c == "dbinit-runner"),
+        "{datafiles:?}"
     );
 }
 

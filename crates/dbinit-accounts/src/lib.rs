@@ -36,9 +36,9 @@ pub use admin::AdminUser;
 pub use roles::{SystemRoles, SYSTEM_ROLES};
 pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
-use dbinit_core::datafiles::SeedFiles;
 use dbinit_core::migration::EmbeddedMigration;
 use dbinit_core::{inventory, CoreError, MigrationSets, SeederRegistration};
+use dbinit_datafiles::SeedFiles;
 
 static MIGRATIONS: &[(&str, &[EmbeddedMigration])] =
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
@@ -61,8 +61,7 @@ pub fn migration_sets() -> Result<MigrationSets, CoreError> {
     MigrationSets::embedded("dbinit-accounts/migrations", MIGRATIONS)
 }
 
-static SEEDS: &[dbinit_core::datafiles::EmbeddedFile] =
-    include!(concat!(env!("OUT_DIR"), "/seeds.rs"));
+static SEEDS: &[dbinit_datafiles::EmbeddedFile] = include!(concat!(env!("OUT_DIR"), "/seeds.rs"));
 
 /// The demo data files (`seeds/`: demo tenants in development), for
 /// `Initializer::seed_files`.

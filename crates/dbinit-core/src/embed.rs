@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 /// When the directory cannot be read, a file is refused, or `OUT_DIR` /
 /// `CARGO_MANIFEST_DIR` are not set (not in a build script).
 pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
-    let (manifest, out_dir) = build_dirs()?;
+    let (manifest, out_dir) = crate::walk::build_dirs()?;
     let dir = manifest.join(dir);
     // Cargo scans a directory named here recursively for changes.
     println!("cargo:rerun-if-changed={}", dir.display());
@@ -64,7 +64,7 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
 ///
 /// As [`embed`]; also a directory without any backend subdirectory.
 pub fn embed_all(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
-    let (manifest, out_dir) = build_dirs()?;
+    let (manifest, out_dir) = crate::walk::build_dirs()?;
     let dir = manifest.join(dir);
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut backends: Vec<PathBuf> = std::fs::read_dir(&dir)?
@@ -95,14 +95,6 @@ pub fn embed_all(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
     std::fs::write(Path::new(&out_dir).join(out_file), code)
 }
 
-/// The manifest and output directories of the running build script.
-pub(crate) fn build_dirs() -> io::Result<(PathBuf, PathBuf)> {
-    let manifest =
-        std::env::var_os("CARGO_MANIFEST_DIR").ok_or_else(|| not_build("CARGO_MANIFEST_DIR"))?;
-    let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| not_build("OUT_DIR"))?;
-    Ok((PathBuf::from(manifest), PathBuf::from(out_dir)))
-}
-
 /// The `&[EmbeddedMigration]` expression for the files under `dir`.
 fn table(manifest: &Path, dir: &Path) -> io::Result<String> {
     let files = crate::discover::load(dir).map_err(io::Error::other)?;
@@ -126,10 +118,4 @@ fn table(manifest: &Path, dir: &Path) -> io::Result<String> {
     }
     code.push(']');
     Ok(code)
-}
-
-fn not_build(var: &str) -> io::Error {
-    io::Error::other(format!(
-        "{var} is not set: call embed() from a build script"
-    ))
 }

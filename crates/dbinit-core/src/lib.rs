@@ -3,8 +3,8 @@
 //! `dbinit-core` is what plugin authors depend on: the [`Connector`],
 //! [`Session`], [`SchemaStep`], [`Seeder`] and [`HealthCheck`] traits, the
 //! [`DatabaseUrl`] parser (passwords redacted everywhere it is shown), the
-//! `inventory`-backed [registries](registry), error types with a stable
-//! [`ErrorKind`], and the serde [report](report) types. It has no database
+//! `inventory`-backed [registries](registry), and error types with a stable
+//! [`ErrorKind`]. It has no database
 //! driver dependency and is kept small and boring on purpose: backends,
 //! seeders and health checks live in other crates and register themselves.
 //!
@@ -13,6 +13,7 @@
 //! | `dbinit-core` | this contract |
 //! | `dbinit-sqlite` | the SQLite [`Connector`] (rusqlite) |
 //! | `dbinit-postgres` | the PostgreSQL [`Connector`] (tokio-postgres, deadpool-postgres) |
+//! | `dbinit-datafiles` | CSV/JSON data files as [`Seeder`]s |
 //! | `dbinit-accounts` | system tenant, roles and admin user [`Seeder`]s |
 //! | `dbinit-runner` | the pipeline, `Initializer` and a mountable clap CLI |
 //!
@@ -24,7 +25,6 @@
 #![warn(missing_docs)]
 
 mod connector;
-pub mod datafiles;
 mod discover;
 mod embed;
 pub mod engine;
@@ -32,19 +32,20 @@ mod environment;
 mod error;
 pub mod fault;
 mod health;
+pub mod literal;
 pub mod load;
 pub mod migration;
-pub mod ratelimit;
 pub mod registry;
-pub mod report;
 mod schema;
 mod seed;
 pub mod seed_history;
 mod session;
 mod tables;
+mod text;
 mod url;
 mod value;
 pub mod wait;
+pub mod walk;
 
 pub use async_trait::async_trait;
 pub use inventory;
@@ -66,6 +67,7 @@ pub use seed::{
     StderrSecretSink,
 };
 pub use session::{Canceller, Column, Index, InitLock, Script, Session};
+pub use text::{bounded, excerpt, MAX_MESSAGE_CHARS};
 pub use url::{
     quote_conninfo, quote_ident, redact, redact_service_url, split_conninfo, DatabaseUrl,
     SqlitePath, UrlForm,

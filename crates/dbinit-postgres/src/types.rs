@@ -10,7 +10,7 @@
 use std::error::Error;
 
 use bytes::BytesMut;
-use dbinit_core::{datafiles, CoreError, ErrorKind, Value};
+use dbinit_core::{literal, CoreError, ErrorKind, Value};
 use time::format_description::well_known::Rfc3339;
 use tokio_postgres::types::{to_sql_checked, Format, IsNull, Kind, ToSql, Type};
 use tokio_postgres::Row;
@@ -80,8 +80,8 @@ pub(crate) fn float4(f: f64) -> Result<f32, BoxError> {
 
 /// A timestamp as data files write it (RFC 3339, or without an offset:
 /// UTC).
-fn timestamp(s: &str) -> Result<datafiles::Timestamp, BoxError> {
-    datafiles::parse_timestamp(s)
+fn timestamp(s: &str) -> Result<literal::Timestamp, BoxError> {
+    literal::parse_timestamp(s)
         .ok_or_else(|| format!("`{s}` is not a timestamp (2024-05-01 12:30:00)").into())
 }
 
@@ -120,12 +120,11 @@ impl ToSql for Param<'_> {
             }
             (Value::Text(s), &Type::TIMESTAMPTZ) => timestamp(s)?.0.to_sql(ty, out),
             (Value::Text(s), &Type::TIMESTAMP) => timestamp(s)?.naive().to_sql(ty, out),
-            (Value::Text(s), &Type::DATE) => datafiles::parse_date(s)
+            (Value::Text(s), &Type::DATE) => literal::parse_date(s)
                 .ok_or_else(|| format!("`{s}` is not a date (2024-05-01)"))?
                 .to_sql(ty, out),
             (Value::Text(s), &Type::UUID) => {
-                let bytes =
-                    datafiles::parse_uuid(s).ok_or_else(|| format!("`{s}` is not a UUID"))?;
+                let bytes = literal::parse_uuid(s).ok_or_else(|| format!("`{s}` is not a UUID"))?;
                 out.extend_from_slice(&bytes);
                 Ok(IsNull::No)
             }

@@ -201,7 +201,7 @@ fn describe(e: &redis::RedisError, secrets: &[String]) -> String {
     for secret in secrets {
         line = line.replace(secret.as_str(), "***");
     }
-    dbinit_core::report::bounded(&line, 200)
+    dbinit_core::bounded(&line, 200)
 }
 
 #[cfg(test)]

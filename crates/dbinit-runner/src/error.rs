@@ -1,6 +1,6 @@
 //! [`RunnerError`]: a failed run, with the report of what it did.
 
-use dbinit_core::report::InitReport;
+use crate::report::InitReport;
 use dbinit_core::{CoreError, ErrorKind};
 
 /// An `init` run that failed. Carries the partial report (what was applied,

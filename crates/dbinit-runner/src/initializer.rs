@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbinit_core::datafiles::SeedFiles;
-use dbinit_core::engine::RollbackTarget;
-use dbinit_core::report::{
+use crate::report::{
     HealthSummary, InitReport, LifecycleReport, PlanReport, SeedReport, StatusReport,
 };
+use dbinit_core::engine::RollbackTarget;
 use dbinit_core::{
     ConnectOptions, CoreError, DatabaseUrl, DependencyCheck, Environment, ErrorKind, HealthOutcome,
     HealthStatus, MigrationSet, MigrationSets, NoProgress, Progress, SecretSink, StderrSecretSink,
 };
+use dbinit_datafiles::SeedFiles;
 
 use crate::{lifecycle, pipeline, Interrupt, RunnerError};
 
@@ -308,7 +308,7 @@ impl Initializer {
             setting: "--skip-check".to_owned(),
             reason: format!(
                 "`{}` is not a health check or dependency of this binary",
-                dbinit_core::report::bounded(unknown, 64)
+                dbinit_core::bounded(unknown, 64)
             ),
         })
     }

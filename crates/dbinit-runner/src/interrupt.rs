@@ -119,7 +119,7 @@ impl Interrupt {
                 what: format!(
                     "the running step was cancelled and rolled back ({}), and the \
                      initialization lock released",
-                    dbinit_core::report::bounded(&e.to_string(), 200)
+                    dbinit_core::bounded(&e.to_string(), 200)
                 ),
             },
             (None, e) => e,

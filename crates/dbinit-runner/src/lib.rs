@@ -1,7 +1,7 @@
 //! The dbinit pipeline, composed from the registered plugins.
 //!
 //! - [`Initializer`]: one call at startup makes the database ready, and
-//!   returns a typed [`InitReport`](dbinit_core::report::InitReport) — or a
+//!   returns a typed [`InitReport`](report::InitReport) — or a
 //!   [`RunnerError`] carrying the partial report and an error kind.
 //! - [`cli`] (feature `cli`): `init`, `status` and `health` as clap
 //!   subcommands that any binary can mount in a few lines.
@@ -41,6 +41,8 @@ mod interrupt;
 mod lifecycle;
 mod monitor;
 mod pipeline;
+mod ratelimit;
+pub mod report;
 mod seed_order;
 mod seeding;
 #[cfg(feature = "sqlite")]

@@ -4,11 +4,11 @@
 //! anything. The logic is the core engine's; this module connects, locks,
 //! and reports.
 
-use dbinit_core::engine::{self, RollbackTarget};
-use dbinit_core::report::{
+use crate::report::{
     HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedReport,
     SeedState, StatusReport,
 };
+use dbinit_core::engine::{self, RollbackTarget};
 use dbinit_core::{CoreError, Seeder, Session};
 
 use crate::pipeline::{prepare, run_checks, Occasion, Prepared};

@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use dbinit_core::report::{
+use crate::report::{
     self, FallbackReport, HealthReport, InitReport, MigrationsReport, Outcome, SeedFilesReport,
     SeedStatus,
 };

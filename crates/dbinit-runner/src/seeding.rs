@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use dbinit_core::report::{SeedStatus, SeederReport};
+use crate::report::{SeedStatus, SeederReport};
 use dbinit_core::seed_history::SeedHistory;
 use dbinit_core::{
     fault, CoreError, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder, Session,

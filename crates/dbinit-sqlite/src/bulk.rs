@@ -127,7 +127,7 @@ fn inexact(row: &[Value], columns: &[NumberColumn]) -> Option<CoreError> {
             Value::Text(text) => text,
             _ => return None,
         };
-        use dbinit_core::datafiles::{excerpt, Decimal};
+        use dbinit_core::{excerpt, literal::Decimal};
         let t = text.trim();
         let decimal = Decimal::parse(t)?;
         // A float that reads back as the number (not one out of range).

@@ -54,7 +54,7 @@ pub(crate) fn describe(err: &rusqlite::Error, full_sql: Option<&str>) -> String 
         msg, sql, offset, ..
     } = err
     else {
-        return dbinit_core::report::bounded(&err.to_string(), 500);
+        return dbinit_core::bounded(&err.to_string(), 500);
     };
     let (text, base) = match full_sql {
         Some(full) if full.ends_with(sql.as_str()) => (full, full.len() - sql.len()),
@@ -71,7 +71,7 @@ pub(crate) fn describe(err: &rusqlite::Error, full_sql: Option<&str>) -> String 
     let line = text[line_start..].lines().next().unwrap_or("").trim_end();
     format!(
         "{msg} at line {line_no}, column {column}: {}",
-        dbinit_core::report::bounded(line, 120)
+        dbinit_core::bounded(line, 120)
     )
 }
 

@@ -51,7 +51,7 @@ fn colour() -> bool {
 
 /// Lets each log statement of a crate other than dbinit's through at most
 /// once per window. dbinit's own lines have their own limiter
-/// (`dbinit_core::ratelimit`), which counts what it held back.
+/// (`crate::ratelimit`), which counts what it held back.
 struct OncePerWindow {
     window: Duration,
     shown: Mutex<HashMap<Statement, Instant>>,

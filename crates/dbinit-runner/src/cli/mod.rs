@@ -45,10 +45,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dbinit_core::datafiles::SeedFiles;
+use crate::report::ErrorReport;
 use dbinit_core::engine::RollbackTarget;
-use dbinit_core::report::ErrorReport;
 use dbinit_core::{ConnectOptions, CoreError, Environment, MigrationSet};
+use dbinit_datafiles::SeedFiles;
 
 use crate::Initializer;
 
@@ -62,7 +62,7 @@ pub struct CliConfig {
     /// replaces them for one run.
     pub migrations: Option<dbinit_core::MigrationSets>,
     /// The application's data files (`seeds/`, embedded with
-    /// `dbinit_core::datafiles::embed`); `--seeds DIR` replaces them for
+    /// `dbinit_datafiles::embed`); `--seeds DIR` replaces them for
     /// one run.
     pub seeds: Option<SeedFiles>,
 }

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use dbinit_core::report::{
+use crate::report::{
     ErrorReport, HealthSummary, InitReport, LifecycleReport, PlanReport, SeedReport, StatusReport,
 };
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub(crate) fn health(summary: &HealthSummary, as_json: bool) {
         return json(summary);
     }
     let mut s = format!("database  {} ({})\n", summary.database, summary.backend);
-    let _ = dbinit_core::report::health_lines(&mut s, &summary.checks);
+    let _ = crate::report::health_lines(&mut s, &summary.checks);
     let failures = summary.failures();
     s += &if failures.is_empty() {
         format!("{}\n", summary.status.as_str())

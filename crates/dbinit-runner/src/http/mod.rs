@@ -23,12 +23,12 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use crate::report::Outcome;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use dbinit_core::report::Outcome;
 use dbinit_core::HealthStatus;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;

@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use crate::ratelimit::{LogLimiter, Verdict};
 use axum::Router;
-use dbinit_core::ratelimit::{LogLimiter, Verdict};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use dbinit_core::ratelimit::{LogLimiter, Verdict};
+use crate::ratelimit::{LogLimiter, Verdict};
 use dbinit_core::HealthStatus;
 
 use super::HealthSnapshot;

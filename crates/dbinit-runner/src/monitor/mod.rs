@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbinit_core::report::{ErrorReport, HealthReport, InitReport};
+use crate::report::{ErrorReport, HealthReport, InitReport};
 use dbinit_core::{Canceller, CoreError, DependencyCheck, HealthOutcome, HealthStatus, Session};
 use tokio::sync::watch;
 use tokio::time::Instant;

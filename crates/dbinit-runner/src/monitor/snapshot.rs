@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use dbinit_core::report::{millis, InitReport, Outcome};
+use crate::report::{millis, InitReport, Outcome};
 use dbinit_core::HealthStatus;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;

@@ -11,9 +11,11 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::convert::{excerpt, Decimal, Kind, Target};
+use super::convert::{Kind, Target};
 use super::{DataFile, Entry, Format};
-use crate::Value;
+use dbinit_core::excerpt;
+use dbinit_core::literal::Decimal;
+use dbinit_core::Value;
 
 /// A refused row: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -781,7 +783,7 @@ impl Duplicates {
         for (&p, kind) in self.positions.iter().zip(&self.kinds) {
             match (kind, &row[p]) {
                 (Kind::Uuid, Value::Text(s)) => {
-                    let uuid = super::convert::parse_uuid(s).unwrap_or_default();
+                    let uuid = dbinit_core::literal::parse_uuid(s).unwrap_or_default();
                     encode(&Value::Bytes(uuid.to_vec()), &mut self.buffer);
                 }
                 (Kind::Numeric { .. }, Value::Text(s)) => {
@@ -869,6 +871,13 @@ fn encode(value: &Value, out: &mut Vec<u8>) {
             out.push(5);
             out.extend_from_slice(&(b.len() as u64).to_le_bytes());
             out.extend_from_slice(b);
+        }
+        // `Value` may grow: a new kind keys by its debug form.
+        other => {
+            let shown = format!("{other:?}");
+            out.push(6);
+            out.extend_from_slice(&(shown.len() as u64).to_le_bytes());
+            out.extend_from_slice(shown.as_bytes());
         }
     }
 }

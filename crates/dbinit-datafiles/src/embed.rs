@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+use dbinit_core::walk::{files, Links};
+
 use super::SeedFiles;
 
 /// Checks the seeds directory `dir` (relative to the crate's manifest
@@ -14,11 +16,11 @@ use super::SeedFiles;
 ///
 /// ```text
 /// // build.rs
-/// fn main() { dbinit_core::datafiles::embed("seeds", "seeds.rs").unwrap() }
+/// fn main() { dbinit_datafiles::embed("seeds", "seeds.rs").unwrap() }
 /// // src/main.rs
-/// static SEEDS: &[dbinit_core::datafiles::EmbeddedFile] =
+/// static SEEDS: &[dbinit_datafiles::EmbeddedFile] =
 ///     include!(concat!(env!("OUT_DIR"), "/seeds.rs"));
-/// let seeds = dbinit_core::datafiles::SeedFiles::embedded("myapp", SEEDS)?;
+/// let seeds = dbinit_datafiles::SeedFiles::embedded("myapp", SEEDS)?;
 /// ```
 ///
 /// # Errors
@@ -26,16 +28,14 @@ use super::SeedFiles;
 /// When the directory cannot be read or breaks a rule, or outside a
 /// build script.
 pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
-    let (manifest, out_dir) = crate::embed::build_dirs()?;
+    let (manifest, out_dir) = dbinit_core::walk::build_dirs()?;
     let dir = manifest.join(dir);
     println!("cargo:rerun-if-changed={}", dir.display());
     SeedFiles::from_dir(&dir)
         .and_then(|files| files.check())
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut code = String::from("&[\n");
-    for path in
-        crate::discover::files(&dir, crate::discover::Links::Inside).map_err(io::Error::other)?
-    {
+    for path in files(&dir, Links::Inside).map_err(io::Error::other)? {
         let name = super::relative_name(&dir, &path);
         let _ = writeln!(
             code,

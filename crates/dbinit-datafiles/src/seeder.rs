@@ -1,5 +1,5 @@
 //! A data file as a [`Seeder`]: checks the file against the table, then
-//! streams it through [`Session::load_rows`](crate::Session::load_rows)
+//! streams it through [`Session::load_rows`](dbinit_core::Session::load_rows)
 //! while another thread parses it.
 
 use std::collections::HashMap;
@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 use super::convert::Target;
 use super::read::{line_of_row, Checksum, Duplicates, Plan, Reader, RowError};
 use super::DataFile;
-use crate::load::{LoadFailure, LoadSpec, RowBatches};
-use crate::{
+use dbinit_core::load::{LoadFailure, LoadSpec, RowBatches};
+use dbinit_core::{
     fault, quote_ident, Column, CoreError, ErrorKind, Index, Progress, SeedContext, SeedOutcome,
     SeedPolicy, Seeder, Value,
 };

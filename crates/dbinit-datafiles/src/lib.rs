@@ -23,8 +23,8 @@
 //! version = 1                 # optional: bump to load an unchanged file again
 //! ```
 //!
-//! Each file is a [`Seeder`](crate::Seeder) named `<dir>/<path>`, run once
-//! per content ([`SeedPolicy::Once`](crate::SeedPolicy::Once) with a
+//! Each file is a [`Seeder`](dbinit_core::Seeder) named `<dir>/<path>`, run once
+//! per content ([`SeedPolicy::Once`](dbinit_core::SeedPolicy::Once) with a
 //! checksum of the file and its manifest entry): an edited file is loaded
 //! again on the next run, an unchanged one is skipped without reading its
 //! table. Rules, checked before anything is written (see
@@ -32,6 +32,9 @@
 //! no directory other than `common` and the environments, every column of
 //! the file exists in the table and every key column is in the file, no
 //! key twice in a file, every value converts to its column's type.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod convert;
 mod embed;
@@ -45,9 +48,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{CoreError, Environment, Seeder};
+use dbinit_core::walk::{files, Links};
+use dbinit_core::{CoreError, Environment, Seeder};
 
-pub use convert::{excerpt, parse_date, parse_timestamp, parse_uuid, Decimal, Timestamp};
 pub use embed::embed;
 
 /// The manifest's name in every environment directory.
@@ -183,7 +186,7 @@ impl SeedFiles {
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, CoreError> {
         let dir = dir.as_ref();
         let mut tree = BTreeMap::new();
-        for path in crate::discover::files(dir, crate::discover::Links::Inside).map_err(invalid)? {
+        for path in files(dir, Links::Inside).map_err(invalid)? {
             tree.insert(relative_name(dir, &path), Content::Path(path));
         }
         Self::new(
@@ -301,7 +304,7 @@ impl SeedFiles {
                 .map_or(1, |s| text[..s.start].matches('\n').count() + 1);
             invalid(format!(
                 "{shown} line {line}: {}",
-                crate::report::bounded(e.message(), 200)
+                dbinit_core::bounded(e.message(), 200)
             ))
         })?;
         let mut files: Vec<DataFile> = Vec::new();

@@ -47,11 +47,6 @@ impl LogLimiter {
         }
     }
 
-    /// The window length.
-    pub fn window(&self) -> Duration {
-        self.window
-    }
-
     /// Decides about one occurrence of `key` at `now`.
     pub fn check(&self, key: &str, now: Instant) -> Verdict {
         let Ok(mut entries) = self.entries.lock() else {

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::health::HealthStatus;
-use crate::{
-    AppliedMigration, CoreError, DatabaseCreated, Environment, ErrorKind, InitLock, SeedOutcome,
+use dbinit_core::{
+    bounded, AppliedMigration, CoreError, DatabaseCreated, Environment, ErrorKind, HealthStatus,
+    InitLock, SeedOutcome, MAX_MESSAGE_CHARS,
 };
 
 /// Serializes a duration as fractional milliseconds.
@@ -132,23 +132,6 @@ impl From<&CoreError> for ErrorReport {
             message: bounded(&err.to_string(), MAX_MESSAGE_CHARS),
             hint: err.hint(),
         }
-    }
-}
-
-/// The longest error message a report carries: a driver may quote a whole
-/// multi-megabyte migration back, and a terminal or a log line is no place
-/// for it (nor for what the file holds).
-pub const MAX_MESSAGE_CHARS: usize = 2000;
-
-/// `text` cut to at most `max` characters, saying how much was left out.
-pub fn bounded(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_owned(),
-        Some((cut, _)) => format!(
-            "{}… ({} more bytes not shown)",
-            &text[..cut],
-            text.len() - cut
-        ),
     }
 }
 
@@ -443,7 +426,7 @@ pub struct LifecycleReport {
     pub migrations: Vec<AppliedMigration>,
     /// For `repair`: the checksum change.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub repaired: Option<crate::engine::Repaired>,
+    pub repaired: Option<dbinit_core::engine::Repaired>,
 }
 
 /// What `health` found.
