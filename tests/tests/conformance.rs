@@ -1,13 +1,16 @@
 //! The migration engine's contract, run against every registered backend:
 //! SQLite, PostgreSQL, and `litealias`, a third backend defined only here
 //! (SQLite under another scheme, implementing only the required `Session`
-//! primitives, so the provided defaults are what runs). A backend that is
-//! registered but missing here fails the suite.
+//! primitives, so the provided defaults are what runs, and speaking a
+//! dialect of its own: `?N` parameters and backquoted names, so nothing
+//! dbinit writes may assume `$N` or `"name"`). A backend that is registered
+//! but missing here fails the suite.
 
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use dbinit_runner::dbinit_core::dialect::{self, Dialect, OnConflict};
 use dbinit_runner::dbinit_core::engine::{self, RollbackTarget};
 use dbinit_runner::dbinit_core::{
     async_trait, inventory, registry, Column, ConnectOptions, Connector, ConnectorRegistration,
@@ -58,10 +61,49 @@ impl Connector for LiteAlias {
 /// Only the required primitives: every provided method is the default.
 struct AliasSession(Box<dyn Session>);
 
+/// SQLite also takes `?N` parameters and MySQL's backquotes.
+struct AliasDialect;
+
+impl Dialect for AliasDialect {
+    fn placeholder(&self, n: usize) -> String {
+        format!("?{n}")
+    }
+    fn quote_ident(&self, name: &str) -> String {
+        format!("`{}`", name.replace('`', "``"))
+    }
+    fn on_conflict(&self, c: &OnConflict<'_>) -> String {
+        let key = dialect::idents(self, c.key);
+        let mut set: Vec<String> = (c.update.iter())
+            .map(|col| format!("{0} = excluded.{0}", self.quote_ident(col)))
+            .collect();
+        if let Some(col) = c.increment {
+            let table = self.quote_ident(c.table);
+            set.push(format!("{0} = {table}.{0} + 1", self.quote_ident(col)));
+        }
+        if set.is_empty() {
+            return format!("ON CONFLICT ({key}) DO NOTHING");
+        }
+        let table = self.quote_ident(c.table);
+        let differs: Vec<String> = (c.update.iter())
+            .filter(|_| c.only_if_changed)
+            .map(|col| format!("{table}.{0} IS NOT excluded.{0}", self.quote_ident(col)))
+            .collect();
+        let only = if differs.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", differs.join(" OR "))
+        };
+        format!("ON CONFLICT ({key}) DO UPDATE SET {}{only}", set.join(", "))
+    }
+}
+
 #[async_trait]
 impl Session for AliasSession {
     fn backend(&self) -> &'static str {
         "litealias"
+    }
+    fn dialect(&self) -> &dyn Dialect {
+        &AliasDialect
     }
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
         self.0.execute(sql, params).await

@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::dialect::{self, ColumnType, Dialect, OwnColumn};
 use crate::fault;
 use crate::migration::{is_no_transaction, timestamp_now, MigrationBatchError, HISTORY_TABLE};
 use crate::session::Script;
@@ -31,31 +32,48 @@ use crate::{
 /// dbinit's record of baselines, repairs and rollbacks.
 pub const AUDIT_TABLE: &str = "dbinit_migration_audit";
 
-/// refinery's table definition (standard SQL), so refinery reads what
-/// dbinit writes.
-const CREATE_HISTORY: &str = "CREATE TABLE IF NOT EXISTS refinery_schema_history (
-    version INT4 PRIMARY KEY,
-    name VARCHAR(255),
-    applied_on VARCHAR(255),
-    checksum VARCHAR(255))";
+/// refinery's table definition, so refinery reads what dbinit writes.
+const HISTORY_COLUMNS: &[OwnColumn] = &[
+    OwnColumn::null("version", ColumnType::Int32),
+    OwnColumn::null("name", ColumnType::Varchar(255)),
+    OwnColumn::null("applied_on", ColumnType::Varchar(255)),
+    OwnColumn::null("checksum", ColumnType::Varchar(255)),
+];
 const SELECT_HISTORY: &str =
     "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
-const INSERT_HISTORY: &str = "INSERT INTO refinery_schema_history (version, name, applied_on, checksum) VALUES ($1, $2, $3, $4)";
-const DELETE_HISTORY: &str = "DELETE FROM refinery_schema_history WHERE version = $1";
-const UPDATE_CHECKSUM: &str =
-    "UPDATE refinery_schema_history SET name = $2, checksum = $3 WHERE version = $1";
-const CREATE_AUDIT: &str = "CREATE TABLE IF NOT EXISTS dbinit_migration_audit (
-    at VARCHAR(64) NOT NULL,
-    action VARCHAR(32) NOT NULL,
-    version INT4 NOT NULL,
-    name VARCHAR(255) NOT NULL,
-    old_checksum VARCHAR(255),
-    new_checksum VARCHAR(255),
-    host VARCHAR(255) NOT NULL,
-    os_user VARCHAR(255) NOT NULL)";
-const INSERT_AUDIT: &str = "INSERT INTO dbinit_migration_audit \
-    (at, action, version, name, old_checksum, new_checksum, host, os_user) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const AUDIT_COLUMNS: &[OwnColumn] = &[
+    OwnColumn::required("at", ColumnType::Varchar(64)),
+    OwnColumn::required("action", ColumnType::Varchar(32)),
+    OwnColumn::required("version", ColumnType::Int32),
+    OwnColumn::required("name", ColumnType::Varchar(255)),
+    OwnColumn::null("old_checksum", ColumnType::Varchar(255)),
+    OwnColumn::null("new_checksum", ColumnType::Varchar(255)),
+    OwnColumn::required("host", ColumnType::Varchar(255)),
+    OwnColumn::required("os_user", ColumnType::Varchar(255)),
+];
+
+/// The history row of a migration: `(version, name, applied_on, checksum)`.
+fn insert_history(d: &dyn Dialect) -> String {
+    let names: Vec<&str> = HISTORY_COLUMNS.iter().map(|c| c.name).collect();
+    dialect::insert(d, HISTORY_TABLE, &names)
+}
+
+fn delete_history(d: &dyn Dialect) -> String {
+    format!(
+        "DELETE FROM {HISTORY_TABLE} WHERE version = {}",
+        d.placeholder(1)
+    )
+}
+
+/// Parameters: name, checksum, version.
+fn update_checksum(d: &dyn Dialect) -> String {
+    format!(
+        "UPDATE {HISTORY_TABLE} SET name = {}, checksum = {} WHERE version = {}",
+        d.placeholder(1),
+        d.placeholder(2),
+        d.placeholder(3)
+    )
+}
 
 /// The applied migrations, oldest first. An absent history table reads as
 /// empty. Read-only.
@@ -171,7 +189,13 @@ pub async fn apply(
 /// schema that appeared earlier in the search path (`$user`), and split the
 /// history.
 async fn ensure_history(session: &mut dyn Session) -> Result<(), CoreError> {
-    ensure(session, HISTORY_TABLE, CREATE_HISTORY).await
+    let create = dialect::create_table(session.dialect(), HISTORY_TABLE, HISTORY_COLUMNS, true);
+    ensure(session, HISTORY_TABLE, &create).await
+}
+
+async fn ensure_audit(session: &mut dyn Session) -> Result<(), CoreError> {
+    let create = dialect::create_table(session.dialect(), AUDIT_TABLE, AUDIT_COLUMNS, false);
+    ensure(session, AUDIT_TABLE, &create).await
 }
 
 /// Creates `table` with `create` unless its name already resolves (the
@@ -256,9 +280,12 @@ async fn apply_one(
         })?;
         s.reset_session().await?;
         fault::point("migration.executed");
-        s.execute(INSERT_HISTORY, &history_row(migration, applied_on))
-            .await
-            .map_err(|e| unrecordable(migration, e))?;
+        s.execute(
+            &insert_history(s.dialect()),
+            &history_row(migration, applied_on),
+        )
+        .await
+        .map_err(|e| unrecordable(migration, e))?;
         fault::point("migration.recorded");
         Ok(())
     })
@@ -411,7 +438,7 @@ pub async fn rollback(
     range: &[&MigrationFile],
 ) -> Result<Vec<AppliedMigration>, MigrationBatchError> {
     let mut done = Vec::with_capacity(range.len());
-    if let Err(error) = ensure(session, AUDIT_TABLE, CREATE_AUDIT).await {
+    if let Err(error) = ensure_audit(session).await {
         return Err(MigrationBatchError {
             applied: done,
             error,
@@ -468,8 +495,11 @@ async fn roll_back_one(
         })?;
         s.reset_session().await?;
         fault::point("rollback.executed");
-        s.execute(DELETE_HISTORY, &[Value::Int(migration.version())])
-            .await?;
+        s.execute(
+            &delete_history(s.dialect()),
+            &[Value::Int(migration.version())],
+        )
+        .await?;
         fault::point("rollback.recorded");
         audit(s, "rollback", migration, Some(migration.checksum()), None).await
     })
@@ -541,13 +571,16 @@ pub async fn baseline(
         }
     }
     ensure_history(session).await?;
-    ensure(session, AUDIT_TABLE, CREATE_AUDIT).await?;
+    ensure_audit(session).await?;
     let applied_on = timestamp_now();
     atomically(session, true, async |s| {
         let mut records = Vec::with_capacity(adopted.len());
         for migration in &adopted {
-            s.execute(INSERT_HISTORY, &history_row(migration, &applied_on))
-                .await?;
+            s.execute(
+                &insert_history(s.dialect()),
+                &history_row(migration, &applied_on),
+            )
+            .await?;
             audit(s, "baseline", migration, None, Some(migration.checksum())).await?;
             records.push(migration.applied(applied_on.clone(), Instant::now()));
         }
@@ -603,13 +636,13 @@ pub async fn repair(
         )));
     }
     let row = [
-        Value::Int(version),
         Value::from(file.name()),
         Value::Text(file.checksum().to_string()),
+        Value::Int(version),
     ];
-    ensure(session, AUDIT_TABLE, CREATE_AUDIT).await?;
+    ensure_audit(session).await?;
     atomically(session, true, async |s| {
-        s.execute(UPDATE_CHECKSUM, &row).await?;
+        s.execute(&update_checksum(s.dialect()), &row).await?;
         audit(
             s,
             "repair",
@@ -639,9 +672,11 @@ async fn audit(
     new: Option<u64>,
 ) -> Result<(), CoreError> {
     let checksum = |c: Option<u64>| c.map_or(Value::Null, |c| Value::Text(c.to_string()));
+    let names: Vec<&str> = AUDIT_COLUMNS.iter().map(|c| c.name).collect();
+    let sql = dialect::insert(session.dialect(), AUDIT_TABLE, &names);
     session
         .execute(
-            INSERT_AUDIT,
+            &sql,
             &[
                 Value::from(timestamp_now()),
                 Value::from(action),

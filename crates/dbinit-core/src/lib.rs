@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 mod connector;
+pub mod dialect;
 mod discover;
 mod embed;
 pub mod engine;
@@ -51,6 +52,7 @@ pub use async_trait::async_trait;
 pub use inventory;
 
 pub use connector::{ConnectOptions, Connector, DatabaseCreated};
+pub use dialect::{quote_ident, Dialect};
 pub use environment::{Environment, Environments};
 pub use error::{BoxError, CoreError, ErrorKind};
 pub use health::{
@@ -69,8 +71,7 @@ pub use seed::{
 pub use session::{Canceller, Column, Index, InitLock, Script, Session};
 pub use text::{bounded, excerpt, MAX_MESSAGE_CHARS};
 pub use url::{
-    quote_conninfo, quote_ident, redact, redact_service_url, split_conninfo, DatabaseUrl,
-    SqlitePath, UrlForm,
+    quote_conninfo, redact, redact_service_url, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
 };
 pub use value::{FromValue, Row, Value};
 

@@ -8,7 +8,8 @@
 use async_trait::async_trait;
 use serde::Serialize;
 
-use crate::{quote_ident, CoreError, Session, Value};
+use crate::dialect::{self, Dialect, OnConflict};
+use crate::{CoreError, Session, Value};
 
 /// What to load, and where.
 #[derive(Debug, Clone)]
@@ -62,61 +63,39 @@ pub trait RowBatches: Send {
     async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, CoreError>>;
 }
 
-/// `INSERT INTO t (…) VALUES ($1, …)`, plus, unless `spec.into_empty`,
-/// `ON CONFLICT (key) DO UPDATE SET … WHERE <something differs>`: SQL
-/// that PostgreSQL and SQLite (3.39 and later) both take. A row whose
-/// values are all the same changes nothing and counts as unchanged.
-pub fn upsert_sql(spec: &LoadSpec) -> String {
-    let params: Vec<String> = (1..=spec.columns.len()).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}){}",
-        quote_ident(&spec.table),
-        idents(&spec.columns),
-        params.join(", "),
-        on_conflict(spec, &[])
-    )
+/// `INSERT INTO t (…) VALUES (…)`, plus, unless `spec.into_empty`, the
+/// dialect's upsert clause ([`conflict_clause`]). A row whose values are
+/// all the same changes nothing and counts as unchanged.
+pub fn upsert_sql(d: &dyn Dialect, spec: &LoadSpec) -> String {
+    let insert = dialect::insert(d, &spec.table, &spec.columns);
+    match conflict_clause(d, spec, &[]) {
+        Some(clause) => format!("{insert} {clause}"),
+        None => insert,
+    }
 }
 
-/// The `ON CONFLICT` clause of an upsert into `spec.table` (empty for a
-/// load into an empty table). Columns in `insert_only` are given on insert
-/// and never updated (PostgreSQL refuses to update a `GENERATED ALWAYS`
-/// identity column).
-pub fn on_conflict(spec: &LoadSpec, insert_only: &[String]) -> String {
+/// The clause that makes an insert into `spec.table` an upsert by
+/// `spec.key`, updating only rows whose values differ; `None` for a load
+/// into an empty table. Columns in `insert_only` are given on insert and
+/// never updated (a `GENERATED ALWAYS` identity column refuses updates).
+pub fn conflict_clause(d: &dyn Dialect, spec: &LoadSpec, insert_only: &[String]) -> Option<String> {
     if spec.into_empty {
-        return String::new();
+        return None;
     }
-    let table = quote_ident(&spec.table);
-    let rest: Vec<&String> = spec
+    let key: Vec<&str> = spec.key.iter().map(String::as_str).collect();
+    let update: Vec<&str> = spec
         .columns
         .iter()
         .filter(|c| !spec.key.contains(c) && !insert_only.contains(c))
+        .map(String::as_str)
         .collect();
-    if rest.is_empty() {
-        return format!(" ON CONFLICT ({}) DO NOTHING", idents(&spec.key));
-    }
-    let set: Vec<String> = rest
-        .iter()
-        .map(|c| format!("{0} = excluded.{0}", quote_ident(c)))
-        .collect();
-    let differs: Vec<String> = rest
-        .iter()
-        .map(|c| format!("{table}.{0} IS DISTINCT FROM excluded.{0}", quote_ident(c)))
-        .collect();
-    format!(
-        " ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
-        idents(&spec.key),
-        set.join(", "),
-        differs.join(" OR ")
-    )
-}
-
-/// `"a", "b"`.
-pub fn idents(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|c| quote_ident(c))
-        .collect::<Vec<_>>()
-        .join(", ")
+    Some(d.on_conflict(&OnConflict {
+        table: &spec.table,
+        key: &key,
+        update: &update,
+        only_if_changed: true,
+        increment: None,
+    }))
 }
 
 /// `SELECT count(*)` of `table`.
@@ -126,7 +105,10 @@ pub async fn count_rows<S: Session + ?Sized>(
 ) -> Result<u64, CoreError> {
     let rows = session
         .query(
-            &format!("SELECT count(*) AS n FROM {}", quote_ident(table)),
+            &format!(
+                "SELECT count(*) AS n FROM {}",
+                session.dialect().quote_ident(table)
+            ),
             &[],
         )
         .await?;
@@ -147,7 +129,7 @@ pub async fn load_row_by_row<S: Session + ?Sized>(
     rows: &mut dyn RowBatches,
 ) -> Result<LoadOutcome, LoadFailure> {
     let before = count_rows(session, &spec.table).await?;
-    let sql = upsert_sql(spec);
+    let sql = upsert_sql(session.dialect(), spec);
     let (mut seen, mut changed) = (0u64, 0u64);
     while let Some(batch) = rows.next_batch().await {
         for row in batch? {
@@ -179,32 +161,6 @@ pub fn outcome(rows: u64, changed: u64, created: u64) -> LoadOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn spec(into_empty: bool, columns: &[&str]) -> LoadSpec {
-        LoadSpec {
-            table: "t".into(),
-            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
-            key: vec!["k".into()],
-            into_empty,
-        }
-    }
-
-    #[test]
-    fn upserts_by_key_and_skips_identical_rows() {
-        assert_eq!(
-            upsert_sql(&spec(false, &["k", "a"])),
-            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2) ON CONFLICT (\"k\") DO UPDATE \
-             SET \"a\" = excluded.\"a\" WHERE \"t\".\"a\" IS DISTINCT FROM excluded.\"a\""
-        );
-        assert_eq!(
-            upsert_sql(&spec(false, &["k"])),
-            "INSERT INTO \"t\" (\"k\") VALUES ($1) ON CONFLICT (\"k\") DO NOTHING"
-        );
-        assert_eq!(
-            upsert_sql(&spec(true, &["k", "a"])),
-            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2)"
-        );
-    }
 
     #[test]
     fn outcome_splits_changes() {

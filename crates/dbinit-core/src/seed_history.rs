@@ -12,30 +12,43 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
+use crate::dialect::{self, ColumnType, Dialect, OnConflict, OwnColumn};
 use crate::{CoreError, Environment, SeedOutcome, SeedPolicy, Seeder, Session, Value};
 
 /// The table's name.
 pub const TABLE: &str = "dbinit_seed_history";
 
-const CREATE: &str = "CREATE TABLE IF NOT EXISTS dbinit_seed_history (\
-     name TEXT PRIMARY KEY, \
-     version BIGINT, \
-     checksum TEXT, \
-     environment TEXT NOT NULL, \
-     seeded_at TEXT NOT NULL, \
-     created BIGINT NOT NULL, \
-     updated BIGINT NOT NULL, \
-     skipped BIGINT NOT NULL, \
-     runs BIGINT NOT NULL)";
+const COLUMNS: &[OwnColumn] = &[
+    OwnColumn::required("name", ColumnType::KeyText),
+    OwnColumn::null("version", ColumnType::Int64),
+    OwnColumn::null("checksum", ColumnType::Text),
+    OwnColumn::required("environment", ColumnType::Text),
+    OwnColumn::required("seeded_at", ColumnType::Text),
+    OwnColumn::required("created", ColumnType::Int64),
+    OwnColumn::required("updated", ColumnType::Int64),
+    OwnColumn::required("skipped", ColumnType::Int64),
+    OwnColumn::required("runs", ColumnType::Int64),
+];
 
-const UPSERT: &str = "INSERT INTO dbinit_seed_history \
-     (name, version, checksum, environment, seeded_at, created, updated, skipped, runs) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1) \
-     ON CONFLICT (name) DO UPDATE SET version = excluded.version, \
-     checksum = excluded.checksum, environment = excluded.environment, \
-     seeded_at = excluded.seeded_at, created = excluded.created, \
-     updated = excluded.updated, skipped = excluded.skipped, \
-     runs = dbinit_seed_history.runs + 1";
+/// The row of a seeder that ran: inserted with `runs` 1, or updated with
+/// `runs` counted up.
+fn upsert(d: &dyn Dialect) -> String {
+    let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+    let (key, rest) = names.split_at(1);
+    let (update, runs) = rest.split_at(rest.len() - 1);
+    let conflict = OnConflict {
+        table: TABLE,
+        key,
+        update,
+        only_if_changed: false,
+        increment: runs.first().copied(),
+    };
+    format!(
+        "{} {}",
+        dialect::insert(d, TABLE, &names),
+        d.on_conflict(&conflict)
+    )
+}
 
 /// One seeder's row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -142,7 +155,14 @@ impl SeedHistory {
         outcome: SeedOutcome,
     ) -> Result<(), CoreError> {
         if !self.stored {
-            session.execute_batch(CREATE).await?;
+            session
+                .execute_batch(&dialect::create_table(
+                    session.dialect(),
+                    TABLE,
+                    COLUMNS,
+                    true,
+                ))
+                .await?;
         }
         let version = match seeder.policy() {
             SeedPolicy::Once { version } => Value::Int(version.into()),
@@ -154,7 +174,7 @@ impl SeedHistory {
         let count = |n: u64| Value::Int(i64::try_from(n).unwrap_or(i64::MAX));
         session
             .execute(
-                UPSERT,
+                &upsert(session.dialect()),
                 &[
                     seeder.name().into(),
                     version,
@@ -164,6 +184,7 @@ impl SeedHistory {
                     count(outcome.created),
                     count(outcome.updated),
                     count(outcome.skipped),
+                    Value::Int(1),
                 ],
             )
             .await?;

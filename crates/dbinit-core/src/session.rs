@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 
+use crate::dialect::Dialect;
 use crate::load::{LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use crate::{CoreError, Row, Value};
 
@@ -106,11 +107,15 @@ pub struct Script<'a> {
 /// any SQL database that speaks `BEGIN`/`COMMIT`; backends override them
 /// only to be faster or stricter.
 ///
-/// SQL parameters are written `$1`, `$2`, ... on every backend.
+/// SQL parameters are written as the backend's [`Dialect`] says (`$1`,
+/// `?`); what dbinit itself writes goes through [`Session::dialect`].
 #[async_trait]
 pub trait Session: Send {
     /// The registered name of the backend serving this session (`"sqlite"`).
     fn backend(&self) -> &'static str;
+
+    /// How this backend writes SQL.
+    fn dialect(&self) -> &dyn Dialect;
 
     /// Runs one statement and returns the number of rows it changed.
     async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError>;
@@ -241,17 +246,7 @@ pub trait Session: Send {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Result<u64, CoreError> {
-        let placeholders: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
-            "INSERT INTO {} ({}) VALUES ({})",
-            crate::quote_ident(table),
-            columns
-                .iter()
-                .map(|c| crate::quote_ident(c))
-                .collect::<Vec<_>>()
-                .join(", "),
-            placeholders.join(", ")
-        );
+        let sql = crate::dialect::insert(self.dialect(), table, columns);
         let mut inserted = 0;
         for row in rows {
             inserted += self.execute(&sql, row).await?;

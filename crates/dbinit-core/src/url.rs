@@ -481,12 +481,6 @@ fn redact_url(url: &url::Url) -> String {
     shown.to_string().replace("%2A%2A%2A", REDACTED)
 }
 
-/// Quotes an SQL identifier (`"` doubled): standard SQL, the same for SQLite
-/// and PostgreSQL. Use it for every name that comes from configuration.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// `input` with every secret hidden, whether or not it parses: for showing
 /// a URL that came from the user before it was validated.
 pub fn redact(input: &str) -> String {
@@ -896,11 +890,6 @@ mod tests {
         assert!(url.is_conninfo());
         assert!(!url.to_string().contains("ret-1234"), "{url}");
         assert!(!parse("postgres://h/db").is_conninfo());
-    }
-
-    #[test]
-    fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("my \"odd\" db"), "\"my \"\"odd\"\" db\"");
     }
 
     #[test]

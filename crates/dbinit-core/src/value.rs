@@ -6,7 +6,8 @@ use crate::{CoreError, ErrorKind};
 
 /// A SQL value passed as a parameter or read from a row.
 ///
-/// Parameters are written `$1`, `$2`, ... in SQL for every backend.
+/// Parameters are written in SQL as the backend's
+/// [`Dialect`](crate::Dialect) says (`$1`, `?`).
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {

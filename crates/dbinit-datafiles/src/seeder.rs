@@ -13,8 +13,8 @@ use super::read::{line_of_row, Checksum, Duplicates, Plan, Reader, RowError};
 use super::DataFile;
 use dbinit_core::load::{LoadFailure, LoadSpec, RowBatches};
 use dbinit_core::{
-    fault, quote_ident, Column, CoreError, ErrorKind, Index, Progress, SeedContext, SeedOutcome,
-    SeedPolicy, Seeder, Value,
+    fault, Column, CoreError, ErrorKind, Index, Progress, SeedContext, SeedOutcome, SeedPolicy,
+    Seeder, Value,
 };
 
 /// Rows per batch handed to the backend.
@@ -113,6 +113,7 @@ impl FileSeeder {
                 message: "is a key column, but the file does not give it".to_owned(),
             }));
         }
+        let table = cx.session.dialect().quote_ident(&entry.table);
         if !unique_on(columns, indexes, &entry.key) {
             return Err(self.failed(format!(
                 "table `{}` has no primary key or unique index on exactly ({}), so rows cannot \
@@ -120,16 +121,13 @@ impl FileSeeder {
                  ({}))",
                 entry.table,
                 entry.key.join(", "),
-                quote_ident(&entry.table),
+                table,
                 entry.key.join(", ")
             )));
         }
         let empty = cx
             .session
-            .query(
-                &format!("SELECT 1 AS one FROM {} LIMIT 1", quote_ident(&entry.table)),
-                &[],
-            )
+            .query(&format!("SELECT 1 AS one FROM {table} LIMIT 1"), &[])
             .await?
             .is_empty();
         let spec = LoadSpec {

@@ -1,7 +1,10 @@
 //! Bulk insert and loads with `COPY ... FROM STDIN`.
 
 use bytes::{BufMut, BytesMut};
+use dbinit_core::dialect::idents;
 use dbinit_core::load::{self, LoadFailure, LoadOutcome, LoadSpec, RowBatches};
+
+use crate::dialect::PostgresDialect;
 use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
 use futures_util::{pin_mut, SinkExt};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -90,7 +93,7 @@ async fn shape(
     let probe = client
         .prepare(&format!(
             "SELECT {} FROM {table} LIMIT 0",
-            load::idents(&spec.columns)
+            idents(&PostgresDialect, &spec.columns)
         ))
         .await
         .map_err(|e| error::classify(format!("cannot load into {table}: its columns"), e))?;
@@ -203,9 +206,9 @@ async fn upsert_values(
              RETURNING (xmax = 0) AS created) \
              SELECT count(*) FILTER (WHERE created) AS created, count(*) AS changed FROM up",
             quote_ident(&spec.table),
-            load::idents(&spec.columns),
+            idents(&PostgresDialect, &spec.columns),
             tuples.join(", "),
-            load::on_conflict(spec, &shape.always)
+            upsert_clause(spec, &shape.always)
         );
         let values: Vec<Value> = chunk.iter().flatten().cloned().collect();
         let params = types::typed(&values);
@@ -232,7 +235,7 @@ async fn staged(
     rows: &mut dyn RowBatches,
 ) -> Result<LoadOutcome, LoadFailure> {
     let table = quote_ident(&spec.table);
-    let names = load::idents(&spec.columns);
+    let names = idents(&PostgresDialect, &spec.columns);
     let failed = |what: &str, e| error::classify(format!("cannot load into {table}: {what}"), e);
     let types = &shape.types;
     let target = if spec.into_empty {
@@ -277,7 +280,7 @@ async fn staged(
                 // As COPY does: a file may give an identity column's values.
                 "INSERT INTO {table} ({names}) OVERRIDING SYSTEM VALUE \
                  SELECT {names} FROM {STAGE}{}",
-                load::on_conflict(spec, &shape.always)
+                upsert_clause(spec, &shape.always)
             ),
             &[],
         )
@@ -615,4 +618,11 @@ fn copy_text_field(value: &Value, out: &mut BytesMut) {
         }
         _ => out.write_str("\\N"),
     };
+}
+
+/// `" ON CONFLICT …"`, or nothing for a load into an empty table.
+fn upsert_clause(spec: &LoadSpec, insert_only: &[String]) -> String {
+    load::conflict_clause(&PostgresDialect, spec, insert_only)
+        .map(|clause| format!(" {clause}"))
+        .unwrap_or_default()
 }

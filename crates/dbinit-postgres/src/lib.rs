@@ -33,6 +33,7 @@ mod bulk;
 mod cancel;
 mod config;
 mod connector;
+mod dialect;
 mod error;
 mod introspect;
 mod lease;
@@ -46,6 +47,7 @@ mod wait;
 
 pub use advisory::INIT_LOCK_KEY_SQL;
 pub use connector::PostgresConnector;
+pub use dialect::PostgresDialect;
 pub use lease::TABLE as LEASE_TABLE;
 pub use session::PostgresSession;
 

@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dialect::PostgresDialect;
 use dbinit_core::load::{LoadFailure, LoadOutcome, LoadSpec, RowBatches};
+use dbinit_core::Dialect;
 use dbinit_core::{
     async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
 };
@@ -257,6 +259,10 @@ fn is_undefined_table(e: &CoreError) -> bool {
 impl Session for PostgresSession {
     fn backend(&self) -> &'static str {
         crate::NAME
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &PostgresDialect
     }
 
     async fn ping(&mut self) -> Result<(), CoreError> {

@@ -29,6 +29,7 @@
 mod bulk;
 mod busy;
 mod connector;
+mod dialect;
 mod error;
 mod files;
 mod health;
@@ -38,6 +39,7 @@ mod script;
 mod session;
 
 pub use connector::SqliteConnector;
+pub use dialect::SqliteDialect;
 pub use session::SqliteSession;
 
 /// The backend's registered name.

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dialect::SqliteDialect;
 use dbinit_core::load::{self, LoadFailure, LoadOutcome, LoadSpec, RowBatches};
+use dbinit_core::Dialect;
 use dbinit_core::{
     async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
     Value,
@@ -291,6 +293,10 @@ impl Session for SqliteSession {
         crate::NAME
     }
 
+    fn dialect(&self) -> &dyn Dialect {
+        &SqliteDialect
+    }
+
     /// `SELECT 1`, and the file at the path is still the one this session
     /// opened: a connection keeps a deleted or replaced file (a restore)
     /// alive through its descriptor, and a long-lived session (the health
@@ -483,7 +489,7 @@ impl Session for SqliteSession {
         } else {
             load::count_rows(self, &spec.table).await?
         };
-        let sql: Arc<str> = load::upsert_sql(spec).into();
+        let sql: Arc<str> = load::upsert_sql(&SqliteDialect, spec).into();
         let declared = self.columns(&spec.table).await?;
         let numbers: Arc<[bulk::NumberColumn]> = (spec.columns.iter())
             .map(|name| {
