@@ -8,22 +8,14 @@ use crate::report::{
 };
 use dbinit_core::engine::RollbackTarget;
 use dbinit_core::{
-    ConnectOptions, CoreError, DatabaseUrl, DependencyCheck, Environment, ErrorKind, HealthOutcome,
-    HealthStatus, MigrationSet, MigrationSets, NoProgress, Progress, SecretSink, StderrSecretSink,
+    ConnectOptions, CoreError, DatabaseUrl, DependencyCheck, Environment, MigrationSet,
+    MigrationSets, Progress, SecretSink,
 };
 use dbinit_datafiles::SeedFiles;
 
-use crate::{lifecycle, pipeline, Interrupt, RunnerError};
-
-/// What [`Initializer::run_seed`] runs.
-#[derive(Debug, Clone, Default)]
-pub struct SeedOptions {
-    /// Only these seeders (by name; a data file's is `<dir>/<path>`), in
-    /// dependency order; empty: all. Seeders they depend on do not run.
-    pub only: Vec<String>,
-    /// Run each seeder, report what it wrote, and roll it back.
-    pub dry_run: bool,
-}
+use crate::lifecycle::{self, SeedOptions};
+use crate::settings::{self, Settings};
+use crate::{pipeline, Interrupt, RunnerError};
 
 /// Makes a database ready: connect, create if missing, lock, migrate, seed,
 /// check. Cheap when the database is already ready, so call it on every start.
@@ -44,35 +36,18 @@ pub struct SeedOptions {
 /// ```
 #[derive(Clone)]
 pub struct Initializer {
-    pub(crate) url: DatabaseUrl,
-    pub(crate) used_default_url: bool,
-    pub(crate) environment: Environment,
-    pub(crate) migrations: Option<MigrationSet>,
-    pub(crate) migration_sets: Option<MigrationSets>,
-    pub(crate) lock_timeout: Duration,
-    pub(crate) connect: ConnectOptions,
-    pub(crate) seed: bool,
-    pub(crate) required_tables: Vec<String>,
-    pub(crate) skip_checks: Vec<String>,
-    pub(crate) secrets: Arc<dyn SecretSink>,
-    pub(crate) fallback: Option<DatabaseUrl>,
-    pub(crate) interrupt: Interrupt,
-    pub(crate) seed_files: Option<SeedFiles>,
-    pub(crate) progress: Arc<dyn Progress>,
-    pub(crate) dependencies: Vec<Arc<dyn DependencyCheck>>,
-    /// Dependency name → what the application does without it.
-    pub(crate) fallbacks: Vec<(String, String)>,
+    settings: Arc<Settings>,
 }
 
 impl std::fmt::Debug for Initializer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Initializer")
-            .field("url", &self.url)
-            .field("environment", &self.environment)
-            .field("migrations", &self.migrations)
-            .field("lock_timeout", &self.lock_timeout)
-            .field("seed", &self.seed)
-            .field("fallback", &self.fallback)
+            .field("url", &self.settings.url)
+            .field("environment", &self.settings.environment)
+            .field("migrations", &self.settings.migrations)
+            .field("lock_timeout", &self.settings.lock_timeout)
+            .field("seed", &self.settings.seed)
+            .field("fallback", &self.settings.fallback)
             .finish_non_exhaustive()
     }
 }
@@ -83,23 +58,7 @@ impl Initializer {
     /// seeders your binary links), every health check.
     pub fn new(url: DatabaseUrl) -> Self {
         Initializer {
-            url,
-            used_default_url: false,
-            environment: Environment::Development,
-            migrations: None,
-            migration_sets: None,
-            lock_timeout: Duration::from_secs(60),
-            connect: ConnectOptions::default(),
-            seed: true,
-            required_tables: Vec::new(),
-            skip_checks: Vec::new(),
-            secrets: Arc::new(StderrSecretSink),
-            fallback: None,
-            interrupt: Interrupt::new(),
-            seed_files: None,
-            progress: Arc::new(NoProgress),
-            dependencies: Vec::new(),
-            fallbacks: Vec::new(),
+            settings: Arc::new(Settings::new(url)),
         }
     }
 
@@ -146,11 +105,11 @@ impl Initializer {
                 })
             }
         };
-        let (url, used_default) = resolve_url(None, default_url, environment)?;
+        let (url, used_default) = settings::resolve_url(None, default_url, environment)?;
         let init = Initializer::new(url)
             .used_default_url(used_default)
             .environment(environment);
-        Ok(match resolve_fallback(None)? {
+        Ok(match settings::resolve_fallback(None)? {
             Some(fallback) => init.fallback(fallback),
             None => init,
         })
@@ -158,19 +117,19 @@ impl Initializer {
 
     /// Marks the URL as the built-in default (reported, so it is never silent).
     pub fn used_default_url(mut self, yes: bool) -> Self {
-        self.used_default_url = yes;
+        self.settings_mut().used_default_url = yes;
         self
     }
 
     /// The environment; selects seeders.
     pub fn environment(mut self, environment: Environment) -> Self {
-        self.environment = environment;
+        self.settings_mut().environment = environment;
         self
     }
 
     /// One migration set, whatever the backend.
     pub fn migrations(mut self, set: MigrationSet) -> Self {
-        self.migrations = Some(set);
+        self.settings_mut().migrations = Some(set);
         self
     }
 
@@ -179,25 +138,25 @@ impl Initializer {
     /// the URL selects, and refuses a backend without one. Without either
     /// this or [`Initializer::migrations`] there is nothing to apply.
     pub fn migration_sets(mut self, sets: MigrationSets) -> Self {
-        self.migration_sets = Some(sets);
+        self.settings_mut().migration_sets = Some(sets);
         self
     }
 
     /// How long to wait for another process's initialization lock.
     pub fn lock_timeout(mut self, timeout: Duration) -> Self {
-        self.lock_timeout = timeout;
+        self.settings_mut().lock_timeout = timeout;
         self
     }
 
     /// Connection options (timeouts, application name).
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.connect = options;
+        self.settings_mut().connect = options;
         self
     }
 
     /// Whether to run the seeders (default true).
     pub fn seed(mut self, yes: bool) -> Self {
-        self.seed = yes;
+        self.settings_mut().seed = yes;
         self
     }
 
@@ -207,14 +166,15 @@ impl Initializer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.required_tables
+        self.settings_mut()
+            .required_tables
             .extend(tables.into_iter().map(Into::into));
         self
     }
 
     /// Turns off a health check by name (e.g. `sqlite_quick_check` on a large file).
     pub fn skip_check(mut self, name: impl Into<String>) -> Self {
-        self.skip_checks.push(name.into());
+        self.settings_mut().skip_checks.push(name.into());
         self
     }
 
@@ -223,7 +183,7 @@ impl Initializer {
     /// crate such as `dbinit-redis` registers its own): for example
     /// [`dependency::Tcp`](crate::dependency::Tcp).
     pub fn dependency(mut self, check: impl DependencyCheck) -> Self {
-        self.dependencies.push(Arc::new(check));
+        self.settings_mut().dependencies.push(Arc::new(check));
         self
     }
 
@@ -237,156 +197,59 @@ impl Initializer {
         name: impl Into<String>,
         description: impl Into<String>,
     ) -> Self {
-        self.fallbacks.push((name.into(), description.into()));
-        self
-    }
-
-    /// The registered dependency checks and those given, validated: each
-    /// configuration valid, names unique among every check, every declared
-    /// fallback naming one of them.
-    pub(crate) fn dependency_checks(&self) -> Result<Vec<Arc<dyn DependencyCheck>>, CoreError> {
-        let mut checks: Vec<Arc<dyn DependencyCheck>> = dbinit_core::registry::dependency_checks()?
-            .iter()
-            .map(|r| Arc::from(r.make()))
-            .collect();
-        checks.extend(self.dependencies.iter().cloned());
-        let mut names: Vec<String> = dbinit_core::registry::health_checks()?
-            .iter()
-            .map(|r| r.name())
-            .collect();
-        for check in &checks {
-            check.validate()?;
-            if names.iter().any(|n| n == check.name()) {
-                return Err(CoreError::InvalidConfig {
-                    setting: "dependency checks".to_owned(),
-                    reason: format!(
-                        "two health checks are named `{}`: give the dependency another name",
-                        check.name()
-                    ),
-                });
-            }
-            names.push(check.name().to_owned());
-        }
-        if let Some((name, _)) = self
+        self.settings_mut()
             .fallbacks
-            .iter()
-            .find(|(name, _)| !checks.iter().any(|c| c.name() == name))
-        {
-            let known: Vec<&str> = checks.iter().map(|c| c.name()).collect();
-            // Echoed only when it looks like a name: it could be anything.
-            let name_like = name.len() <= 64
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
-            let what = if name_like {
-                format!("`{name}` is not a dependency")
-            } else {
-                "a fallback must name a dependency".to_owned()
-            };
-            return Err(CoreError::InvalidConfig {
-                setting: "dependency fallback".to_owned(),
-                reason: format!(
-                    "{what} (dependencies: {})",
-                    if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
-            });
-        }
-        Ok(checks)
-    }
-
-    /// Refuses a `skip_check` name that is no check's: a typo would
-    /// otherwise leave the check on, silently.
-    pub(crate) fn check_skips(&self) -> Result<(), CoreError> {
-        let Some(unknown) = self.skip_checks.iter().find(|name| !self.is_check(name)) else {
-            return Ok(());
-        };
-        Err(CoreError::InvalidConfig {
-            setting: "--skip-check".to_owned(),
-            reason: format!(
-                "`{}` is not a health check or dependency of this binary",
-                dbinit_core::bounded(unknown, 64)
-            ),
-        })
-    }
-
-    fn is_check(&self, name: &str) -> bool {
-        let registered = |names: Vec<String>| names.iter().any(|n| n == name);
-        let health = dbinit_core::registry::health_checks()
-            .map(|r| r.iter().map(|c| c.name()).collect())
-            .unwrap_or_default();
-        let dependencies = dbinit_core::registry::dependency_checks()
-            .map(|r| r.iter().map(|c| c.name()).collect())
-            .unwrap_or_default();
-        registered(health)
-            || registered(dependencies)
-            || self.dependencies.iter().any(|d| d.name() == name)
-    }
-
-    /// `outcome` of dependency `name`, as `fallback` when it is unhealthy
-    /// and the application declared a fallback for it.
-    pub(crate) fn with_fallback(&self, name: &str, outcome: HealthOutcome) -> HealthOutcome {
-        match self.fallbacks.iter().find(|(n, _)| n == name) {
-            Some((_, description)) if outcome.status == HealthStatus::Unhealthy => HealthOutcome {
-                status: HealthStatus::Fallback,
-                detail: format!("{}; running on the fallback: {description}", outcome.detail),
-            },
-            _ => outcome,
-        }
+            .push((name.into(), description.into()));
+        self
     }
 
     /// A database to use when the primary is unreachable. Never used in
     /// production (the run fails before touching anything), and loudly
     /// reported when used. There is no implicit fallback.
     pub fn fallback(mut self, url: DatabaseUrl) -> Self {
-        self.fallback = Some(url);
+        self.settings_mut().fallback = Some(url);
         self
-    }
-
-    /// Refuses a configured fallback in production.
-    pub(crate) fn fallback_allowed(&self) -> Result<(), CoreError> {
-        match &self.fallback {
-            Some(fallback) if self.environment == Environment::Production => Err(CoreError::backend(
-                ErrorKind::InvalidUrl,
-                format!("a fallback database ({fallback}) is refused in production"),
-            )
-            .with_hint("remove --fallback-url / DBINIT_FALLBACK_URL: production must reach its own database")),
-            _ => Ok(()),
-        }
     }
 
     /// A handle that interrupts this initializer's runs (a signal handler's,
     /// or the application's shutdown path).
     pub fn interrupt(mut self, handle: Interrupt) -> Self {
-        self.interrupt = handle;
+        self.settings_mut().interrupt = handle;
         self
     }
 
     /// Where generated secrets (the admin password) are shown. Default: stderr.
     pub fn secret_sink(mut self, sink: Arc<dyn SecretSink>) -> Self {
-        self.secrets = sink;
+        self.settings_mut().secrets = sink;
         self
     }
 
     /// Data files to load after the registered seeders: `seeds/common/`
     /// and the environment's directory ([`SeedFiles`]).
     pub fn seed_files(mut self, files: SeedFiles) -> Self {
-        self.seed_files = Some(files);
+        self.settings_mut().seed_files = Some(files);
         self
     }
 
     /// Where long loads report progress. Default: nowhere.
     pub fn progress(mut self, progress: Arc<dyn Progress>) -> Self {
-        self.progress = progress;
+        self.settings_mut().progress = progress;
         self
+    }
+
+    /// The settings, to change (copied first if a run shares them).
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+
+    /// What was asked, for the runner's runs.
+    pub(crate) fn settings(&self) -> &Arc<Settings> {
+        &self.settings
     }
 
     /// The database URL (redacted when shown).
     pub fn url(&self) -> &DatabaseUrl {
-        &self.url
+        &self.settings.url
     }
 
     /// Runs the whole pipeline.
@@ -396,7 +259,7 @@ impl Initializer {
     /// [`RunnerError`] with the partial report; its [`kind`](RunnerError::kind)
     /// says what failed.
     pub async fn run(&self) -> Result<InitReport, RunnerError> {
-        pipeline::init(self).await
+        pipeline::init(&self.settings).await
     }
 
     /// Reports applied and pending migrations and seed state. Changes nothing.
@@ -405,7 +268,7 @@ impl Initializer {
     ///
     /// When the database cannot be reached or its history is invalid.
     pub async fn status(&self) -> Result<StatusReport, CoreError> {
-        lifecycle::status(self).await
+        lifecycle::status(&self.settings).await
     }
 
     /// Runs the health checks only. Changes nothing.
@@ -415,7 +278,7 @@ impl Initializer {
     /// When the database cannot be reached. Failing checks are not errors:
     /// see [`HealthSummary::failures`].
     pub async fn health(&self) -> Result<HealthSummary, CoreError> {
-        lifecycle::health(self).await
+        lifecycle::health(&self.settings).await
     }
 
     /// What `run` would do: pending migrations with their SQL, and the
@@ -425,7 +288,7 @@ impl Initializer {
     ///
     /// An unreachable database, a lock timeout, or an invalid history.
     pub async fn plan(&self) -> Result<PlanReport, CoreError> {
-        lifecycle::plan(self).await
+        lifecycle::plan(&self.settings).await
     }
 
     /// Runs the seeders only (all of them, or those `options.only` names,
@@ -441,7 +304,7 @@ impl Initializer {
     /// lock timeout, or the first seeder that fails (its transaction is
     /// rolled back; those before it stay committed).
     pub async fn run_seed(&self, options: &SeedOptions) -> Result<SeedReport, CoreError> {
-        lifecycle::seed(self, options).await
+        lifecycle::seed(&self.settings, options).await
     }
 
     /// Rolls back the newest applied migrations with their down scripts
@@ -455,7 +318,7 @@ impl Initializer {
     /// failing down script stops the rollback (those before it stay rolled
     /// back).
     pub async fn rollback(&self, target: RollbackTarget) -> Result<LifecycleReport, CoreError> {
-        lifecycle::rollback(self, target).await
+        lifecycle::rollback(&self.settings, target).await
     }
 
     /// Adopts a database made before dbinit: records every versioned
@@ -466,7 +329,7 @@ impl Initializer {
     /// Refused when the database already has a history, or `version` is not
     /// in the migration set.
     pub async fn baseline(&self, version: i64) -> Result<LifecycleReport, CoreError> {
-        lifecycle::baseline(self, version).await
+        lifecycle::baseline(&self.settings, version).await
     }
 
     /// Accepts the edited file of applied migration `version` (a cosmetic
@@ -478,89 +341,6 @@ impl Initializer {
     /// Refused when `version` is not applied, its file is missing, or
     /// nothing differs.
     pub async fn repair(&self, version: i64) -> Result<LifecycleReport, CoreError> {
-        lifecycle::repair(self, version).await
+        lifecycle::repair(&self.settings, version).await
     }
-
-    /// The migration set for the backend registered as `backend`: the one
-    /// set configured, that backend's of the configured sets, or none.
-    pub(crate) fn migration_set(&self, backend: &str) -> Result<MigrationSet, CoreError> {
-        if let Some(set) = &self.migrations {
-            return Ok(set.clone());
-        }
-        match &self.migration_sets {
-            Some(sets) => {
-                sets.get(backend)
-                    .cloned()
-                    .ok_or_else(|| CoreError::InvalidMigrationSet {
-                        reason: format!(
-                            "{} has no `{backend}` migrations (it has: {})",
-                            sets.origin(),
-                            sets.backends().collect::<Vec<_>>().join(", ")
-                        ),
-                    })
-            }
-            None => MigrationSet::new("none configured", Vec::new()),
-        }
-    }
-
-    /// Required tables: the configured ones and every enabled seeder's.
-    pub(crate) fn required_tables(&self, seeder_tables: &[&'static str]) -> Vec<String> {
-        let mut tables: Vec<String> = self.required_tables.clone();
-        tables.extend(seeder_tables.iter().map(|t| (*t).to_owned()));
-        tables.sort();
-        tables.dedup();
-        tables
-    }
-}
-
-/// The database URL: `explicit` (a flag), else `DATABASE_URL`, else
-/// `default_url`; whether the default was used. Production refuses the
-/// default; set-but-empty or non-UTF-8 `DATABASE_URL` is an error.
-pub(crate) fn resolve_url(
-    explicit: Option<&str>,
-    default_url: &str,
-    environment: Environment,
-) -> Result<(DatabaseUrl, bool), CoreError> {
-    let (raw, used_default) = match (explicit, std::env::var("DATABASE_URL")) {
-        (Some(flag), _) => (flag.to_owned(), false),
-        // Set but empty is an error, not a reason to fall back to the default.
-        (None, Ok(env)) => (env, false),
-        (None, Err(std::env::VarError::NotPresent)) => (default_url.to_owned(), true),
-        // Set but not UTF-8: an error too, never the default.
-        (None, Err(std::env::VarError::NotUnicode(_))) => {
-            return Err(CoreError::InvalidUrl {
-                url: "DATABASE_URL".to_owned(),
-                reason: "DATABASE_URL is not valid UTF-8".to_owned(),
-            })
-        }
-    };
-    let url = DatabaseUrl::parse(&raw)?;
-    if used_default {
-        if environment == Environment::Production {
-            return Err(CoreError::InvalidUrl {
-                url: url.redacted().to_owned(),
-                reason: "DATABASE_URL is not set, and production never falls back to the \
-                         embedded default database"
-                    .to_owned(),
-            });
-        }
-        tracing::info!(url = %url, "DATABASE_URL is not set; using the embedded default");
-    }
-    Ok((url, used_default))
-}
-
-/// The fallback database: `explicit` (a flag), else `DBINIT_FALLBACK_URL`.
-pub(crate) fn resolve_fallback(explicit: Option<&str>) -> Result<Option<DatabaseUrl>, CoreError> {
-    let raw = match (explicit, std::env::var("DBINIT_FALLBACK_URL")) {
-        (Some(flag), _) => flag.to_owned(),
-        (None, Ok(env)) => env,
-        (None, Err(std::env::VarError::NotPresent)) => return Ok(None),
-        (None, Err(std::env::VarError::NotUnicode(_))) => {
-            return Err(CoreError::InvalidUrl {
-                url: "DBINIT_FALLBACK_URL".to_owned(),
-                reason: "DBINIT_FALLBACK_URL is not valid UTF-8".to_owned(),
-            })
-        }
-    };
-    DatabaseUrl::parse(&raw).map(Some)
 }

@@ -32,8 +32,10 @@
 mod checks;
 #[cfg(feature = "cli")]
 pub mod cli;
+mod context;
 pub mod dependency;
 mod error;
+mod health;
 #[cfg(feature = "http")]
 pub mod http;
 mod initializer;
@@ -45,6 +47,7 @@ mod ratelimit;
 pub mod report;
 mod seed_order;
 mod seeding;
+mod settings;
 #[cfg(feature = "sqlite")]
 pub mod testing;
 
@@ -57,8 +60,9 @@ pub struct UsingDbinit;
 
 pub use dbinit_core;
 pub use error::RunnerError;
-pub use initializer::{Initializer, SeedOptions};
+pub use initializer::Initializer;
 pub use interrupt::Interrupt;
+pub use lifecycle::SeedOptions;
 pub use monitor::{CheckKind, CheckState, HealthSnapshot, InitFacts, Monitor, MonitorStats};
 pub use tokio_util::sync::CancellationToken;
 

@@ -8,76 +8,44 @@ use crate::report::{
     HealthSummary, LifecycleReport, MigrationsReport, PlanReport, PlannedMigration, SeedReport,
     SeedState, StatusReport,
 };
+use std::sync::Arc;
+
 use dbinit_core::engine::{self, RollbackTarget};
 use dbinit_core::{CoreError, Seeder, Session};
 
-use crate::pipeline::{prepare, run_checks, Occasion, Prepared};
-use crate::{seeding, Initializer, SeedOptions};
+use crate::context::Context;
+use crate::health::{check_dependencies, run_checks, Occasion};
+use crate::seeding;
+use crate::settings::Settings;
 
-/// Connects to an existing database without creating anything.
-async fn connect_existing(init: &Initializer) -> Result<(Prepared, Box<dyn Session>), CoreError> {
-    let prepared = prepare(init, &init.url)?;
-    let session = init
-        .interrupt
-        .unless_interrupted(
-            "connecting",
-            prepared.connector.connect(&init.url, &init.connect),
-        )
-        .await?;
-    Ok((prepared, session))
+/// What [`Initializer::run_seed`] runs.
+#[derive(Debug, Clone, Default)]
+pub struct SeedOptions {
+    /// Only these seeders (by name; a data file's is `<dir>/<path>`), in
+    /// dependency order; empty: all. Seeders they depend on do not run.
+    pub only: Vec<String>,
+    /// Run each seeder, report what it wrote, and roll it back.
+    pub dry_run: bool,
 }
 
-/// Connects, takes the init lock, runs `step`, and releases the lock on
-/// every path (the step's error wins over the release's, unless the lock
-/// was lost).
-///
-/// A `read_only` step may run under a shared hold (after waiting for a
-/// holder): it needs no more, and a role that cannot take the lock
-/// exclusively (a read-only role through a pooler) can still run it.
-async fn under_lock<T>(
-    init: &Initializer,
-    read_only: bool,
-    step: impl AsyncFnOnce(&Prepared, &mut dyn Session) -> Result<T, CoreError>,
-) -> Result<(Prepared, T), CoreError> {
-    let (prepared, mut session) = connect_existing(init).await?;
-    init.interrupt.attach(session.canceller());
-    let acquire = async {
-        if read_only {
-            session.acquire_or_share_init_lock(init.lock_timeout).await
-        } else {
-            session.acquire_init_lock(init.lock_timeout).await
-        }
-    };
-    let lock = init
-        .interrupt
-        .unless_interrupted("waiting for the initialization lock", acquire)
-        .await?;
-    let result = step(&prepared, &mut *session).await;
-    // From here on a signal must not cancel the unlock itself.
-    init.interrupt.attach(None);
-    let released = session.release_init_lock(lock).await;
-    let result = result.map_err(|e| init.interrupt.explain(e));
-    let value = crate::pipeline::lost_lock_first(result, released)?;
-    Ok((prepared, value))
+/// The context of a run on the configured database.
+fn resolve(settings: &Arc<Settings>) -> Result<Context, CoreError> {
+    Context::resolve(settings, &settings.url)
 }
 
 /// Whether each enabled seeder's data is present. Read-only: missing tables
 /// mean "not seeded yet"; any other failure is an error.
-async fn seed_states(
-    init: &Initializer,
-    prepared: &Prepared,
-    session: &mut dyn Session,
-) -> Result<Vec<SeedState>, CoreError> {
+async fn seed_states(cx: &Context, session: &mut dyn Session) -> Result<Vec<SeedState>, CoreError> {
     let tables = session.tables().await?;
-    let history = seeding::history(&prepared.seeders(), session).await?;
-    let mut states = Vec::with_capacity(prepared.seeders.len());
-    for seeder in &prepared.seeders {
+    let history = seeding::history(&cx.seeders(), session).await?;
+    let mut states = Vec::with_capacity(cx.seeders.len());
+    for seeder in &cx.seeders {
         let has_tables = seeder
             .tables()
             .iter()
             .all(|t| tables.iter().any(|have| have == t));
-        let mut cx = seeding::context(init, session);
-        let seeded = has_tables && seeding::is_done(seeder.as_ref(), &history, &mut cx).await?;
+        let seeded = has_tables
+            && seeding::is_done(seeder.as_ref(), &history, &mut cx.seed_context(session)).await?;
         states.push(SeedState {
             name: seeder.name().to_owned(),
             seeded,
@@ -86,21 +54,22 @@ async fn seed_states(
     Ok(states)
 }
 
-pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError> {
-    let (prepared, mut session) = connect_existing(init).await?;
+pub(crate) async fn status(settings: &Arc<Settings>) -> Result<StatusReport, CoreError> {
+    let cx = resolve(settings)?;
+    let mut session = cx.connect().await?;
     let applied = engine::history(&mut *session).await?;
-    let pending = prepared
+    let pending = cx
         .set
         .pending(&applied)?
         .iter()
         .map(ToString::to_string)
         .collect();
-    let seeders = seed_states(init, &prepared, &mut *session).await?;
+    let seeders = seed_states(&cx, &mut *session).await?;
     Ok(StatusReport {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
+        database: cx.url.redacted().to_owned(),
+        backend: cx.backend.to_owned(),
         migrations: MigrationsReport {
-            source: prepared.set.origin().to_owned(),
+            source: cx.set.origin().to_owned(),
             already_applied: applied.len(),
             applied,
             pending,
@@ -110,24 +79,26 @@ pub(crate) async fn status(init: &Initializer) -> Result<StatusReport, CoreError
     })
 }
 
-pub(crate) async fn health(init: &Initializer) -> Result<HealthSummary, CoreError> {
+pub(crate) async fn health(settings: &Arc<Settings>) -> Result<HealthSummary, CoreError> {
     // A configuration error first: it is what to fix, whatever the database.
-    let dependencies = init.dependency_checks()?;
-    let (prepared, mut session) = connect_existing(init).await?;
-    let mut checks = run_checks(init, &prepared, &mut *session, Occasion::OnDemand).await?;
-    checks.extend(crate::monitor::check_dependencies(init, &dependencies).await);
+    let dependencies = settings.dependency_checks()?;
+    let cx = resolve(settings)?;
+    let mut session = cx.connect().await?;
+    let mut checks = run_checks(&cx, &mut *session, Occasion::OnDemand).await?;
+    checks.extend(check_dependencies(settings, &dependencies).await);
     Ok(HealthSummary {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
+        database: cx.url.redacted().to_owned(),
+        backend: cx.backend.to_owned(),
         status: dbinit_core::HealthStatus::overall(checks.iter().map(|c| c.status)),
         checks,
     })
 }
 
-pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
-    let (prepared, (already_applied, pending, seeders)) =
-        under_lock(init, true, async |prepared, session| {
-            let plan = engine::plan(session, &prepared.set).await?;
+pub(crate) async fn plan(settings: &Arc<Settings>) -> Result<PlanReport, CoreError> {
+    let cx = resolve(settings)?;
+    let (already_applied, pending, seeders) = cx
+        .under_lock(true, async |session| {
+            let plan = engine::plan(session, &cx.set).await?;
             let pending = plan
                 .pending
                 .iter()
@@ -138,14 +109,14 @@ pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
                     sql: m.sql().to_owned(),
                 })
                 .collect();
-            let seeders = seed_states(init, prepared, session).await?;
+            let seeders = seed_states(&cx, session).await?;
             Ok((plan.applied.len(), pending, seeders))
         })
         .await?;
     Ok(PlanReport {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
-        source: prepared.set.origin().to_owned(),
+        database: cx.url.redacted().to_owned(),
+        backend: cx.backend.to_owned(),
+        source: cx.set.origin().to_owned(),
         already_applied,
         pending,
         seeders,
@@ -153,54 +124,52 @@ pub(crate) async fn plan(init: &Initializer) -> Result<PlanReport, CoreError> {
 }
 
 pub(crate) async fn seed(
-    init: &Initializer,
+    settings: &Arc<Settings>,
     options: &SeedOptions,
 ) -> Result<SeedReport, CoreError> {
     let started = std::time::Instant::now();
-    let (prepared, seeders) = under_lock(init, false, async |prepared, session| {
-        let selected = select(init, prepared, &options.only)?;
-        let plan = engine::plan(session, &prepared.set).await?;
-        if let Some(first) = plan.pending.first() {
-            return Err(CoreError::InvalidConfig {
-                setting: "seed".to_owned(),
-                reason: format!(
-                    "{} migrations are pending ({first} first): seeders need the schema; run \
+    let cx = resolve(settings)?;
+    let seeders = cx
+        .under_lock(false, async |session| {
+            let selected = select(&cx, &options.only)?;
+            let plan = engine::plan(session, &cx.set).await?;
+            if let Some(first) = plan.pending.first() {
+                return Err(CoreError::InvalidConfig {
+                    setting: "seed".to_owned(),
+                    reason: format!(
+                        "{} migrations are pending ({first} first): seeders need the schema; run \
                      `init`, which migrates and then seeds",
-                    plan.pending.len()
-                ),
-            });
-        }
-        seeding::preflight(init, &selected, session).await?;
-        let mut reports = Vec::with_capacity(selected.len());
-        seeding::run(init, &selected, session, options.dry_run, &mut reports).await?;
-        Ok(reports)
-    })
-    .await?;
+                        plan.pending.len()
+                    ),
+                });
+            }
+            seeding::preflight(&cx, &selected, session).await?;
+            let mut reports = Vec::with_capacity(selected.len());
+            seeding::run(&cx, &selected, session, options.dry_run, &mut reports).await?;
+            Ok(reports)
+        })
+        .await?;
     Ok(SeedReport {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
-        environment: init.environment,
+        database: cx.url.redacted().to_owned(),
+        backend: cx.backend.to_owned(),
+        environment: cx.settings.environment,
         dry_run: options.dry_run,
-        seed_files: prepared.seed_files.clone(),
+        seed_files: cx.seed_files.clone(),
         seeders,
         total: started.elapsed(),
     })
 }
 
 /// The seeders `only` names (all when empty), in run order.
-fn select<'a>(
-    init: &Initializer,
-    prepared: &'a Prepared,
-    only: &[String],
-) -> Result<Vec<&'a dyn Seeder>, CoreError> {
-    let all = prepared.seeders();
+fn select<'a>(cx: &'a Context, only: &[String]) -> Result<Vec<&'a dyn Seeder>, CoreError> {
+    let all = cx.seeders();
     if let Some(unknown) = only.iter().find(|n| !all.iter().any(|s| s.name() == *n)) {
         let names: Vec<&str> = all.iter().map(|s| s.name()).collect();
         return Err(CoreError::InvalidConfig {
             setting: "--only".to_owned(),
             reason: format!(
                 "no seeder `{unknown}` runs in {} (these do: {})",
-                init.environment,
+                cx.settings.environment,
                 if names.is_empty() {
                     "none".to_owned()
                 } else {
@@ -216,46 +185,53 @@ fn select<'a>(
 }
 
 pub(crate) async fn rollback(
-    init: &Initializer,
+    settings: &Arc<Settings>,
     target: RollbackTarget,
 ) -> Result<LifecycleReport, CoreError> {
-    let (prepared, done) = under_lock(init, false, async |prepared, session| {
-        let before = engine::history(session).await?;
-        let range = engine::rollback_plan(session, &prepared.set, target).await?;
-        let done = engine::rollback(session, &range)
-            .await
-            .map_err(|batch| already_rolled_back(batch.error, &batch.applied))?;
-        // A down script may have rewritten the history (PostgreSQL cannot
-        // refuse it up front): this rollback fails, not the next run.
-        let expected: Vec<i64> = before
-            .iter()
-            .map(|a| a.version)
-            .filter(|v| !range.iter().any(|m| m.version() == *v))
-            .collect();
-        engine::verify(session, &prepared.set, &expected).await?;
-        Ok(done)
-    })
-    .await?;
-    Ok(report(init, &prepared, "rollback", done))
+    let cx = resolve(settings)?;
+    let done = cx
+        .under_lock(false, async |session| {
+            let before = engine::history(session).await?;
+            let range = engine::rollback_plan(session, &cx.set, target).await?;
+            let done = engine::rollback(session, &range)
+                .await
+                .map_err(|batch| already_rolled_back(batch.error, &batch.applied))?;
+            // A down script may have rewritten the history (PostgreSQL cannot
+            // refuse it up front): this rollback fails, not the next run.
+            let expected: Vec<i64> = before
+                .iter()
+                .map(|a| a.version)
+                .filter(|v| !range.iter().any(|m| m.version() == *v))
+                .collect();
+            engine::verify(session, &cx.set, &expected).await?;
+            Ok(done)
+        })
+        .await?;
+    Ok(report(&cx, "rollback", done))
 }
 
 pub(crate) async fn baseline(
-    init: &Initializer,
+    settings: &Arc<Settings>,
     version: i64,
 ) -> Result<LifecycleReport, CoreError> {
-    let (prepared, done) = under_lock(init, false, async |prepared, session| {
-        engine::baseline(session, &prepared.set, version).await
-    })
+    let cx = resolve(settings)?;
+    let done = (cx.under_lock(false, async |session| {
+        engine::baseline(session, &cx.set, version).await
+    }))
     .await?;
-    Ok(report(init, &prepared, "baseline", done))
+    Ok(report(&cx, "baseline", done))
 }
 
-pub(crate) async fn repair(init: &Initializer, version: i64) -> Result<LifecycleReport, CoreError> {
-    let (prepared, repaired) = under_lock(init, false, async |prepared, session| {
-        engine::repair(session, &prepared.set, version).await
-    })
+pub(crate) async fn repair(
+    settings: &Arc<Settings>,
+    version: i64,
+) -> Result<LifecycleReport, CoreError> {
+    let cx = resolve(settings)?;
+    let repaired = (cx.under_lock(false, async |session| {
+        engine::repair(session, &cx.set, version).await
+    }))
     .await?;
-    let mut report = report(init, &prepared, "repair", Vec::new());
+    let mut report = report(&cx, "repair", Vec::new());
     report.repaired = Some(repaired);
     Ok(report)
 }
@@ -291,14 +267,13 @@ fn already_rolled_back(error: CoreError, done: &[dbinit_core::AppliedMigration])
 }
 
 fn report(
-    init: &Initializer,
-    prepared: &Prepared,
+    cx: &Context,
     action: &'static str,
     migrations: Vec<dbinit_core::AppliedMigration>,
 ) -> LifecycleReport {
     LifecycleReport {
-        database: init.url.redacted().to_owned(),
-        backend: prepared.backend.to_owned(),
+        database: cx.url.redacted().to_owned(),
+        backend: cx.backend.to_owned(),
         action,
         migrations,
         repaired: None,

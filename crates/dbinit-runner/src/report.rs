@@ -172,6 +172,25 @@ impl From<&InitLock> for LockReport {
     }
 }
 
+impl LockReport {
+    /// `advisory lock 42, shared (waited 3.1 ms for pid 7 (dbinit))`.
+    pub fn describe(&self) -> String {
+        let how = if self.mode == "shared" {
+            "shared"
+        } else {
+            "held"
+        };
+        let waited_for = (self.waited_for.as_deref())
+            .map(|h| format!(" for {h}"))
+            .unwrap_or_default();
+        format!(
+            "{}, {how} (waited {:.1} ms{waited_for})",
+            self.name,
+            self.waited.as_secs_f64() * 1e3
+        )
+    }
+}
+
 /// Everything an `init` run did. Also returned (partially filled) on failure.
 #[derive(Debug, Clone, Serialize)]
 pub struct InitReport {

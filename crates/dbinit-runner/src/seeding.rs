@@ -11,7 +11,7 @@ use dbinit_core::{
     fault, CoreError, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder, Session,
 };
 
-use crate::Initializer;
+use crate::context::Context;
 
 /// Whether `seeder` has nothing to do: the history records its version
 /// and input ([`SeedPolicy::Once`]), or its own check finds its data
@@ -45,25 +45,15 @@ pub(crate) async fn history(
     }
 }
 
-/// A context for read-only calls (`preflight`, `is_seeded`).
-pub(crate) fn context<'a>(init: &'a Initializer, session: &'a mut dyn Session) -> SeedContext<'a> {
-    SeedContext {
-        session,
-        environment: init.environment,
-        secrets: init.secrets.as_ref(),
-        progress: init.progress.as_ref(),
-    }
-}
-
 /// Every seeder's prerequisites, before the first write.
 pub(crate) async fn preflight(
-    init: &Initializer,
+    cx: &Context,
     seeders: &[&dyn Seeder],
     session: &mut dyn Session,
 ) -> Result<(), CoreError> {
     for seeder in seeders {
         seeder
-            .preflight(&mut context(init, session))
+            .preflight(&mut cx.seed_context(session))
             .await
             .map_err(|e| failed(seeder.name(), e))?;
     }
@@ -75,23 +65,23 @@ pub(crate) async fn preflight(
 /// transaction (later seeders see what earlier ones would write) that it
 /// rolls back, and shows no secret: the report says what would be written.
 pub(crate) async fn run(
-    init: &Initializer,
+    cx: &Context,
     seeders: &[&dyn Seeder],
     session: &mut dyn Session,
     dry_run: bool,
     reports: &mut Vec<SeederReport>,
 ) -> Result<(), CoreError> {
     if !dry_run {
-        return run_each(init, seeders, session, false, reports).await;
+        return run_each(cx, seeders, session, false, reports).await;
     }
     session.begin().await?;
-    let result = run_each(init, seeders, session, true, reports).await;
+    let result = run_each(cx, seeders, session, true, reports).await;
     let rolled_back = session.rollback().await;
     result.and(rolled_back)
 }
 
 async fn run_each(
-    init: &Initializer,
+    cx: &Context,
     seeders: &[&dyn Seeder],
     session: &mut dyn Session,
     dry_run: bool,
@@ -99,7 +89,8 @@ async fn run_each(
 ) -> Result<(), CoreError> {
     let mut history = history(seeders, session).await?;
     for seeder in seeders {
-        init.interrupt
+        cx.settings
+            .interrupt
             .check(&format!("seeder `{}`", seeder.name()))?;
         if history.is_current(*seeder) {
             reports.push(report(*seeder, SeedStatus::Recorded));
@@ -108,13 +99,13 @@ async fn run_each(
         // A converging seeder whose data is there needs no transaction:
         // under the lock, nobody else writes between the check and now.
         let present = !is_once(*seeder)
-            && (seeder.is_seeded(&mut context(init, session)).await)
+            && (seeder.is_seeded(&mut cx.seed_context(session)).await)
                 .map_err(|e| failed(seeder.name(), e))?;
         if present {
             reports.push(report(*seeder, SeedStatus::Present));
             continue;
         }
-        reports.push(seed_one(init, *seeder, session, &mut history, dry_run).await?);
+        reports.push(seed_one(cx, *seeder, session, &mut history, dry_run).await?);
     }
     Ok(())
 }
@@ -151,7 +142,7 @@ pub(crate) fn failed(seeder: &str, error: CoreError) -> CoreError {
 /// caller's) and records it in the history (a converging seeder only when
 /// it wrote, or was never recorded: a no-op start writes nothing).
 async fn seed_one(
-    init: &Initializer,
+    cx: &Context,
     seeder: &dyn Seeder,
     session: &mut dyn Session,
     history: &mut SeedHistory,
@@ -167,11 +158,11 @@ async fn seed_one(
     // Secrets are shown only once what they unlock is committed: a failed
     // seeder must not leave the operator a password that was never stored.
     let deferred = DeferredSecrets::default();
-    let mut cx = SeedContext {
+    let mut seed_cx = SeedContext {
         secrets: &deferred,
-        ..context(init, session)
+        ..cx.seed_context(session)
     };
-    let outcome = match seeder.seed(&mut cx).await {
+    let outcome = match seeder.seed(&mut seed_cx).await {
         Ok(outcome) => outcome,
         Err(error) => {
             if !dry_run {
@@ -191,7 +182,7 @@ async fn seed_one(
     }
     if is_once(seeder) || outcome.wrote() || !recorded {
         let record = history
-            .record(session, seeder, init.environment, outcome)
+            .record(session, seeder, cx.settings.environment, outcome)
             .await;
         if let Err(e) = record {
             let _ = session.rollback().await;
@@ -200,7 +191,7 @@ async fn seed_one(
     }
     // Secrets are shown before the commit: one nobody saw must not unlock
     // anything, so a failure to show it rolls the seeder back.
-    let shown = match deferred.show(init.secrets.as_ref()) {
+    let shown = match deferred.show(cx.settings.secrets.as_ref()) {
         Ok(shown) => shown,
         Err((label, e)) => {
             let _ = session.rollback().await;
@@ -218,7 +209,7 @@ async fn seed_one(
     if let Err(e) = session.commit().await {
         let _ = session.rollback().await;
         for label in &shown {
-            init.secrets.retract(label);
+            cx.settings.secrets.retract(label);
         }
         return Err(e);
     }

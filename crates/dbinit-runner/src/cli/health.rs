@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use dbinit_core::{CoreError, ErrorKind};
 
-use super::{exit, fail, render, HealthArgs};
+use super::args::HealthArgs;
+use super::outcome::fail;
+use super::{exit, render};
 use crate::dependency::Endpoint;
 use crate::{CancellationToken, Initializer, Interrupt, Monitor, MonitorStats};
 

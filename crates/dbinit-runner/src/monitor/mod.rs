@@ -10,25 +10,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::report::{ErrorReport, HealthReport, InitReport};
-use dbinit_core::{Canceller, CoreError, DependencyCheck, HealthOutcome, HealthStatus, Session};
+use crate::report::{ErrorReport, InitReport};
+use dbinit_core::{Canceller, CoreError, DependencyCheck, HealthStatus, Session};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use snapshot::{CheckKind, CheckState, HealthSnapshot, InitFacts};
 
+use snapshot::budget;
+
 use crate::checks::CONNECTIVITY;
-use crate::pipeline::{prepare, run_checks, Occasion, Prepared};
+use crate::context::Context;
+use crate::health::{check_dependencies, run_checks, Occasion};
 use crate::Initializer;
-
-/// How long one dependency check may take.
-const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How long the database checks of one tick may take: `max(interval, 5 s)`.
-pub(crate) fn budget(interval: Duration) -> Duration {
-    interval.max(Duration::from_secs(5))
-}
 
 /// Checks the database and the dependencies every interval, in the
 /// background of a running service.
@@ -49,8 +44,7 @@ pub(crate) fn budget(interval: Duration) -> Duration {
 /// # Ok(()) }
 /// ```
 pub struct Monitor {
-    init: Initializer,
-    prepared: Prepared,
+    cx: Context,
     /// The applicable database checks, by name (to report them when the
     /// database cannot be reached).
     database_checks: Vec<String>,
@@ -64,7 +58,7 @@ pub struct Monitor {
 impl std::fmt::Debug for Monitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Monitor")
-            .field("init", &self.init)
+            .field("database", &self.cx.url)
             .field("interval", &self.interval)
             .field("database_checks", &self.database_checks)
             .field(
@@ -105,23 +99,23 @@ impl Monitor {
     /// [`Initializer::run`] would refuse to start with (no backend for the
     /// URL, an invalid migration set).
     pub fn new(init: Initializer, interval: Duration) -> Result<Self, CoreError> {
-        let mut options = init.connect.clone();
+        let mut options = init.settings().connect.clone();
         options.connect_timeout = Duration::ZERO;
         // A locked SQLite file: a check waits no longer than its tick may.
         options.busy_timeout = options.busy_timeout.min(budget(interval));
         let init = init.connect_options(options);
-        let prepared = prepare(&init, &init.url)?;
+        let settings = init.settings();
+        let cx = Context::resolve(settings, &settings.url)?;
         let database_checks = dbinit_core::registry::health_checks()?
             .iter()
             .map(|r| r.make())
-            .filter(|c| c.applies_to(prepared.backend))
+            .filter(|c| c.applies_to(cx.backend))
             .map(|c| c.name().to_owned())
             .collect();
-        let dependencies = init.dependency_checks()?;
-        let starting = HealthSnapshot::starting(init.url.redacted().to_owned(), interval, None);
+        let dependencies = settings.dependency_checks()?;
+        let starting = HealthSnapshot::starting(cx.url.redacted().to_owned(), interval, None);
         Ok(Monitor {
-            init,
-            prepared,
+            cx,
             database_checks,
             dependencies,
             interval,
@@ -233,21 +227,11 @@ impl Monitor {
             let kept = match slot {
                 Some(kept) => kept,
                 None => {
-                    let session = self
-                        .prepared
-                        .connector
-                        .connect(&self.init.url, &self.init.connect)
-                        .await?;
+                    let session = self.cx.connect().await?;
                     slot.insert(Kept::new(session))
                 }
             };
-            run_checks(
-                &self.init,
-                &self.prepared,
-                &mut *kept.session,
-                Occasion::Periodic,
-            )
-            .await
+            run_checks(&self.cx, &mut *kept.session, Occasion::Periodic).await
         };
         let failure = match tokio::time::timeout(budget, work).await {
             Ok(Ok(reports)) => {
@@ -290,7 +274,7 @@ impl Monitor {
                 let was = previous.checks.iter().find(|c| &c.name == name);
                 let (status, detail) = if name == CONNECTIVITY {
                     (HealthStatus::Unhealthy, failure.clone())
-                } else if self.init.skip_checks.contains(name) {
+                } else if self.cx.settings.skip_checks.contains(name) {
                     (
                         HealthStatus::Disabled,
                         "skipped by configuration".to_owned(),
@@ -308,7 +292,7 @@ impl Monitor {
     }
 
     async fn dependencies(&self) -> Vec<CheckState> {
-        check_dependencies(&self.init, &self.dependencies)
+        check_dependencies(&self.cx.settings, &self.dependencies)
             .await
             .into_iter()
             .map(|report| {
@@ -322,65 +306,6 @@ impl Monitor {
             })
             .collect()
     }
-}
-
-/// Every dependency check, concurrently, each within its timeout; an
-/// unhealthy dependency with a declared fallback is `fallback`.
-pub(crate) async fn check_dependencies(
-    init: &Initializer,
-    dependencies: &[Arc<dyn DependencyCheck>],
-) -> Vec<HealthReport> {
-    let mut set = tokio::task::JoinSet::new();
-    let mut index = std::collections::HashMap::new();
-    for (i, dependency) in dependencies.iter().enumerate() {
-        if init.skip_checks.iter().any(|s| s == dependency.name()) {
-            continue;
-        }
-        let dependency = Arc::clone(dependency);
-        let task = set.spawn(async move {
-            let started = Instant::now();
-            let outcome =
-                tokio::time::timeout(DEPENDENCY_TIMEOUT, dependency.check(DEPENDENCY_TIMEOUT))
-                    .await
-                    .unwrap_or_else(|_| {
-                        HealthOutcome::unhealthy(format!(
-                            "no answer within {:.0} s",
-                            DEPENDENCY_TIMEOUT.as_secs_f64()
-                        ))
-                    });
-            (outcome, started.elapsed())
-        });
-        index.insert(task.id(), i);
-    }
-    // A check that panics is unhealthy, and the monitor goes on.
-    let mut results: Vec<(HealthOutcome, Duration)> = dependencies
-        .iter()
-        .map(|d| match init.skip_checks.iter().any(|s| s == d.name()) {
-            true => HealthOutcome::disabled("skipped by configuration"),
-            false => HealthOutcome::unhealthy("the check panicked"),
-        })
-        .map(|outcome| (outcome, Duration::ZERO))
-        .collect();
-    while let Some(joined) = set.join_next_with_id().await {
-        if let Ok((id, result)) = joined {
-            if let Some(&i) = index.get(&id) {
-                results[i] = result;
-            }
-        }
-    }
-    results
-        .into_iter()
-        .zip(dependencies)
-        .map(|((outcome, latency), dependency)| {
-            let outcome = init.with_fallback(dependency.name(), outcome);
-            HealthReport {
-                name: dependency.name().to_owned(),
-                status: outcome.status,
-                detail: outcome.detail,
-                latency,
-            }
-        })
-        .collect()
 }
 
 /// The monitor's connection, and what cancels a statement on it (taken

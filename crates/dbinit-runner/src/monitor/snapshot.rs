@@ -175,7 +175,7 @@ impl HealthSnapshot {
     }
 
     fn stale(&self) -> Option<String> {
-        let limit = self.interval * 2 + super::budget(self.interval);
+        let limit = self.interval * 2 + budget(self.interval);
         let age = self.completed?.elapsed();
         (age > limit).then(|| {
             format!(
@@ -222,6 +222,11 @@ fn rfc3339(at: SystemTime) -> String {
     time::OffsetDateTime::from(at)
         .format(&Rfc3339)
         .unwrap_or_default()
+}
+
+/// How long the database checks of one tick may take: `max(interval, 5 s)`.
+pub(crate) fn budget(interval: Duration) -> Duration {
+    interval.max(Duration::from_secs(5))
 }
 
 #[cfg(test)]
