@@ -48,7 +48,7 @@ impl Backend {
 /// demo's seeders (linked here rather than through the runner's `accounts`
 /// feature, which feature unification would spread to every binary).
 pub fn link() {
-    dbinit_runner::link_builtin_backends();
+    dbinit_runner::link_builtin_plugins();
     dbinit_accounts::link();
     dbinit_redis::link();
 }

@@ -13,9 +13,8 @@ use std::time::Duration;
 use dbinit_runner::dbinit_core::dialect::{self, Dialect, OnConflict};
 use dbinit_runner::dbinit_core::engine::{self, RollbackTarget};
 use dbinit_runner::dbinit_core::{
-    async_trait, inventory, registry, Column, ConnectOptions, Connector, ConnectorRegistration,
-    CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, Index, InitLock, MigrationSet, Row,
-    Session, Value,
+    async_trait, registry, Column, ConnectOptions, Connector, CoreError, DatabaseCreated,
+    DatabaseUrl, ErrorKind, Index, InitLock, MigrationSet, Row, Session, Value,
 };
 use dbinit_tests::{pg_url, unique_database};
 
@@ -34,6 +33,10 @@ fn inner_url(url: &DatabaseUrl) -> Result<DatabaseUrl, CoreError> {
 impl Connector for LiteAlias {
     fn name(&self) -> &'static str {
         "litealias"
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["litealias"]
     }
 
     async fn ensure_database(
@@ -137,8 +140,8 @@ impl Session for AliasSession {
     }
 }
 
-inventory::submit! {
-    ConnectorRegistration::new("litealias", &["litealias"], || Box::new(LiteAlias))
+dbinit_runner::dbinit_core::register! {
+    ConnectorRegistration => LiteAlias,
 }
 
 // ---------------------------------------------------------------------------
@@ -394,14 +397,14 @@ async fn contract(backend: &str) {
 fn every_registered_backend_is_a_conformance_target() {
     dbinit_tests::link();
     let dir = tempfile::tempdir().unwrap();
-    let names: Vec<&str> = registry::connectors()
+    let names: Vec<String> = registry::connectors()
         .unwrap()
         .iter()
         .map(|r| r.name())
         .collect();
     assert_eq!(names, ["litealias", "postgres", "sqlite"]);
     for name in names {
-        fresh(name, dir.path());
+        fresh(&name, dir.path());
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use dbinit_tests::http::Served;
 
-use crate::bench::run_ok;
+use crate::measure::run_ok;
 
 pub(crate) struct HealthBench<'a> {
     pub(crate) xtask: &'a Path,

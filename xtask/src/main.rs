@@ -6,15 +6,18 @@
 mod bench;
 mod bench_health;
 mod bench_seed;
+mod measure;
 mod migration_gen;
+mod paths;
 mod servers;
 mod test;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use dbinit_runner::cli::{self, CliConfig};
+
+use paths::{default_url, project_root};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -30,24 +33,8 @@ enum Task {
     Bench(bench::BenchCmd),
 }
 
-/// The workspace root (xtask lives one level below it).
-pub(crate) fn project_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
-}
-
-/// The embedded default: a SQLite file under the workspace's `data/`.
-pub(crate) fn default_url() -> String {
-    format!(
-        "sqlite://{}",
-        project_root().join("data/dbinit.db").display()
-    )
-}
-
 fn main() -> ExitCode {
-    dbinit_runner::link_builtin_backends();
+    dbinit_runner::link_builtin_plugins();
     // The demo's seeders (the schema is passed below).
     dbinit_accounts::link();
     // Redis as a dependency of the monitor (`REDIS_URL`).

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
-use crate::test::run;
+use crate::measure::run;
 
 /// The newest PostgreSQL whose server binaries a package registry carries.
 pub(crate) const NEWER_POSTGRES: &str = "18.4.0-beta.17";

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use dbinit_tests::pg::{Cluster, ClusterOptions};
 use dbinit_tests::{PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
 
-use crate::{project_root, servers};
+use crate::measure::run;
+use crate::paths::project_root;
+use crate::servers;
 
 /// The tests that talk to PostgreSQL, for the pass on the newer server.
 const POSTGRES_TESTS: &str = "binary(postgres_backend) | binary(postgres_cli) | \
@@ -158,15 +160,4 @@ fn start_postgres(bin: Option<&Path>) -> anyhow::Result<Cluster> {
         .map_err(anyhow::Error::msg)
         .context("cannot start the PostgreSQL test cluster")?;
     Ok(cluster)
-}
-
-/// Runs `cmd`; its failure is an error.
-pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    if !status.success() {
-        bail!("{cmd:?} failed: {status}");
-    }
-    Ok(())
 }

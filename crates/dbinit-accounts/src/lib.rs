@@ -37,7 +37,7 @@ pub use roles::{SystemRoles, SYSTEM_ROLES};
 pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
 use dbinit_core::migration::EmbeddedMigration;
-use dbinit_core::{inventory, CoreError, MigrationSets, SeederRegistration};
+use dbinit_core::{CoreError, MigrationSets};
 use dbinit_datafiles::SeedFiles;
 
 static MIGRATIONS: &[(&str, &[EmbeddedMigration])] =
@@ -73,11 +73,8 @@ pub fn seed_files() -> Result<SeedFiles, CoreError> {
     SeedFiles::embedded("dbinit-accounts/seeds", SEEDS)
 }
 
-inventory::submit! { SeederRegistration::new(|| Box::new(SystemTenant)) }
-inventory::submit! { SeederRegistration::new(|| Box::new(SystemRoles)) }
-inventory::submit! { SeederRegistration::new(|| Box::new(AdminUser)) }
-
-/// Keeps this crate's registrations in the final binary. Call it once from
-/// `main`; it does nothing else.
-#[inline(never)]
-pub fn link() {}
+dbinit_core::register! {
+    SeederRegistration => SystemTenant,
+    SeederRegistration => SystemRoles,
+    SeederRegistration => AdminUser,
+}

@@ -52,7 +52,11 @@ pub enum DatabaseCreated {
 pub trait Connector: Send + Sync + 'static {
     /// The backend's name, e.g. `"sqlite"`: how the registry, reports and
     /// per-backend migration sets (`migrations/<name>/`) know it.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
+
+    /// The URL schemes this backend claims (`sqlite`, `file`), matched
+    /// case-insensitively.
+    fn schemes(&self) -> &'static [&'static str];
 
     /// Creates the database when it does not exist; never touches an existing one.
     ///

@@ -324,7 +324,7 @@ impl CoreError {
                 Some("check the scheme for typos, or link the backend crate that serves it".to_owned())
             }
             CoreError::NoBackends => Some(
-                "call `dbinit_runner::link_builtin_backends()` (or a backend's `link()`) \
+                "call `dbinit_runner::link_builtin_plugins()` (or a backend's `link()`) \
                  from main, or enable the runner's `sqlite` feature"
                     .to_owned(),
             ),

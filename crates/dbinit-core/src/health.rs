@@ -149,7 +149,7 @@ pub struct HealthContext<'a> {
 #[async_trait]
 pub trait HealthCheck: Send + Sync + 'static {
     /// Unique name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// Whether the check applies to the backend registered as `backend`
     /// (default: all).

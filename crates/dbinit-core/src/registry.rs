@@ -1,57 +1,22 @@
 //! The plugin registries, built on `inventory`.
 //!
-//! Plugins contribute with `inventory::submit!` at their crate root. This
-//! module is the only place that iterates the registrations: it indexes each
+//! This module is the only place that iterates the registrations: it indexes each
 //! registry once, sorted by name, and rejects duplicate names rather than
 //! picking one. Iteration order of `inventory` is unspecified; nothing here
 //! depends on it.
+//!
+//! Plugins register with [`register!`](crate::register), which also defines
+//! the crate's `link()`.
 //!
 //! ### Warning
 //!
 //! A registration in a library that nothing references may be dropped by the
 //! linker. Every plugin crate exposes a `link()` function; the binary must
-//! call it (the runner's `link_builtin_backends()` does so for built-ins).
+//! call it (the runner's `link_builtin_plugins()` does so for built-ins).
 
 use std::sync::OnceLock;
 
 use crate::{Connector, CoreError, DatabaseUrl, DependencyCheck, HealthCheck, SchemaStep, Seeder};
-
-/// Registers a [`Connector`] under a name and the URL schemes it claims.
-pub struct ConnectorRegistration {
-    name: &'static str,
-    schemes: &'static [&'static str],
-    make: fn() -> Box<dyn Connector>,
-}
-
-impl ConnectorRegistration {
-    /// A registration; `schemes` are matched case-insensitively.
-    pub const fn new(
-        name: &'static str,
-        schemes: &'static [&'static str],
-        make: fn() -> Box<dyn Connector>,
-    ) -> Self {
-        ConnectorRegistration {
-            name,
-            schemes,
-            make,
-        }
-    }
-
-    /// The connector's name.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The schemes it claims.
-    pub fn schemes(&self) -> &'static [&'static str] {
-        self.schemes
-    }
-
-    /// Builds the connector.
-    pub fn make(&self) -> Box<dyn Connector> {
-        (self.make)()
-    }
-}
 
 macro_rules! plugin_registration {
     ($(#[$doc:meta])* $ty:ident, $trait:ident) => {
@@ -91,6 +56,12 @@ macro_rules! plugin_registration {
 }
 
 plugin_registration!(
+    /// Registers a [`Connector`]: a backend, chosen by the URL schemes it
+    /// claims ([`Connector::schemes`]).
+    ConnectorRegistration,
+    Connector
+);
+plugin_registration!(
     /// Registers a [`Seeder`].
     SeederRegistration,
     Seeder
@@ -111,12 +82,45 @@ plugin_registration!(
     SchemaStep
 );
 
-impl Named for ConnectorRegistration {
-    fn name(&self) -> String {
-        self.name.to_owned()
+impl ConnectorRegistration {
+    /// The URL schemes the connector claims (matched case-insensitively).
+    pub fn schemes(&self) -> &'static [&'static str] {
+        (self.make)().schemes()
     }
 }
-inventory::collect!(ConnectorRegistration);
+
+/// Registers a crate's plugins with `inventory` and defines the crate's
+/// `link()`, which keeps them in the final binary: registrations in a
+/// crate that nothing references can be dropped by the linker
+/// (cargo#9391). Use it once, at the crate root; the binary calls
+/// `link()` (the runner's `link_builtin_plugins` does for built-ins).
+///
+/// ```ignore
+/// dbinit_core::register! {
+///     ConnectorRegistration => connector::SqliteConnector,
+///     HealthCheckRegistration => health::QuickCheck,
+/// }
+/// ```
+///
+/// Each line names a registration type of [`registry`](crate::registry)
+/// and an expression that builds the plugin; the plugin's own `name()` is
+/// its registered name.
+#[macro_export]
+macro_rules! register {
+    ($($registration:ident => $plugin:expr),+ $(,)?) => {
+        $(
+            $crate::inventory::submit! {
+                $crate::registry::$registration::new(|| ::std::boxed::Box::new($plugin))
+            }
+        )+
+
+        /// Keeps this crate's registrations in the final binary. Call it
+        /// once from `main` (or any code the binary runs); it does nothing
+        /// else.
+        #[inline(never)]
+        pub fn link() {}
+    };
+}
 
 trait Named {
     fn name(&self) -> String;
@@ -158,7 +162,7 @@ pub fn connectors() -> Result<&'static [&'static ConnectorRegistration], CoreErr
         let entries = build_index::<ConnectorRegistration>()?;
         let mut schemes: Vec<String> = entries
             .iter()
-            .flat_map(|e| e.schemes.iter().map(|s| s.to_ascii_lowercase()))
+            .flat_map(|e| e.schemes().iter().map(|s| s.to_ascii_lowercase()))
             .collect();
         schemes.sort();
         match schemes.windows(2).find(|w| w[0] == w[1]) {
@@ -184,7 +188,7 @@ pub fn connector_for(url: &DatabaseUrl) -> Result<&'static ConnectorRegistration
     all.iter()
         .copied()
         .find(|c| {
-            c.schemes
+            c.schemes()
                 .iter()
                 .any(|s| s.eq_ignore_ascii_case(url.scheme()))
         })
@@ -192,7 +196,7 @@ pub fn connector_for(url: &DatabaseUrl) -> Result<&'static ConnectorRegistration
             scheme: url.scheme().to_owned(),
             registered: all
                 .iter()
-                .map(|c| format!("{} ({})", c.name, c.schemes.join(", ")))
+                .map(|c| format!("{} ({})", c.name(), c.schemes().join(", ")))
                 .collect(),
         })
 }

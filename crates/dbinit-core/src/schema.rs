@@ -19,7 +19,7 @@ pub struct StepOutcome {
 #[async_trait]
 pub trait SchemaStep: Send + Sync + 'static {
     /// Unique name.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
 
     /// Sort key among registered steps (lower first).
     fn order(&self) -> i32 {

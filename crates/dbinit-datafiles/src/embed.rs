@@ -6,7 +6,7 @@ use std::path::Path;
 
 use dbinit_core::walk::{files, Links};
 
-use super::SeedFiles;
+use crate::files::{relative_name, SeedFiles};
 
 /// Checks the seeds directory `dir` (relative to the crate's manifest
 /// directory) exactly as [`SeedFiles::from_dir`] does at run time, and
@@ -36,7 +36,7 @@ pub fn embed(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
         .map_err(|e| io::Error::other(e.to_string()))?;
     let mut code = String::from("&[\n");
     for path in files(&dir, Links::Inside).map_err(io::Error::other)? {
-        let name = super::relative_name(&dir, &path);
+        let name = relative_name(&dir, &path);
         let _ = writeln!(
             code,
             "    ({name:?}, include_bytes!({:?}) as &[u8]),",

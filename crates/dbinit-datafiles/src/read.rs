@@ -11,8 +11,8 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
-use super::convert::{Kind, Target};
-use super::{DataFile, Entry, Format};
+use crate::convert::{Kind, Target};
+use crate::datafile::{DataFile, Entry, Format};
 use dbinit_core::excerpt;
 use dbinit_core::literal::Decimal;
 use dbinit_core::Value;

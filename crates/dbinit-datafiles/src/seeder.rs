@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use tokio::sync::mpsc;
 
-use super::convert::Target;
-use super::read::{line_of_row, Checksum, Duplicates, Plan, Reader, RowError};
-use super::DataFile;
+use crate::convert::Target;
+use crate::datafile::DataFile;
+use crate::read::{line_of_row, Checksum, Duplicates, Plan, Reader, RowError};
 use dbinit_core::load::{LoadFailure, LoadSpec, RowBatches};
 use dbinit_core::{
     fault, Column, CoreError, ErrorKind, Index, Progress, SeedContext, SeedOutcome, SeedPolicy,
@@ -82,7 +82,7 @@ impl FileSeeder {
         let mut fields = Vec::with_capacity(header.len());
         for (index, name) in header.iter().enumerate() {
             let Some(column) = columns.iter().find(|c| &c.name == name) else {
-                if !super::read::showable(name) {
+                if !crate::read::showable(name) {
                     return Err(self.refused(&RowError {
                         line: header_line,
                         column: None,
@@ -154,7 +154,7 @@ impl Tables {
         table: &str,
         cx: &mut SeedContext<'_>,
     ) -> Result<Arc<TableFacts>, CoreError> {
-        if let Some(known) = super::read::lock(&self.0).get(table) {
+        if let Some(known) = crate::read::lock(&self.0).get(table) {
             return Ok(known.clone());
         }
         let columns = cx.session.columns(table).await?;
@@ -163,7 +163,7 @@ impl Tables {
             return Ok(Arc::new((columns, Vec::new())));
         }
         let found = Arc::new((columns, cx.session.indexes(table).await?));
-        super::read::lock(&self.0).insert(table.to_owned(), found.clone());
+        crate::read::lock(&self.0).insert(table.to_owned(), found.clone());
         Ok(found)
     }
 }

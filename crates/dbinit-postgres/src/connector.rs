@@ -185,7 +185,11 @@ impl PostgresConnector {
 #[async_trait]
 impl Connector for PostgresConnector {
     fn name(&self) -> &'static str {
-        crate::NAME
+        crate::session::NAME
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["postgres", "postgresql"]
     }
 
     async fn ensure_database(

@@ -17,7 +17,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error;
-use crate::lock::Poll;
+use dbinit_core::wait::Poll;
 
 /// The table, in the current schema beside the migration history.
 pub const TABLE: &str = "dbinit_lock";

@@ -24,7 +24,7 @@
 //! - introspects through `pg_catalog`; bulk-inserts with binary `COPY`.
 //!
 //! Call [`link`] once from your binary (the runner's
-//! `link_builtin_backends()` does) so the linker keeps the registration.
+//! `link_builtin_plugins()` does) so the linker keeps the registration.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -51,18 +51,6 @@ pub use dialect::PostgresDialect;
 pub use lease::TABLE as LEASE_TABLE;
 pub use session::PostgresSession;
 
-/// The backend's registered name.
-pub(crate) const NAME: &str = "postgres";
-
-dbinit_core::inventory::submit! {
-    dbinit_core::ConnectorRegistration::new(
-        NAME,
-        &["postgres", "postgresql"],
-        || Box::new(PostgresConnector),
-    )
+dbinit_core::register! {
+    ConnectorRegistration => PostgresConnector,
 }
-
-/// Keeps this crate's registration in the final binary. Call it once from
-/// `main`; it does nothing else.
-#[inline(never)]
-pub fn link() {}

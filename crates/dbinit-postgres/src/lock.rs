@@ -10,11 +10,7 @@
 //! the one dbinit connected to (a pooler or proxy is in between); the
 //! advisory lock otherwise.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
-
-use dbinit_core::wait::lock_poll_delays;
-use dbinit_core::{CoreError, ErrorKind};
+use dbinit_core::CoreError;
 use tokio_postgres::config::Host;
 use tokio_postgres::{Client, Config};
 
@@ -53,66 +49,6 @@ pub(crate) async fn rival(
     match strategy {
         Strategy::Advisory => crate::lease::live_holder(client).await,
         Strategy::Lease { .. } => crate::advisory::exclusive_holder(client).await,
-    }
-}
-
-/// Polling for a lock held elsewhere: stops on a cancel or at the
-/// deadline, else pauses with backoff.
-pub(crate) struct Poll<'a> {
-    started: Instant,
-    wait: Duration,
-    delays: Box<dyn Iterator<Item = Duration> + Send>,
-    cancelled: &'a AtomicBool,
-}
-
-impl<'a> Poll<'a> {
-    pub(crate) fn new(wait: Duration, cancelled: &'a AtomicBool) -> Self {
-        Poll {
-            started: Instant::now(),
-            wait,
-            delays: Box::new(lock_poll_delays()),
-            cancelled,
-        }
-    }
-
-    /// Time since polling started.
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-
-    /// What is left of the wait.
-    pub(crate) fn left(&self) -> Duration {
-        self.wait.saturating_sub(self.elapsed())
-    }
-
-    /// Pauses before the next look.
-    ///
-    /// # Errors
-    ///
-    /// Interrupted when cancelled; [`CoreError::LockTimeout`] naming `lock`
-    /// and `holder` once the wait is over.
-    pub(crate) async fn pause(
-        &mut self,
-        lock: &str,
-        holder: Option<String>,
-    ) -> Result<(), CoreError> {
-        if self.cancelled.load(Ordering::SeqCst) {
-            return Err(CoreError::backend(
-                ErrorKind::Interrupted,
-                "cancelled while waiting for the initialization lock",
-            ));
-        }
-        let elapsed = self.elapsed();
-        if elapsed >= self.wait {
-            return Err(CoreError::LockTimeout {
-                lock: lock.to_owned(),
-                waited: elapsed,
-                holder,
-            });
-        }
-        let delay = self.delays.next().unwrap_or(Duration::from_millis(100));
-        tokio::time::sleep(delay.min(self.wait - elapsed)).await;
-        Ok(())
     }
 }
 

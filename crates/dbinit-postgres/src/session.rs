@@ -20,6 +20,9 @@ use crate::lock::{self, Held, Strategy};
 use crate::types::{refs, typed};
 use crate::{advisory, bulk, cancel, error, introspect, script, types};
 
+/// The backend's registered name.
+pub(crate) const NAME: &str = "postgres";
+
 /// A session on one connection taken from a deadpool-postgres pool.
 ///
 /// While it holds the initialization lock or an open transaction, the
@@ -118,7 +121,7 @@ impl PostgresSession {
     ) -> Result<InitLock, CoreError> {
         let strategy = self.strategy().await?;
         let cancelled = self.cancelled.clone();
-        let mut poll = lock::Poll::new(wait, &cancelled);
+        let mut poll = dbinit_core::wait::Poll::new(wait, &cancelled);
         let mut waited_for = None;
         loop {
             let mut held = self.take(&strategy, poll.left(), share_if_busy).await?;
@@ -258,7 +261,7 @@ fn is_undefined_table(e: &CoreError) -> bool {
 #[async_trait]
 impl Session for PostgresSession {
     fn backend(&self) -> &'static str {
-        crate::NAME
+        NAME
     }
 
     fn dialect(&self) -> &dyn Dialect {

@@ -15,19 +15,14 @@
 
 use std::time::{Duration, Instant};
 
-use dbinit_core::{async_trait, CoreError, DependencyCheck, DependencyRegistration, HealthOutcome};
+use dbinit_core::{async_trait, CoreError, DependencyCheck, HealthOutcome};
 use redis::aio::MultiplexedConnection;
 use redis::AsyncConnectionConfig;
 use tokio::sync::Mutex;
 
-dbinit_core::inventory::submit! {
-    DependencyRegistration::new(|| Box::new(RedisCheck::from_env()))
+dbinit_core::register! {
+    DependencyRegistration => RedisCheck::from_env(),
 }
-
-/// Keeps this crate's registration in the final binary. Call it once from
-/// `main`; it does nothing else.
-#[inline(never)]
-pub fn link() {}
 
 /// The check of one Redis server.
 pub struct RedisCheck {

@@ -22,7 +22,7 @@ pub(crate) struct Context {
     pub(crate) url: DatabaseUrl,
     pub(crate) connector: Box<dyn Connector>,
     /// The registered name of the backend the URL selects.
-    pub(crate) backend: &'static str,
+    pub(crate) backend: String,
     pub(crate) set: MigrationSet,
     /// The enabled seeders, in run order (data files last).
     pub(crate) seeders: Vec<Box<dyn Seeder>>,
@@ -37,7 +37,9 @@ impl Context {
     pub(crate) fn resolve(settings: &Arc<Settings>, url: &DatabaseUrl) -> Result<Self, CoreError> {
         settings.check_skips()?;
         let registration = registry::connector_for(url)?;
-        let set = settings.migration_set(registration.name())?;
+        let connector = registration.make();
+        let backend = connector.name().to_owned();
+        let set = settings.migration_set(&backend)?;
         let mut seeders = Vec::new();
         let mut seed_files = None;
         if settings.seed {
@@ -63,8 +65,8 @@ impl Context {
         Ok(Context {
             settings: Arc::clone(settings),
             url: url.clone(),
-            connector: registration.make(),
-            backend: registration.name(),
+            connector,
+            backend,
             required_tables: settings.required_tables(&seeder_tables),
             set,
             seeders,

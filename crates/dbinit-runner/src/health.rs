@@ -38,7 +38,7 @@ pub(crate) async fn run_checks(
     let mut reports = Vec::new();
     for registration in registry::health_checks()? {
         let check = registration.make();
-        if !check.applies_to(cx.backend) {
+        if !check.applies_to(&cx.backend) {
             continue;
         }
         fault::point("health.check");

@@ -26,7 +26,7 @@ use crate::{pipeline, Interrupt, RunnerError};
 /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
 /// use dbinit_runner::Initializer;
 ///
-/// dbinit_runner::link_builtin_backends();
+/// dbinit_runner::link_builtin_plugins();
 /// let report = Initializer::new("sqlite://data/app.db".parse()?)
 ///     .lock_timeout(std::time::Duration::from_secs(30))
 ///     .run()
@@ -84,7 +84,7 @@ impl Initializer {
     ///
     /// ```no_run
     /// # async fn start() -> Result<(), Box<dyn std::error::Error>> {
-    /// dbinit_runner::link_builtin_backends();
+    /// dbinit_runner::link_builtin_plugins();
     /// let report = dbinit_runner::Initializer::from_env("sqlite://data/app.db")?
     ///     .run()
     ///     .await?;

@@ -24,7 +24,7 @@
 //!
 //! # Linking
 //!
-//! Call [`link_builtin_backends`] once from `main`: `inventory` registrations
+//! Call [`link_builtin_plugins`] once from `main`: `inventory` registrations
 //! in a crate that nothing references can be dropped by the linker.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -66,19 +66,21 @@ pub use lifecycle::SeedOptions;
 pub use monitor::{CheckKind, CheckState, HealthSnapshot, InitFacts, Monitor, MonitorStats};
 pub use tokio_util::sync::CancellationToken;
 
-use dbinit_core::{inventory, HealthCheckRegistration};
+// The runner's own health checks; `link_builtin_plugins` calls the `link`
+// this defines.
+dbinit_core::register! {
+    HealthCheckRegistration => checks::Connectivity,
+    HealthCheckRegistration => checks::MigrationsCurrent,
+    HealthCheckRegistration => checks::RequiredTables,
+    HealthCheckRegistration => checks::SeedData,
+}
 
-// Registered at the crate root so that `link_builtin_backends` (same codegen
-// unit) keeps them in the binary.
-inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::Connectivity)) }
-inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::MigrationsCurrent)) }
-inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::RequiredTables)) }
-inventory::submit! { HealthCheckRegistration::new(|| Box::new(checks::SeedData)) }
-
-/// Keeps every built-in plugin (backends, seeders, the runner's own health
-/// checks) in the final binary. Call once from `main` and from test binaries.
+/// Keeps every built-in plugin (the backends and plugins the features
+/// enable, and the runner's own health checks) in the final binary. Call
+/// once from `main` and from test binaries.
 #[inline(never)]
-pub fn link_builtin_backends() {
+pub fn link_builtin_plugins() {
+    link();
     #[cfg(feature = "sqlite")]
     dbinit_sqlite::link();
     #[cfg(feature = "postgres")]

@@ -192,7 +192,7 @@ impl Run<'_> {
         .await?;
 
         let mut steps: Vec<_> = registry::schema_steps()?.iter().map(|r| r.make()).collect();
-        steps.sort_by_key(|s| (s.order(), s.name()));
+        steps.sort_by(|a, b| (a.order(), a.name()).cmp(&(b.order(), b.name())));
         for step in steps {
             let doing = format!("schema step `{}`", step.name());
             self.step(step.name(), &doing, async |_| {

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
 use rusqlite::Connection;
 
+use crate::conn::{bind, SqlValue};
 use crate::error;
-use crate::session::{bind, SqlValue};
 
 pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
     let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();

@@ -10,9 +10,10 @@ use dbinit_core::{
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
+use crate::conn::{self, blocking};
 use crate::error;
 use crate::files::DbFile;
-use crate::session::{blocking, SqliteSession};
+use crate::session::SqliteSession;
 
 /// The SQLite backend. Claims `sqlite:` and `file:` URLs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,7 +22,11 @@ pub struct SqliteConnector;
 #[async_trait]
 impl Connector for SqliteConnector {
     fn name(&self) -> &'static str {
-        crate::NAME
+        crate::session::NAME
+    }
+
+    fn schemes(&self) -> &'static [&'static str] {
+        &["sqlite", "file"]
     }
 
     async fn ensure_database(
@@ -96,7 +101,7 @@ async fn open_session(
             }
         };
         let cancelled = Arc::new(AtomicBool::new(false));
-        crate::busy::with_budget(busy, &cancelled, || configure(&mut conn))?;
+        crate::busy::with_budget(busy, &cancelled, || conn::configure(&mut conn))?;
         Ok((
             SqliteSession::new(conn, file, inline, busy, cancelled),
             created,
@@ -177,47 +182,4 @@ fn open_file(db: &DbFile, read_only: bool) -> Result<Connection, CoreError> {
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(|e| error::sqlite("cannot configure the connection", e))?;
     Ok(conn)
-}
-
-/// Applies the connection settings every dbinit session runs with.
-/// The busy wait's budget reaches the handler with each call (`busy.rs`).
-pub(crate) fn configure(conn: &mut Connection) -> Result<(), CoreError> {
-    conn.busy_handler(Some(crate::busy::handler))
-        .map_err(|e| error::sqlite("cannot set the busy handler", e))?;
-    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-        .map_err(|e| error::sqlite("cannot configure the connection", e))?;
-    Ok(())
-}
-
-/// Switches to WAL unless already there (persistent: set once, by the first
-/// migration of a new database). Switching needs exclusive access,
-/// and SQLite does not run the busy handler for it (two processes opening a
-/// new file at once would deadlock), so retry with backoff up to `busy`.
-pub(crate) fn enable_wal(conn: &Connection, busy: std::time::Duration) -> Result<(), CoreError> {
-    // Reading first keeps the common case (already WAL) free of any lock.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(|e| error::sqlite("cannot read journal_mode", e))?;
-    if mode.eq_ignore_ascii_case("wal") || mode.eq_ignore_ascii_case("memory") {
-        return Ok(());
-    }
-    let started = std::time::Instant::now();
-    let mut delays = dbinit_core::wait::lock_poll_delays();
-    loop {
-        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
-            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
-            Ok(mode) => {
-                // Some file systems cannot do WAL; SQLite keeps the old mode.
-                tracing::warn!(%mode, "SQLite refused WAL; continuing in this journal mode");
-                return Ok(());
-            }
-            Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && started.elapsed() < busy =>
-            {
-                std::thread::sleep(delays.next().unwrap_or(busy / 10));
-            }
-            Err(e) => return Err(error::sqlite("cannot switch to WAL", e)),
-        }
-    }
 }

@@ -269,7 +269,8 @@ impl DbFile {
     /// belong to another database, and rolling it back would write that
     /// database's pages into this one: refused.
     fn recoverable(&self, journal: &Path) -> Result<(), CoreError> {
-        if let Some(pid) = crate::lock::crashed_writer(&self.lock_path()) {
+        let lock_file = open_nofollow(&self.lock_path()).ok();
+        if let Some(pid) = lock_file.as_ref().and_then(crate::mark::crashed_writer) {
             tracing::warn!(
                 pid,
                 journal = %journal.display(),

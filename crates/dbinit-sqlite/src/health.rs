@@ -16,7 +16,7 @@ impl HealthCheck for QuickCheck {
     }
 
     fn applies_to(&self, backend: &str) -> bool {
-        backend == crate::NAME
+        backend == crate::session::NAME
     }
 
     async fn check(&self, cx: &mut HealthContext<'_>) -> Result<HealthOutcome, CoreError> {

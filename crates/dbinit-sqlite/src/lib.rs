@@ -16,7 +16,7 @@
 //! # Linking
 //!
 //! Call [`link`] once from your binary (the runner's
-//! `link_builtin_backends()` does) so the linker keeps the registrations.
+//! `link_builtin_plugins()` does) so the linker keeps the registrations.
 //!
 //! # Features
 //!
@@ -28,6 +28,7 @@
 
 mod bulk;
 mod busy;
+mod conn;
 mod connector;
 mod dialect;
 mod error;
@@ -35,6 +36,7 @@ mod files;
 mod health;
 mod introspect;
 mod lock;
+mod mark;
 mod script;
 mod session;
 
@@ -42,18 +44,7 @@ pub use connector::SqliteConnector;
 pub use dialect::SqliteDialect;
 pub use session::SqliteSession;
 
-/// The backend's registered name.
-pub(crate) const NAME: &str = "sqlite";
-
-dbinit_core::inventory::submit! {
-    dbinit_core::ConnectorRegistration::new(NAME, &["sqlite", "file"], || Box::new(SqliteConnector))
+dbinit_core::register! {
+    ConnectorRegistration => SqliteConnector,
+    HealthCheckRegistration => health::QuickCheck,
 }
-
-dbinit_core::inventory::submit! {
-    dbinit_core::HealthCheckRegistration::new(|| Box::new(health::QuickCheck))
-}
-
-/// Keeps this crate's registrations in the final binary. Call it once from
-/// `main` (or any code the binary runs); it does nothing else.
-#[inline(never)]
-pub fn link() {}

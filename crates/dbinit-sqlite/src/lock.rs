@@ -10,10 +10,10 @@
 //! before SQLite makes a journal) until its release says `done`. A hot
 //! journal beside the database while the file says `writing` is the
 //! unfinished transaction of a dbinit that crashed: SQLite's own recovery
-//! (rolling it back) is exactly right for it (see `files.rs`).
+//! (rolling it back) is exactly right for it (see `files.rs`). The mark
+//! itself is `mark.rs`.
 
 use std::fs::{File, TryLockError};
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use dbinit_core::wait::lock_poll_delays;
 use dbinit_core::{CoreError, ErrorKind, InitLock};
 
-use crate::error;
+use crate::{error, mark};
 
 /// Takes the exclusive lock, polling with backoff for at most `wait`, and
 /// records our pid in the file so a waiter that times out can name us.
@@ -53,7 +53,7 @@ pub(crate) fn acquire(
             Err(TryLockError::Error(e)) => return Err(error::io("lock", path, e)),
         }
         if waited_for.is_none() {
-            waited_for = Some(read_holder(&file));
+            waited_for = Some(mark::read_holder(&file));
         }
         if cancelled.load(Ordering::SeqCst) {
             return Err(CoreError::backend(
@@ -66,7 +66,7 @@ pub(crate) fn acquire(
             return Err(CoreError::LockTimeout {
                 lock: path.display().to_string(),
                 waited,
-                holder: read_holder(&file),
+                holder: mark::read_holder(&file),
             });
         }
         if !announced {
@@ -96,71 +96,22 @@ pub(crate) fn acquire(
     }
     // Best effort: the pid only improves a waiter's error message. A crashed
     // writer's mark stays while its journal does (until a read recovers it).
-    let state = match first_line(&file).as_deref().and_then(holder_line) {
-        Some((_, WRITING)) if journal.exists() => WRITING,
-        _ => HELD,
+    let state = match mark::first_line(&file)
+        .as_deref()
+        .and_then(mark::holder_line)
+    {
+        Some((_, mark::WRITING)) if journal.exists() => mark::WRITING,
+        _ => mark::HELD,
     };
-    let _ = record(&file, state);
+    let _ = mark::record(&file, state);
     Ok((file, held))
-}
-
-/// What the holder is doing, as the lock file says it.
-const HELD: &str = "held";
-const WRITING: &str = "writing";
-const DONE: &str = "done";
-
-/// Writes `pid=<pid> <state>` over the file's first line. Fixed width and
-/// in place: truncating first cost a metadata journal write on every run
-/// (half a millisecond of a no-op `init`).
-fn record(file: &File, state: &str) -> std::io::Result<()> {
-    let line = format!("pid={:>10} {state:<7}\n", std::process::id());
-    file.write_all_at(line.as_bytes(), 0)
-}
-
-/// Says, durably, that the holder of `file` is about to write the
-/// database: from now until [`release`], a hot journal is its own.
-pub(crate) fn mark_writing(file: &File, path: &Path) -> Result<(), CoreError> {
-    record(file, WRITING)
-        .and_then(|()| file.sync_data())
-        .map_err(|e| error::io("write", path, e))
 }
 
 /// Releases the lock; after a write, says first that the write is over.
 pub(crate) fn release(file: File, name: &str, wrote: bool) -> Result<(), CoreError> {
     if wrote {
-        record(&file, DONE).map_err(|e| error::io("write", Path::new(name), e))?;
+        mark::record(&file, mark::DONE).map_err(|e| error::io("write", Path::new(name), e))?;
     }
     file.unlock()
         .map_err(|e| error::io("unlock", Path::new(name), e))
-}
-
-/// The pid of a dbinit that marked itself writing and never released: a
-/// crashed writer, when nobody holds SQLite's locks any more.
-pub(crate) fn crashed_writer(path: &Path) -> Option<u32> {
-    let text = first_line(&crate::files::open_nofollow(path).ok()?)?;
-    let (pid, state) = holder_line(&text)?;
-    (state == WRITING).then(|| pid.parse().ok()).flatten()
-}
-
-/// The start of the lock file, read in place.
-fn first_line(file: &File) -> Option<String> {
-    let mut buf = [0u8; 64];
-    let n = file.read_at(&mut buf, 0).ok()?;
-    String::from_utf8(buf[..n].to_vec()).ok()
-}
-
-/// `(pid, state)` from the lock file's first line.
-fn holder_line(text: &str) -> Option<(&str, &str)> {
-    let mut words = text
-        .lines()
-        .next()?
-        .strip_prefix("pid=")?
-        .split_whitespace();
-    Some((words.next()?, words.next().unwrap_or(HELD)))
-}
-
-fn read_holder(file: &File) -> Option<String> {
-    let text = first_line(file)?;
-    let (pid, _) = holder_line(&text)?;
-    Some(format!("pid {pid}"))
 }

@@ -14,11 +14,14 @@ use dbinit_core::{
     Value,
 };
 use rusqlite::config::DbConfig;
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, Statement};
+use rusqlite::Connection;
 
+use crate::conn::{self, batch, blocking, execute, query};
 use crate::files::DbFile;
 use crate::{bulk, busy, error, introspect, lock, script};
+
+/// The backend's registered name.
+pub(crate) const NAME: &str = "sqlite";
 
 /// A session on one SQLite connection.
 ///
@@ -92,7 +95,7 @@ impl SqliteSession {
     async fn start_writing(&mut self) -> Result<(), CoreError> {
         if let (false, Some(lock), Some(db)) = (self.marked_writing, &self.lock_file, &self.file) {
             // Before SQLite can leave a journal: it is ours if we crash.
-            lock::mark_writing(lock, &db.lock_path())?;
+            crate::mark::mark_writing(lock, &db.lock_path())?;
             self.marked_writing = true;
         }
         if self.writing {
@@ -104,7 +107,7 @@ impl SqliteSession {
                 .map_err(|e| error::sqlite("cannot configure the connection", e))?;
             // WAL before the first write of a new database, under the init
             // lock; a database someone else owns is refused before this.
-            crate::connector::enable_wal(c, busy)
+            conn::enable_wal(c, busy)
         })
         .await??;
         self.writing = true;
@@ -149,21 +152,6 @@ impl SqliteSession {
     }
 }
 
-/// Runs blocking work on tokio's blocking pool with the caller's span (like
-/// deadpool-sqlite's `interact`), or on this thread when `inline`.
-pub(crate) async fn blocking<T: Send + 'static>(
-    inline: bool,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, CoreError> {
-    if inline {
-        return Ok(f());
-    }
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| CoreError::backend(ErrorKind::Database, format!("sqlite task failed: {e}")))
-}
-
 /// `sqlite3_interrupt`: the running statement fails with SQLITE_INTERRUPT
 /// (from any thread, also while the connection runs inline).
 struct Interrupt {
@@ -196,101 +184,10 @@ fn lost() -> CoreError {
     )
 }
 
-/// Binds `$1`, `$2`, ... (or anonymous `?`) parameters by position.
-pub(crate) fn bind(stmt: &mut Statement<'_>, params: &[Value]) -> Result<(), CoreError> {
-    let count = stmt.parameter_count();
-    for index in 1..=count {
-        let position = match stmt.parameter_name(index) {
-            None => index,
-            Some(name) => name
-                .strip_prefix(['$', '?'])
-                .and_then(|n| n.parse::<usize>().ok())
-                .filter(|&n| n > 0)
-                .ok_or_else(|| {
-                    CoreError::backend(
-                        ErrorKind::Database,
-                        format!("parameter `{name}` is not positional; write $1, $2, ..."),
-                    )
-                })?,
-        };
-        let value = params.get(position - 1).ok_or_else(|| {
-            CoreError::backend(
-                ErrorKind::Database,
-                format!(
-                    "the statement uses ${position} but {} parameters were given",
-                    params.len()
-                ),
-            )
-        })?;
-        stmt.raw_bind_parameter(index, SqlValue(value))
-            .map_err(|e| error::sqlite("cannot bind a parameter", e))?;
-    }
-    Ok(())
-}
-
-pub(crate) struct SqlValue<'a>(pub(crate) &'a Value);
-
-impl rusqlite::ToSql for SqlValue<'_> {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.0 {
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Value::Bool(b) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(i64::from(*b))),
-            Value::Int(i) => ToSqlOutput::Owned(rusqlite::types::Value::Integer(*i)),
-            Value::Float(f) => ToSqlOutput::Owned(rusqlite::types::Value::Real(*f)),
-            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
-            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            _ => ToSqlOutput::Borrowed(ValueRef::Null),
-        })
-    }
-}
-
-fn to_value(v: ValueRef<'_>) -> Value {
-    match v {
-        ValueRef::Null => Value::Null,
-        ValueRef::Integer(i) => Value::Int(i),
-        ValueRef::Real(f) => Value::Float(f),
-        ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
-        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
-    }
-}
-
-pub(crate) fn execute(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(|e| error::sqlite("cannot prepare statement", e))?;
-    bind(&mut stmt, params)?;
-    let changed = stmt
-        .raw_execute()
-        .map_err(|e| error::sqlite("statement failed", e))?;
-    Ok(changed as u64)
-}
-
-pub(crate) fn query(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
-    let mut stmt = conn
-        .prepare_cached(sql)
-        .map_err(|e| error::sqlite("cannot prepare query", e))?;
-    bind(&mut stmt, params)?;
-    let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
-    let mut rows = stmt.raw_query();
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(|e| error::sqlite("query failed", e))? {
-        let values = (0..columns.len())
-            .map(|i| row.get_ref(i).map(to_value))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| error::sqlite("cannot read a row", e))?;
-        out.push(Row::new(columns.clone(), values));
-    }
-    Ok(out)
-}
-
-fn batch(conn: &Connection, sql: &str, what: &str) -> Result<(), CoreError> {
-    conn.execute_batch(sql).map_err(|e| error::sqlite(what, e))
-}
-
 #[async_trait]
 impl Session for SqliteSession {
     fn backend(&self) -> &'static str {
-        crate::NAME
+        NAME
     }
 
     fn dialect(&self) -> &dyn Dialect {
@@ -444,7 +341,7 @@ impl Session for SqliteSession {
         self.interact(move |c| {
             script::reset(c)?;
             if c.is_autocommit() {
-                crate::connector::configure(c)?;
+                conn::configure(c)?;
             }
             Ok(())
         })

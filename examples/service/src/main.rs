@@ -45,7 +45,9 @@ impl Seeder for WelcomeNote {
             .await
     }
 }
-dbinit_core::inventory::submit! { dbinit_core::SeederRegistration::new(|| Box::new(WelcomeNote)) }
+dbinit_core::register! {
+    SeederRegistration => WelcomeNote,
+}
 
 type Db = Arc<Mutex<Box<dyn dbinit_core::Session>>>;
 

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     dbinit_runner::link_builtin_backends();
+//!     dbinit_runner::link_builtin_plugins();
 //!     dbinit_runner::cli::main(&dbinit_runner::cli::CliConfig::new("sqlite://data/app.db"))
 //! }
 //! ```
@@ -22,7 +22,7 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     dbinit_runner::link_builtin_backends();
+//!     dbinit_runner::link_builtin_plugins();
 //!     if let Err(e) = dbinit_runner::cli::load_dotenv(None) {
 //!         eprintln!("error: {e}");
 //!         return std::process::ExitCode::from(13);
@@ -179,7 +179,7 @@ mod tests {
     /// a runtime from within a runtime"); `run_async` is the same command.
     #[tokio::test]
     async fn run_works_inside_a_runtime_and_run_async_agrees() {
-        crate::link_builtin_backends();
+        crate::link_builtin_plugins();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/a.db", dir.path().display());
         let parse = || {

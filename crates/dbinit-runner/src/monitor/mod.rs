@@ -109,7 +109,7 @@ impl Monitor {
         let database_checks = dbinit_core::registry::health_checks()?
             .iter()
             .map(|r| r.make())
-            .filter(|c| c.applies_to(cx.backend))
+            .filter(|c| c.applies_to(&cx.backend))
             .map(|c| c.name().to_owned())
             .collect();
         let dependencies = settings.dependency_checks()?;
