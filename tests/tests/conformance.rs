@@ -13,8 +13,9 @@ use std::time::Duration;
 use dbinit_runner::dbinit_core::dialect::{self, Dialect, OnConflict};
 use dbinit_runner::dbinit_core::engine::{self, RollbackTarget};
 use dbinit_runner::dbinit_core::{
-    async_trait, registry, Column, ConnectOptions, Connector, CoreError, DatabaseCreated,
-    DatabaseUrl, ErrorKind, Index, InitLock, MigrationSet, Row, Session, Value,
+    async_trait, registry, BulkLoad, Column, ConnectOptions, Connector, CoreError, DatabaseCreated,
+    DatabaseUrl, ErrorKind, Index, InitLock, Introspect, Locking, MigrationScripts, MigrationSet,
+    Query, Row, Session, Value,
 };
 use dbinit_tests::{pg_url, unique_database};
 
@@ -100,8 +101,11 @@ impl Dialect for AliasDialect {
     }
 }
 
+// Each capability implements only what it requires: every provided
+// method is the default.
+
 #[async_trait]
-impl Session for AliasSession {
+impl Query for AliasSession {
     fn backend(&self) -> &'static str {
         "litealias"
     }
@@ -117,12 +121,20 @@ impl Session for AliasSession {
     async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
         self.0.execute_batch(sql).await
     }
+}
+
+#[async_trait]
+impl Locking for AliasSession {
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
         self.0.acquire_init_lock(wait).await
     }
     async fn release_init_lock(&mut self, lock: InitLock) -> Result<(), CoreError> {
         self.0.release_init_lock(lock).await
     }
+}
+
+#[async_trait]
+impl Introspect for AliasSession {
     async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
         self.0.table_exists(table).await
     }
@@ -135,6 +147,15 @@ impl Session for AliasSession {
     async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
         self.0.indexes(table).await
     }
+}
+
+#[async_trait]
+impl BulkLoad for AliasSession {}
+
+#[async_trait]
+impl MigrationScripts for AliasSession {}
+
+impl Session for AliasSession {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }

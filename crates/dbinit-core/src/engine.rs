@@ -24,7 +24,7 @@ use serde::Serialize;
 use crate::dialect::{self, ColumnType, Dialect, OwnColumn};
 use crate::fault;
 use crate::migration::{is_no_transaction, timestamp_now, MigrationBatchError, HISTORY_TABLE};
-use crate::session::Script;
+use crate::script::Script;
 use crate::{
     AppliedMigration, CoreError, ErrorKind, MigrationFile, MigrationSet, Row, Session, Value,
 };

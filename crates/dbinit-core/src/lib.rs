@@ -33,11 +33,15 @@ mod environment;
 mod error;
 pub mod fault;
 mod health;
+mod introspect;
 pub mod literal;
 pub mod load;
+mod lock;
 pub mod migration;
+mod query;
 pub mod registry;
 mod schema;
+mod script;
 mod seed;
 pub mod seed_history;
 mod session;
@@ -58,17 +62,22 @@ pub use error::{BoxError, CoreError, ErrorKind};
 pub use health::{
     DependencyCheck, HealthCheck, HealthContext, HealthOutcome, HealthStatus, RunFacts,
 };
+pub use introspect::{Column, Index, Introspect};
+pub use load::BulkLoad;
+pub use lock::{InitLock, Locking};
 pub use migration::{AppliedMigration, MigrationFile, MigrationSet, MigrationSets};
+pub use query::{Canceller, Query};
 pub use registry::{
     ConnectorRegistration, DependencyRegistration, HealthCheckRegistration, SchemaStepRegistration,
     SeederRegistration,
 };
 pub use schema::{SchemaStep, StepOutcome};
+pub use script::{MigrationScripts, Script};
 pub use seed::{
     NoProgress, Progress, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder,
     StderrSecretSink,
 };
-pub use session::{Canceller, Column, Index, InitLock, Script, Session};
+pub use session::Session;
 pub use text::{bounded, excerpt, MAX_MESSAGE_CHARS};
 pub use url::{
     quote_conninfo, redact, redact_service_url, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,

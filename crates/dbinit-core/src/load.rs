@@ -1,5 +1,5 @@
 //! Bulk loads: rows streamed into a table, upserted by a natural key, on
-//! the backend's fastest path ([`Session::load_rows`]).
+//! the backend's fastest path ([`BulkLoad::load_rows`]).
 //!
 //! The rows arrive in batches from a [`RowBatches`] source (a file parsed
 //! on another thread, say), so memory stays bounded however many rows
@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::dialect::{self, Dialect, OnConflict};
-use crate::{CoreError, Session, Value};
+use crate::query::Query;
+use crate::{CoreError, Value};
 
 /// What to load, and where.
 #[derive(Debug, Clone)]
@@ -63,6 +64,44 @@ pub trait RowBatches: Send {
     async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, CoreError>>;
 }
 
+/// Loading many rows. The defaults insert and upsert row by row; a backend
+/// overrides them with its fastest path.
+#[async_trait]
+pub trait BulkLoad: Query {
+    /// Inserts `rows` into `table` as fast as the backend allows, inside the
+    /// caller's transaction if one is open. Returns the number of rows
+    /// inserted. The default inserts row by row.
+    async fn bulk_insert(
+        &mut self,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, CoreError> {
+        let sql = crate::dialect::insert(self.dialect(), table, columns);
+        let mut inserted = 0;
+        for row in rows {
+            inserted += self.execute(&sql, row).await?;
+        }
+        Ok(inserted)
+    }
+
+    /// Streams `rows` into `spec.table`, upserting by `spec.key`, inside
+    /// the caller's transaction. The default runs one upsert per row
+    /// ([`load_row_by_row`]); backends override it with their
+    /// fastest path (`COPY` on PostgreSQL).
+    ///
+    /// # Errors
+    ///
+    /// The first refused row, with its index in the stream when known.
+    async fn load_rows(
+        &mut self,
+        spec: &LoadSpec,
+        rows: &mut dyn RowBatches,
+    ) -> Result<LoadOutcome, LoadFailure> {
+        load_row_by_row(self, spec, rows).await
+    }
+}
+
 /// `INSERT INTO t (…) VALUES (…)`, plus, unless `spec.into_empty`, the
 /// dialect's upsert clause ([`conflict_clause`]). A row whose values are
 /// all the same changes nothing and counts as unchanged.
@@ -99,10 +138,7 @@ pub fn conflict_clause(d: &dyn Dialect, spec: &LoadSpec, insert_only: &[String])
 }
 
 /// `SELECT count(*)` of `table`.
-pub async fn count_rows<S: Session + ?Sized>(
-    session: &mut S,
-    table: &str,
-) -> Result<u64, CoreError> {
+pub async fn count_rows<S: Query + ?Sized>(session: &mut S, table: &str) -> Result<u64, CoreError> {
     let rows = session
         .query(
             &format!(
@@ -123,7 +159,7 @@ pub async fn count_rows<S: Session + ?Sized>(
 /// The portable load behind [`Session::load_rows`]: one upsert statement
 /// per row, inside the caller's transaction. Counts created rows by the
 /// table's size before and after.
-pub async fn load_row_by_row<S: Session + ?Sized>(
+pub async fn load_row_by_row<S: Query + ?Sized>(
     session: &mut S,
     spec: &LoadSpec,
     rows: &mut dyn RowBatches,

@@ -9,7 +9,8 @@ use crate::dialect::PostgresDialect;
 use dbinit_core::load::{LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use dbinit_core::Dialect;
 use dbinit_core::{
-    async_trait, Canceller, Column, CoreError, Index, InitLock, Row, Script, Session, Value,
+    async_trait, BulkLoad, Canceller, Column, CoreError, Index, InitLock, Introspect, Locking,
+    MigrationScripts, Query, Row, Script, Session, Value,
 };
 use deadpool_postgres::{Object, Pool};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -259,7 +260,7 @@ fn is_undefined_table(e: &CoreError) -> bool {
 
 /// Each parameter with the type "unspecified": see [`types`].
 #[async_trait]
-impl Session for PostgresSession {
+impl Query for PostgresSession {
     fn backend(&self) -> &'static str {
         NAME
     }
@@ -340,6 +341,13 @@ impl Session for PostgresSession {
         result
     }
 
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(Arc::new(self.server_cancel()))
+    }
+}
+
+#[async_trait]
+impl Locking for PostgresSession {
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
         self.lock(wait, false).await
     }
@@ -382,7 +390,10 @@ impl Session for PostgresSession {
         }
         released
     }
+}
 
+#[async_trait]
+impl Introspect for PostgresSession {
     /// Whether the unqualified name resolves through the search path, as the
     /// statements that use it will resolve it (a table in a schema that is
     /// not the current one still counts).
@@ -436,23 +447,6 @@ impl Session for PostgresSession {
         }
     }
 
-    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
-        self.shapes.clear();
-        script::run(self.client(), script).await
-    }
-
-    /// What `SET`, `SET ROLE`, `SET SESSION AUTHORIZATION`, cursors, `LISTEN`
-    /// and temporary objects leave behind, undone — without `DISCARD ALL`,
-    /// which would release the init lock.
-    async fn reset_session(&mut self) -> Result<(), CoreError> {
-        self.simple(
-            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; \
-             DISCARD TEMP; DISCARD SEQUENCES",
-            "cannot reset the session after a migration",
-        )
-        .await
-    }
-
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
         introspect::tables(self.client()).await
     }
@@ -464,7 +458,10 @@ impl Session for PostgresSession {
     async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
         introspect::indexes(self.client(), table).await
     }
+}
 
+#[async_trait]
+impl BulkLoad for PostgresSession {
     async fn bulk_insert(
         &mut self,
         table: &str,
@@ -510,11 +507,29 @@ impl Session for PostgresSession {
         }
         result
     }
+}
 
-    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
-        Some(Arc::new(self.server_cancel()))
+#[async_trait]
+impl MigrationScripts for PostgresSession {
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        self.shapes.clear();
+        script::run(self.client(), script).await
     }
 
+    /// What `SET`, `SET ROLE`, `SET SESSION AUTHORIZATION`, cursors, `LISTEN`
+    /// and temporary objects leave behind, undone — without `DISCARD ALL`,
+    /// which would release the init lock.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        self.simple(
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; CLOSE ALL; UNLISTEN *; \
+             DISCARD TEMP; DISCARD SEQUENCES",
+            "cannot reset the session after a migration",
+        )
+        .await
+    }
+}
+
+impl Session for PostgresSession {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }

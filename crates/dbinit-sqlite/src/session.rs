@@ -10,8 +10,8 @@ use crate::dialect::SqliteDialect;
 use dbinit_core::load::{self, LoadFailure, LoadOutcome, LoadSpec, RowBatches};
 use dbinit_core::Dialect;
 use dbinit_core::{
-    async_trait, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Row, Script, Session,
-    Value,
+    async_trait, BulkLoad, Canceller, Column, CoreError, ErrorKind, Index, InitLock, Introspect,
+    Locking, MigrationScripts, Query, Row, Script, Session, Value,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::Connection;
@@ -185,7 +185,7 @@ fn lost() -> CoreError {
 }
 
 #[async_trait]
-impl Session for SqliteSession {
+impl Query for SqliteSession {
     fn backend(&self) -> &'static str {
         NAME
     }
@@ -259,6 +259,17 @@ impl Session for SqliteSession {
         .await?
     }
 
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        let handle = self.conn.as_ref()?.get_interrupt_handle();
+        Some(Arc::new(Interrupt {
+            handle,
+            cancelled: self.cancelled.clone(),
+        }))
+    }
+}
+
+#[async_trait]
+impl Locking for SqliteSession {
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
         self.lock(wait, false).await
     }
@@ -277,7 +288,10 @@ impl Session for SqliteSession {
         }
         Ok(())
     }
+}
 
+#[async_trait]
+impl Introspect for SqliteSession {
     async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
         let table = table.to_owned();
         self.interact(move |c| {
@@ -315,39 +329,6 @@ impl Session for SqliteSession {
         .await?
     }
 
-    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
-        self.start_writing().await?;
-        let (file, sql) = (script.file.to_owned(), script.sql.to_owned());
-        let in_transaction = script.in_transaction;
-        self.interact(move |c| {
-            script::run(
-                c,
-                Script {
-                    file: &file,
-                    sql: &sql,
-                    in_transaction,
-                },
-            )
-        })
-        .await?
-    }
-
-    /// Undoes what a script may leave in the connection: temporary tables,
-    /// views and triggers (a temp trigger would fire in later migrations),
-    /// and the pragmas that change how later SQL behaves. `foreign_keys` and
-    /// `synchronous` can only change outside a transaction: dbinit's values
-    /// are restored there.
-    async fn reset_session(&mut self) -> Result<(), CoreError> {
-        self.interact(move |c| {
-            script::reset(c)?;
-            if c.is_autocommit() {
-                conn::configure(c)?;
-            }
-            Ok(())
-        })
-        .await?
-    }
-
     async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
         self.interact(|c| introspect::tables(c)).await?
     }
@@ -363,7 +344,10 @@ impl Session for SqliteSession {
         self.interact(move |c| introspect::indexes(c, &table))
             .await?
     }
+}
 
+#[async_trait]
+impl BulkLoad for SqliteSession {
     async fn bulk_insert(
         &mut self,
         table: &str,
@@ -414,15 +398,45 @@ impl Session for SqliteSession {
         };
         Ok(load::outcome(seen, changed, created))
     }
+}
 
-    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
-        let handle = self.conn.as_ref()?.get_interrupt_handle();
-        Some(Arc::new(Interrupt {
-            handle,
-            cancelled: self.cancelled.clone(),
-        }))
+#[async_trait]
+impl MigrationScripts for SqliteSession {
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        self.start_writing().await?;
+        let (file, sql) = (script.file.to_owned(), script.sql.to_owned());
+        let in_transaction = script.in_transaction;
+        self.interact(move |c| {
+            script::run(
+                c,
+                Script {
+                    file: &file,
+                    sql: &sql,
+                    in_transaction,
+                },
+            )
+        })
+        .await?
     }
 
+    /// Undoes what a script may leave in the connection: temporary tables,
+    /// views and triggers (a temp trigger would fire in later migrations),
+    /// and the pragmas that change how later SQL behaves. `foreign_keys` and
+    /// `synchronous` can only change outside a transaction: dbinit's values
+    /// are restored there.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        self.interact(move |c| {
+            script::reset(c)?;
+            if c.is_autocommit() {
+                conn::configure(c)?;
+            }
+            Ok(())
+        })
+        .await?
+    }
+}
+
+impl Session for SqliteSession {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
