@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl};
+use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl};
 
 /// Tables, columns, indexes, row counts, the seeded rows' keys and the
 /// seed history (name, version, checksum) and the migration history
@@ -15,7 +15,7 @@ use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl};
 pub async fn dump(url: &str) -> String {
     crate::link();
     let url = DatabaseUrl::parse(url).expect("valid url");
-    let connector = registry::connector_for(&url).expect("backend").make();
+    let connector = url.connector().expect("backend").make();
     let mut s = connector
         .connect(&url, &ConnectOptions::default())
         .await

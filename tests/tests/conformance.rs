@@ -182,7 +182,7 @@ fn fresh(backend: &str, dir: &std::path::Path) -> String {
 
 async fn open(url: &str) -> Box<dyn Session> {
     let url = DatabaseUrl::parse(url).unwrap();
-    let connector = registry::connector_for(&url).unwrap().make();
+    let connector = url.connector().unwrap().make();
     connector
         .open(&url, &ConnectOptions::default())
         .await

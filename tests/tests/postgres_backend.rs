@@ -6,8 +6,8 @@ use std::time::Duration;
 use dbinit_runner::dbinit_core::engine;
 use dbinit_runner::dbinit_core::migration::MigrationBatchError;
 use dbinit_runner::dbinit_core::{
-    registry, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
-    MigrationSet, Session, Value,
+    ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind, MigrationSet,
+    Session, Value,
 };
 use dbinit_tests::pg::{test_certificates, Cluster, ClusterOptions};
 use dbinit_tests::{pg_url, unique_database};
@@ -15,9 +15,7 @@ use dbinit_tests::{pg_url, unique_database};
 fn connector() -> Box<dyn Connector> {
     dbinit_tests::link();
     let url = DatabaseUrl::parse(&pg_url("postgres")).unwrap();
-    registry::connector_for(&url)
-        .expect("postgres is linked")
-        .make()
+    url.connector().expect("postgres is linked").make()
 }
 
 fn options() -> ConnectOptions {

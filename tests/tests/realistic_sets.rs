@@ -5,7 +5,7 @@
 //! again to the same schema.
 
 use dbinit_runner::dbinit_core::engine::RollbackTarget;
-use dbinit_runner::dbinit_core::{registry, ConnectOptions, DatabaseUrl, MigrationSet, Value};
+use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl, MigrationSet, Value};
 use dbinit_runner::Initializer;
 use dbinit_tests::dump::dump;
 use dbinit_tests::{pg_url, realistic, unique_database};
@@ -69,7 +69,8 @@ async fn postgres_applies_and_round_trips_a_realistic_history() {
     // Every probe ran in a clean session: its table in the default schema,
     // the server's time zone, no statement timeout.
     let parsed = DatabaseUrl::parse(&url).unwrap();
-    let mut s = registry::connector_for(&parsed)
+    let mut s = parsed
+        .connector()
         .unwrap()
         .make()
         .connect(&parsed, &ConnectOptions::default())

@@ -56,9 +56,7 @@ fn registered_names_match_what_the_plugins_call_themselves() {
 fn unknown_scheme_lists_the_registered_backends() {
     dbinit_tests::link();
     let url = DatabaseUrl::parse("mysql://root:pw@localhost/app").unwrap();
-    let err = registry::connector_for(&url)
-        .err()
-        .expect("no mysql backend");
+    let err = url.connector().err().expect("no mysql backend");
     assert!(matches!(err, CoreError::UnknownBackend { .. }), "{err}");
     assert_eq!(
         err.to_string(),
@@ -66,7 +64,7 @@ fn unknown_scheme_lists_the_registered_backends() {
          postgres (postgres, postgresql), sqlite (sqlite, file)"
     );
     let pg = DatabaseUrl::parse("host=localhost dbname=app").unwrap();
-    assert_eq!(registry::connector_for(&pg).unwrap().name(), "postgres");
+    assert_eq!(pg.connector().unwrap().name(), "postgres");
     let file = DatabaseUrl::parse("file:app.db").unwrap();
-    assert_eq!(registry::connector_for(&file).unwrap().name(), "sqlite");
+    assert_eq!(file.connector().unwrap().name(), "sqlite");
 }

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use dbinit_runner::dbinit_core::seed_history::SeedHistory;
 use dbinit_runner::dbinit_core::{
-    async_trait, inventory, registry, ConnectOptions, CoreError, DatabaseUrl, Environment,
-    Environments, MigrationFile, MigrationSet, MigrationSets, SecretSink, SeedContext, SeedOutcome,
-    SeedPolicy, Seeder, SeederRegistration,
+    async_trait, inventory, ConnectOptions, CoreError, DatabaseUrl, Environment, Environments,
+    MigrationFile, MigrationSet, MigrationSets, SecretSink, SeedContext, SeedOutcome, SeedPolicy,
+    Seeder, SeederRegistration,
 };
 use dbinit_runner::report::{InitReport, SeedStatus};
 use dbinit_runner::Initializer;
@@ -128,7 +128,7 @@ fn status(report: &InitReport, name: &str) -> Option<SeedStatus> {
 }
 
 async fn count(url: &DatabaseUrl, sql: &str) -> i64 {
-    let connector = registry::connector_for(url).unwrap().make();
+    let connector = url.connector().unwrap().make();
     let mut s = connector
         .connect(url, &ConnectOptions::default())
         .await
@@ -137,7 +137,7 @@ async fn count(url: &DatabaseUrl, sql: &str) -> i64 {
 }
 
 async fn history_version(url: &DatabaseUrl, name: &str) -> Option<u32> {
-    let connector = registry::connector_for(url).unwrap().make();
+    let connector = url.connector().unwrap().make();
     let mut s = connector
         .connect(url, &ConnectOptions::default())
         .await

@@ -58,6 +58,28 @@ pub trait Connector: Send + Sync + 'static {
     /// case-insensitively.
     fn schemes(&self) -> &'static [&'static str];
 
+    /// Whether this backend also reads scheme-less `key=value` strings
+    /// (libpq's keyword/value form). At most one registered backend should.
+    fn keyword_strings(&self) -> bool {
+        false
+    }
+
+    /// Checks `raw`, a URL whose scheme this backend claims (or, with
+    /// `keywords`, a `key=value` string), by its own rules, and returns it
+    /// as shown: every secret hidden. Called by [`DatabaseUrl::parse`], so
+    /// a URL this backend would refuse never gets as far as a connection.
+    /// The default reads a standard URL ([`url::standard`](crate::url::standard)).
+    ///
+    /// # Errors
+    ///
+    /// [`CoreError::InvalidUrl`] saying why, the input redacted.
+    fn check_url(&self, raw: &str, keywords: bool) -> Result<String, CoreError> {
+        if keywords {
+            return Err(crate::url::invalid(raw, "this backend reads URLs only"));
+        }
+        crate::url::standard(raw).map(|(_, shown)| shown)
+    }
+
     /// Creates the database when it does not exist; never touches an existing one.
     ///
     /// # Errors

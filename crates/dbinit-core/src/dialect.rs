@@ -4,7 +4,7 @@
 //! fits without a change here.
 
 /// How a backend writes the SQL dbinit itself runs. Handed out by
-/// [`Session::dialect`](crate::Session::dialect).
+/// [`Query::dialect`](crate::Query::dialect).
 ///
 /// Migrations, seeders and health checks that users write are in their
 /// backend's SQL already; this covers what dbinit writes for them.

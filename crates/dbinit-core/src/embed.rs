@@ -79,7 +79,7 @@ pub fn embed_all(dir: impl AsRef<Path>, out_file: &str) -> io::Result<()> {
     backends.sort();
     if backends.is_empty() {
         return Err(io::Error::other(format!(
-            "{} has no backend subdirectory (migrations/sqlite/, migrations/postgres/, ...)",
+            "{} has no backend subdirectory (one per backend, named as the backend is: migrations/<backend>/)",
             dir.display()
         )));
     }

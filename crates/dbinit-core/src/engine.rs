@@ -12,7 +12,7 @@
 //! - session state is reset after every script, before its history row is
 //!   written (a `SET search_path` must not hide the history table) and
 //!   inside its transaction, without releasing the lock
-//!   (`Session::reset_session`);
+//!   (`MigrationScripts::reset_session`);
 //! - a down script runs in one transaction with the removal of its row;
 //! - baseline and repair write history rows and an audit record in one
 //!   transaction.

@@ -316,8 +316,8 @@ impl CoreError {
     pub fn hint(&self) -> Option<String> {
         match self {
             CoreError::InvalidUrl { .. } => Some(
-                "use sqlite://PATH, sqlite::memory:, file:PATH, postgres://USER@HOST/DB \
-                 or a libpq string like `host=HOST dbname=DB`"
+                "write the URL form of your backend: SCHEME://USER@HOST[:PORT]/DB for a \
+                 server, SCHEME://PATH for a file (each backend's docs list its forms)"
                     .to_owned(),
             ),
             CoreError::UnknownBackend { .. } => {
@@ -325,7 +325,7 @@ impl CoreError {
             }
             CoreError::NoBackends => Some(
                 "call `dbinit_runner::link_builtin_plugins()` (or a backend's `link()`) \
-                 from main, or enable the runner's `sqlite` feature"
+                 from main, or enable a backend feature of the runner"
                     .to_owned(),
             ),
             CoreError::LockTimeout { .. } => Some(

@@ -40,6 +40,7 @@ mod lock;
 pub mod migration;
 mod query;
 pub mod registry;
+mod resolve;
 mod schema;
 mod script;
 mod seed;
@@ -47,7 +48,7 @@ pub mod seed_history;
 mod session;
 mod tables;
 mod text;
-mod url;
+pub mod url;
 mod value;
 pub mod wait;
 pub mod walk;
@@ -71,6 +72,7 @@ pub use registry::{
     ConnectorRegistration, DependencyRegistration, HealthCheckRegistration, SchemaStepRegistration,
     SeederRegistration,
 };
+pub use resolve::redact;
 pub use schema::{SchemaStep, StepOutcome};
 pub use script::{MigrationScripts, Script};
 pub use seed::{
@@ -79,9 +81,7 @@ pub use seed::{
 };
 pub use session::Session;
 pub use text::{bounded, excerpt, MAX_MESSAGE_CHARS};
-pub use url::{
-    quote_conninfo, redact, redact_service_url, split_conninfo, DatabaseUrl, SqlitePath, UrlForm,
-};
+pub use url::{redact_service_url, DatabaseUrl};
 pub use value::{FromValue, Row, Value};
 
 /// `docs/writing-a-seeder.md`, compiled as a doctest so its example stays

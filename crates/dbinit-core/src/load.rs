@@ -156,7 +156,7 @@ pub async fn count_rows<S: Query + ?Sized>(session: &mut S, table: &str) -> Resu
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-/// The portable load behind [`Session::load_rows`]: one upsert statement
+/// The portable load behind [`BulkLoad::load_rows`]: one upsert statement
 /// per row, inside the caller's transaction. Counts created rows by the
 /// table's size before and after.
 pub async fn load_row_by_row<S: Query + ?Sized>(

@@ -11,7 +11,7 @@ use crate::CoreError;
 /// Proof that the initialization lock is held; give it back to
 /// [`Locking::release_init_lock`].
 #[derive(Debug)]
-#[must_use = "release the lock with Session::release_init_lock"]
+#[must_use = "release the lock with Locking::release_init_lock"]
 pub struct InitLock {
     /// What was locked, and how: a lock file path, an advisory lock key, a
     /// lease row.

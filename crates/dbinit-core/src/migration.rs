@@ -3,7 +3,8 @@
 //! refinery embeds, names, orders and checksums migrations; dbinit keeps its
 //! history table format (`refinery_schema_history`) and adds what refinery
 //! lacks: validation with a report naming the file, and atomic application
-//! (done by each backend's [`Session::apply_migrations`](crate::Session)).
+//! (the [engine](crate::engine), over each backend's
+//! [`MigrationScripts`](crate::MigrationScripts)).
 
 use std::borrow::Cow;
 use std::collections::HashMap;

@@ -16,7 +16,9 @@
 
 use std::sync::OnceLock;
 
-use crate::{Connector, CoreError, DatabaseUrl, DependencyCheck, HealthCheck, SchemaStep, Seeder};
+#[cfg(doc)]
+use crate::DatabaseUrl;
+use crate::{Connector, CoreError, DependencyCheck, HealthCheck, SchemaStep, Seeder};
 
 macro_rules! plugin_registration {
     ($(#[$doc:meta])* $ty:ident, $trait:ident) => {
@@ -177,23 +179,19 @@ pub fn connectors() -> Result<&'static [&'static ConnectorRegistration], CoreErr
     Ok(entries)
 }
 
-/// The connector that claims `url`'s scheme.
+/// The connector that claims `scheme` (see [`DatabaseUrl::connector`]).
 ///
 /// # Errors
 ///
 /// [`CoreError::UnknownBackend`] listing the registered backends, or a
 /// registry error from [`connectors`].
-pub fn connector_for(url: &DatabaseUrl) -> Result<&'static ConnectorRegistration, CoreError> {
+pub fn connector_for_scheme(scheme: &str) -> Result<&'static ConnectorRegistration, CoreError> {
     let all = connectors()?;
     all.iter()
         .copied()
-        .find(|c| {
-            c.schemes()
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(url.scheme()))
-        })
+        .find(|c| c.schemes().iter().any(|s| s.eq_ignore_ascii_case(scheme)))
         .ok_or_else(|| CoreError::UnknownBackend {
-            scheme: url.scheme().to_owned(),
+            scheme: scheme.to_owned(),
             registered: all
                 .iter()
                 .map(|c| format!("{} ({})", c.name(), c.schemes().join(", ")))

@@ -1,5 +1,5 @@
 //! A data file as a [`Seeder`]: checks the file against the table, then
-//! streams it through [`Session::load_rows`](dbinit_core::Session::load_rows)
+//! streams it through [`BulkLoad::load_rows`](dbinit_core::BulkLoad::load_rows)
 //! while another thread parses it.
 
 use std::collections::HashMap;

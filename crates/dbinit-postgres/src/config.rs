@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use dbinit_core::{quote_conninfo, split_conninfo, CoreError, DatabaseUrl};
+use dbinit_core::{CoreError, DatabaseUrl};
+
+use crate::conninfo::{quote_conninfo, split_conninfo};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::Config;
 
@@ -74,7 +76,7 @@ fn invalid(url: &DatabaseUrl, reason: impl Into<String>) -> CoreError {
 /// URL sets its own.
 pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target, CoreError> {
     let raw = url.expose_secret();
-    let (rest, own) = if url.is_conninfo() {
+    let (rest, own) = if url.is_keywords() {
         strip_conninfo_params(raw).map_err(|e| invalid(url, e))?
     } else {
         strip_url_params(raw)

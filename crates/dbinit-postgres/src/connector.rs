@@ -192,6 +192,14 @@ impl Connector for PostgresConnector {
         &["postgres", "postgresql"]
     }
 
+    fn keyword_strings(&self) -> bool {
+        true
+    }
+
+    fn check_url(&self, raw: &str, keywords: bool) -> Result<String, CoreError> {
+        crate::conninfo::check(raw, keywords)
+    }
+
     async fn ensure_database(
         &self,
         url: &DatabaseUrl,

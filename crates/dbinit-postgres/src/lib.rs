@@ -33,6 +33,7 @@ mod bulk;
 mod cancel;
 mod config;
 mod connector;
+mod conninfo;
 mod dialect;
 mod error;
 mod introspect;

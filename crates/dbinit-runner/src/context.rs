@@ -36,7 +36,7 @@ impl Context {
     /// Touches nothing.
     pub(crate) fn resolve(settings: &Arc<Settings>, url: &DatabaseUrl) -> Result<Self, CoreError> {
         settings.check_skips()?;
-        let registration = registry::connector_for(url)?;
+        let registration = url.connector()?;
         let connector = registration.make();
         let backend = connector.name().to_owned();
         let set = settings.migration_set(&backend)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use dbinit_core::{
     async_trait, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
-    Session, SqlitePath,
+    Session,
 };
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -14,6 +14,7 @@ use crate::conn::{self, blocking};
 use crate::error;
 use crate::files::DbFile;
 use crate::session::SqliteSession;
+use crate::url::{self as sqlite_url, SqlitePath};
 
 /// The SQLite backend. Claims `sqlite:` and `file:` URLs.
 #[derive(Debug, Default, Clone, Copy)]
@@ -27,6 +28,10 @@ impl Connector for SqliteConnector {
 
     fn schemes(&self) -> &'static [&'static str] {
         &["sqlite", "file"]
+    }
+
+    fn check_url(&self, raw: &str, _keywords: bool) -> Result<String, CoreError> {
+        sqlite_url::check(raw)
     }
 
     async fn ensure_database(
@@ -129,7 +134,7 @@ enum Mode {
 /// honour rather than ignoring them (a `key=` ignored means a plain-text
 /// file the user believes is encrypted).
 fn target(url: &DatabaseUrl) -> Result<(SqlitePath, Mode), CoreError> {
-    let path = url.sqlite_path().ok_or_else(|| not_sqlite(url))?.clone();
+    let (path, _) = sqlite_url::parse(url.expose_secret()).map_err(|_| not_sqlite(url))?;
     let invalid = |reason: String| CoreError::InvalidUrl {
         url: url.redacted().to_owned(),
         reason,

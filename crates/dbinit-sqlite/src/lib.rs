@@ -39,6 +39,7 @@ mod lock;
 mod mark;
 mod script;
 mod session;
+mod url;
 
 pub use connector::SqliteConnector;
 pub use dialect::SqliteDialect;

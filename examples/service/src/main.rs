@@ -108,7 +108,7 @@ async fn main() -> ExitCode {
     };
     // 2. A session for the handlers (a real service would keep a pool).
     let url = init.url().clone();
-    let session = match dbinit_core::registry::connector_for(&url) {
+    let session = match url.connector() {
         Ok(connector) => connector.make().connect(&url, &Default::default()).await,
         Err(e) => Err(e),
     };
