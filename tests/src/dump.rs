@@ -64,7 +64,7 @@ pub async fn dump(url: &str) -> String {
             }
         }
     }
-    let seeds = dbinit_runner::dbinit_core::seed_history::SeedHistory::load(&mut *s)
+    let seeds = dbinit_runner::seed_history::SeedHistory::load(&mut *s)
         .await
         .expect("seed history");
     for r in seeds.records() {

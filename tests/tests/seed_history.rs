@@ -6,13 +6,13 @@
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use dbinit_runner::dbinit_core::seed_history::SeedHistory;
 use dbinit_runner::dbinit_core::{
     async_trait, inventory, ConnectOptions, CoreError, DatabaseUrl, Environment, Environments,
     MigrationFile, MigrationSet, MigrationSets, SecretSink, SeedContext, SeedOutcome, SeedPolicy,
     Seeder, SeederRegistration,
 };
 use dbinit_runner::report::{InitReport, SeedStatus};
+use dbinit_runner::seed_history::SeedHistory;
 use dbinit_runner::Initializer;
 
 /// Times `Catalog::seed` ran.

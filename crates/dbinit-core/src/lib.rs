@@ -44,7 +44,6 @@ mod resolve;
 mod schema;
 mod script;
 mod seed;
-pub mod seed_history;
 mod session;
 mod tables;
 mod text;

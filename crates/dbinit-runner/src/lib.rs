@@ -45,6 +45,7 @@ mod monitor;
 mod pipeline;
 mod ratelimit;
 pub mod report;
+pub mod seed_history;
 mod seed_order;
 mod seeding;
 mod settings;

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::report::{SeedStatus, SeederReport};
-use dbinit_core::seed_history::SeedHistory;
+use crate::seed_history::SeedHistory;
 use dbinit_core::{
     fault, CoreError, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder, Session,
 };

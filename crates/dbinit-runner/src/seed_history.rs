@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::dialect::{self, ColumnType, Dialect, OnConflict, OwnColumn};
-use crate::{CoreError, Environment, SeedOutcome, SeedPolicy, Seeder, Session, Value};
+use dbinit_core::dialect::{self, ColumnType, Dialect, OnConflict, OwnColumn};
+use dbinit_core::{CoreError, Environment, SeedOutcome, SeedPolicy, Seeder, Session, Value};
 
 /// The table's name.
 pub const TABLE: &str = "dbinit_seed_history";
