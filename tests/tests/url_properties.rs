@@ -3,7 +3,7 @@
 //! panics, redaction holds for every input and every backend's form, and
 //! valid URLs round-trip through their display.
 
-use dbinit_runner::dbinit_core::{redact, DatabaseUrl};
+use dbinit_runner::dbinit_core::{redact, DatabaseUrl, ErrorKind};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 
@@ -129,6 +129,7 @@ fn each_backend_reads_its_own_forms() {
         "file://u:Zqzz-secret@/tmp/x.db",
     ] {
         let err = DatabaseUrl::parse(refused).expect_err(refused);
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{refused}: {err}");
         assert!(!err.to_string().contains("Zqzz"), "{refused}: {err}");
     }
     let sqlcipher = parse("sqlite://app.db?key=Secret1&mode=rwc");

@@ -107,7 +107,9 @@ impl OwnColumn {
 }
 
 /// `CREATE TABLE IF NOT EXISTS table (…)` for one of dbinit's own tables,
-/// the first column its primary key when `keyed`.
+/// the first column its primary key when `keyed`. Names are quoted, as in
+/// every statement dbinit writes: a dialect that folds unquoted names to
+/// upper case sees the same table everywhere.
 pub fn create_table(d: &dyn Dialect, table: &str, columns: &[OwnColumn], keyed: bool) -> String {
     let defs: Vec<String> = columns
         .iter()
@@ -120,10 +122,27 @@ pub fn create_table(d: &dyn Dialect, table: &str, columns: &[OwnColumn], keyed: 
             } else {
                 ""
             };
-            format!("{} {}{constraint}", c.name, d.column_type(c.ty))
+            format!(
+                "{} {}{constraint}",
+                d.quote_ident(c.name),
+                d.column_type(c.ty)
+            )
         })
         .collect();
-    format!("CREATE TABLE IF NOT EXISTS {table} ({})", defs.join(", "))
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} ({})",
+        d.quote_ident(table),
+        defs.join(", ")
+    )
+}
+
+/// `SELECT a, b FROM table`, names quoted by `d`.
+pub fn select<S: AsRef<str>>(d: &dyn Dialect, table: &str, columns: &[S]) -> String {
+    format!(
+        "SELECT {} FROM {}",
+        idents(d, columns),
+        d.quote_ident(table)
+    )
 }
 
 /// `INSERT INTO table (a, b) VALUES (p1, p2)`, names quoted and
@@ -193,7 +212,7 @@ mod tests {
                 ],
                 true
             ),
-            "CREATE TABLE IF NOT EXISTS h (v INT4 PRIMARY KEY, n VARCHAR(9) NOT NULL, c TEXT)"
+            "CREATE TABLE IF NOT EXISTS \"h\" (\"v\" INT4 PRIMARY KEY, \"n\" VARCHAR(9) NOT NULL, \"c\" TEXT)"
         );
     }
 }

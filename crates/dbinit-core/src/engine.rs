@@ -39,8 +39,6 @@ const HISTORY_COLUMNS: &[OwnColumn] = &[
     OwnColumn::null("applied_on", ColumnType::Varchar(255)),
     OwnColumn::null("checksum", ColumnType::Varchar(255)),
 ];
-const SELECT_HISTORY: &str =
-    "SELECT version, name, applied_on, checksum FROM refinery_schema_history ORDER BY version";
 const AUDIT_COLUMNS: &[OwnColumn] = &[
     OwnColumn::required("at", ColumnType::Varchar(64)),
     OwnColumn::required("action", ColumnType::Varchar(32)),
@@ -58,19 +56,33 @@ fn insert_history(d: &dyn Dialect) -> String {
     dialect::insert(d, HISTORY_TABLE, &names)
 }
 
+/// The history, oldest first.
+fn select_history(d: &dyn Dialect) -> String {
+    let names: Vec<&str> = HISTORY_COLUMNS.iter().map(|c| c.name).collect();
+    let select = dialect::select(d, HISTORY_TABLE, &names);
+    format!("{select} ORDER BY {}", d.quote_ident("version"))
+}
+
 fn delete_history(d: &dyn Dialect) -> String {
     format!(
-        "DELETE FROM {HISTORY_TABLE} WHERE version = {}",
+        "DELETE FROM {} WHERE {} = {}",
+        d.quote_ident(HISTORY_TABLE),
+        d.quote_ident("version"),
         d.placeholder(1)
     )
 }
 
 /// Parameters: name, checksum, version.
 fn update_checksum(d: &dyn Dialect) -> String {
+    let q = |name: &str| d.quote_ident(name);
     format!(
-        "UPDATE {HISTORY_TABLE} SET name = {}, checksum = {} WHERE version = {}",
+        "UPDATE {} SET {} = {}, {} = {} WHERE {} = {}",
+        q(HISTORY_TABLE),
+        q("name"),
         d.placeholder(1),
+        q("checksum"),
         d.placeholder(2),
+        q("version"),
         d.placeholder(3)
     )
 }
@@ -82,7 +94,8 @@ fn update_checksum(d: &dyn Dialect) -> String {
 ///
 /// [`CoreError::CorruptHistory`] for a row dbinit cannot read.
 pub async fn history(session: &mut dyn Session) -> Result<Vec<AppliedMigration>, CoreError> {
-    match session.query_table(HISTORY_TABLE, SELECT_HISTORY).await? {
+    let select = select_history(session.dialect());
+    match session.query_table(HISTORY_TABLE, &select).await? {
         None => Ok(Vec::new()),
         Some(rows) => rows.iter().map(decode).collect(),
     }

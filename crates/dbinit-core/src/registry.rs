@@ -107,9 +107,13 @@ impl ConnectorRegistration {
 /// Each line names a registration type of [`registry`](crate::registry)
 /// and an expression that builds the plugin; the plugin's own `name()` is
 /// its registered name.
+///
+/// A crate whose own `link` would say less than it does (the runner, whose
+/// `link_builtin_plugins` links others too) names the function and its
+/// visibility first: `register! { pub(crate) fn link_checks; … }`.
 #[macro_export]
 macro_rules! register {
-    ($($registration:ident => $plugin:expr),+ $(,)?) => {
+    ($vis:vis fn $link:ident; $($registration:ident => $plugin:expr),+ $(,)?) => {
         $(
             $crate::inventory::submit! {
                 $crate::registry::$registration::new(|| ::std::boxed::Box::new($plugin))
@@ -120,7 +124,10 @@ macro_rules! register {
         /// once from `main` (or any code the binary runs); it does nothing
         /// else.
         #[inline(never)]
-        pub fn link() {}
+        $vis fn $link() {}
+    };
+    ($($registration:ident => $plugin:expr),+ $(,)?) => {
+        $crate::register! { pub fn link; $($registration => $plugin),+ }
     };
 }
 

@@ -29,13 +29,23 @@ impl DatabaseUrl {
             redacted,
         };
         if let Some(scheme) = scheme_of(trimmed) {
-            let scheme = scheme.to_ascii_lowercase();
-            let redacted =
-                match claimed(|c| c.schemes().iter().any(|s| s.eq_ignore_ascii_case(&scheme))) {
-                    Some(backend) => backend.make().check_url(trimmed, false)?,
-                    None => standard(trimmed).map(|(_, shown)| shown)?,
-                };
-            return Ok(url(scheme, false, redacted));
+            let lower = scheme.to_ascii_lowercase();
+            if let Some(backend) = claimed(|c| c.schemes().iter().any(|s| *s == lower)) {
+                let redacted = backend.make().check_url(trimmed, false)?;
+                return Ok(url(lower, false, redacted));
+            }
+            // A scheme nobody claims is read as a standard URL, so that the
+            // registry can name it; `host:port` and `C:\\` are not URLs.
+            if trimmed[scheme.len()..].starts_with("://") {
+                let (_, redacted) = standard(trimmed)?;
+                return Ok(url(lower, false, redacted));
+            }
+        }
+        if scheme_of(trimmed).is_some() || looks_like_keywords(trimmed) {
+            // Nothing linked that could read it: say that, not "no scheme".
+            if let Err(e @ CoreError::NoBackends) = registry::connectors() {
+                return Err(e);
+            }
         }
         if looks_like_keywords(trimmed) {
             if let Some(backend) = claimed(|c| c.make().keyword_strings()) {
@@ -56,7 +66,7 @@ impl DatabaseUrl {
         let reason = if trimmed.starts_with('/') || trimmed.starts_with('.') {
             format!("a bare path is not a url; write the backend's scheme before it ({examples})")
         } else {
-            format!("no scheme (expected a URL such as {examples} or key=value pairs)")
+            format!("no scheme (expected a URL such as {examples}, or key=value pairs)")
         };
         Err(invalid(trimmed, &reason))
     }

@@ -153,7 +153,6 @@ impl Context {
         step: impl AsyncFnOnce(&mut dyn Session) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let result = step(&mut *session).await;
-        dbinit_core::fault::point("init.before_unlock");
         // From here on a signal must not cancel the unlock itself.
         let interrupt = &self.settings.interrupt;
         interrupt.attach(None);

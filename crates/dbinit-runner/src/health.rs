@@ -3,9 +3,7 @@
 //! end of `init`, `health` and every monitor tick run them.
 
 use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::time::Instant;
+use std::time::{Duration, Instant};
 
 use dbinit_core::{
     fault, registry, CoreError, DependencyCheck, HealthContext, HealthOutcome, RunFacts, Session,
@@ -86,7 +84,8 @@ pub(crate) async fn check_dependencies(
         }
         let dependency = Arc::clone(dependency);
         let task = set.spawn(async move {
-            let started = Instant::now();
+            // tokio's clock: paused test time moves the timeouts too.
+            let started = tokio::time::Instant::now();
             let outcome =
                 tokio::time::timeout(DEPENDENCY_TIMEOUT, dependency.check(DEPENDENCY_TIMEOUT))
                     .await

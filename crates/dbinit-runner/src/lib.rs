@@ -67,9 +67,9 @@ pub use lifecycle::SeedOptions;
 pub use monitor::{CheckKind, CheckState, HealthSnapshot, InitFacts, Monitor, MonitorStats};
 pub use tokio_util::sync::CancellationToken;
 
-// The runner's own health checks; `link_builtin_plugins` calls the `link`
-// this defines.
+// The runner's own health checks; `link_builtin_plugins` calls `link_checks`.
 dbinit_core::register! {
+    fn link_checks;
     HealthCheckRegistration => checks::Connectivity,
     HealthCheckRegistration => checks::MigrationsCurrent,
     HealthCheckRegistration => checks::RequiredTables,
@@ -81,7 +81,7 @@ dbinit_core::register! {
 /// once from `main` and from test binaries.
 #[inline(never)]
 pub fn link_builtin_plugins() {
-    link();
+    link_checks();
     #[cfg(feature = "sqlite")]
     dbinit_sqlite::link();
     #[cfg(feature = "postgres")]

@@ -18,7 +18,7 @@ use crate::health::{check_dependencies, run_checks, Occasion};
 use crate::seeding;
 use crate::settings::Settings;
 
-/// What [`Initializer::run_seed`] runs.
+/// What [`Initializer::run_seed`](crate::Initializer::run_seed) runs.
 #[derive(Debug, Clone, Default)]
 pub struct SeedOptions {
     /// Only these seeders (by name; a data file's is `<dir>/<path>`), in

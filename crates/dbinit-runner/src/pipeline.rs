@@ -91,7 +91,7 @@ async fn run(
     let mut run = Run { cx: &cx, report };
 
     let mut session = run
-        .step("connect", "connecting", async |report| {
+        .step("connect", Some("connecting"), async |report| {
             let (session, created) = cx.open().await?;
             fault::point("init.connected");
             report.database_created = Some(created);
@@ -104,21 +104,25 @@ async fn run(
         .await?;
 
     let locked = run
-        .step("lock", "taking the initialization lock", async |report| {
-            // Waiting holds nothing: an interruption stops it at once, even
-            // when the wait is a statement queued in a pooler.
-            let waiting = lock_or_verify(&cx, &mut *session);
-            let locked = (cx.settings.interrupt)
-                .unless_interrupted("waiting for the initialization lock", waiting)
-                .await?;
-            let lock = match &locked {
-                Locked::Exclusive(lock) => LockReport::from(lock),
-                Locked::Verified(verified) => verified.lock.clone(),
-            };
-            let detail = lock.describe();
-            report.lock = Some(lock);
-            Ok((locked, detail))
-        })
+        .step(
+            "lock",
+            Some("taking the initialization lock"),
+            async |report| {
+                // Waiting holds nothing: an interruption stops it at once, even
+                // when the wait is a statement queued in a pooler.
+                let waiting = lock_or_verify(&cx, &mut *session);
+                let locked = (cx.settings.interrupt)
+                    .unless_interrupted("waiting for the initialization lock", waiting)
+                    .await?;
+                let lock = match &locked {
+                    Locked::Exclusive(lock) => LockReport::from(lock),
+                    Locked::Verified(verified) => verified.lock.clone(),
+                };
+                let detail = lock.describe();
+                report.lock = Some(lock);
+                Ok((locked, detail))
+            },
+        )
         .await?;
 
     let facts = match locked {
@@ -126,14 +130,16 @@ async fn run(
         Locked::Exclusive(lock) => {
             fault::point("init.locked");
             cx.holding(&mut *session, lock, async |session| {
-                run.locked_steps(session).await
+                let done = run.locked_steps(session).await;
+                fault::point("init.before_unlock");
+                done
             })
             .await?
         }
     };
 
     let failures = run
-        .step("health", "checking health", async |report| {
+        .step("health", None, async |report| {
             report.health = run_checks(&cx, &mut *session, Occasion::Init(&facts)).await?;
             let failures = report::failures(&report.health);
             let detail = format!(
@@ -158,16 +164,21 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    /// Runs one step: refuses to start it after an interrupt (`doing` says
-    /// what would have started), times it, and records it with the detail
-    /// it returns. A failed step is not recorded: the report's error is.
+    /// Runs one step: refuses to start it after an interrupt when it is
+    /// `interruptible` (what it is doing, to say so), times it, and records
+    /// it with the detail it returns. A failed step is not recorded: the
+    /// report's error is. Steps whose parts check for themselves (each
+    /// seeder) or that only read once the work is committed (health) are
+    /// not interruptible here.
     async fn step<T>(
         &mut self,
         name: &str,
-        doing: &str,
+        interruptible: Option<&str>,
         work: impl AsyncFnOnce(&mut InitReport) -> Result<(T, String), CoreError>,
     ) -> Result<T, CoreError> {
-        self.cx.settings.interrupt.check(doing)?;
+        if let Some(doing) = interruptible {
+            self.cx.settings.interrupt.check(doing)?;
+        }
         let started = Instant::now();
         let (value, detail) = work(&mut *self.report).await?;
         self.report.step(name, started.elapsed(), detail);
@@ -179,7 +190,7 @@ impl Run<'_> {
         let cx = self.cx;
         seeding::preflight(cx, &cx.seeders(), session).await?;
 
-        self.step("migrate", "migrating", async |report| {
+        self.step("migrate", Some("migrating"), async |report| {
             let migrations = &mut report.migrations;
             migrate(&cx.set, session, migrations).await?;
             let detail = format!(
@@ -194,8 +205,7 @@ impl Run<'_> {
         let mut steps: Vec<_> = registry::schema_steps()?.iter().map(|r| r.make()).collect();
         steps.sort_by(|a, b| (a.order(), a.name()).cmp(&(b.order(), b.name())));
         for step in steps {
-            let doing = format!("schema step `{}`", step.name());
-            self.step(step.name(), &doing, async |_| {
+            self.step(step.name(), None, async |_| {
                 session.begin().await?;
                 match step.apply(session).await {
                     Ok(outcome) => session.commit().await.map(|()| ((), outcome.detail)),
@@ -208,7 +218,7 @@ impl Run<'_> {
             .await?;
         }
 
-        self.step("seed", "seeding", async |report| {
+        self.step("seed", None, async |report| {
             seeding::run(cx, &cx.seeders(), session, false, &mut report.seeders).await?;
             let totals = report.seed_totals();
             let detail = format!(

@@ -84,9 +84,9 @@ impl SeedHistory {
     ///
     /// The query's.
     pub async fn load(session: &mut dyn Session) -> Result<Self, CoreError> {
-        let sql = "SELECT name, version, checksum, environment, seeded_at, created, updated, \
-                   skipped, runs FROM dbinit_seed_history";
-        let Some(rows) = session.query_table(TABLE, sql).await? else {
+        let names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        let sql = dialect::select(session.dialect(), TABLE, &names);
+        let Some(rows) = session.query_table(TABLE, &sql).await? else {
             return Ok(SeedHistory::default());
         };
         let mut records = BTreeMap::new();

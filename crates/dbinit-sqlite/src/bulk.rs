@@ -2,22 +2,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use dbinit_core::{quote_ident, CoreError, ErrorKind, Value};
+use dbinit_core::{CoreError, ErrorKind, Value};
 use rusqlite::Connection;
 
 use crate::conn::{bind, SqlValue};
 use crate::error;
-
-pub(crate) fn insert_sql(table: &str, columns: &[&str]) -> String {
-    let names: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
-    let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO {} ({}) VALUES ({})",
-        quote_ident(table),
-        names.join(", "),
-        params.join(", ")
-    )
-}
 
 pub(crate) fn insert(
     conn: &mut Connection,

@@ -354,7 +354,7 @@ impl BulkLoad for SqliteSession {
         columns: &[&str],
         rows: &[Vec<Value>],
     ) -> Result<u64, CoreError> {
-        let sql = bulk::insert_sql(table, columns);
+        let sql = dbinit_core::dialect::insert(&SqliteDialect, table, columns);
         let rows = rows.to_vec();
         self.interact(move |c| bulk::insert(c, &sql, &rows)).await?
     }

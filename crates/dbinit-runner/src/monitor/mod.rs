@@ -227,7 +227,10 @@ impl Monitor {
             let kept = match slot {
                 Some(kept) => kept,
                 None => {
-                    let session = self.cx.connect().await?;
+                    // Not `Context::connect`: an interrupt stops a run, not
+                    // the monitor's reconnects while it drains.
+                    let cx = &self.cx;
+                    let session = cx.connector.connect(&cx.url, &cx.settings.connect).await?;
                     slot.insert(Kept::new(session))
                 }
             };
