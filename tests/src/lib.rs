@@ -8,6 +8,7 @@ pub mod pg;
 pub mod pgbouncer;
 pub mod realistic;
 pub mod redis;
+pub mod tree;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -8,25 +8,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use dbinit_tests::tree::{rust_files, workspace_root};
+
 type ModPath = Vec<String>;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
 
 /// `src/a/b.rs` → `[a, b]`; `lib.rs`, `main.rs` and `mod.rs` name their
 /// directory.
@@ -316,11 +300,14 @@ fn cycles(edges: &BTreeMap<ModPath, BTreeSet<ModPath>>) -> Vec<Vec<ModPath>> {
 }
 
 fn crate_sources() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(root().join("crates"))
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(workspace_root().join("crates"))
         .unwrap()
         .map(|e| e.unwrap().path().join("src"))
         .collect();
-    dirs.extend([root().join("xtask/src"), root().join("tests/src")]);
+    dirs.extend([
+        workspace_root().join("xtask/src"),
+        workspace_root().join("tests/src"),
+    ]);
     dirs.sort();
     dirs
 }

@@ -2,30 +2,14 @@
 //! skipped tests or stubs, lints on everywhere, and CI running the README's
 //! test command.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() && path.file_name().is_some_and(|n| n != "target") {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use dbinit_tests::tree::{rust_files, workspace_root};
 
 fn sources() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in ["crates", "xtask", "tests"] {
-        rust_files(&root().join(dir), &mut files);
+        rust_files(&workspace_root().join(dir), &mut files);
     }
     assert!(files.len() > 20, "found only {} files", files.len());
     files
@@ -68,10 +52,10 @@ fn no_skipped_tests_or_stubs() {
 #[test]
 fn every_package_uses_the_workspace_lints() {
     let mut manifests = vec![
-        root().join("xtask/Cargo.toml"),
-        root().join("tests/Cargo.toml"),
+        workspace_root().join("xtask/Cargo.toml"),
+        workspace_root().join("tests/Cargo.toml"),
     ];
-    for entry in std::fs::read_dir(root().join("crates")).unwrap() {
+    for entry in std::fs::read_dir(workspace_root().join("crates")).unwrap() {
         manifests.push(entry.unwrap().path().join("Cargo.toml"));
     }
     for manifest in manifests {
@@ -86,7 +70,7 @@ fn every_package_uses_the_workspace_lints() {
 
 #[test]
 fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
-    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let commands: Vec<&str> = readme
         .lines()
         .skip_while(|l| !l.starts_with("```"))
@@ -95,7 +79,7 @@ fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
         .collect();
     assert!(commands[0].starts_with("cargo xtask init"), "{commands:?}");
     assert!(commands[1].starts_with("cargo xtask test"), "{commands:?}");
-    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    let ci = std::fs::read_to_string(workspace_root().join(".ci/run")).unwrap();
     assert!(
         ci.lines().any(|l| l.trim() == "cargo xtask test"),
         ".ci/run must run `cargo xtask test`"
@@ -106,7 +90,7 @@ fn readme_opens_with_the_two_commands_and_ci_runs_the_test_one() {
 fn tree(args: &[&str]) -> Vec<String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = std::process::Command::new(cargo)
-        .current_dir(root())
+        .current_dir(workspace_root())
         .args([
             "tree",
             "--offline",
@@ -186,7 +170,7 @@ fn each_backend_builds_without_the_other() {
 fn release_builds_have_no_crash_points() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = std::process::Command::new(cargo)
-        .current_dir(root())
+        .current_dir(workspace_root())
         .args([
             "tree",
             "--offline",
@@ -250,7 +234,7 @@ fn library_crates_package_and_build_alone() {
             }
         }
     }
-    let target = root().join("target").join("package-verify");
+    let target = workspace_root().join("target").join("package-verify");
     for profile in ["debug", "release"] {
         let fingerprints = target.join(profile).join(".fingerprint");
         for entry in std::fs::read_dir(&fingerprints)
@@ -264,7 +248,7 @@ fn library_crates_package_and_build_alone() {
         }
     }
     let out = std::process::Command::new(cargo)
-        .current_dir(root())
+        .current_dir(workspace_root())
         .env("CARGO_TARGET_DIR", &target)
         .args(["package", "--offline", "--workspace", "--allow-dirty"])
         .args(["--exclude", "xtask", "--exclude", "dbinit-tests"])

@@ -45,36 +45,3 @@ impl Dialect for PostgresDialect {
         clause
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use dbinit_core::load::{upsert_sql, LoadSpec};
-
-    use super::*;
-
-    fn spec(into_empty: bool, columns: &[&str]) -> LoadSpec {
-        LoadSpec {
-            table: "t".into(),
-            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
-            key: vec!["k".into()],
-            into_empty,
-        }
-    }
-
-    #[test]
-    fn upserts_by_key_and_skips_identical_rows() {
-        assert_eq!(
-            upsert_sql(&PostgresDialect, &spec(false, &["k", "a"])),
-            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2) ON CONFLICT (\"k\") DO UPDATE \
-             SET \"a\" = excluded.\"a\" WHERE \"t\".\"a\" IS DISTINCT FROM excluded.\"a\""
-        );
-        assert_eq!(
-            upsert_sql(&PostgresDialect, &spec(false, &["k"])),
-            "INSERT INTO \"t\" (\"k\") VALUES ($1) ON CONFLICT (\"k\") DO NOTHING"
-        );
-        assert_eq!(
-            upsert_sql(&PostgresDialect, &spec(true, &["k", "a"])),
-            "INSERT INTO \"t\" (\"k\", \"a\") VALUES ($1, $2)"
-        );
-    }
-}
