@@ -133,6 +133,12 @@ pub(crate) fn looks_like_keywords(s: &str) -> bool {
 /// [`CoreError::InvalidUrl`] saying why, the input redacted.
 pub fn standard(input: &str) -> Result<(url::Url, String), CoreError> {
     let parsed = url::Url::parse(input).map_err(|e| invalid(input, &e.to_string()))?;
+    if parsed.cannot_be_a_base() {
+        return Err(invalid(
+            input,
+            "a server URL starts SCHEME://; write SCHEME://USER@HOST[:PORT]/DB",
+        ));
+    }
     // An unencoded `@`, `/` or `#` in a password splits it: part of it
     // would land in the path or the fragment, and be shown as a database
     // name. Refuse rather than guess.
@@ -142,9 +148,12 @@ pub fn standard(input: &str) -> Result<(url::Url, String), CoreError> {
             "a `#` starts a URL fragment; percent-encode it (%23) if it is part of the password",
         ));
     }
+    // Drivers split user information at an `@` the standard reading leaves
+    // in the path or the query: the host connected to would not be the
+    // host shown.
     let after_host_has_at =
         parsed.path().contains('@') || parsed.query().is_some_and(|q| q.contains('@'));
-    if after_host_has_at && (parsed.password().is_some() || parsed.path().contains('@')) {
+    if after_host_has_at {
         return Err(invalid(
             input,
             "an `@` after the host is ambiguous; percent-encode `@` (%40) and `/` (%2F) in the password",
@@ -264,14 +273,22 @@ fn redact_userinfo(s: &str) -> String {
     let Some(at) = s.rfind('@') else {
         return s.to_owned();
     };
-    let segment_start = match s[..at].find("://") {
-        Some(i) => i + 3,
-        None => s[..at].rfind(['/', ' ']).map_or(0, |i| i + 1),
+    let starts = match s[..at].find("://") {
+        Some(i) => vec![i + 3],
+        // `user:pw@host` (the segment after the last `/`), or
+        // `scheme:user:pw/x@host` (everything after the scheme).
+        None => {
+            let segment = s[..at].rfind(['/', ' ']).map_or(0, |i| i + 1);
+            let after_scheme = scheme_of(s).map(|scheme| scheme.len() + 1);
+            std::iter::once(segment).chain(after_scheme).collect()
+        }
     };
-    match s[segment_start..at].find(':') {
-        Some(colon) => format!("{}{REDACTED}{}", &s[..=segment_start + colon], &s[at..]),
-        None => s.to_owned(),
+    for start in starts.into_iter().filter(|&start| start <= at) {
+        if let Some(colon) = s[start..at].find(':') {
+            return format!("{}{REDACTED}{}", &s[..=start + colon], &s[at..]);
+        }
     }
+    s.to_owned()
 }
 
 /// Best-effort redaction for strings that did not parse: hides the password
@@ -312,11 +329,15 @@ pub fn redact_loose(input: &str) -> String {
     while i < chars.len() {
         let at_key_start = i == 0 || is_separator(chars[i - 1]);
         // A key may be percent-encoded (`pass%77ord`): decode it to judge it.
-        let key_len = chars[i..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '%')
-            .count();
-        if at_key_start && key_len > 0 && chars.get(i + key_len) == Some(&'=') {
+        let key_len = if at_key_start {
+            chars[i..]
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric() || **c == '_' || **c == '%')
+                .count()
+        } else {
+            0
+        };
+        if key_len > 0 && chars.get(i + key_len) == Some(&'=') {
             let key: String = chars[i..i + key_len].iter().collect();
             if is_secret_key(&decode(&key)) {
                 out.push_str(&key);
@@ -337,8 +358,11 @@ pub fn redact_loose(input: &str) -> String {
                 continue;
             }
         }
-        out.push(chars[i]);
-        i += 1;
+        // Not a secret: the whole run at once (one char at a time made a
+        // long input quadratic).
+        let run = key_len.max(1);
+        out.extend(&chars[i..i + run]);
+        i += run;
     }
     out
 }
@@ -470,6 +494,31 @@ mod tests {
         assert_eq!(url.to_string(), "mysql://root:***@localhost/app");
     }
 
+    /// Found by a hostile try: a driver that splits user information at
+    /// the first `@` would connect to another host than the one shown.
+    #[test]
+    fn an_at_sign_after_the_host_or_no_authority_is_refused_unshown() {
+        for input in [
+            "postgres://127.0.0.1:1/db?application_name=x@127.0.0.1:5432",
+            "postgres://u:12?Zq9Secret@127.0.0.1:1/db",
+            "mysql://u:12?Zq9Secret@h/db",
+            "postgres:u:Zq9/Secret@127.0.0.1:1/db",
+            "mysql:/u:Zq9/Secret@h",
+        ] {
+            let err = standard(input).expect_err(input);
+            assert!(!err.to_string().contains("Zq9"), "{input}: {err}");
+            assert!(!redact(input).contains("Zq9"), "{input}: {}", redact(input));
+        }
+    }
+
+    #[test]
+    fn loose_redaction_is_linear_in_its_input() {
+        let long = "a".repeat(1 << 20);
+        assert_eq!(redact_loose(&long), long);
+        let pairs = "x=1&".repeat(1 << 16);
+        assert_eq!(redact_loose(&pairs), pairs);
+    }
+
     #[test]
     fn loose_redaction() {
         assert_eq!(redact_loose("x://u:p@h/db"), "x://u:***@h/db");
@@ -489,5 +538,7 @@ mod tests {
             redact_loose("host=h password = s3 port=x"),
             "host=h password=*** port=x"
         );
+        assert_eq!(redact_loose("postgres:u:pw/x@h/db"), "postgres:u:***@h/db");
+        assert_eq!(redact_loose("sqlite:/tmp/a@b.db"), "sqlite:/tmp/a@b.db");
     }
 }

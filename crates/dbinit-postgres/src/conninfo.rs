@@ -20,7 +20,18 @@ pub(crate) fn check(raw: &str, keywords: bool) -> Result<String, CoreError> {
         }
         return Ok(shown);
     }
-    let pairs = split_conninfo(raw).map_err(|reason| invalid(raw, &reason))?;
+    let pairs = split_conninfo(raw).map_err(|reason| {
+        // Unparsed, a secret's value may run on past where loose redaction
+        // stops (`password=two words`): show nothing after it.
+        let mut error = invalid(raw, &reason);
+        if let CoreError::InvalidUrl { url, .. } = &mut error {
+            if let Some(at) = url.find("=***") {
+                url.truncate(at + 4);
+                url.push_str(" …");
+            }
+        }
+        error
+    })?;
     if pairs
         .iter()
         .any(|(k, v)| !is_secret_key(k) && holds_secret_pair(v))
@@ -70,7 +81,8 @@ pub(crate) fn split_conninfo(s: &str) -> Result<Vec<(String, String)>, String> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(format!("expected `=` after `{key}`"));
+            // The word is not echoed: it may be half of a password.
+            return Err("a word without `=`; quote values that contain spaces ('…')".to_owned());
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();

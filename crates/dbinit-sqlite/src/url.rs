@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use dbinit_core::url::{decode, invalid, is_secret_key, redact_loose};
+use dbinit_core::url::{decode, holds_secret_pair, invalid, is_secret_key, redact_loose};
 use dbinit_core::CoreError;
 
 /// Where a SQLite database lives.
@@ -34,17 +34,37 @@ pub(crate) fn parse(raw: &str) -> Result<(SqlitePath, Vec<(String, String)>), St
 
 /// Reads what follows `sqlite:` or `file:`.
 fn parse_rest(rest: &str) -> Result<(SqlitePath, Vec<(String, String)>), String> {
+    // A `#` would end up in the file name while every message hides it as
+    // a fragment: refuse it, as server URLs do.
+    if rest.contains('#') {
+        return Err(
+            "a `#` starts a URL fragment; percent-encode it (%23) in a file name".to_owned(),
+        );
+    }
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if let Some(authority) = path.strip_prefix("//") {
-        // `sqlite://user:pw@/x.db` would otherwise become the relative path
-        // `user:pw@/x.db`: created on disk and shown in every message.
-        if authority.split('/').next().is_some_and(|a| a.contains('@')) {
-            return Err(
-                "a SQLite URL has no user, password or host; write sqlite:///ABSOLUTE/PATH \
-                 or sqlite://RELATIVE/PATH"
-                    .to_owned(),
-            );
-        }
+    // `sqlite://user:pw@/x.db` (or `sqlite:user:pw@/x.db`) would otherwise
+    // become a file named after the password: created on disk and shown in
+    // every message. A `:` and later an `@` is that shape (a password may
+    // hold `/`); write them percent-encoded in a file name.
+    let credentials = path
+        .split_once(':')
+        .is_some_and(|(_, after)| after.contains('@'));
+    let authority = path
+        .strip_prefix("//")
+        .map(|p| p.split('/').next().unwrap_or(""));
+    if authority.is_some_and(|a| a.contains('@')) || credentials {
+        return Err(
+            "a SQLite URL has no user, password or host; write sqlite:///ABSOLUTE/PATH \
+             or sqlite://RELATIVE/PATH"
+                .to_owned(),
+        );
+    }
+    if holds_secret_pair(&decode(path)) {
+        return Err(
+            "a secret parameter (`password=`, `key=`, ...) is inside the path; a SQLite file \
+             takes no password"
+                .to_owned(),
+        );
     }
     let path = path.strip_prefix("//").unwrap_or(path);
     // Secret parameters (SQLCipher's `key`, ...) stay in the raw string only.
@@ -103,6 +123,16 @@ mod tests {
             "sqlite://:Zqzz-secret@/tmp/x.db",
             "sqlite://u:Zqzz-secret@host/x.db",
             "file://u:Zqzz-secret@/tmp/x.db",
+        ] {
+            let err = check(input).expect_err(input).to_string();
+            assert!(!err.contains("Zqzz"), "{input}: {err}");
+        }
+        for input in [
+            "sqlite:user:Zqzz-secret@/tmp/x.db",
+            "sqlite:/u:Zqzz/secret@/tmp/y.db",
+            "sqlite:///tmp/frag.db#Zqzz-secret",
+            "sqlite:///tmp/p;password=Zqzz-secret.db",
+            "sqlite:///tmp/x.db?mode=ro#Zqzz-secret",
         ] {
             let err = check(input).expect_err(input).to_string();
             assert!(!err.contains("Zqzz"), "{input}: {err}");
