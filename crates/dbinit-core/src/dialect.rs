@@ -157,7 +157,7 @@ pub fn insert<S: AsRef<str>>(d: &dyn Dialect, table: &str, columns: &[S]) -> Str
 }
 
 /// `p1, p2, …` for the parameters in `range`.
-pub fn placeholders(d: &dyn Dialect, range: std::ops::RangeInclusive<usize>) -> String {
+fn placeholders(d: &dyn Dialect, range: std::ops::RangeInclusive<usize>) -> String {
     range
         .map(|n| d.placeholder(n))
         .collect::<Vec<_>>()

@@ -28,7 +28,10 @@ impl DatabaseUrl {
             keywords,
             redacted,
         };
-        if let Some(scheme) = scheme_of(trimmed) {
+        // The two forms exclude each other: a scheme has no `=` before its `:`.
+        let scheme = scheme_of(trimmed);
+        let keywords = scheme.is_none() && looks_like_keywords(trimmed);
+        if let Some(scheme) = scheme {
             let lower = scheme.to_ascii_lowercase();
             if let Some(backend) = claimed(|c| c.schemes().iter().any(|s| *s == lower)) {
                 let redacted = backend.make().check_url(trimmed, false)?;
@@ -41,13 +44,13 @@ impl DatabaseUrl {
                 return Ok(url(lower, false, redacted));
             }
         }
-        if scheme_of(trimmed).is_some() || looks_like_keywords(trimmed) {
+        if scheme.is_some() || keywords {
             // Nothing linked that could read it: say that, not "no scheme".
             if let Err(e @ CoreError::NoBackends) = registry::connectors() {
                 return Err(e);
             }
         }
-        if looks_like_keywords(trimmed) {
+        if keywords {
             if let Some(backend) = claimed(|c| c.make().keyword_strings()) {
                 let connector = backend.make();
                 let redacted = connector.check_url(trimmed, true)?;
