@@ -1,5 +1,5 @@
 //! Running the real binary from tests: a clean environment, and readers for
-//! what a run printed. Test files pass `env!("CARGO_BIN_EXE_xtask")`.
+//! what a run printed. Test files pass `env!("CARGO_BIN_EXE_dbinit-demo")`.
 
 use std::path::Path;
 use std::process::{Command, Output};

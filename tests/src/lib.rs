@@ -2,6 +2,7 @@
 //! databases and URLs. Every test gets its own database.
 
 pub mod cli;
+pub mod demo;
 pub mod dump;
 pub mod http;
 pub mod pg;

@@ -21,7 +21,7 @@ use anyhow::{ensure, Context};
 
 use crate::measure::{interleave, max_rss, median, print_pair, run_ok, timed};
 use crate::migration_gen;
-use crate::paths::project_root;
+use dbinit_tests::tree::workspace_root;
 
 /// Measure `init` against the sqlite3 CLI.
 #[derive(Debug, clap::Args)]
@@ -583,7 +583,7 @@ fn example_service() -> anyhow::Result<PathBuf> {
     let mut sizes = Vec::new();
     for features in [&one[..], &[]] {
         let status = Command::new(&cargo)
-            .current_dir(project_root())
+            .current_dir(workspace_root())
             .args(["build", "--release", "--quiet"])
             .args(package)
             .args(features)
@@ -594,7 +594,7 @@ fn example_service() -> anyhow::Result<PathBuf> {
         );
         let size = std::fs::metadata(example_service_path())?.len();
         let tree = Command::new(&cargo)
-            .current_dir(project_root())
+            .current_dir(workspace_root())
             .args([
                 "tree",
                 "--offline",
@@ -629,7 +629,7 @@ fn example_service() -> anyhow::Result<PathBuf> {
 fn example_service_path() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"))
+        .unwrap_or_else(|| workspace_root().join("target"))
         .join("release/dbinit-example-service")
 }
 
@@ -799,13 +799,13 @@ fn print_max_rss(command: &[String]) -> anyhow::Result<()> {
 fn build_release() -> anyhow::Result<PathBuf> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(cargo)
-        .current_dir(project_root())
+        .current_dir(workspace_root())
         .args(["build", "--release", "--quiet", "--package", "xtask"])
         .status()?;
     ensure!(status.success(), "cargo build --release failed");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
+        .unwrap_or_else(|| workspace_root().join("target"));
     Ok(target.join("release/xtask"))
 }
 

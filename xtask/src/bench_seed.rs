@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::measure::{interleave, max_rss, median, print_pair, run_ok, timed};
+use dbinit_tests::tree::workspace_root;
 
 /// The loaded table: integer, text, text, real, boolean, timestamp, and an
 /// index besides the primary key.
@@ -66,11 +67,7 @@ impl SeedBench<'_> {
             std::fs::create_dir_all(dir)?;
         }
         // The demo's schema (its three seeders need it), then ours.
-        for entry in std::fs::read_dir(
-            crate::paths::project_root()
-                .join("migrations")
-                .join(backend),
-        )? {
+        for entry in std::fs::read_dir(workspace_root().join("migrations").join(backend))? {
             let path = entry?.path();
             if let Some(name) = path.file_name() {
                 std::fs::copy(&path, migrations.join(name))?;

@@ -11,8 +11,8 @@ use dbinit_tests::pg::{Cluster, ClusterOptions};
 use dbinit_tests::{PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
 
 use crate::measure::run;
-use crate::paths::project_root;
 use crate::servers;
+use dbinit_tests::tree::workspace_root;
 
 /// The tests that talk to PostgreSQL, for the pass on the newer server.
 const POSTGRES_TESTS: &str = "binary(postgres_backend) | binary(postgres_cli) | \
@@ -51,7 +51,7 @@ impl TestCmd {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         // Build first, so that compile time does not count against anything
         // the server does, and a compile error does not need a server.
-        run(Command::new(&cargo).current_dir(project_root()).args([
+        run(Command::new(&cargo).current_dir(workspace_root()).args([
             "nextest",
             "run",
             "--workspace",
@@ -118,7 +118,7 @@ fn pass(cargo: &str, bin: Option<&Path>, doctests: bool, args: &[String]) -> any
     });
     let command = |args: &[&str]| {
         let mut c = Command::new(cargo);
-        c.current_dir(project_root())
+        c.current_dir(workspace_root())
             .env(PG_URL_VAR, &url)
             .env(PG_LOG_VAR, &log)
             .env(PG_SOCKET_VAR, &socket)

@@ -11,8 +11,8 @@ use dbinit_tests::dump::dump_blocking;
 
 use dbinit_tests::cli::stderr;
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn url(path: &Path) -> String {
@@ -20,16 +20,16 @@ fn url(path: &Path) -> String {
 }
 
 fn init(db: &Path) -> Output {
-    xtask()
+    dbinit()
         .args(["init", "--database-url", &url(db)])
         .output()
         .unwrap()
 }
 
-/// Runs xtask as an unprivileged user when we are root, so that file
+/// Runs the binary as an unprivileged user when we are root, so that file
 /// permissions apply.
 fn unprivileged(args: &[&str]) -> Output {
-    dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_xtask"))
+    dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_dbinit-demo"))
         .command()
         .args(args)
         .output()
@@ -82,7 +82,7 @@ fn full_disk_is_a_clear_error_and_a_rerun_converges() {
     // the way they do on a full disk.
     let script = format!(
         "trap '' XFSZ; ulimit -f 48; exec '{}' init --database-url '{}'",
-        env!("CARGO_BIN_EXE_xtask"),
+        env!("CARGO_BIN_EXE_dbinit-demo"),
         url(&db)
     );
     let out = Command::new("bash")
@@ -132,7 +132,7 @@ fn a_writer_holding_the_lock_past_busy_timeout_is_a_clear_error() {
         .execute_batch("BEGIN IMMEDIATE; UPDATE tenants SET name = name;")
         .unwrap();
     let impatient_init = || {
-        xtask()
+        dbinit()
             .args([
                 "init",
                 "--busy-timeout",
@@ -208,7 +208,7 @@ fn unusable_paths_are_refused_and_leave_nothing_behind() {
     assert!(init(&longest).status.success());
 
     let strays = tempfile::tempdir().unwrap();
-    let out = xtask()
+    let out = dbinit()
         .args(["init", "--no-seed", "--database-url"])
         .arg(format!(
             "sqlite://{}/x/../y/../dd.db",

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn url(path: &Path) -> String {
@@ -20,7 +20,7 @@ fn url(path: &Path) -> String {
 }
 
 fn init(db: &Path, extra: &[&str]) -> Output {
-    xtask()
+    dbinit()
         .args(["init", "--database-url", &url(db)])
         .args(extra)
         .output()
@@ -104,7 +104,7 @@ fn databases_and_companions_behind_links_are_refused_untouched() {
         let _ = fs::remove_file(&companion);
         symlink(&victim, &companion).unwrap();
         for args in [vec!["init"], vec!["status"], vec!["health"]] {
-            let out = xtask()
+            let out = dbinit()
                 .args(&args)
                 .args(["--database-url", &url(&real)])
                 .output()
@@ -123,7 +123,7 @@ fn databases_and_companions_behind_links_are_refused_untouched() {
         let companion = dir.path().join(format!("real.db{suffix}"));
         let _ = fs::remove_file(&companion);
         fs::hard_link(&victim, &companion).unwrap();
-        let out = xtask()
+        let out = dbinit()
             .args(["status", "--database-url", &url(&real)])
             .output()
             .unwrap();
@@ -149,7 +149,7 @@ fn a_symlinked_parent_directory_shares_the_lock_of_the_real_path() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(real_dir.join("app.db.lock").exists());
     // The same database by its other name is a no-op.
-    let out = xtask()
+    let out = dbinit()
         .args([
             "init",
             "--json",
@@ -191,7 +191,7 @@ fn a_foreign_wal_never_changes_the_database_file() {
     drop(conn);
     let before = fs::read(&copy).unwrap();
     for args in [vec!["init", "--no-seed"], vec!["status"], vec!["health"]] {
-        let out = xtask()
+        let out = dbinit()
             .args(&args)
             .args(["--database-url", &url(&copy)])
             .output()
@@ -230,7 +230,7 @@ fn a_foreign_hot_journal_is_refused_and_the_file_stays_intact() {
     conn.execute_batch("ROLLBACK").unwrap();
     drop(conn);
     for args in [vec!["status"], vec!["health"], vec!["init", "--no-seed"]] {
-        let out = xtask()
+        let out = dbinit()
             .args(&args)
             .args(["--database-url", &url(&db)])
             .output()
@@ -259,7 +259,7 @@ fn a_signal_stops_a_wait_for_a_locked_database() {
     );
     let started = Instant::now();
     let (out, took) = dbinit_tests::cli::signal_when(
-        xtask()
+        dbinit()
             .args([
                 "init",
                 "--json",
@@ -301,7 +301,7 @@ fn password_files_that_are_not_files_fail_at_once() {
         .enumerate()
     {
         let started = Instant::now();
-        let out = xtask()
+        let out = dbinit()
             .env_remove("DBINIT_ADMIN_PASSWORD")
             .env("DBINIT_ADMIN_PASSWORD_FILE", source)
             .args([
@@ -348,7 +348,7 @@ fn sqlcipher_keys_and_unknown_parameters_are_refused_before_anything_is_created(
         "cache=shared&vfs=unix-none",
     ] {
         let db = dir.path().join("app.db");
-        let out = xtask()
+        let out = dbinit()
             .args(["init", "--database-url", &format!("{}?{query}", url(&db))])
             .output()
             .unwrap();
@@ -375,7 +375,7 @@ fn a_generated_password_nobody_can_see_is_never_stored() {
         } else {
             fs::OpenOptions::new().write(true).open(sink).unwrap()
         };
-        let out = xtask()
+        let out = dbinit()
             .env_remove("DBINIT_ADMIN_PASSWORD")
             .args(["init", "--json", "--database-url", &url(&db)])
             .stderr(stream)
@@ -402,7 +402,7 @@ fn a_generated_password_nobody_can_see_is_never_stored() {
     // Shown on a real stream: the report says a password was generated,
     // never which.
     let db = dir.path().join("shown.db");
-    let out = xtask()
+    let out = dbinit()
         .env_remove("DBINIT_ADMIN_PASSWORD")
         .args(["init", "--json", "--database-url", &url(&db)])
         .output()
@@ -431,7 +431,7 @@ fn a_generated_password_nobody_can_see_is_never_stored() {
 fn production_prerequisites_are_checked_before_the_first_write() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("prod.db");
-    let out = xtask()
+    let out = dbinit()
         .env_remove("DBINIT_ADMIN_PASSWORD")
         .args(["init", "--env", "production", "--database-url", &url(&db)])
         .output()
@@ -442,7 +442,7 @@ fn production_prerequisites_are_checked_before_the_first_write() {
 
     // Once the admin exists, production needs no password source.
     assert_eq!(code(&init(&db, &[])), 0);
-    let out = xtask()
+    let out = dbinit()
         .env_remove("DBINIT_ADMIN_PASSWORD")
         .args(["init", "--env", "production", "--database-url", &url(&db)])
         .output()
@@ -461,7 +461,7 @@ fn password_sources_are_strict() {
             .unwrap()
     };
     fs::write(&file, "first-line-long-enough\nsecond-line\n").unwrap();
-    let out = run(xtask().env("DBINIT_ADMIN_PASSWORD_FILE", &file), "a.db");
+    let out = run(dbinit().env("DBINIT_ADMIN_PASSWORD_FILE", &file), "a.db");
     assert_eq!(code(&out), 50, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("more than one line"),
@@ -472,7 +472,7 @@ fn password_sources_are_strict() {
 
     fs::write(&file, "one-line-long-enough\n").unwrap();
     fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
-    let out = run(xtask().env("DBINIT_ADMIN_PASSWORD_FILE", &file), "b.db");
+    let out = run(dbinit().env("DBINIT_ADMIN_PASSWORD_FILE", &file), "b.db");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("can be read by other users"),
@@ -481,7 +481,7 @@ fn password_sources_are_strict() {
     );
 
     // Not UTF-8: an error, never "unset" (which would generate one).
-    let out = xtask()
+    let out = dbinit()
         .env(
             "DBINIT_ADMIN_PASSWORD",
             <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
@@ -504,7 +504,7 @@ fn a_failing_statement_in_a_large_migration_is_named_by_line_not_echoed() {
     }
     sql.push_str("SELECT 'Zq-last-line-token';\n");
     let migrations = dbinit_tests::cli::migration_dir("sqlite", &[("V6__big", &sql)]);
-    let out = xtask()
+    let out = dbinit()
         .args(["init", "--json", "--no-seed", "--migrations"])
         .arg(migrations.path())
         .args(["--database-url", &url(&dir.path().join("app.db"))])
@@ -543,7 +543,7 @@ fn migrations_may_not_touch_the_history() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("app.db");
         let migrations = dbinit_tests::cli::migration_dir("sqlite", &[(name, sql)]);
-        let out = xtask()
+        let out = dbinit()
             .args(["init", "--no-seed", "--migrations"])
             .arg(migrations.path())
             .args(["--database-url", &url(&db)])
@@ -573,7 +573,7 @@ fn health_and_status_accept_no_seed() {
     let db = dir.path().join("app.db");
     let migrations = dbinit_tests::cli::migration_dir("sqlite", &[]);
     let common = |cmd: &str| {
-        let mut c = xtask();
+        let mut c = dbinit();
         c.args([cmd, "--no-seed", "--migrations"])
             .arg(migrations.path())
             .args(["--database-url", &url(&db)]);
@@ -612,7 +612,7 @@ fn hostile_flags_and_file_names_get_errors_not_panics() {
         (vec!["health", "--serve", "localhost"], 71),
         (vec!["health", "--serve", "127.0.0.1:99999"], 71),
     ] {
-        let out = xtask()
+        let out = dbinit()
             .args(&args)
             .args(["--database-url", &db])
             .output()
@@ -628,7 +628,7 @@ fn hostile_flags_and_file_names_get_errors_not_panics() {
     ] {
         let migrations = tempfile::tempdir().unwrap();
         fs::write(migrations.path().join(file), "SELECT 1;").unwrap();
-        let out = xtask()
+        let out = dbinit()
             .args(["init", "--no-seed", "--migrations"])
             .arg(migrations.path())
             .args(["--database-url", &db])
@@ -642,7 +642,7 @@ fn hostile_flags_and_file_names_get_errors_not_panics() {
 
 #[test]
 fn help_names_the_migration_file_pattern() {
-    let out = xtask().args(["init", "--help"]).output().unwrap();
+    let out = dbinit().args(["init", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("V<N>__<NAME>.sql"), "{help}");
     assert!(!help.contains("`V` __"), "{help}");
@@ -672,7 +672,7 @@ fn sigterm_and_sigint_roll_back_release_the_lock_and_exit_with_their_codes() {
                 .is_ok_and(|n| n == 5)
         };
         let (out, took) = dbinit_tests::cli::signal_when(
-            xtask()
+            dbinit()
                 .args(["init", "--json", "--no-seed", "--migrations"])
                 .arg(migrations.path())
                 .args(["--database-url", &url(&db)]),
@@ -698,7 +698,7 @@ fn sigterm_and_sigint_roll_back_release_the_lock_and_exit_with_their_codes() {
         assert_eq!(half, 0, "{signal}");
         drop(conn);
         let fixed = dbinit_tests::cli::migration_dir("sqlite", &[("V6__slow", "SELECT 1;")]);
-        let out = xtask()
+        let out = dbinit()
             .args(["init", "--no-seed", "--lock-timeout", "1s", "--migrations"])
             .arg(fixed.path())
             .args(["--database-url", &url(&db)])
@@ -719,7 +719,7 @@ fn a_malformed_env_file_fails_without_quoting_it() {
         "DATABASE_URL=\"postgres://u:Zq-hunter2@127.0.0.1:1/x\n",
     )
     .unwrap();
-    let out = xtask()
+    let out = dbinit()
         .current_dir(dir.path())
         .args(["init", "--no-seed"])
         .output()
@@ -744,7 +744,7 @@ fn a_dotenv_behind_a_closed_directory_is_passed_over() {
     let open = tempfile::tempdir().unwrap();
     chmod(open.path(), 0o777);
     let db = open.path().join("app.db");
-    let user = dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_xtask"));
+    let user = dbinit_tests::cli::Unprivileged::new(env!("CARGO_BIN_EXE_dbinit-demo"));
     let run = |cwd: &Path| {
         user.command()
             .current_dir(cwd)

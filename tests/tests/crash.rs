@@ -3,7 +3,7 @@
 //! while holding the lock, during health checks), rerun, and require the
 //! same database as one uninterrupted run. Both backends.
 //!
-//! The xtask binary built for tests has `dbinit-core/fault-injection`:
+//! The `dbinit-demo` binary built for tests has `dbinit-core/fault-injection`:
 //! `DBINIT_CRASH_AT=NAME:N` kills it the Nth time it reaches point NAME.
 //! Kills that land in the database's own work, where no crash point of
 //! ours can be, come from a file size limit (SQLite: the kernel kills the
@@ -91,7 +91,7 @@ const SEEDERS: usize = 5;
 
 /// Data files for the extra tables: a big CSV upserted over the rows the
 /// migration inserted, and a small JSON Lines file. `--migrations` ignores
-/// them (not `.sql`); `xtask` passes `--seeds`.
+/// them (not `.sql`); the demo binary passes `--seeds`.
 fn write_seeds(dir: &Path) {
     let development = dir.join("development");
     std::fs::create_dir_all(&development).unwrap();
@@ -125,9 +125,9 @@ enum Stop {
     FileSizeOver(u64),
 }
 
-/// `xtask COMMAND...` on `url` with `migrations`, stopped as `stop` says.
-fn xtask(command: &[&str], url: &str, migrations: &Path, stop: Stop) -> Output {
-    let bin = env!("CARGO_BIN_EXE_xtask");
+/// `dbinit-demo COMMAND...` on `url` with `migrations`, stopped as `stop` says.
+fn dbinit(command: &[&str], url: &str, migrations: &Path, stop: Stop) -> Output {
+    let bin = env!("CARGO_BIN_EXE_dbinit-demo");
     let mut cmd = match &stop {
         Stop::FileSizeOver(bytes) => {
             let mut cmd = dbinit_tests::cli::command("prlimit");
@@ -155,7 +155,7 @@ fn xtask(command: &[&str], url: &str, migrations: &Path, stop: Stop) -> Output {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .expect("spawn xtask");
+                .expect("spawn dbinit-demo");
             std::thread::sleep(delay);
             // It may have finished already: then there is nothing to kill.
             let pid = nix::unistd::Pid::from_raw(child.id() as i32);
@@ -164,7 +164,7 @@ fn xtask(command: &[&str], url: &str, migrations: &Path, stop: Stop) -> Output {
         }
         Stop::Never | Stop::FileSizeOver(_) => cmd.output(),
     }
-    .expect("run xtask")
+    .expect("run dbinit-demo")
 }
 
 /// Every crash point of one run, with how many times it is reached.
@@ -236,7 +236,7 @@ fn crash_lifecycle_and_converge(backend: Backend, family: &str) {
         } else {
             &["init", "--no-seed"]
         };
-        let out = xtask(command, url, set.path(), Stop::Never);
+        let out = dbinit(command, url, set.path(), Stop::Never);
         assert!(
             out.status.success(),
             "{}",
@@ -264,7 +264,7 @@ fn converge(
     let dir = tempfile::tempdir().unwrap();
     let reference_url = fresh_url(backend, dir.path());
     prepare(&reference_url);
-    let out = xtask(args, &reference_url, migrations, Stop::Never);
+    let out = dbinit(args, &reference_url, migrations, Stop::Never);
     assert!(
         out.status.success(),
         "reference: {}",
@@ -277,7 +277,7 @@ fn converge(
     for (point, n) in points(backend).into_iter().filter(|(p, _)| ours(p)) {
         let url = fresh_url(backend, dir.path());
         prepare(&url);
-        let crashed = xtask(args, &url, migrations, Stop::At(format!("{point}:{n}")));
+        let crashed = dbinit(args, &url, migrations, Stop::At(format!("{point}:{n}")));
         assert_eq!(
             crashed.status.signal(),
             Some(9),
@@ -285,7 +285,7 @@ fn converge(
             crashed.status,
             String::from_utf8_lossy(&crashed.stderr)
         );
-        let rerun = xtask(args, &url, migrations, Stop::Never);
+        let rerun = dbinit(args, &url, migrations, Stop::Never);
         assert!(
             rerun.status.success(),
             "{backend:?} rerun after {point}:{n}: {}",
@@ -439,7 +439,7 @@ fn postgres_crash_during_rollback_baseline_and_repair() {
 fn reference_dump(backend: Backend, dir: &Path, set: &Path) -> (String, Duration) {
     let url = fresh_url(backend, dir);
     let started = Instant::now();
-    let out = xtask(&["init"], &url, set, Stop::Never);
+    let out = dbinit(&["init"], &url, set, Stop::Never);
     let took = started.elapsed();
     assert!(out.status.success(), "reference: {}", stderr(&out));
     (dump_blocking(&url), took)
@@ -447,7 +447,7 @@ fn reference_dump(backend: Backend, dir: &Path, set: &Path) -> (String, Duration
 
 /// The rerun after a kill exits 0 and leaves the reference database.
 fn rerun_converges(url: &str, set: &Path, reference: &str, after: &str) {
-    let rerun = xtask(&["init"], url, set, Stop::Never);
+    let rerun = dbinit(&["init"], url, set, Stop::Never);
     assert!(
         rerun.status.success(),
         "rerun after {after}: {}",
@@ -477,7 +477,7 @@ fn sqlite_killed_inside_its_own_writes_converges() {
                 conn.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 7;")
                     .unwrap();
             }
-            let out = xtask(&["init"], &url, set.path(), Stop::FileSizeOver(limit));
+            let out = dbinit(&["init"], &url, set.path(), Stop::FileSizeOver(limit));
             let finished = out.status.success();
             if !finished {
                 assert_eq!(
@@ -522,7 +522,7 @@ fn killed_at_random_moments_converges(backend: Backend, kills: u32) {
     let spread = (1..=kills).map(|i| took * i / kills);
     for delay in early.chain(spread) {
         let url = fresh_url(backend, dir.path());
-        xtask(&["init"], &url, set.path(), Stop::After(delay));
+        dbinit(&["init"], &url, set.path(), Stop::After(delay));
         rerun_converges(
             &url,
             set.path(),

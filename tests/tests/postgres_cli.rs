@@ -1,4 +1,4 @@
-//! `cargo xtask init` against a real PostgreSQL server: the shared cluster
+//! `dbinit-demo init` (what `cargo xtask init` runs) against a real PostgreSQL server: the shared cluster
 //! `cargo xtask test` starts, and private ones for servers that start late.
 
 use std::process::{Command, Output, Stdio};
@@ -9,16 +9,16 @@ use dbinit_tests::{pg_url, unique_database, PG_LOG_VAR};
 
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json, ADMIN_PASSWORD};
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn init(url: &str, extra: &[&str]) -> Output {
-    xtask()
+    dbinit()
         .args(["init", "--json", "--database-url", url])
         .args(extra)
         .output()
-        .expect("run xtask")
+        .expect("run dbinit-demo")
 }
 
 fn count(url: &str, sql: &str) -> i64 {
@@ -78,7 +78,7 @@ fn init_creates_migrates_seeds_and_then_does_nothing() {
 fn init_waits_for_a_server_that_starts_late() {
     let cluster = Cluster::new(ClusterOptions::default()).expect("initdb");
     let url = cluster.url("late_app");
-    let child = xtask()
+    let child = dbinit()
         .args([
             "init",
             "--json",
@@ -111,7 +111,7 @@ fn init_waits_for_a_server_that_starts_late() {
 #[test]
 fn init_gives_up_on_a_server_that_never_starts() {
     let url = format!("postgres://app:NeverShown99@127.0.0.1:{}/app", free_port());
-    let out = xtask()
+    let out = dbinit()
         .args(["init", "--connect-timeout", "2s", "--database-url", &url])
         .output()
         .unwrap();
@@ -164,7 +164,7 @@ fn sixteen_concurrent_inits_apply_and_seed_once() {
     let url = pg_url(&unique_database("storm"));
     let children: Vec<_> = (0..16)
         .map(|_| {
-            xtask()
+            dbinit()
                 .args(["init", "--json", "--database-url", &url])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -455,7 +455,7 @@ fn fallback_is_explicit_loud_and_refused_in_production() {
     assert_eq!(code(&out), 24, "{}", stderr(&out));
     assert!(!fallback.exists(), "a TLS failure switched to the fallback");
 
-    let out = xtask()
+    let out = dbinit()
         .env("DBINIT_FALLBACK_URL", &fallback_url)
         .args([
             "init",
@@ -493,7 +493,7 @@ fn fallback_is_explicit_loud_and_refused_in_production() {
 fn a_monitor_of_an_unreachable_server_stays_quiet() {
     let url = format!("postgres://app:Mon-Secret-2@127.0.0.1:{}/app", free_port());
     let started = std::time::Instant::now();
-    let out = xtask()
+    let out = dbinit()
         .args([
             "health",
             "--json",
@@ -598,7 +598,7 @@ fn the_password_never_appears_on_any_path() {
     let mut codes = Vec::new();
     for url in &urls {
         for command in ["init", "status", "health"] {
-            let out = xtask()
+            let out = dbinit()
                 .args([
                     command,
                     "--json",

@@ -13,8 +13,8 @@ use dbinit_tests::{pg_url, unique_database};
 
 use dbinit_tests::cli::stderr;
 
-fn xtask(url: &str, migrations: Option<&Path>) -> Command {
-    let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
+fn dbinit(url: &str, migrations: Option<&Path>) -> Command {
+    let mut cmd = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"));
     cmd.args(["init", "--database-url", url]);
     if let Some(dir) = migrations {
         cmd.arg("--migrations").arg(dir);
@@ -36,7 +36,7 @@ fn server_killed_mid_migration_then_restarted_converges() {
         "CREATE TABLE slow_a (id INT);\nSELECT pg_sleep(3);\nCREATE TABLE slow_b (id INT);\n",
     )]);
     let reference = cluster.url("reference");
-    let out = xtask(&reference, Some(set.path())).output().unwrap();
+    let out = dbinit(&reference, Some(set.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
 
     // The test cluster runs with synchronous_commit off, whose commits an
@@ -47,7 +47,7 @@ fn server_killed_mid_migration_then_restarted_converges() {
         &cluster.url("postgres"),
         "ALTER DATABASE victim SET synchronous_commit = on",
     );
-    let child = xtask(&url, Some(set.path()))
+    let child = dbinit(&url, Some(set.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -91,7 +91,7 @@ fn server_killed_mid_migration_then_restarted_converges() {
         ),
         "0"
     );
-    let out = xtask(&url, Some(set.path())).output().unwrap();
+    let out = dbinit(&url, Some(set.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(dump_blocking(&url), dump_blocking(&reference));
 }
@@ -101,11 +101,11 @@ fn a_restart_between_runs_changes_nothing() {
     let cluster = Cluster::new(ClusterOptions::default()).expect("initdb");
     cluster.start().expect("start");
     let url = cluster.url("restarted");
-    assert!(xtask(&url, None).output().unwrap().status.success());
+    assert!(dbinit(&url, None).output().unwrap().status.success());
     let before = dump_blocking(&url);
     cluster.stop("fast").expect("stop");
     cluster.start().expect("start again");
-    let out = xtask(&url, None).arg("--json").output().unwrap();
+    let out = dbinit(&url, None).arg("--json").output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["migrations"]["applied"].as_array().unwrap().len(), 0);
@@ -132,7 +132,7 @@ fn a_role_without_create_on_the_schema_gets_a_clear_error() {
         "postgres:dbinit-test-superuser@",
         &format!("{role}:limited-pw@"),
     );
-    let out = xtask(&url, None).output().unwrap();
+    let out = dbinit(&url, None).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(22), "{err}");
     assert!(err.contains("permission denied for schema public"), "{err}");
@@ -155,7 +155,7 @@ fn a_tiny_statement_timeout_fails_clearly_and_a_rerun_converges() {
     // The bundled schema first, without the timeout: only the sleepy
     // migration must meet it, however loaded the machine is.
     let bundled = migrations(&[]);
-    let out = xtask(&url, Some(bundled.path())).output().unwrap();
+    let out = dbinit(&url, Some(bundled.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     psql(
         &admin,
@@ -165,7 +165,7 @@ fn a_tiny_statement_timeout_fails_clearly_and_a_rerun_converges() {
         "V6__sleepy",
         "CREATE TABLE sleepy (id INT);\nSELECT pg_sleep(2);\n",
     )]);
-    let out = xtask(&url, Some(set.path())).output().unwrap();
+    let out = dbinit(&url, Some(set.path())).output().unwrap();
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(41), "{err}");
     assert!(
@@ -192,7 +192,7 @@ fn a_tiny_statement_timeout_fails_clearly_and_a_rerun_converges() {
         &admin,
         &format!("ALTER DATABASE {db} RESET statement_timeout"),
     );
-    let out = xtask(&url, Some(set.path())).output().unwrap();
+    let out = dbinit(&url, Some(set.path())).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         psql(&url, "SELECT count(*) FROM refinery_schema_history"),

@@ -15,7 +15,7 @@ use dbinit_tests::{pg_port, pg_url, unique_database};
 const STORM: usize = 16;
 
 fn spawn(url: &str, extra_env: &[(&str, &str)]) -> Child {
-    let mut command = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"));
+    let mut command = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"));
     command
         .args(["init", "--json", "--database-url", url])
         .env("DBINIT_LOG", "warn")
@@ -24,7 +24,7 @@ fn spawn(url: &str, extra_env: &[(&str, &str)]) -> Child {
     for (k, v) in extra_env {
         command.env(k, v);
     }
-    command.spawn().expect("spawn xtask")
+    command.spawn().expect("spawn dbinit-demo")
 }
 
 fn init(url: &str) -> Output {
@@ -291,7 +291,7 @@ fn running(database: &str, sql: &str) {
 }
 
 fn start_init(url: &str, migrations: &std::path::Path) -> Child {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["init", "--json", "--database-url", url, "--migrations"])
         .arg(migrations)
         .stdout(Stdio::piped())
@@ -512,7 +512,7 @@ fn the_poolers_refusals_and_a_read_only_role() {
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout_json(&out)["lock"]["mode"], "shared");
 
-    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["plan", "--database-url", &reader])
         .output()
         .unwrap();
@@ -561,7 +561,7 @@ fn the_monitor_keeps_passing_through_transaction_pooling() {
     let out = init(&pg_url(&database));
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let bouncer = PgBouncer::start(pg_port(), PoolMode::Transaction, 2);
-    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["health", "--json", "--watch", "20ms", "--ticks", "40"])
         .args(["--database-url", &bouncer.url(&database)])
         .output()
@@ -590,7 +590,7 @@ fn a_failed_run_releases_its_lease_over_a_fresh_connection() {
         "the lease stayed: {}",
         stderr(&out)
     );
-    let next = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let next = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["init", "--json", "--lock-timeout", "5s", "--database-url"])
         .arg(pg_url(&database))
         .output()
@@ -645,7 +645,7 @@ fn a_monitor_through_a_pooler_while_the_server_restarts_logs_quietly() {
     let out = init(&cluster.url(&database));
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let bouncer = PgBouncer::start(cluster.port(), PoolMode::Transaction, 2);
-    let monitor = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let monitor = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args([
             "health",
             "--json",

@@ -1,5 +1,5 @@
-//! `cargo xtask init|status|health` as a user runs them: a real process, a
-//! real SQLite file, exit codes, stdout, stderr and the JSON report.
+//! `dbinit-demo init|status|health` (what `cargo xtask init` runs) as a user
+//! runs them: a real process, a real SQLite file, exit codes, stdout, stderr and the JSON report.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -7,12 +7,12 @@ use std::process::{Command, Output};
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
 use serde_json::Value;
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn run(args: &[&str]) -> Output {
-    xtask().args(args).output().expect("run xtask")
+    dbinit().args(args).output().expect("run dbinit-demo")
 }
 
 fn url(path: &Path) -> String {
@@ -209,7 +209,7 @@ fn bad_urls_fail_clearly_and_create_nothing() {
         assert!(err.contains("hint:"), "{input:?} has no hint: {err}");
     }
     // The same through the environment: set-but-empty is not "unset".
-    let out = xtask()
+    let out = dbinit()
         .env("DATABASE_URL", "")
         .arg("init")
         .output()
@@ -292,7 +292,7 @@ fn concurrent_inits_apply_once_and_seed_once() {
         let url = url(&db);
         let children: Vec<_> = (0..2)
             .map(|_| {
-                xtask()
+                dbinit()
                     .args(["init", "--json", "--database-url", &url])
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::piped())
@@ -398,7 +398,7 @@ fn status_and_health_report_without_changing_anything() {
 fn generated_admin_password_is_shown_once_and_stored_hashed() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let out = xtask()
+    let out = dbinit()
         .env_remove("DBINIT_ADMIN_PASSWORD")
         .args(["init", "--json", "--database-url", &url(&db)])
         .output()
@@ -425,7 +425,7 @@ fn generated_admin_password_is_shown_once_and_stored_hashed() {
     );
     drop(conn);
 
-    let again = xtask()
+    let again = dbinit()
         .env_remove("DBINIT_ADMIN_PASSWORD")
         .args(["init", "--database-url", &url(&db)])
         .output()
@@ -441,7 +441,7 @@ fn generated_admin_password_is_shown_once_and_stored_hashed() {
 fn short_configured_admin_password_is_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
-    let out = xtask()
+    let out = dbinit()
         .env("DBINIT_ADMIN_PASSWORD", "short")
         .args(["init", "--json", "--database-url", &url(&db)])
         .output()
@@ -620,7 +620,7 @@ fn logs_honour_rust_log_and_carry_no_colour_when_piped() {
     let dir = tempfile::tempdir().unwrap();
     let db = url(&dir.path().join("app.db"));
     let stderr_with = |vars: &[(&str, &str)]| {
-        let mut cmd = xtask();
+        let mut cmd = dbinit();
         cmd.env_remove("NO_COLOR")
             .env_remove("RUST_LOG")
             .env_remove("DBINIT_LOG");

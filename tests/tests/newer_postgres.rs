@@ -41,7 +41,7 @@ fn migrations_in_newer_postgresql_syntax_apply_on_the_newer_server() {
     );
     let database = unique_database("newer_pg");
     let url = pg_url(&database);
-    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let out = dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["init", "--json", "--database-url", &url, "--migrations"])
         .arg(migrations.path())
         .output()

@@ -11,15 +11,15 @@ use dbinit_tests::http::{metric, parse_metrics, Response, Served};
 use dbinit_tests::redis::{Redis, PASSWORD};
 use dbinit_tests::SqliteFile;
 
-fn xtask() -> Command {
-    cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 /// A migrated SQLite database (no seeding: `seed_data` is disabled).
 fn database() -> (SqliteFile, String) {
     let db = SqliteFile::new();
     let url = db.url().expose_secret().to_owned();
-    let out = xtask()
+    let out = dbinit()
         .args(["init", "--no-seed", "--database-url", &url])
         .output()
         .unwrap();
@@ -28,7 +28,7 @@ fn database() -> (SqliteFile, String) {
 }
 
 fn serve(url: &str, redis: Option<&str>, extra: &[&str]) -> Served {
-    serve_with(xtask(), url, redis, extra)
+    serve_with(dbinit(), url, redis, extra)
 }
 
 /// `health --serve` through `cmd` (the binary, or a wrapper that runs it).
@@ -63,7 +63,7 @@ fn status_of(response: &Response, name: &str) -> String {
 fn redis_is_disabled_healthy_then_fallback_or_unhealthy_as_declared_and_healthy_again() {
     let (_db, url) = database();
     // Unset: disabled, and the service is ready.
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--json", "--no-seed", "--database-url", &url])
         .output()
         .unwrap();
@@ -275,7 +275,7 @@ fn bad_dependency_configuration_is_refused_at_startup() {
             &[],
             &["--serve", "127.0.0.1:0"],
         ] {
-            let mut cmd = xtask();
+            let mut cmd = dbinit();
             cmd.args(["health", "--no-seed", "--database-url", &url])
                 .args(mode)
                 .args(*args);
@@ -293,14 +293,14 @@ fn bad_dependency_configuration_is_refused_at_startup() {
         }
     }
     // The same through the variables; their values never shown by --help.
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--no-seed", "--database-url", &url])
         .env("DBINIT_DEPENDS_ON", " q=tcp://u:S3cret-x@127.0.0.1:1 ")
         .output()
         .unwrap();
     assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
     assert!(!stderr(&out).contains("S3cret-x"), "{}", stderr(&out));
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--help"])
         .env("DBINIT_DEPENDS_ON", "q=http://h:1/?token=S3cret-x")
         .output()
@@ -314,7 +314,7 @@ fn bad_dependency_configuration_is_refused_at_startup() {
 fn a_redis_that_echoes_the_handshake_never_shows_the_password() {
     let (_db, url) = database();
     let redis = Redis::start_with(&["--rename-command", "HELLO", ""]);
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--json", "--no-seed", "--database-url", &url])
         .env("REDIS_URL", format!("{}?protocol=resp3", redis.url()))
         .output()
@@ -334,7 +334,7 @@ fn tcp_and_http_dependencies_are_checked() {
     // An HTTP dependency: another `health --serve`, whose /livez answers 200
     // and whose /nothing answers 404.
     let other = serve(&url, None, &[]);
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--json", "--no-seed", "--database-url", &url])
         .args(["--depends-on", &format!("queue=tcp://{tcp}")])
         .args([
@@ -381,7 +381,7 @@ fn tcp_and_http_dependencies_are_checked() {
     drop(listener);
     // Through the variables: URLs separated by whitespace (they may hold
     // commas), descriptions by `;` (they may too).
-    let out = xtask()
+    let out = dbinit()
         .args(["health", "--json", "--no-seed", "--database-url", &url])
         .env(
             "DBINIT_DEPENDS_ON",
@@ -439,7 +439,7 @@ fn the_health_server_bounds_slow_idle_and_too_many_clients() {
     use std::time::{Duration, Instant};
     let (_db, url) = database();
     let mut limited = dbinit_tests::cli::command("prlimit");
-    limited.args(["--nofile=160", "--", env!("CARGO_BIN_EXE_xtask")]);
+    limited.args(["--nofile=160", "--", env!("CARGO_BIN_EXE_dbinit-demo")]);
     let served = serve_with(limited, &url, None, &[]);
     served.wait_for("/readyz", "ready", |r| r.status == 200);
     let connect = || {

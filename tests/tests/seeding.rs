@@ -52,8 +52,8 @@ fn seeds(items: &str) -> tempfile::TempDir {
     ])
 }
 
-fn xtask(args: &[&str], url: &str, migrations: &Path, seeds: &Path) -> Output {
-    cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit(args: &[&str], url: &str, migrations: &Path, seeds: &Path) -> Output {
+    cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(args)
         .args(["--json", "--database-url", url, "--migrations"])
         .arg(migrations)
@@ -61,7 +61,7 @@ fn xtask(args: &[&str], url: &str, migrations: &Path, seeds: &Path) -> Output {
         .arg(seeds)
         .env("DBINIT_LOG", "warn")
         .output()
-        .expect("run xtask")
+        .expect("run dbinit-demo")
 }
 
 fn ok(out: &Output) -> serde_json::Value {
@@ -111,7 +111,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
 
     // Production gets common/ and production/, never development data.
     let prod = backend.fresh_url(dir.path(), "seed");
-    let report = ok(&xtask(
+    let report = ok(&dbinit(
         &["init", "--env", "production"],
         &prod,
         set.path(),
@@ -134,7 +134,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
 
     // Development: everything, typed by the table's columns.
     let dev = backend.fresh_url(dir.path(), "seed");
-    let report = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    let report = ok(&dbinit(&["init"], &dev, set.path(), files.path()));
     assert_eq!(
         report["seed_files"]["directories"],
         serde_json::json!(["common", "development"])
@@ -175,7 +175,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
     }
 
     // A second run reads the history, not the tables.
-    let again = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    let again = ok(&dbinit(&["init"], &dev, set.path(), files.path()));
     for file in [
         "common/plans.csv",
         "development/items.csv",
@@ -194,7 +194,7 @@ fn loads_by_environment_once_per_content(backend: Backend) {
         );
     }
     std::fs::write(files.path().join("development/items.csv"), edited).unwrap();
-    let report = ok(&xtask(&["init"], &dev, set.path(), files.path()));
+    let report = ok(&dbinit(&["init"], &dev, set.path(), files.path()));
     let items = seeder(&report, "development/items.csv");
     assert_eq!(
         (
@@ -242,7 +242,7 @@ fn bad_files_change_nothing(backend: Backend) {
     let good = rows_csv(20, "good");
     let files = seeds(&good);
     let url = backend.fresh_url(dir.path(), "seed");
-    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    ok(&dbinit(&["init"], &url, set.path(), files.path()));
     let before = dump_blocking(&url);
     let items = files.path().join("development/items.csv");
     let file = items.display().to_string();
@@ -313,7 +313,7 @@ fn bad_files_change_nothing(backend: Backend) {
         ),
     ] {
         std::fs::write(&items, &contents).unwrap();
-        let out = xtask(&["seed"], &url, set.path(), files.path());
+        let out = dbinit(&["seed"], &url, set.path(), files.path());
         assert_eq!(exit_code(&out), 50, "{contents:?}: {}", stderr(&out));
         assert!(
             stderr(&out).contains(&says),
@@ -363,7 +363,7 @@ fn bad_files_change_nothing(backend: Backend) {
         ),
     ] {
         std::fs::write(&notes, contents).unwrap();
-        let out = xtask(&["seed"], &url, set.path(), files.path());
+        let out = dbinit(&["seed"], &url, set.path(), files.path());
         assert_eq!(exit_code(&out), 50, "{contents:?}: {}", stderr(&out));
         assert!(stderr(&out).contains(&says), "{contents:?}\nwants: {says}\ngot: {}", stderr(&out));
         assert!(!stderr(&out).contains("Zq-hunter2"), "{}", stderr(&out));
@@ -374,7 +374,7 @@ fn bad_files_change_nothing(backend: Backend) {
     // The database's own refusal (a CHECK) names the line of the row, on
     // a table the load fills from empty.
     let fresh = backend.fresh_url(dir.path(), "seed");
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &fresh,
         set.path(),
@@ -386,7 +386,7 @@ fn bad_files_change_nothing(backend: Backend) {
         format!("{header}1,a,1,true,\n2,b,2,true,\n3,c,-1,true,\n"),
     )
     .unwrap();
-    let out = xtask(&["seed"], &fresh, set.path(), files.path());
+    let out = dbinit(&["seed"], &fresh, set.path(), files.path());
     assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
     assert!(
         stderr(&out).contains(&format!("{file} line 4: ")),
@@ -407,7 +407,7 @@ fn bad_files_change_nothing(backend: Backend) {
     )
     .unwrap();
     std::fs::write(&items, &good).unwrap();
-    let out = xtask(&["seed"], &url, set.path(), files.path());
+    let out = dbinit(&["seed"], &url, set.path(), files.path());
     assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no primary key or unique index on exactly (label)"),
@@ -432,7 +432,7 @@ fn seed_command(backend: Backend) {
     let set = migrations(backend);
     let files = seeds(&rows_csv(100, "first"));
     let url = backend.fresh_url(dir.path(), "seed");
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &url,
         set.path(),
@@ -441,7 +441,7 @@ fn seed_command(backend: Backend) {
     let empty = dump_blocking(&url);
 
     // A dry run says what it would write, and writes nothing.
-    let report = ok(&xtask(
+    let report = ok(&dbinit(
         &["seed", "--dry-run"],
         &url,
         set.path(),
@@ -457,7 +457,7 @@ fn seed_command(backend: Backend) {
     assert_eq!(dump_blocking(&url), empty);
 
     // --only runs the named seeders, and nothing else.
-    let report = ok(&xtask(
+    let report = ok(&dbinit(
         &["seed", "--only", "common/plans.csv"],
         &url,
         set.path(),
@@ -468,11 +468,11 @@ fn seed_command(backend: Backend) {
     assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "0");
 
     // Then everything; plans.csv is recorded already.
-    let report = ok(&xtask(&["seed"], &url, set.path(), files.path()));
+    let report = ok(&dbinit(&["seed"], &url, set.path(), files.path()));
     assert_eq!(seeder(&report, "common/plans.csv")["status"], "recorded");
     assert_eq!(seeder(&report, "development/items.csv")["created"], 100);
 
-    let out = xtask(&["seed", "--only", "nope"], &url, set.path(), files.path());
+    let out = dbinit(&["seed", "--only", "nope"], &url, set.path(), files.path());
     assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("no seeder `nope` runs in development (these do: system_tenant"),
@@ -483,7 +483,7 @@ fn seed_command(backend: Backend) {
     // Seeding needs the schema: pending migrations stop it.
     let partial = backend.fresh_url(dir.path(), "seed");
     let older = cli::migration_dir(backend.name(), &[]);
-    let out = cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let out = cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args([
             "init",
             "--no-seed",
@@ -496,7 +496,7 @@ fn seed_command(backend: Backend) {
         .unwrap();
     assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
     let before = dump_blocking(&partial);
-    let out = xtask(&["seed"], &partial, set.path(), files.path());
+    let out = dbinit(&["seed"], &partial, set.path(), files.path());
     assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("1 migrations are pending (V6__seeded_tables first)"),
@@ -522,7 +522,7 @@ fn sqlite_progress_is_logged_off_a_terminal_and_silent_with_json() {
     let set = migrations(Backend::Sqlite);
     let files = seeds(&rows_csv(20_000, "first"));
     let run = |url: &str, json: bool| {
-        let mut cmd = cli::command(env!("CARGO_BIN_EXE_xtask"));
+        let mut cmd = cli::command(env!("CARGO_BIN_EXE_dbinit-demo"));
         cmd.args(["init", "--database-url", url, "--migrations"])
             .arg(set.path())
             .arg("--seeds")
@@ -572,13 +572,13 @@ fn postgres_enum_numeric_and_identity_columns() {
         ),
     ]);
     let url = pg_url(&unique_database("tickets"));
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &url,
         set.path(),
         files.path(),
     ));
-    let report = ok(&xtask(
+    let report = ok(&dbinit(
         &["seed", "--only", "common/tickets.csv"],
         &url,
         set.path(),
@@ -602,7 +602,7 @@ fn postgres_enum_numeric_and_identity_columns() {
         "id,mood,price\n1,sad,11\n9,happy,1\n",
     )
     .unwrap();
-    let report = ok(&xtask(
+    let report = ok(&dbinit(
         &["seed", "--only", "common/tickets.csv"],
         &url,
         set.path(),
@@ -634,7 +634,7 @@ fn postgres_enum_numeric_and_identity_columns() {
     )
     .unwrap();
     let before = dump_blocking(&url);
-    let out = xtask(
+    let out = dbinit(
         &["seed", "--only", "common/tickets.csv"],
         &url,
         set.path(),
@@ -663,7 +663,7 @@ fn postgres_identity_columns_load_into_non_empty_tables() {
         ("common/tenants.csv", "id,slug,name\n100,acme,Acme\n"),
     ]);
     let url = pg_url(&unique_database("identity"));
-    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let report = ok(&dbinit(&["init"], &url, set.path(), files.path()));
     assert_eq!(
         seeder(&report, "common/tenants.csv")["created"],
         1,
@@ -678,7 +678,7 @@ fn postgres_identity_columns_load_into_non_empty_tables() {
         "id,slug,name\n100,acme,Acme Corporation\n200,globex,Globex\n",
     )
     .unwrap();
-    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let report = ok(&dbinit(&["init"], &url, set.path(), files.path()));
     let tenants = seeder(&report, "common/tenants.csv");
     assert_eq!(
         (&tenants["created"], &tenants["updated"]),
@@ -705,7 +705,7 @@ fn sqlite_interrupted_load_rolls_back() {
     let set = migrations(Backend::Sqlite);
     let files = seeds(&rows_csv(1_000_000, "big"));
     let url = Backend::Sqlite.fresh_url(dir.path(), "seed");
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &url,
         set.path(),
@@ -713,7 +713,7 @@ fn sqlite_interrupted_load_rolls_back() {
     ));
     let wal = format!("{}-wal", url.trim_start_matches("sqlite://"));
     let before = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
-    let mut cmd = cli::command(env!("CARGO_BIN_EXE_xtask"));
+    let mut cmd = cli::command(env!("CARGO_BIN_EXE_dbinit-demo"));
     cmd.args([
         "seed",
         "--only",
@@ -774,7 +774,7 @@ fn numbers_arrive_exactly(backend: Backend) {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let url = backend.fresh_url(dir.path(), "numbers");
-    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    ok(&dbinit(&["init"], &url, set.path(), files.path()));
     let cast = match backend {
         Backend::Sqlite => "",
         Backend::Postgres => "::text",
@@ -830,7 +830,7 @@ fn numbers_arrive_exactly(backend: Backend) {
         ),
     ] {
         std::fs::write(&jsonl_path, format!("{line}\n")).unwrap();
-        let out = xtask(&["seed"], &url, set.path(), files.path());
+        let out = dbinit(&["seed"], &url, set.path(), files.path());
         assert_eq!(exit_code(&out), 50, "{line}: {}", stderr(&out));
         let wants = format!("{} line 1, {says}", shown("amounts.jsonl"));
         assert!(stderr(&out).contains(&wants), "wants: {wants}\ngot: {}", stderr(&out));
@@ -845,7 +845,7 @@ fn numbers_arrive_exactly(backend: Backend) {
             "id,exact,money,ratio\n9,1,1,NaN\n",
         )
         .unwrap();
-        let out = xtask(&["seed"], &url, set.path(), files.path());
+        let out = dbinit(&["seed"], &url, set.path(), files.path());
         assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
         assert!(
             stderr(&out).contains("column `ratio`: SQLite stores NaN as NULL"),
@@ -870,7 +870,7 @@ fn numbers_arrive_exactly(backend: Backend) {
             format!("id,amount\n1,{amount}\n"),
         )
         .unwrap();
-        let out = xtask(&["seed"], &url, set.path(), files.path());
+        let out = dbinit(&["seed"], &url, set.path(), files.path());
         match backend {
             Backend::Sqlite => {
                 assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
@@ -935,7 +935,7 @@ fn postgres_real_and_json_columns_keep_numbers_exact() {
         ),
     ]);
     let url = pg_url(&unique_database("measures"));
-    ok(&xtask(&["init"], &url, set.path(), files.path()));
+    ok(&dbinit(&["init"], &url, set.path(), files.path()));
     assert_eq!(
         scalar(
             &url,
@@ -953,7 +953,7 @@ fn postgres_real_and_json_columns_keep_numbers_exact() {
         "id,reading,price\n1,0.1,1\n2,3.141592653589793,2\n",
     )
     .unwrap();
-    let out = xtask(&["seed"], &url, set.path(), files.path());
+    let out = dbinit(&["seed"], &url, set.path(), files.path());
     assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("line 3: column `reading` (float4): `3.141592653589793` has more digits than a 4-byte float (real) holds"),
@@ -972,13 +972,13 @@ fn a_file_changed_while_it_loads_commits_nothing(backend: Backend) {
     let files = seeds(&whole);
     let items = files.path().join("development/items.csv");
     let url = backend.fresh_url(dir.path(), "cut");
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &url,
         set.path(),
         files.path(),
     ));
-    let mut child = cli::command(env!("CARGO_BIN_EXE_xtask"))
+    let mut child = cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["init", "--database-url", &url, "--migrations"])
         .arg(set.path())
         .arg("--seeds")
@@ -1019,7 +1019,7 @@ fn a_file_changed_while_it_loads_commits_nothing(backend: Backend) {
     assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "0");
     // Restored, it loads whole: the failed run recorded nothing.
     std::fs::write(&items, &whole).unwrap();
-    let report = ok(&xtask(&["init"], &url, set.path(), files.path()));
+    let report = ok(&dbinit(&["init"], &url, set.path(), files.path()));
     assert_eq!(seeder(&report, "development/items.csv")["created"], 200_000);
     assert_eq!(scalar(&url, "SELECT count(*) FROM items"), "200000");
 }
@@ -1059,7 +1059,7 @@ fn links_out_of_the_seeds_directory_are_refused_unread() {
         let files = seeds(&rows_csv(3, "inside"));
         std::fs::remove_file(files.path().join(link)).unwrap();
         symlink(&target, files.path().join(link)).unwrap();
-        let out = xtask(&["init"], &url, set.path(), files.path());
+        let out = dbinit(&["init"], &url, set.path(), files.path());
         assert_eq!(
             exit_code(&out),
             13,
@@ -1084,7 +1084,7 @@ fn links_out_of_the_seeds_directory_are_refused_unread() {
         MANIFEST_DEVELOPMENT.replace("items.csv", "real.csv"),
     )
     .unwrap();
-    let out = xtask(&["init"], &url, set.path(), files.path());
+    let out = dbinit(&["init"], &url, set.path(), files.path());
     // items.csv is an unlisted data file now: refused as such, not as a link.
     assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
     assert!(
@@ -1102,7 +1102,7 @@ fn seed_with_migrations_pending_says_to_run_init() {
     let base = cli::migration_dir("sqlite", &[]);
     let url = Backend::Sqlite.fresh_url(dir.path(), "pending");
     let files = seeds(&rows_csv(3, "first"));
-    ok(&xtask(
+    ok(&dbinit(
         &["init", "--no-seed"],
         &url,
         base.path(),
@@ -1110,7 +1110,7 @@ fn seed_with_migrations_pending_says_to_run_init() {
     ));
     let set = migrations(Backend::Sqlite);
     let before = dump_blocking(&url);
-    let out = xtask(&["seed"], &url, set.path(), files.path());
+    let out = dbinit(&["seed"], &url, set.path(), files.path());
     assert_eq!(exit_code(&out), 13, "{}", stderr(&out));
     assert!(
         stderr(&out).contains(

@@ -8,12 +8,12 @@ use std::process::{Command, Output};
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
 use dbinit_tests::{pg_url, unique_database, Backend};
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn run(args: &[&str], url: &str, migrations: &Path) -> Output {
-    xtask()
+    dbinit()
         .args(args)
         .args(["--no-seed", "--database-url", url, "--migrations"])
         .arg(migrations)

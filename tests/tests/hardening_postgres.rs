@@ -10,12 +10,12 @@ use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
 use dbinit_tests::pg::psql;
 use dbinit_tests::{pg_url, unique_database};
 
-fn xtask() -> Command {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+fn dbinit() -> Command {
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
 }
 
 fn init(url: &str, extra: &[&str]) -> Output {
-    xtask()
+    dbinit()
         .args(["init", "--json", "--database-url", url])
         .args(extra)
         .output()
@@ -142,7 +142,7 @@ fn conninfo_values_may_contain_scheme_separators() {
 fn libpq_password_conventions_are_honoured() {
     let role = role("from-the-environment-1");
     let url = url_without_password(&role, &unique_database("pgpass"));
-    let out = xtask()
+    let out = dbinit()
         .env_remove("PGPASSWORD")
         .env_remove("PGPASSFILE")
         .env("HOME", "/nonexistent")
@@ -152,7 +152,7 @@ fn libpq_password_conventions_are_honoured() {
     assert_eq!(code(&out), 21, "{}", stderr(&out));
     assert!(stderr(&out).contains("PGPASSWORD"), "{}", stderr(&out));
 
-    let out = xtask()
+    let out = dbinit()
         .env("PGPASSWORD", "from-the-environment-1")
         .args(["init", "--no-seed", "--database-url", &url])
         .output()
@@ -167,7 +167,7 @@ fn libpq_password_conventions_are_honoured() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let out = xtask()
+    let out = dbinit()
         .env_remove("PGPASSWORD")
         .env("PGPASSFILE", &passfile)
         .args(["status", "--no-seed", "--database-url", &url])
@@ -248,7 +248,7 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
         ) == "1"
     };
     let (out, took) = dbinit_tests::cli::signal_when(
-        xtask().args([
+        dbinit().args([
             "init",
             "--json",
             "--no-seed",
@@ -304,7 +304,7 @@ fn sigterm_cancels_the_running_migration_and_releases_the_lock() {
 fn a_signal_stops_the_wait_for_a_server() {
     let started = Instant::now();
     let (out, took) = dbinit_tests::cli::signal_when(
-        xtask()
+        dbinit()
             .args(["init", "--json", "--connect-timeout", "60s"])
             .args(["--database-url", "postgres://postgres@127.0.0.1:1/nowhere"]),
         || started.elapsed() > Duration::from_millis(1500),
@@ -338,7 +338,7 @@ fn rollback_checks_the_history_and_repair_needs_no_create_right() {
     );
     let m = dir.path().to_str().unwrap().to_owned();
     let run = |url: &str, args: &[&str]| {
-        xtask()
+        dbinit()
             .args(args)
             .args(["--no-seed", "--migrations", &m, "--database-url", url])
             .output()

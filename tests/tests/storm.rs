@@ -11,14 +11,14 @@ use dbinit_tests::{pg_url, unique_database};
 const STORM: usize = 32;
 
 fn spawn(url: &str, extra: &[&str]) -> Child {
-    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_xtask"))
+    dbinit_tests::cli::command(env!("CARGO_BIN_EXE_dbinit-demo"))
         .args(["init", "--json", "--database-url", url])
         .args(extra)
         .env("DBINIT_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn xtask")
+        .expect("spawn dbinit-demo")
 }
 
 /// Runs the storm and returns each process's exit code and applied count.
