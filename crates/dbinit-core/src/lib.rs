@@ -74,10 +74,7 @@ pub use registry::{
 pub use resolve::redact;
 pub use schema::{SchemaStep, StepOutcome};
 pub use script::{MigrationScripts, Script};
-pub use seed::{
-    NoProgress, Progress, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder,
-    StderrSecretSink,
-};
+pub use seed::{NoProgress, Progress, SecretSink, SeedContext, SeedOutcome, SeedPolicy, Seeder};
 pub use session::Session;
 pub use text::{bounded, excerpt, MAX_MESSAGE_CHARS};
 pub use url::{redact_service_url, DatabaseUrl};

@@ -21,7 +21,7 @@ use crate::DatabaseUrl;
 use crate::{Connector, CoreError, DependencyCheck, HealthCheck, SchemaStep, Seeder};
 
 macro_rules! plugin_registration {
-    ($(#[$doc:meta])* $ty:ident, $trait:ident) => {
+    ($(#[$doc:meta])* $ty:ident, $trait:ident $(, $all:ident, $label:literal)?) => {
         $(#[$doc])*
         ///
         /// The name is the plugin's own `name()`: it is said once, in the
@@ -54,6 +54,18 @@ macro_rules! plugin_registration {
         }
 
         inventory::collect!($ty);
+
+        $(
+            #[doc = concat!("Every registered ", $label, ", sorted by name.")]
+            ///
+            /// # Errors
+            ///
+            /// [`CoreError::DuplicateRegistration`] when two share a name.
+            pub fn $all() -> Result<&'static [&'static $ty], CoreError> {
+                static INDEX: OnceLock<Index<$ty>> = OnceLock::new();
+                checked(INDEX.get_or_init(build_index), $label)
+            }
+        )?
     };
 }
 
@@ -66,22 +78,30 @@ plugin_registration!(
 plugin_registration!(
     /// Registers a [`Seeder`].
     SeederRegistration,
-    Seeder
+    Seeder,
+    seeders,
+    "seeder"
 );
 plugin_registration!(
     /// Registers a [`HealthCheck`].
     HealthCheckRegistration,
-    HealthCheck
+    HealthCheck,
+    health_checks,
+    "health check"
 );
 plugin_registration!(
     /// Registers a [`DependencyCheck`](crate::DependencyCheck).
     DependencyRegistration,
-    DependencyCheck
+    DependencyCheck,
+    dependency_checks,
+    "dependency check"
 );
 plugin_registration!(
     /// Registers a [`SchemaStep`].
     SchemaStepRegistration,
-    SchemaStep
+    SchemaStep,
+    schema_steps,
+    "schema step"
 );
 
 impl ConnectorRegistration {
@@ -184,64 +204,4 @@ pub fn connectors() -> Result<&'static [&'static ConnectorRegistration], CoreErr
         return Err(CoreError::NoBackends);
     }
     Ok(entries)
-}
-
-/// The connector that claims `scheme` (see [`DatabaseUrl::connector`]).
-///
-/// # Errors
-///
-/// [`CoreError::UnknownBackend`] listing the registered backends, or a
-/// registry error from [`connectors`].
-pub fn connector_for_scheme(scheme: &str) -> Result<&'static ConnectorRegistration, CoreError> {
-    let all = connectors()?;
-    all.iter()
-        .copied()
-        .find(|c| c.schemes().iter().any(|s| s.eq_ignore_ascii_case(scheme)))
-        .ok_or_else(|| CoreError::UnknownBackend {
-            scheme: scheme.to_owned(),
-            registered: all
-                .iter()
-                .map(|c| format!("{} ({})", c.name(), c.schemes().join(", ")))
-                .collect(),
-        })
-}
-
-/// Every registered seeder, sorted by name.
-///
-/// # Errors
-///
-/// [`CoreError::DuplicateRegistration`] when two share a name.
-pub fn seeders() -> Result<&'static [&'static SeederRegistration], CoreError> {
-    static INDEX: OnceLock<Index<SeederRegistration>> = OnceLock::new();
-    checked(INDEX.get_or_init(build_index), "seeder")
-}
-
-/// Every registered health check, sorted by name.
-///
-/// # Errors
-///
-/// [`CoreError::DuplicateRegistration`] when two share a name.
-pub fn health_checks() -> Result<&'static [&'static HealthCheckRegistration], CoreError> {
-    static INDEX: OnceLock<Index<HealthCheckRegistration>> = OnceLock::new();
-    checked(INDEX.get_or_init(build_index), "health check")
-}
-
-/// Every registered dependency check, sorted by name.
-///
-/// # Errors
-///
-/// [`CoreError::DuplicateRegistration`] when two share a name.
-pub fn dependency_checks() -> Result<&'static [&'static DependencyRegistration], CoreError> {
-    static INDEX: OnceLock<Index<DependencyRegistration>> = OnceLock::new();
-    checked(INDEX.get_or_init(build_index), "dependency check")
-}
-
-/// Every registered schema step, sorted by name.
-///
-/// # Errors
-///
-/// [`CoreError::DuplicateRegistration`] when two share a name.
-pub fn schema_steps() -> Result<&'static [&'static SchemaStepRegistration], CoreError> {
-    static INDEX: OnceLock<Index<SchemaStepRegistration>> = OnceLock::new();
-    checked(INDEX.get_or_init(build_index), "schema step")
 }

@@ -81,7 +81,22 @@ impl DatabaseUrl {
     /// [`CoreError::UnknownBackend`] listing the registered backends, or a
     /// registry error (none linked, two claiming one scheme).
     pub fn connector(&self) -> Result<&'static ConnectorRegistration, CoreError> {
-        registry::connector_for_scheme(&self.scheme)
+        let all = registry::connectors()?;
+        let claims = |c: &&ConnectorRegistration| {
+            c.schemes()
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&self.scheme))
+        };
+        all.iter()
+            .copied()
+            .find(claims)
+            .ok_or_else(|| CoreError::UnknownBackend {
+                scheme: self.scheme.clone(),
+                registered: all
+                    .iter()
+                    .map(|c| format!("{} ({})", c.name(), c.schemes().join(", ")))
+                    .collect(),
+            })
     }
 }
 

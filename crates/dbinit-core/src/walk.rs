@@ -75,16 +75,18 @@ impl Walk<'_> {
             if file_name.starts_with('.') {
                 continue;
             }
-            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            // The directory listing gives the type without a stat; only a
+            // link is followed (metadata()), so a linked file or directory
+            // counts as what it points to, and a dangling one is an error.
+            let cannot = |e: io::Error| format!("cannot read {}: {e}", path.display());
+            let mut kind = entry.file_type().map_err(cannot)?;
+            if kind.is_symlink() {
                 self.check_link(&path)?;
+                kind = std::fs::metadata(&path).map_err(cannot)?.file_type();
             }
-            // metadata() follows symlinks: a linked file or directory counts
-            // as what it points to. A dangling link is an error, not a skip.
-            let meta = std::fs::metadata(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            if meta.is_dir() {
+            if kind.is_dir() {
                 self.visit(&path)?;
-            } else if meta.is_file() {
+            } else if kind.is_file() {
                 self.out.push(path);
             } else {
                 return Err(format!("{} is not a regular file", path.display()));

@@ -107,7 +107,7 @@ impl HealthCheck for SeedData {
             let mut seed_cx = SeedContext {
                 session: &mut *cx.session,
                 environment: cx.environment,
-                secrets: &dbinit_core::StderrSecretSink,
+                secrets: &crate::StderrSecretSink,
                 progress: &dbinit_core::NoProgress,
             };
             if !crate::seeding::is_done(seeder, &history, &mut seed_cx).await? {

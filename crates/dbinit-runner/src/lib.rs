@@ -45,6 +45,7 @@ mod monitor;
 mod pipeline;
 mod ratelimit;
 pub mod report;
+mod secrets;
 pub mod seed_history;
 mod seed_order;
 mod seeding;
@@ -65,6 +66,7 @@ pub use initializer::Initializer;
 pub use interrupt::Interrupt;
 pub use lifecycle::SeedOptions;
 pub use monitor::{CheckKind, CheckState, HealthSnapshot, InitFacts, Monitor, MonitorStats};
+pub use secrets::StderrSecretSink;
 pub use tokio_util::sync::CancellationToken;
 
 // The runner's own health checks; `link_builtin_plugins` calls `link_checks`.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use dbinit_core::{
     ConnectOptions, CoreError, DatabaseUrl, DependencyCheck, Environment, ErrorKind, HealthOutcome,
-    HealthStatus, MigrationSet, MigrationSets, NoProgress, Progress, SecretSink, StderrSecretSink,
+    HealthStatus, MigrationSet, MigrationSets, NoProgress, Progress, SecretSink,
 };
 use dbinit_datafiles::SeedFiles;
 
@@ -50,7 +50,7 @@ impl Settings {
             seed: true,
             required_tables: Vec::new(),
             skip_checks: Vec::new(),
-            secrets: Arc::new(StderrSecretSink),
+            secrets: Arc::new(crate::StderrSecretSink),
             fallback: None,
             interrupt: Interrupt::new(),
             seed_files: None,
