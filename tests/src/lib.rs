@@ -5,6 +5,7 @@ pub mod cli;
 pub mod demo;
 pub mod dump;
 pub mod http;
+pub mod mariadb;
 pub mod pg;
 pub mod pgbouncer;
 pub mod realistic;
@@ -91,6 +92,27 @@ pub fn pg_port() -> u16 {
         .and_then(|(host, _)| host.rsplit_once(':'))
         .and_then(|(_, port)| port.parse().ok())
         .unwrap_or_else(|| panic!("no port in the cluster URL"))
+}
+
+/// The variable `cargo xtask test` sets to the shared MariaDB server's
+/// superuser URL (database `mysql`).
+pub const MYSQL_URL_VAR: &str = "DBINIT_TEST_MYSQL_URL";
+
+/// The shared MariaDB server's superuser URL for `database`.
+///
+/// # Panics
+///
+/// When `DBINIT_TEST_MYSQL_URL` is unset: MySQL tests never skip. Run them
+/// through `cargo xtask test`, which starts a throwaway server.
+pub fn mysql_url(database: &str) -> String {
+    let base = std::env::var(MYSQL_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{MYSQL_URL_VAR} is not set: run the suite with `cargo xtask test`, which starts \
+             a throwaway MariaDB server (MySQL tests never skip)"
+        )
+    });
+    let (server, _) = base.rsplit_once('/').expect("the url has a database");
+    format!("{server}/{database}")
 }
 
 /// A database name no other test uses (the database is not created).

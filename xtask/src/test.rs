@@ -1,6 +1,7 @@
 //! `cargo xtask test`: the whole suite, as CI runs it, against throwaway
 //! PostgreSQL clusters (the installed server, then the newest the package
-//! registries carry) that are stopped on every exit path.
+//! registries carry) that are stopped on every exit path, and a throwaway
+//! MariaDB server.
 
 use std::path::Path;
 use std::process::Command;
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use dbinit_tests::pg::{Cluster, ClusterOptions};
-use dbinit_tests::{PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
+use dbinit_tests::{MYSQL_URL_VAR, PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
 
 use crate::measure::run;
 use crate::servers;
@@ -58,6 +59,12 @@ impl TestCmd {
             "--no-run",
         ]))?;
         servers::ensure_debian_servers()?;
+        // One MariaDB server for both passes; killed when this returns.
+        let mariadb = dbinit_tests::mariadb::Server::start()
+            .map_err(anyhow::Error::msg)
+            .context("cannot start the MariaDB test server (MySQL tests never skip)")?;
+        println!("MariaDB test server on 127.0.0.1:{}", mariadb.port());
+        let mysql = mariadb.url("mysql");
         let newer = match self.servers {
             Servers::Installed => None,
             Servers::Both | Servers::Newer => Some(servers::newer_postgres()?),
@@ -69,6 +76,7 @@ impl TestCmd {
             pass(
                 &cargo,
                 None,
+                &mysql,
                 self.nextest_args.is_empty(),
                 &self.nextest_args,
             )
@@ -80,7 +88,7 @@ impl TestCmd {
                 } else {
                     self.nextest_args.clone()
                 };
-                pass(&cargo, Some(&bin), false, &args).context(format!(
+                pass(&cargo, Some(&bin), &mysql, false, &args).context(format!(
                     "the pass on PostgreSQL {}",
                     servers::NEWER_POSTGRES
                 ))
@@ -94,7 +102,13 @@ impl TestCmd {
 /// One pass: a cluster from `bin` (default: the installed server), the
 /// doctests if asked, then nextest with `args`. The cluster is stopped on
 /// every exit path, Ctrl-C included.
-fn pass(cargo: &str, bin: Option<&Path>, doctests: bool, args: &[String]) -> anyhow::Result<()> {
+fn pass(
+    cargo: &str,
+    bin: Option<&Path>,
+    mysql: &str,
+    doctests: bool,
+    args: &[String],
+) -> anyhow::Result<()> {
     let cluster = start_postgres(bin)?;
     let url = cluster.url("postgres");
     println!(
@@ -122,6 +136,7 @@ fn pass(cargo: &str, bin: Option<&Path>, doctests: bool, args: &[String]) -> any
             .env(PG_URL_VAR, &url)
             .env(PG_LOG_VAR, &log)
             .env(PG_SOCKET_VAR, &socket)
+            .env(MYSQL_URL_VAR, mysql)
             .args(args);
         if let Some(bin) = bin {
             // Tests that start a server of their own start this one too.

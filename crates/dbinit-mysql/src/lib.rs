@@ -1,0 +1,32 @@
+//! MySQL and MariaDB backend for dbinit (`mysql://`, `mariadb://`), on
+//! `mysql_async`.
+//!
+//! Written against the public contract only (`dbinit-core`): its URL forms
+//! (`url.rs`), its SQL (`dialect.rs`: `?` parameters, backquotes,
+//! `ON DUPLICATE KEY UPDATE`), waiting for the server and creating the
+//! database (`connector.rs`), the init lock (`GET_LOCK`, named after the
+//! database because lock names are server-wide) and introspection
+//! (`session.rs`).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod connector;
+mod dialect;
+mod error;
+mod session;
+mod types;
+mod url;
+
+pub use connector::MysqlConnector;
+pub use dialect::MysqlDialect;
+pub use session::MysqlSession;
+
+dbinit_core::register! {
+    ConnectorRegistration => connector::MysqlConnector,
+}
+
+/// `name` as a MySQL identifier: backquoted, a backquote inside doubled.
+pub(crate) fn quote(name: &str) -> String {
+    use dbinit_core::dialect::Dialect as _;
+    MysqlDialect.quote_ident(name)
+}

@@ -1,0 +1,283 @@
+//! A session on one MySQL connection: queries, the init lock (`GET_LOCK`),
+//! introspection through `information_schema`.
+
+use std::any::Any;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use dbinit_core::dialect::Dialect;
+use dbinit_core::{
+    BulkLoad, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking, MigrationScripts,
+    Query, Row, Session, Value,
+};
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::dialect::MysqlDialect;
+use crate::error;
+use crate::types;
+use crate::url::Target;
+
+/// One connection to a MySQL or MariaDB database.
+pub struct MysqlSession {
+    conn: Conn,
+    database: String,
+}
+
+impl MysqlSession {
+    pub(crate) fn new(conn: Conn, target: &Target) -> Self {
+        MysqlSession {
+            conn,
+            database: target.database.clone(),
+        }
+    }
+
+    /// The init lock's name: `GET_LOCK` names are server-wide, so it
+    /// carries the database; hashed when longer than the server's 64
+    /// characters.
+    pub fn lock_name(&self) -> String {
+        lock_name(&self.database)
+    }
+}
+
+/// `dbinit:DATABASE`, or `dbinit:` and a hash when that is too long.
+pub(crate) fn lock_name(database: &str) -> String {
+    let name = format!("dbinit:{database}");
+    if name.chars().count() <= 64 {
+        return name;
+    }
+    let hash = xxhash_rust::xxh3::xxh3_128(database.as_bytes());
+    format!("dbinit:{hash:032x}")
+}
+
+/// `err` from running `sql`, named by the statement's first line.
+fn failed(sql: &str, err: mysql_async::Error) -> CoreError {
+    let first: String = sql
+        .trim()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(80)
+        .collect();
+    error::classify(format_args!("`{first}`"), err)
+}
+
+#[async_trait]
+impl Query for MysqlSession {
+    fn backend(&self) -> &'static str {
+        "mysql"
+    }
+
+    fn dialect(&self) -> &dyn Dialect {
+        &MysqlDialect
+    }
+
+    async fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64, CoreError> {
+        let done = if params.is_empty() {
+            let result = self
+                .conn
+                .query_iter(sql)
+                .await
+                .map_err(|e| failed(sql, e))?;
+            let affected = result.affected_rows();
+            result.drop_result().await.map(|()| affected)
+        } else {
+            let result = self
+                .conn
+                .exec_iter(sql, types::params(params))
+                .await
+                .map_err(|e| failed(sql, e))?;
+            let affected = result.affected_rows();
+            result.drop_result().await.map(|()| affected)
+        };
+        done.map_err(|e| failed(sql, e))
+    }
+
+    async fn query(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Row>, CoreError> {
+        let rows: Vec<mysql_async::Row> = if params.is_empty() {
+            self.conn.query(sql).await
+        } else {
+            self.conn.exec(sql, types::params(params)).await
+        }
+        .map_err(|e| failed(sql, e))?;
+        types::rows(rows)
+    }
+
+    async fn execute_batch(&mut self, sql: &str) -> Result<(), CoreError> {
+        self.conn.query_drop(sql).await.map_err(|e| failed(sql, e))
+    }
+
+    async fn ping(&mut self) -> Result<(), CoreError> {
+        self.conn
+            .ping()
+            .await
+            .map_err(|e| error::classify("ping", e))
+    }
+
+    async fn begin(&mut self) -> Result<(), CoreError> {
+        self.execute_batch("START TRANSACTION").await
+    }
+}
+
+#[async_trait]
+impl Locking for MysqlSession {
+    async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        let name = self.lock_name();
+        let started = Instant::now();
+        // Fractions of a second are honoured by MySQL 5.7+ and MariaDB.
+        let seconds = format!("{:.3}", wait.as_secs_f64());
+        let got: Option<Option<i64>> = self
+            .conn
+            .exec_first("SELECT GET_LOCK(?, ?)", (name.as_str(), seconds))
+            .await
+            .map_err(|e| error::classify("cannot take the init lock", e))?;
+        match got.flatten() {
+            Some(1) => Ok(InitLock::exclusive(name, started.elapsed())),
+            Some(_) => Err(CoreError::LockTimeout {
+                lock: name.clone(),
+                waited: started.elapsed(),
+                holder: self.holder(&name).await,
+            }),
+            None => Err(CoreError::backend(
+                ErrorKind::Database,
+                format!("GET_LOCK('{name}') failed (the server returned NULL)"),
+            )),
+        }
+    }
+
+    async fn release_init_lock(&mut self, lock: InitLock) -> Result<(), CoreError> {
+        self.conn
+            .exec_drop("DO RELEASE_LOCK(?)", (lock.name.as_str(),))
+            .await
+            .map_err(|e| error::classify("cannot release the init lock", e))
+    }
+}
+
+impl MysqlSession {
+    /// Who holds lock `name`: connection id, user and host, from the
+    /// process list (visible with the PROCESS privilege, or when it is the
+    /// same user).
+    async fn holder(&mut self, name: &str) -> Option<String> {
+        let id: Option<u64> = self
+            .conn
+            .exec_first("SELECT IS_USED_LOCK(?)", (name,))
+            .await
+            .ok()
+            .flatten()
+            .flatten();
+        let id = id?;
+        let who: Option<(Option<String>, Option<String>)> = self
+            .conn
+            .exec_first(
+                "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
+                (id,),
+            )
+            .await
+            .ok()
+            .flatten();
+        Some(match who {
+            Some((user, host)) => format!(
+                "connection {id} ({}@{})",
+                user.unwrap_or_default(),
+                host.unwrap_or_default()
+            ),
+            None => format!("connection {id}"),
+        })
+    }
+}
+
+#[async_trait]
+impl Introspect for MysqlSession {
+    async fn table_exists(&mut self, table: &str) -> Result<bool, CoreError> {
+        let found: Option<i64> = self
+            .conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?",
+                (table,),
+            )
+            .await
+            .map_err(|e| error::classify("cannot list tables", e))?;
+        Ok(found.is_some())
+    }
+
+    async fn tables(&mut self) -> Result<Vec<String>, CoreError> {
+        self.conn
+            .query(
+                "SELECT TABLE_NAME FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' \
+                 ORDER BY TABLE_NAME",
+            )
+            .await
+            .map_err(|e| error::classify("cannot list tables", e))
+    }
+
+    async fn columns(&mut self, table: &str) -> Result<Vec<Column>, CoreError> {
+        let rows: Vec<(String, String, String, String)> = self
+            .conn
+            .exec(
+                "SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, COLUMN_KEY \
+                 FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+                (table,),
+            )
+            .await
+            .map_err(|e| error::classify("cannot list columns", e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, data_type, nullable, key)| Column {
+                name,
+                data_type,
+                nullable: nullable == "YES",
+                primary_key: key == "PRI",
+            })
+            .collect())
+    }
+
+    async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
+        let rows: Vec<(String, String, i64)> = self
+            .conn
+            .exec(
+                "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS \
+                 WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+                 ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+                (table,),
+            )
+            .await
+            .map_err(|e| error::classify("cannot list indexes", e))?;
+        let mut out: Vec<Index> = Vec::new();
+        for (name, column, non_unique) in rows {
+            match out.last_mut() {
+                Some(index) if index.name == name => index.columns.push(column),
+                _ => out.push(Index {
+                    name,
+                    columns: vec![column],
+                    unique: non_unique == 0,
+                    partial: false,
+                }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl BulkLoad for MysqlSession {}
+
+#[async_trait]
+impl MigrationScripts for MysqlSession {}
+
+impl Session for MysqlSession {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+impl std::fmt::Debug for MysqlSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlSession")
+            .field("database", &self.database)
+            .field("connection", &self.conn.id())
+            .finish()
+    }
+}

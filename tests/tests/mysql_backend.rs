@@ -1,0 +1,304 @@
+//! The MySQL backend against the real MariaDB server `cargo xtask test`
+//! starts (`DBINIT_TEST_MYSQL_URL`): creating the database, waiting,
+//! refusing a wrong password, values both ways, upserts, the init lock
+//! and introspection. Each test uses a database of its own.
+
+use std::time::{Duration, Instant};
+
+use dbinit_core::dialect::{Dialect, OnConflict};
+use dbinit_core::{ConnectOptions, Connector, DatabaseCreated, DatabaseUrl, ErrorKind, Value};
+use dbinit_mysql::MysqlConnector;
+use dbinit_tests::{mysql_url, unique_database};
+
+fn url(raw: &str) -> DatabaseUrl {
+    dbinit_mysql::link();
+    DatabaseUrl::parse(raw).expect("a valid URL")
+}
+
+fn options() -> ConnectOptions {
+    let mut options = ConnectOptions::default();
+    options.connect_timeout = Duration::from_secs(10);
+    options
+}
+
+#[tokio::test]
+async fn open_creates_a_utf8mb4_database_once() {
+    let name = unique_database("my_create");
+    let target = url(&mysql_url(&name));
+    let (mut session, created) = MysqlConnector.open(&target, &options()).await.unwrap();
+    assert_eq!(created, DatabaseCreated::Created);
+    let rows = session
+        .query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME = ?",
+            &[Value::from(name.as_str())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].values()[0], Value::from("utf8mb4"));
+    let (_, again) = MysqlConnector.open(&target, &options()).await.unwrap();
+    assert_eq!(again, DatabaseCreated::Existed);
+    assert_eq!(
+        MysqlConnector
+            .ensure_database(&target, &options())
+            .await
+            .unwrap(),
+        DatabaseCreated::Existed
+    );
+}
+
+#[tokio::test]
+async fn charset_and_collation_come_from_the_url() {
+    let name = unique_database("my_latin");
+    let target = url(&format!(
+        "{}?charset=latin1&collation=latin1_swedish_ci",
+        mysql_url(&name)
+    ));
+    let (mut session, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    let rows = session
+        .query(
+            "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
+             FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            &[Value::from(name.as_str())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].values(),
+        &[Value::from("latin1"), Value::from("latin1_swedish_ci")]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_password_fails_at_once_and_is_never_shown() {
+    let good = mysql_url("mysql");
+    let bad = good.replacen(dbinit_tests::mariadb::PASSWORD, "Wrong-Secret-42", 1);
+    assert_ne!(good, bad);
+    let started = Instant::now();
+    let err = MysqlConnector
+        .connect(&url(&bad), &options())
+        .await
+        .err()
+        .expect("refused");
+    assert_eq!(err.kind(), ErrorKind::Authentication, "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5), "it retried");
+    let shown = format!("{err} {err:?} {}", err.hint().unwrap_or_default());
+    assert!(!shown.contains("Wrong-Secret-42"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_server_that_is_not_there_is_waited_for_then_unreachable() {
+    let port = dbinit_tests::pg::free_port();
+    let raw = format!("mysql://u:p@127.0.0.1:{port}/x");
+    let mut options = options();
+    options.connect_timeout = Duration::from_millis(800);
+    let started = Instant::now();
+    let err = MysqlConnector
+        .connect(&url(&raw), &options)
+        .await
+        .err()
+        .expect("nothing listens");
+    assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "it did not wait"
+    );
+}
+
+#[tokio::test]
+async fn values_go_in_and_come_back_typed() {
+    let target = url(&mysql_url(&unique_database("my_values")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    s.execute_batch(
+        "CREATE TABLE v (id BIGINT PRIMARY KEY, f DOUBLE, t TEXT, b BLOB, n INT NULL, \
+         d DECIMAL(10,2), ts DATETIME(3), u BIGINT UNSIGNED)",
+    )
+    .await
+    .unwrap();
+    let inserted = s
+        .execute(
+            "INSERT INTO v VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                Value::Int(i64::MIN),
+                Value::Float(1.5),
+                Value::from("héllo ✓"),
+                Value::Bytes(vec![0, 255, 10]),
+                Value::Null,
+                Value::from("12.30"),
+                Value::from("2026-12-02 10:11:12.345"),
+                Value::from("18446744073709551615"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted, 1);
+    // Binary protocol (parameters) and text protocol (none) agree.
+    for params in [vec![Value::Int(i64::MIN)], vec![]] {
+        let sql = if params.is_empty() {
+            "SELECT * FROM v"
+        } else {
+            "SELECT * FROM v WHERE id = ?"
+        };
+        let rows = s.query(sql, &params).await.unwrap();
+        assert_eq!(
+            rows[0].values(),
+            &[
+                Value::Int(i64::MIN),
+                Value::Float(1.5),
+                Value::from("héllo ✓"),
+                Value::Bytes(vec![0, 255, 10]),
+                Value::Null,
+                Value::from("12.30"),
+                Value::from("2026-12-02 10:11:12.345"),
+                Value::from("18446744073709551615"),
+            ],
+            "{sql}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dialect_upserts_and_counts_only_what_changed() {
+    let target = url(&mysql_url(&unique_database("my_upsert")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    s.execute_batch(
+        "CREATE TABLE `we``ird` (k VARCHAR(20) PRIMARY KEY, v INT, runs INT DEFAULT 1)",
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.dialect().placeholder(2), "?");
+    let d = dbinit_mysql::MysqlDialect;
+    let table = d.quote_ident("we`ird");
+    assert_eq!(table, "`we``ird`");
+    let upsert = format!(
+        "INSERT INTO {table} (k, v) VALUES ({}, {}) {}",
+        d.placeholder(1),
+        d.placeholder(2),
+        d.on_conflict(&OnConflict {
+            table: "we`ird",
+            key: &["k"],
+            update: &["v"],
+            only_if_changed: true,
+            increment: None,
+        })
+    );
+    let row = |v: i64| [Value::from("a"), Value::Int(v)];
+    assert_eq!(s.execute(&upsert, &row(1)).await.unwrap(), 1, "inserted");
+    assert_eq!(s.execute(&upsert, &row(1)).await.unwrap(), 0, "unchanged");
+    assert!(s.execute(&upsert, &row(2)).await.unwrap() > 0, "changed");
+    let keep = format!(
+        "INSERT INTO {table} (k, v) VALUES (?, ?) {}",
+        d.on_conflict(&OnConflict {
+            table: "we`ird",
+            key: &["k"],
+            update: &[],
+            only_if_changed: false,
+            increment: Some("runs"),
+        })
+    );
+    s.execute(&keep, &row(9)).await.unwrap();
+    let rows = s.query("SELECT v, runs FROM `we``ird`", &[]).await.unwrap();
+    assert_eq!(rows[0].values(), &[Value::Int(2), Value::Int(2)]);
+}
+
+#[tokio::test]
+async fn the_init_lock_is_per_database_names_its_holder_and_is_released() {
+    let name = unique_database("my_lock");
+    let target = url(&mysql_url(&name));
+    let (mut a, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    let mut b = MysqlConnector.connect(&target, &options()).await.unwrap();
+    let held = a.acquire_init_lock(Duration::from_secs(1)).await.unwrap();
+    assert!(held.name.contains(&name), "{}", held.name);
+    // Another database on the same server has its own lock.
+    let other = url(&mysql_url(&unique_database("my_lock_other")));
+    let (mut c, _) = MysqlConnector.open(&other, &options()).await.unwrap();
+    let elsewhere = c
+        .acquire_init_lock(Duration::from_millis(200))
+        .await
+        .unwrap();
+    c.release_init_lock(elsewhere).await.unwrap();
+
+    let started = Instant::now();
+    let err = b
+        .acquire_init_lock(Duration::from_millis(300))
+        .await
+        .expect_err("held by a");
+    assert_eq!(err.kind(), ErrorKind::LockTimeout, "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let text = err.to_string();
+    assert!(
+        text.contains("connection") && text.contains("dbinit@"),
+        "{text}"
+    );
+    a.release_init_lock(held).await.unwrap();
+    let now = b.acquire_init_lock(Duration::from_secs(1)).await.unwrap();
+    b.release_init_lock(now).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_long_database_name_gets_a_hashed_lock_name() {
+    let name = format!("{}_{}", unique_database("my_long"), "x".repeat(40));
+    let name: String = name.chars().take(64).collect();
+    let target = url(&mysql_url(&name));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    let lock = s.acquire_init_lock(Duration::from_secs(1)).await.unwrap();
+    assert!(lock.name.len() <= 64, "{}", lock.name);
+    s.release_init_lock(lock).await.unwrap();
+}
+
+#[tokio::test]
+async fn introspection_lists_tables_columns_and_indexes() {
+    let target = url(&mysql_url(&unique_database("my_intro")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    s.execute_batch(
+        "CREATE TABLE users (id INT PRIMARY KEY, email VARCHAR(200) NOT NULL, bio TEXT); \
+         CREATE UNIQUE INDEX users_email ON users (email, id); \
+         CREATE VIEW user_emails AS SELECT email FROM users;",
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.tables().await.unwrap(), vec!["users".to_owned()]);
+    assert!(s.table_exists("users").await.unwrap());
+    assert!(!s.table_exists("nope").await.unwrap());
+    let columns = s.columns("users").await.unwrap();
+    let described: Vec<(&str, bool, bool)> = columns
+        .iter()
+        .map(|c| (c.name.as_str(), c.nullable, c.primary_key))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("id", false, true),
+            ("email", false, false),
+            ("bio", true, false)
+        ]
+    );
+    let indexes = s.indexes("users").await.unwrap();
+    let email = indexes.iter().find(|i| i.name == "users_email").unwrap();
+    assert_eq!(email.columns, ["email", "id"]);
+    assert!(email.unique);
+}
+
+#[test]
+fn url_forms_are_checked_before_connecting() {
+    dbinit_mysql::link();
+    for (raw, reason) in [
+        ("mysql://u:p@h", "names its database"),
+        ("mysql://u:p@h/db?pool_max=3", "not a parameter"),
+        ("mysql://u@h/db?password=x", "secret parameter"),
+        ("mysql://u@h/db?ssl-mode=maybe", "ssl-mode is"),
+        ("mysql://u@h/db?charset=utf8;drop", "charset is"),
+        ("mariadb://h/db", "names its user"),
+    ] {
+        let err = DatabaseUrl::parse(raw)
+            .err()
+            .unwrap_or_else(|| panic!("{raw} accepted"));
+        assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{raw}");
+        assert!(err.to_string().contains(reason), "{raw}: {err}");
+    }
+    let url = DatabaseUrl::parse("mariadb://app:S3cret-pw@db.internal:3307/app?ssl-mode=REQUIRED")
+        .unwrap();
+    assert_eq!(url.scheme(), "mariadb");
+    assert!(!url.redacted().contains("S3cret-pw"), "{}", url.redacted());
+    assert!(!format!("{url:?}").contains("S3cret-pw"));
+}
