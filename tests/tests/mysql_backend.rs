@@ -6,7 +6,9 @@
 use std::time::{Duration, Instant};
 
 use dbinit_core::dialect::{Dialect, OnConflict};
-use dbinit_core::{ConnectOptions, Connector, DatabaseCreated, DatabaseUrl, ErrorKind, Value};
+use dbinit_core::{
+    ConnectOptions, Connector, DatabaseCreated, DatabaseUrl, ErrorKind, Script, Value,
+};
 use dbinit_mysql::MysqlConnector;
 use dbinit_tests::{mysql_url, unique_database};
 
@@ -301,4 +303,44 @@ fn url_forms_are_checked_before_connecting() {
     assert_eq!(url.scheme(), "mariadb");
     assert!(!url.redacted().contains("S3cret-pw"), "{}", url.redacted());
     assert!(!format!("{url:?}").contains("S3cret-pw"));
+}
+
+#[tokio::test]
+async fn a_migration_runs_statement_by_statement_and_a_failure_names_its_line() {
+    let target = url(&mysql_url(&unique_database("my_script")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    let script = "CREATE TABLE a (x INT);\n\
+                  DELIMITER $$\n\
+                  CREATE TRIGGER a_bump BEFORE INSERT ON a FOR EACH ROW\n\
+                  BEGIN\n  SET NEW.x = NEW.x + 1;\nEND$$\n\
+                  DELIMITER ;\n\
+                  /*!40101 SET @dbinit_test = 1 */;\n\
+                  INSERT INTO a VALUES (1); -- the trigger adds one";
+    s.execute_migration(Script {
+        file: "V1__trigger.sql",
+        sql: script,
+        in_transaction: false,
+    })
+    .await
+    .unwrap();
+    let rows = s.query("SELECT x, @dbinit_test FROM a", &[]).await.unwrap();
+    assert_eq!(rows[0].values(), &[Value::Int(2), Value::Int(1)]);
+
+    let err = s
+        .execute_migration(Script {
+            file: "V2__bad.sql",
+            sql: "INSERT INTO a VALUES (5);\n\nSELEC 1;",
+            in_transaction: false,
+        })
+        .await
+        .expect_err("a syntax error");
+    assert_eq!(err.kind(), ErrorKind::MigrationFailed);
+    let text = err.to_string();
+    assert!(
+        text.contains("V2__bad.sql") && text.contains("at line 3"),
+        "{text}"
+    );
+    // The statement before the failure ran: nothing is atomic here yet.
+    let rows = s.query("SELECT count(*) FROM a", &[]).await.unwrap();
+    assert_eq!(rows[0].values(), &[Value::Int(2)]);
 }

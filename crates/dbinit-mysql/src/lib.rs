@@ -6,7 +6,8 @@
 //! `ON DUPLICATE KEY UPDATE`), waiting for the server and creating the
 //! database (`connector.rs`), the init lock (`GET_LOCK`, named after the
 //! database because lock names are server-wide) and introspection
-//! (`session.rs`).
+//! (`session.rs`), and the `mysql` client's statement splitting
+//! (`split.rs`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -14,6 +15,7 @@ mod connector;
 mod dialect;
 mod error;
 mod session;
+mod split;
 mod types;
 mod url;
 

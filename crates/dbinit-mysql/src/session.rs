@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dbinit_core::dialect::Dialect;
 use dbinit_core::{
-    BulkLoad, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking, MigrationScripts,
-    Query, Row, Session, Value,
+    BoxError, BulkLoad, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking,
+    MigrationScripts, Query, Row, Script, Session, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use crate::dialect::MysqlDialect;
-use crate::error;
+use crate::error::{self, describe};
+use crate::split;
 use crate::types;
 use crate::url::Target;
 
@@ -265,7 +266,45 @@ impl Introspect for MysqlSession {
 impl BulkLoad for MysqlSession {}
 
 #[async_trait]
-impl MigrationScripts for MysqlSession {}
+impl MigrationScripts for MysqlSession {
+    /// Runs the script statement by statement (the `mysql` client's
+    /// splitting, `DELIMITER` included), so that a failure names its line.
+    async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        let failed =
+            |message: String, source: Option<mysql_async::Error>| CoreError::MigrationFailed {
+                file: script.file.to_owned(),
+                message,
+                source: source.map(|e| Box::new(e) as BoxError),
+            };
+        let statements = split::split(script.sql).map_err(|reason| failed(reason, None))?;
+        if script.in_transaction {
+            if let Some(ddl) = statements
+                .iter()
+                .find(|s| split::commits_implicitly(&s.sql))
+            {
+                // Until the statement journal (issue 20) resumes such a
+                // file after a crash, say that it is not atomic here.
+                tracing::warn!(
+                    file = script.file,
+                    line = ddl.line,
+                    "MySQL commits this statement implicitly: the migration is not atomic"
+                );
+            }
+        }
+        for statement in &statements {
+            self.conn
+                .query_drop(statement.sql.as_str())
+                .await
+                .map_err(|e| {
+                    failed(
+                        format!("{} at line {}", describe(&e), statement.line),
+                        Some(e),
+                    )
+                })?;
+        }
+        Ok(())
+    }
+}
 
 impl Session for MysqlSession {
     fn as_any_mut(&mut self) -> &mut dyn Any {
