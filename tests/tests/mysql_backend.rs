@@ -344,3 +344,17 @@ async fn a_migration_runs_statement_by_statement_and_a_failure_names_its_line() 
     let rows = s.query("SELECT count(*) FROM a", &[]).await.unwrap();
     assert_eq!(rows[0].values(), &[Value::Int(2)]);
 }
+
+#[tokio::test]
+async fn a_missing_ca_file_fails_at_once_as_a_tls_error() {
+    let raw = format!("{}?ssl-ca=/nonexistent/ca.pem", mysql_url("mysql"));
+    let started = Instant::now();
+    let err = MysqlConnector
+        .connect(&url(&raw), &options())
+        .await
+        .err()
+        .expect("no CA file");
+    assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
+    assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(2), "it waited");
+}

@@ -44,7 +44,9 @@ impl Connector for MysqlConnector {
     ) -> Result<DatabaseCreated, CoreError> {
         let target = url::parse(url.expose_secret())?;
         let mut conn = wait(&target, None, options, url).await?;
-        create(&mut conn, &target, url).await
+        let created = create(&mut conn, &target, url).await;
+        let _ = conn.disconnect().await;
+        created
     }
 
     async fn connect(
@@ -72,8 +74,9 @@ impl Connector for MysqlConnector {
             )),
             Err(e) if missing_database(&e) => {
                 let mut server = wait(&target, None, options, url).await?;
-                let created = create(&mut server, &target, url).await?;
+                let created = create(&mut server, &target, url).await;
                 let _ = server.disconnect().await;
+                let created = created?;
                 let conn = wait(&target, Some(&target.database), options, url).await?;
                 Ok((Box::new(MysqlSession::new(conn, &target)), created))
             }
@@ -131,7 +134,11 @@ fn opts(target: &Target, database: Option<&str>, options: &ConnectOptions) -> Op
         mode => {
             let mut ssl = SslOpts::default();
             if let Some(ca) = &target.ssl_ca {
-                ssl = ssl.with_root_certs(vec![std::path::PathBuf::from(ca).into()]);
+                // That CA alone: the built-in roots would also accept any
+                // publicly signed certificate.
+                ssl = ssl
+                    .with_root_certs(vec![std::path::PathBuf::from(ca).into()])
+                    .with_disable_built_in_roots(true);
             }
             Some(match mode {
                 SslMode::Required => ssl
@@ -167,6 +174,17 @@ async fn wait(
     options: &ConnectOptions,
     url: &DatabaseUrl,
 ) -> Result<Conn, CoreError> {
+    // The driver reads the CA file at every attempt: a missing one is a
+    // mistake to report, not a server to wait for.
+    if let Some(ca) = &target.ssl_ca {
+        if let Err(e) = std::fs::metadata(ca) {
+            return Err(CoreError::backend(
+                ErrorKind::Tls,
+                format!("cannot read ssl-ca {ca}: {e}"),
+            )
+            .with_hint("ssl-ca names a PEM file with the server's CA certificate"));
+        }
+    }
     let started = Instant::now();
     let timeout = options.connect_timeout;
     let mut delays = ExponentialBuilder::default()

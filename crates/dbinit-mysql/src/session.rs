@@ -237,7 +237,8 @@ impl Introspect for MysqlSession {
     }
 
     async fn indexes(&mut self, table: &str) -> Result<Vec<Index>, CoreError> {
-        let rows: Vec<(String, String, i64)> = self
+        // A functional key part (MySQL 8) has no column name.
+        let rows: Vec<(String, Option<String>, i64)> = self
             .conn
             .exec(
                 "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE FROM information_schema.STATISTICS \
@@ -249,6 +250,7 @@ impl Introspect for MysqlSession {
             .map_err(|e| error::classify("cannot list indexes", e))?;
         let mut out: Vec<Index> = Vec::new();
         for (name, column, non_unique) in rows {
+            let column = column.unwrap_or_else(|| "(expression)".to_owned());
             match out.last_mut() {
                 Some(index) if index.name == name => index.columns.push(column),
                 _ => out.push(Index {

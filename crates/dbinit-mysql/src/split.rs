@@ -33,8 +33,12 @@ pub(crate) fn split(script: &str) -> Result<Vec<Statement>, String> {
     let mut start: Option<(usize, usize)> = None;
     let mut at_line_start = true;
     while i < bytes.len() {
-        if at_line_start && start.is_none() {
+        if at_line_start {
             if let Some((new, next)) = delimiter_command(script, i)? {
+                // As the client does: what was open is a statement.
+                if let Some((from, first)) = start.take() {
+                    push(&mut out, &script[from..i], first);
+                }
                 delimiter = new;
                 line += 1;
                 i = next;
@@ -55,34 +59,43 @@ pub(crate) fn split(script: &str) -> Result<Vec<Statement>, String> {
         at_line_start = false;
         // A comment that is not executable, outside a statement or inside
         // one, is skipped as a unit (it may hold the delimiter).
+        let first_line = line;
         if let Some(end) = comment_end(bytes, i, &mut line)? {
-            if start.is_none() && !is_executable_comment(bytes, i) {
-                i = end;
-                continue;
+            if start.is_some() || is_executable_comment(bytes, i) {
+                start.get_or_insert((i, first_line));
             }
-            start.get_or_insert((i, line));
             i = end;
             continue;
         }
-        if script[i..].starts_with(delimiter.as_str()) {
+        if bytes[i..].starts_with(delimiter.as_bytes()) {
             if let Some((from, first)) = start.take() {
                 push(&mut out, &script[from..i], first);
             }
             i += delimiter.len();
             continue;
         }
-        let first_line = line;
         start.get_or_insert((i, first_line));
         i = match c {
             b'\'' | b'"' | b'`' => quoted_end(bytes, i, &mut line)
                 .ok_or_else(|| format!("line {first_line}: a {} is never closed", name(c)))?,
-            _ => i + 1,
+            // A whole character: every index stays on a boundary.
+            _ => i + char_len(c),
         };
     }
     if let Some((from, first)) = start {
         push(&mut out, &script[from..], first);
     }
     Ok(out)
+}
+
+/// The length of the UTF-8 character whose first byte is `lead`.
+fn char_len(lead: u8) -> usize {
+    match lead {
+        0xF0.. => 4,
+        0xE0.. => 3,
+        0xC0.. => 2,
+        _ => 1,
+    }
 }
 
 fn push(out: &mut Vec<Statement>, text: &str, line: usize) {
@@ -157,9 +170,10 @@ fn comment_end(bytes: &[u8], i: usize, line: &mut usize) -> Result<Option<usize>
     }
 }
 
-/// `/*! … */` or `/*!50100 … */`: SQL that MySQL runs.
+/// `/*! … */`, `/*!50100 … */` or MariaDB's `/*M!100401 … */`: SQL the
+/// server runs.
 fn is_executable_comment(bytes: &[u8], i: usize) -> bool {
-    bytes.get(i..i + 3) == Some(b"/*!")
+    bytes.get(i..i + 3) == Some(b"/*!") || bytes.get(i..i + 4) == Some(b"/*M!")
 }
 
 /// The index just past the quoted text starting at `i`, counting lines;
@@ -213,7 +227,10 @@ fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
     let mut rest = sql;
     std::iter::from_fn(move || loop {
         rest = rest.trim_start();
-        if let Some(after) = rest.strip_prefix("/*!") {
+        if let Some(after) = rest
+            .strip_prefix("/*!")
+            .or_else(|| rest.strip_prefix("/*M!"))
+        {
             rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
             continue;
         }
@@ -295,6 +312,41 @@ mod tests {
         );
         assert!(!commits_implicitly("/*!40101 SET @old = @@sql_mode */"));
         assert!(commits_implicitly("/*!50100 ALTER TABLE a ADD b INT */"));
+    }
+
+    #[test]
+    fn text_outside_quotes_may_be_any_utf8() {
+        assert_eq!(
+            sqls("CREATE TABLE café (x INT);SELECT 1\u{a0};\n/* ✓ */ SELECT 'ü'"),
+            [
+                ("CREATE TABLE café (x INT)".to_owned(), 1),
+                ("SELECT 1".to_owned(), 1),
+                ("SELECT 'ü'".to_owned(), 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_statement_starts_where_its_executable_comment_does() {
+        assert_eq!(
+            sqls("\n/*!40101 SET\n@a = 1 */;\n/*M!100401 SET @b = 2 */;"),
+            [
+                ("/*!40101 SET\n@a = 1 */".to_owned(), 2),
+                ("/*M!100401 SET @b = 2 */".to_owned(), 4),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_delimiter_line_ends_a_statement_left_open() {
+        let got = sqls("CREATE TABLE a (x INT)\nDELIMITER $$\nSELECT 1$$\nDELIMITER ;\n");
+        assert_eq!(
+            got,
+            [
+                ("CREATE TABLE a (x INT)".to_owned(), 1),
+                ("SELECT 1".to_owned(), 3)
+            ]
+        );
     }
 
     #[test]
