@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use backon::{BackoffBuilder, ExponentialBuilder};
+use dbinit_core::dialect::Dialect as _;
 use dbinit_core::{
     url::invalid, ConnectOptions, Connector, CoreError, DatabaseCreated, DatabaseUrl, ErrorKind,
     Session,
@@ -12,6 +13,7 @@ use dbinit_core::{
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, SslOpts};
 
+use crate::dialect::MysqlDialect;
 use crate::error::{self, code};
 use crate::session::MysqlSession;
 use crate::url::{self, SslMode, Target};
@@ -99,7 +101,7 @@ async fn create(
     target: &Target,
     url: &DatabaseUrl,
 ) -> Result<DatabaseCreated, CoreError> {
-    let name = crate::quote(&target.database);
+    let name = MysqlDialect.quote_ident(&target.database);
     let mut sql = format!(
         "CREATE DATABASE IF NOT EXISTS {name} CHARACTER SET {}",
         target.charset

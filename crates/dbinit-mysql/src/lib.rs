@@ -26,9 +26,3 @@ pub use session::MysqlSession;
 dbinit_core::register! {
     ConnectorRegistration => connector::MysqlConnector,
 }
-
-/// `name` as a MySQL identifier: backquoted, a backquote inside doubled.
-pub(crate) fn quote(name: &str) -> String {
-    use dbinit_core::dialect::Dialect as _;
-    MysqlDialect.quote_ident(name)
-}
