@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl};
+use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl, Session, Value};
 
 /// Tables, columns, indexes, row counts, the seeded rows' keys and the
 /// seed history (name, version, checksum) and the migration history
@@ -13,13 +13,7 @@ use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl};
 ///
 /// When the database cannot be read: the test cannot go on.
 pub async fn dump(url: &str) -> String {
-    crate::link();
-    let url = DatabaseUrl::parse(url).expect("valid url");
-    let connector = url.connector().expect("backend").make();
-    let mut s = connector
-        .connect(&url, &ConnectOptions::default())
-        .await
-        .expect("connect for the dump");
+    let mut s = connect(url).await;
     let mut out = String::new();
     for table in s.tables().await.expect("tables") {
         let _ = writeln!(out, "table {table}");
@@ -39,7 +33,7 @@ pub async fn dump(url: &str) -> String {
                 i.unique
             );
         }
-        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let quoted = s.dialect().quote_ident(&table);
         let rows = s
             .query(&format!("SELECT count(*) AS n FROM {quoted}"), &[])
             .await
@@ -83,11 +77,76 @@ pub async fn dump(url: &str) -> String {
     out
 }
 
-/// [`dump`] from synchronous code.
-pub fn dump_blocking(url: &str) -> String {
+/// A session on `url`, which must exist.
+async fn connect(url: &str) -> Box<dyn Session> {
+    crate::link();
+    let url = DatabaseUrl::parse(url).expect("valid url");
+    let connector = url.connector().expect("backend").make();
+    connector
+        .connect(&url, &ConnectOptions::default())
+        .await
+        .expect("connect for the dump")
+}
+
+/// A session on `url`, made if it is missing.
+async fn open(url: &str) -> Box<dyn Session> {
+    crate::link();
+    let url = DatabaseUrl::parse(url).expect("valid url");
+    let connector = url.connector().expect("backend").make();
+    let (session, _) = connector
+        .open(&url, &ConnectOptions::default())
+        .await
+        .expect("open");
+    session
+}
+
+fn blocking<T>(work: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
-        .block_on(dump(url))
+        .block_on(work)
+}
+
+/// [`dump`] from synchronous code.
+pub fn dump_blocking(url: &str) -> String {
+    blocking(dump(url))
+}
+
+/// The first value of `sql`'s first row on `url`, as text (`""` for
+/// NULL or no row), through its backend, whichever it is.
+///
+/// # Panics
+///
+/// When the query fails.
+pub fn scalar_blocking(url: &str, sql: &str) -> String {
+    blocking(async {
+        let mut s = connect(url).await;
+        let rows = s
+            .query(sql, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        match rows.first().and_then(|r| r.values().first()) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::Int(n)) => n.to_string(),
+            Some(Value::Float(f)) => f.to_string(),
+            Some(Value::Text(t)) => t.clone(),
+            Some(other) => format!("{other:?}"),
+        }
+    })
+}
+
+/// Runs `sql` on `url` through its backend, whichever it is (making the
+/// database if it is missing).
+///
+/// # Panics
+///
+/// When it fails.
+pub fn execute_blocking(url: &str, sql: &str) {
+    blocking(async {
+        let mut s = open(url).await;
+        s.execute_batch(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    });
 }

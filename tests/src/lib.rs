@@ -17,13 +17,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use dbinit_runner::dbinit_core::DatabaseUrl;
 
-/// The two built-in backends, for tests that run on both.
+/// The built-in backends, for tests that run on each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     /// A SQLite file.
     Sqlite,
     /// A database on the shared test cluster.
     Postgres,
+    /// A database on the shared MariaDB server.
+    Mysql,
 }
 
 impl Backend {
@@ -32,6 +34,7 @@ impl Backend {
         match self {
             Backend::Sqlite => "sqlite",
             Backend::Postgres => "postgres",
+            Backend::Mysql => "mysql",
         }
     }
 
@@ -43,6 +46,7 @@ impl Backend {
                 format!("sqlite://{}/{}.db", dir.display(), unique_database(prefix))
             }
             Backend::Postgres => pg_url(&unique_database(prefix)),
+            Backend::Mysql => mysql_url(&unique_database(prefix)),
         }
     }
 }
@@ -97,6 +101,9 @@ pub fn pg_port() -> u16 {
 /// The variable `cargo xtask test` sets to the shared MariaDB server's
 /// superuser URL (database `mysql`).
 pub const MYSQL_URL_VAR: &str = "DBINIT_TEST_MYSQL_URL";
+/// The variable holding the path of the CA that signed the MariaDB test
+/// server's certificate.
+pub const MYSQL_CA_VAR: &str = "DBINIT_TEST_MYSQL_CA";
 
 /// The shared MariaDB server's superuser URL for `database`.
 ///

@@ -1,8 +1,9 @@
 //! A throwaway MariaDB server (Debian's `mariadb-server`, installed by
 //! `cargo xtask test`): `mariadb-install-db` in a temporary directory, then
 //! `mariadbd` on 127.0.0.1 and a free port, as the `mysql` user when we are
-//! root (the server refuses to run as root). Not the system service.
-//! Killed on drop. A missing server is an error, never a skip.
+//! root (the server refuses to run as root), with TLS from a throwaway CA
+//! (`ca_path`). Not the system service. Killed on drop. A missing server
+//! is an error, never a skip.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -62,6 +63,14 @@ impl Server {
             install.arg("--user=mysql");
         }
         run(&mut install, "mariadb-install-db")?;
+        let certificates = crate::pg::test_certificates();
+        for (file, pem) in [
+            ("ca.pem", &certificates.ca_pem),
+            ("server-cert.pem", &certificates.server_cert_pem),
+            ("server-key.pem", &certificates.server_key_pem),
+        ] {
+            std::fs::write(server.dir.path().join(file), pem).map_err(|e| e.to_string())?;
+        }
         server.launch()?;
         let setup = format!(
             "CREATE USER '{USER}'@'127.0.0.1' IDENTIFIED BY '{PASSWORD}'; \
@@ -91,6 +100,9 @@ impl Server {
                 "--innodb-doublewrite=0",
                 "--character-set-server=utf8mb4",
                 "--collation-server=utf8mb4_unicode_ci",
+                &format!("--ssl-ca={}", self.ca_path().display()),
+                &format!("--ssl-cert={}", dir.join("server-cert.pem").display()),
+                &format!("--ssl-key={}", dir.join("server-key.pem").display()),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -131,6 +143,12 @@ impl Server {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The CA that signed the server's certificate (for `localhost` and
+    /// `127.0.0.1`), as PEM.
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// The server's error log.

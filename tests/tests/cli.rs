@@ -186,9 +186,10 @@ fn bad_urls_fail_clearly_and_create_nothing() {
     let before = files_in(dir.path());
     let cases: Vec<(String, i32, &str)> = vec![
         (
-            "mysql://root@localhost/app".into(),
+            "oracle://root@localhost/app".into(),
             11,
-            "registered backends: postgres (postgres, postgresql), sqlite (sqlite, file)",
+            "registered backends: mysql (mysql, mariadb), postgres (postgres, postgresql), \
+             sqlite (sqlite, file)",
         ),
         ("".into(), 10, "the url is empty"),
         ("garbage".into(), 10, "no scheme"),
@@ -241,7 +242,9 @@ fn passwords_in_urls_never_reach_output() {
     let db = dir.path().join("app.db");
     let failing = [
         format!("postgres://app:{SECRET}@127.0.0.1:1/app"),
-        format!("mysql://root:{SECRET}@localhost/app"),
+        format!("mysql://root:{SECRET}@127.0.0.1:1/app"),
+        format!("mariadb://root:{SECRET}@127.0.0.1:1/app?ssl-mode=REQUIRED"),
+        format!("mysql://root:{SECRET}@127.0.0.1:1/app?password={SECRET}"),
         format!("host=localhost user=app password={SECRET} dbname=app"),
         format!("host=localhost password='{SECRET} with spaces"),
         format!("postgres//app:{SECRET}@localhost/app"),

@@ -1,7 +1,9 @@
 //! Crash convergence: kill `init` with SIGKILL at every crash point (inside a
 //! migration's transaction, between migrations, around each seeder's commit,
 //! while holding the lock, during health checks), rerun, and require the
-//! same database as one uninterrupted run. Both backends.
+//! same database as one uninterrupted run. Every backend; on MySQL also
+//! before and after each statement of scripts whose DDL commits implicitly
+//! (the statement journal).
 //!
 //! The `dbinit-demo` binary built for tests has `dbinit-core/fault-injection`:
 //! `DBINIT_CRASH_AT=NAME:N` kills it the Nth time it reaches point NAME.
@@ -15,7 +17,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dbinit_tests::cli::stderr;
-use dbinit_tests::dump::dump_blocking;
+use dbinit_tests::dump::{dump_blocking, execute_blocking};
 use dbinit_tests::Backend;
 
 /// Migrations in the set: the bundled five plus these generated ones.
@@ -33,30 +35,54 @@ fn fresh_url(backend: Backend, dir: &Path) -> String {
 fn health_checks(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 5,
-        Backend::Postgres => 4,
+        Backend::Postgres | Backend::Mysql => 4,
     }
 }
 
+/// MySQL statements crashed before and after: the bundled schema's ten,
+/// the first extra migration's five ([`MYSQL_V6`]) and the next one's three.
+const MYSQL_STATEMENTS: usize = 10 + 5 + 3;
+
+/// MySQL's first extra migration: a setting a resumed script must set
+/// again in its new session, and a foreign key to a table made after it.
+const MYSQL_V6: &str = "SET FOREIGN_KEY_CHECKS = 0;\n\
+    CREATE TABLE extra_6 (id INTEGER PRIMARY KEY, later_id BIGINT, label VARCHAR(255) NOT NULL, \
+    FOREIGN KEY (later_id) REFERENCES later_6 (id));\n\
+    CREATE TABLE later_6 (id BIGINT PRIMARY KEY);\n\
+    INSERT INTO extra_6 (id, label) VALUES (1, 'first'), (2, 'second');\n\
+    CREATE INDEX extra_6_label ON extra_6 (label);\n";
+
 /// The bundled schema of `backend` plus small extra migrations.
 fn migration_set(backend: Backend) -> tempfile::TempDir {
+    let insert_new = match backend {
+        Backend::Mysql => "INSERT IGNORE INTO",
+        Backend::Sqlite | Backend::Postgres => "INSERT INTO",
+    };
+    let or_nothing = match backend {
+        Backend::Mysql => "",
+        Backend::Sqlite | Backend::Postgres => " ON CONFLICT DO NOTHING",
+    };
     let extra: Vec<(String, String)> = (6..6 + EXTRA_MIGRATIONS)
         .map(|v| {
+            if v == 6 && backend == Backend::Mysql {
+                return (format!("V{v}__extra_{v}"), MYSQL_V6.to_owned());
+            }
             if v == NO_TRANSACTION {
                 // Outside a transaction, so written to be re-run.
                 return (
                     format!("V{v}__extra_{v}"),
                     format!(
                         "-- dbinit:no-transaction\n\
-                         CREATE TABLE IF NOT EXISTS extra_{v} (id INTEGER PRIMARY KEY, label TEXT NOT NULL);\n\
+                         CREATE TABLE IF NOT EXISTS extra_{v} (id INTEGER PRIMARY KEY, label VARCHAR(255) NOT NULL);\n\
                          CREATE INDEX IF NOT EXISTS extra_{v}_label ON extra_{v} (label);\n\
-                         INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second') ON CONFLICT DO NOTHING;\n"
+                         {insert_new} extra_{v} (id, label) VALUES (1, 'first'), (2, 'second'){or_nothing};\n"
                     ),
                 );
             }
             (
                 format!("V{v}__extra_{v}"),
                 format!(
-                    "CREATE TABLE extra_{v} (id INTEGER PRIMARY KEY, tenant_id BIGINT REFERENCES tenants (id), label TEXT NOT NULL);\n\
+                    "CREATE TABLE extra_{v} (id INTEGER PRIMARY KEY, tenant_id BIGINT REFERENCES tenants (id), label VARCHAR(255) NOT NULL);\n\
                      CREATE INDEX extra_{v}_label ON extra_{v} (label);\n\
                      INSERT INTO extra_{v} (id, label) VALUES (1, 'first'), (2, 'second');\n"
                 ),
@@ -196,6 +222,11 @@ fn points(backend: Backend) -> Vec<(String, usize)> {
     }
     points.push(("baseline.recorded".to_owned(), 1));
     points.push(("repair.recorded".to_owned(), 1));
+    if backend == Backend::Mysql {
+        for step in ["mysql.statement.before", "mysql.statement.after"] {
+            points.extend((1..=MYSQL_STATEMENTS).map(|n| (step.to_owned(), n)));
+        }
+    }
     points
 }
 
@@ -305,17 +336,7 @@ fn converge(
 
 /// Empties a database's history (what a database made before dbinit has).
 fn drop_history(url: &str) {
-    const DROP: &str = "DROP TABLE refinery_schema_history";
-    match url.strip_prefix("sqlite://") {
-        Some(path) => {
-            rusqlite::Connection::open(path)
-                .and_then(|c| c.execute_batch(DROP))
-                .unwrap();
-        }
-        None => {
-            dbinit_tests::pg::psql(url, DROP);
-        }
-    }
+    execute_blocking(url, "DROP TABLE refinery_schema_history");
 }
 
 fn crash_and_converge(backend: Backend, family: &str) {
@@ -369,9 +390,16 @@ fn every_crash_point_in_the_code_is_tried() {
     in_code.sort();
     in_code.dedup();
     assert!(in_code.len() >= 9, "{in_code:?}");
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    let backends = [Backend::Sqlite, Backend::Postgres, Backend::Mysql];
+    for backend in backends {
         let tried: Vec<String> = points(backend).into_iter().map(|(p, _)| p).collect();
-        for point in &in_code {
+        // A point named after a backend (`mysql.…`) is that backend's alone.
+        let others = |point: &str| {
+            backends
+                .iter()
+                .any(|b| *b != backend && point.starts_with(&format!("{}.", b.name())))
+        };
+        for point in in_code.iter().filter(|p| !others(p)) {
             assert!(
                 tried.contains(point),
                 "{backend:?}: crash point {point} is never tried"
@@ -418,6 +446,35 @@ fn postgres_crash_between_migrations() {
 fn postgres_crash_around_seeders_and_health_checks() {
     crash_and_converge(Backend::Postgres, "seed.");
     crash_and_converge(Backend::Postgres, "health.");
+}
+
+#[test]
+fn mysql_crash_while_connecting_locking_and_unlocking() {
+    crash_and_converge(Backend::Mysql, "init.");
+}
+
+#[test]
+fn mysql_crash_before_and_after_each_statement() {
+    crash_and_converge(Backend::Mysql, "mysql.statement.before");
+    crash_and_converge(Backend::Mysql, "mysql.statement.after");
+}
+
+#[test]
+fn mysql_crash_inside_and_between_migrations() {
+    crash_and_converge(Backend::Mysql, "migration.");
+}
+
+#[test]
+fn mysql_crash_around_seeders_and_health_checks() {
+    crash_and_converge(Backend::Mysql, "seed.");
+    crash_and_converge(Backend::Mysql, "health.");
+}
+
+#[test]
+fn mysql_crash_during_rollback_baseline_and_repair() {
+    for family in ["rollback.", "baseline.", "repair."] {
+        crash_lifecycle_and_converge(Backend::Mysql, family);
+    }
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use dbinit_tests::cli::{exit_code as code, stderr, stdout_json as json};
+use dbinit_tests::dump::{execute_blocking, scalar_blocking};
 use dbinit_tests::{pg_url, unique_database, Backend};
 
 fn dbinit() -> Command {
@@ -277,26 +278,12 @@ fn baseline_adopts_unversioned_migrations_and_failed_downs_say_what_stays() {
 /// tables is refused with the others named, and nothing is written.
 #[test]
 fn baseline_refuses_a_database_without_the_schema_it_claims() {
-    for backend in [Backend::Sqlite, Backend::Postgres] {
+    for backend in [Backend::Sqlite, Backend::Postgres, Backend::Mysql] {
         let dir = tempfile::tempdir().unwrap();
         let url = backend.fresh_url(dir.path(), "baseline");
         let migrations = dbinit_tests::cli::migration_dir(backend.name(), &[]);
         let m = migrations.path();
-        let sql = |statement: &str| -> String {
-            match url.strip_prefix("sqlite://") {
-                Some(path) => rusqlite::Connection::open(path)
-                    .unwrap()
-                    .query_row(statement, [], |r| r.get::<_, i64>(0))
-                    .map(|n| n.to_string())
-                    .unwrap_or_default(),
-                None => dbinit_tests::pg::psql(&url, statement),
-            }
-        };
-        if backend == Backend::Postgres {
-            let database = url.rsplit('/').next().unwrap();
-            dbinit_tests::pg::psql(&pg_url("postgres"), &format!("CREATE DATABASE {database}"));
-        }
-        sql("CREATE TABLE tenants (id INTEGER)");
+        execute_blocking(&url, "CREATE TABLE tenants (id INTEGER)");
         let out = run(&["baseline", "--version", "5"], &url, m);
         assert_eq!(code(&out), 40, "{backend:?}: {}", stderr(&out));
         let err = stderr(&out);
@@ -309,8 +296,15 @@ fn baseline_refuses_a_database_without_the_schema_it_claims() {
         let tables = match backend {
             Backend::Sqlite => "SELECT count(*) FROM sqlite_schema WHERE type = 'table'",
             Backend::Postgres => "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+            Backend::Mysql => {
+                "SELECT count(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+            }
         };
-        assert_eq!(sql(tables), "1", "{backend:?}: something was written");
+        assert_eq!(
+            scalar_blocking(&url, tables),
+            "1",
+            "{backend:?}: something was written"
+        );
     }
     // PostgreSQL: `"TENANTS"` is not the `tenants` an unquoted name makes.
     let url = pg_url(&unique_database("baseline_case"));

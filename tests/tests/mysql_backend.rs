@@ -318,6 +318,8 @@ async fn a_migration_runs_statement_by_statement_and_a_failure_names_its_line() 
                   INSERT INTO a VALUES (1); -- the trigger adds one";
     s.execute_migration(Script {
         file: "V1__trigger.sql",
+        version: 1,
+        down: false,
         sql: script,
         in_transaction: false,
     })
@@ -329,6 +331,8 @@ async fn a_migration_runs_statement_by_statement_and_a_failure_names_its_line() 
     let err = s
         .execute_migration(Script {
             file: "V2__bad.sql",
+            version: 2,
+            down: false,
             sql: "INSERT INTO a VALUES (5);\n\nSELEC 1;",
             in_transaction: false,
         })
@@ -340,7 +344,7 @@ async fn a_migration_runs_statement_by_statement_and_a_failure_names_its_line() 
         text.contains("V2__bad.sql") && text.contains("at line 3"),
         "{text}"
     );
-    // The statement before the failure ran: nothing is atomic here yet.
+    // Marked no-transaction: the statement before the failure committed.
     let rows = s.query("SELECT count(*) FROM a", &[]).await.unwrap();
     assert_eq!(rows[0].values(), &[Value::Int(2)]);
 }
@@ -357,4 +361,99 @@ async fn a_missing_ca_file_fails_at_once_as_a_tls_error() {
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2), "it waited");
+}
+
+#[tokio::test]
+async fn loaded_text_comes_back_as_written_in_either_sql_mode() {
+    let target = url(&mysql_url(&unique_database("my_literals")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    s.execute_batch("CREATE TABLE t (id INT PRIMARY KEY, body TEXT, raw BLOB)")
+        .await
+        .unwrap();
+    let hostile = [
+        "it's",
+        "back\\slash\\",
+        "\\'; DROP TABLE t; --",
+        "nul \0 byte",
+        "東京 🚀 ''",
+        "\\",
+    ];
+    for (mode, offset) in [("''", 0), ("'NO_BACKSLASH_ESCAPES'", 100)] {
+        s.execute_batch(&format!("SET SESSION sql_mode = {mode}"))
+            .await
+            .unwrap();
+        let rows: Vec<Vec<Value>> = hostile
+            .iter()
+            .enumerate()
+            .map(|(i, text)| {
+                vec![
+                    Value::Int(offset + i as i64),
+                    Value::from(*text),
+                    Value::Bytes(text.as_bytes().to_vec()),
+                ]
+            })
+            .collect();
+        assert_eq!(
+            s.bulk_insert("t", &["id", "body", "raw"], &rows)
+                .await
+                .unwrap(),
+            6
+        );
+        for (i, text) in hostile.iter().enumerate() {
+            let back = s
+                .query(
+                    "SELECT body, raw FROM t WHERE id = ?",
+                    &[Value::Int(offset + i as i64)],
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                back[0].values(),
+                &[Value::from(*text), Value::Bytes(text.as_bytes().to_vec())],
+                "{mode}: {text:?}"
+            );
+        }
+    }
+}
+
+/// The test server speaks TLS with a certificate from a throwaway CA.
+#[tokio::test]
+async fn tls_is_negotiated_and_a_certificate_from_another_ca_is_refused() {
+    let ca = std::env::var(dbinit_tests::MYSQL_CA_VAR).expect("cargo xtask test sets it");
+    let cipher = async |query: &str| {
+        let target = url(&format!("{}?{query}", mysql_url("mysql")));
+        let (mut s, _) = MysqlConnector.open(&target, &options()).await?;
+        let rows = s
+            .query("SHOW SESSION STATUS LIKE 'Ssl_cipher'", &[])
+            .await?;
+        Ok::<_, dbinit_core::CoreError>(rows[0].values()[1].clone())
+    };
+    // REQUIRED: encrypted, the certificate not checked.
+    let got = cipher("ssl-mode=REQUIRED").await.unwrap();
+    assert!(matches!(&got, Value::Text(c) if !c.is_empty()), "{got:?}");
+    // DISABLED: plain text.
+    assert_eq!(cipher("ssl-mode=DISABLED").await.unwrap(), Value::from(""));
+    // The server's CA verifies it (127.0.0.1 is in its certificate).
+    for mode in ["VERIFY_CA", "VERIFY_IDENTITY"] {
+        let got = cipher(&format!("ssl-mode={mode}&ssl-ca={ca}"))
+            .await
+            .unwrap();
+        assert!(
+            matches!(&got, Value::Text(c) if !c.is_empty()),
+            "{mode}: {got:?}"
+        );
+    }
+    // Another CA's certificate is refused as a TLS error, at once.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(other.path(), dbinit_tests::pg::test_certificates().ca_pem).unwrap();
+    for mode in ["VERIFY_CA", "VERIFY_IDENTITY"] {
+        let query = format!("ssl-mode={mode}&ssl-ca={}", other.path().display());
+        let started = Instant::now();
+        let err = cipher(&query).await.expect_err("another CA");
+        assert_eq!(err.kind(), ErrorKind::Tls, "{mode}: {err}");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{mode}: it retried"
+        );
+    }
 }

@@ -1,14 +1,14 @@
 //! Realistic migration histories (tests/src/realistic.rs: 300 migrations per
 //! dialect with every case real projects carry) through the whole pipeline:
-//! applied as `psql` / `sqlite3` would apply them, session state never leaks
+//! applied as `psql` / `sqlite3` / `mariadb` would apply them, session state never leaks
 //! from one migration into the next, a no-op rerun, all the way down and up
 //! again to the same schema.
 
 use dbinit_runner::dbinit_core::engine::RollbackTarget;
-use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl, MigrationSet, Value};
+use dbinit_runner::dbinit_core::{ConnectOptions, DatabaseUrl, MigrationSet, Session, Value};
 use dbinit_runner::Initializer;
 use dbinit_tests::dump::dump;
-use dbinit_tests::{pg_url, realistic, unique_database};
+use dbinit_tests::{mysql_url, pg_url, realistic, unique_database};
 
 const COUNT: usize = 300;
 
@@ -54,6 +54,27 @@ async fn round_trip(url: &str, dialect: &str) {
     assert_eq!(dump(url).await, first, "up, all the way down, and up again");
 }
 
+/// A session on `url`, and its probe tables (one per cycle).
+async fn probes(url: &str) -> (Box<dyn Session>, Vec<String>) {
+    let parsed = DatabaseUrl::parse(url).unwrap();
+    let mut s = parsed
+        .connector()
+        .unwrap()
+        .make()
+        .connect(&parsed, &ConnectOptions::default())
+        .await
+        .unwrap();
+    let probes: Vec<String> = s
+        .tables()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.starts_with("probe_"))
+        .collect();
+    assert_eq!(probes.len(), COUNT / realistic::CYCLE);
+    (s, probes)
+}
+
 #[tokio::test]
 async fn sqlite_applies_and_round_trips_a_realistic_history() {
     let dir = tempfile::tempdir().unwrap();
@@ -68,28 +89,13 @@ async fn postgres_applies_and_round_trips_a_realistic_history() {
 
     // Every probe ran in a clean session: its table in the default schema,
     // the server's time zone, no statement timeout.
-    let parsed = DatabaseUrl::parse(&url).unwrap();
-    let mut s = parsed
-        .connector()
-        .unwrap()
-        .make()
-        .connect(&parsed, &ConnectOptions::default())
-        .await
-        .unwrap();
+    let (mut s, probes) = probes(&url).await;
     let server_zone = s
         .query("SELECT current_setting('TimeZone')", &[])
         .await
         .unwrap()[0]
         .values()[0]
         .clone();
-    let probes: Vec<String> = s
-        .tables()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|t| t.starts_with("probe_"))
-        .collect();
-    assert_eq!(probes.len(), COUNT / realistic::CYCLE);
     for probe in probes {
         let rows = s
             .query(
@@ -110,4 +116,41 @@ async fn postgres_applies_and_round_trips_a_realistic_history() {
         );
         assert_eq!(rows[0].values()[2], Value::from("archived"));
     }
+}
+
+#[tokio::test]
+async fn mysql_applies_and_round_trips_a_realistic_history() {
+    let url = mysql_url(&unique_database("realistic"));
+    round_trip(&url, "mysql").await;
+
+    // Every probe ran in a clean session: foreign keys checked, the
+    // server's time zone and SQL mode.
+    let (mut s, probes) = probes(&url).await;
+    let server = s
+        .query("SELECT @@time_zone, 1, @@sql_mode", &[])
+        .await
+        .unwrap()[0]
+        .values()
+        .to_vec();
+    for probe in probes {
+        let rows = s
+            .query(
+                &format!("SELECT zone, checks, sql_mode, state FROM {probe}"),
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            rows[0].values()[..3],
+            server[..],
+            "{probe}: settings leaked"
+        );
+        assert_eq!(rows[0].values()[3], Value::from("archived"));
+    }
+    // The triggers' bodies kept their inner `;`.
+    let named = s
+        .query("SELECT name FROM t1 WHERE code = 'empty-1'", &[])
+        .await
+        .unwrap();
+    assert_eq!(named[0].values()[0], Value::from("unnamed; really"));
 }

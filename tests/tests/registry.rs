@@ -11,9 +11,13 @@ fn names<T, N: Into<String>>(entries: &[&T], name: impl Fn(&T) -> N) -> Vec<Stri
 fn every_builtin_registration_is_visible_and_nothing_else() {
     dbinit_tests::link();
     let connectors = registry::connectors().expect("connectors");
-    assert_eq!(names(connectors, |c| c.name()), ["postgres", "sqlite"]);
-    assert_eq!(connectors[0].schemes(), ["postgres", "postgresql"]);
-    assert_eq!(connectors[1].schemes(), ["sqlite", "file"]);
+    assert_eq!(
+        names(connectors, |c| c.name()),
+        ["mysql", "postgres", "sqlite"]
+    );
+    assert_eq!(connectors[0].schemes(), ["mysql", "mariadb"]);
+    assert_eq!(connectors[1].schemes(), ["postgres", "postgresql"]);
+    assert_eq!(connectors[2].schemes(), ["sqlite", "file"]);
     let seeders = registry::seeders().expect("seeders");
     assert_eq!(
         names(seeders, |s| s.name()),
@@ -55,14 +59,16 @@ fn registered_names_match_what_the_plugins_call_themselves() {
 #[test]
 fn unknown_scheme_lists_the_registered_backends() {
     dbinit_tests::link();
-    let url = DatabaseUrl::parse("mysql://root:pw@localhost/app").unwrap();
-    let err = url.connector().err().expect("no mysql backend");
+    let url = DatabaseUrl::parse("oracle://root:pw@localhost/app").unwrap();
+    let err = url.connector().err().expect("no oracle backend");
     assert!(matches!(err, CoreError::UnknownBackend { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "no backend handles `mysql` urls; registered backends: \
-         postgres (postgres, postgresql), sqlite (sqlite, file)"
+        "no backend handles `oracle` urls; registered backends: \
+         mysql (mysql, mariadb), postgres (postgres, postgresql), sqlite (sqlite, file)"
     );
+    let maria = DatabaseUrl::parse("mariadb://app@localhost/app").unwrap();
+    assert_eq!(maria.connector().unwrap().name(), "mysql");
     let pg = DatabaseUrl::parse("host=localhost dbname=app").unwrap();
     assert_eq!(pg.connector().unwrap().name(), "postgres");
     let file = DatabaseUrl::parse("file:app.db").unwrap();

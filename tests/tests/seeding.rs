@@ -19,8 +19,21 @@ CREATE TABLE plans (code TEXT PRIMARY KEY, name TEXT NOT NULL, price NUMERIC(10,
 CREATE TABLE notes (slug TEXT NOT NULL, lang TEXT NOT NULL, body TEXT, UNIQUE (slug, lang));
 ";
 
+/// [`TABLES`] as MySQL writes them: indexed text has a length, and there
+/// is no partial index.
+const MYSQL_TABLES: &str = "\
+CREATE TABLE items (id INTEGER PRIMARY KEY, label VARCHAR(255) NOT NULL, amount REAL CHECK (amount >= 0), active BOOLEAN, at DATETIME);
+CREATE INDEX items_label ON items (label);
+CREATE TABLE plans (code VARCHAR(64) PRIMARY KEY, name TEXT NOT NULL, price NUMERIC(10, 2));
+CREATE TABLE notes (slug VARCHAR(64) NOT NULL, lang VARCHAR(16) NOT NULL, body TEXT, UNIQUE (slug, lang));
+";
+
 fn migrations(backend: Backend) -> tempfile::TempDir {
-    cli::migration_dir(backend.name(), &[("V6__seeded_tables", TABLES)])
+    let tables = match backend {
+        Backend::Mysql => MYSQL_TABLES,
+        Backend::Sqlite | Backend::Postgres => TABLES,
+    };
+    cli::migration_dir(backend.name(), &[("V6__seeded_tables", tables)])
 }
 
 const MANIFEST_COMMON: &str =
@@ -83,6 +96,7 @@ fn scalar(url: &str, sql: &str) -> String {
                 rusqlite::types::Value::Blob(b) => format!("{b:?}"),
             }
         }
+        None if url.starts_with("mysql://") => dbinit_tests::dump::scalar_blocking(url, sql),
         None => dbinit_tests::pg::psql(url, sql).trim().to_owned(),
     }
 }
@@ -172,6 +186,10 @@ fn loads_by_environment_once_per_content(backend: Backend) {
             scalar(&dev, "SELECT active::text || ' ' || at::text FROM items WHERE id = 8"),
             "true 2024-05-09 12:08:00"
         ),
+        Backend::Mysql => assert_eq!(
+            scalar(&dev, "SELECT CONCAT(active, ' ', at) FROM items WHERE id = 8"),
+            "1 2024-05-09 12:08:00"
+        ),
     }
 
     // A second run reads the history, not the tables.
@@ -231,6 +249,11 @@ fn sqlite_data_files_load_by_environment_once_per_content() {
 #[test]
 fn postgres_data_files_load_by_environment_once_per_content() {
     loads_by_environment_once_per_content(Backend::Postgres);
+}
+
+#[test]
+fn mysql_data_files_load_by_environment_once_per_content() {
+    loads_by_environment_once_per_content(Backend::Mysql);
 }
 
 /// Each bad file is refused naming its file, line and column, and the
@@ -427,6 +450,11 @@ fn postgres_bad_data_files_are_refused_and_change_nothing() {
     bad_files_change_nothing(Backend::Postgres);
 }
 
+#[test]
+fn mysql_bad_data_files_are_refused_and_change_nothing() {
+    bad_files_change_nothing(Backend::Mysql);
+}
+
 fn seed_command(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let set = migrations(backend);
@@ -514,6 +542,11 @@ fn sqlite_seed_command_dry_run_and_only() {
 #[test]
 fn postgres_seed_command_dry_run_and_only() {
     seed_command(Backend::Postgres);
+}
+
+#[test]
+fn mysql_seed_command_dry_run_and_only() {
+    seed_command(Backend::Mysql);
 }
 
 #[test]
@@ -750,6 +783,7 @@ fn numbers_arrive_exactly(backend: Backend) {
     let (float, numeric) = match backend {
         Backend::Sqlite => ("REAL", "TEXT"),
         Backend::Postgres => ("DOUBLE PRECISION", "NUMERIC"),
+        Backend::Mysql => ("DOUBLE", "DECIMAL(65, 30)"),
     };
     let set = cli::migration_dir(
         backend.name(),
@@ -775,9 +809,11 @@ fn numbers_arrive_exactly(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = backend.fresh_url(dir.path(), "numbers");
     ok(&dbinit(&["init"], &url, set.path(), files.path()));
-    let cast = match backend {
-        Backend::Sqlite => "",
-        Backend::Postgres => "::text",
+    // The column's text, without the zeros MySQL pads its scale with.
+    let exact_text = match backend {
+        Backend::Sqlite => "exact",
+        Backend::Postgres => "exact::text",
+        Backend::Mysql => "TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM exact))",
     };
     for (id, exact, label) in [
         (1, "12345678901234567.89", "123456789012345678901234567890"),
@@ -791,7 +827,7 @@ fn numbers_arrive_exactly(backend: Backend) {
         assert_eq!(
             scalar(
                 &url,
-                &format!("SELECT exact{cast} FROM amounts WHERE id = {id}")
+                &format!("SELECT {exact_text} FROM amounts WHERE id = {id}")
             ),
             exact
         );
@@ -884,6 +920,11 @@ fn numbers_arrive_exactly(backend: Backend) {
                 );
                 assert_eq!(scalar(&url, "SELECT count(*) FROM rounded"), "0");
             }
+            // NUMERIC is DECIMAL(10, 0): none of them fits.
+            Backend::Mysql => {
+                assert_eq!(exit_code(&out), 50, "{}", stderr(&out));
+                assert_eq!(scalar(&url, "SELECT count(*) FROM rounded"), "0");
+            }
             Backend::Postgres => {
                 ok(&out);
                 assert_eq!(
@@ -908,6 +949,11 @@ fn sqlite_numbers_arrive_exactly_or_are_refused() {
 #[test]
 fn postgres_numbers_arrive_exactly_or_are_refused() {
     numbers_arrive_exactly(Backend::Postgres);
+}
+
+#[test]
+fn mysql_numbers_arrive_exactly_or_are_refused() {
+    numbers_arrive_exactly(Backend::Mysql);
 }
 
 /// A `real` column holds fewer digits than a JSON or CSV number may give;
@@ -1032,6 +1078,11 @@ fn sqlite_a_file_changed_while_it_loads_commits_nothing() {
 #[test]
 fn postgres_a_file_changed_while_it_loads_commits_nothing() {
     a_file_changed_while_it_loads_commits_nothing(Backend::Postgres);
+}
+
+#[test]
+fn mysql_a_file_changed_while_it_loads_commits_nothing() {
+    a_file_changed_while_it_loads_commits_nothing(Backend::Mysql);
 }
 
 /// Data files and manifests are regular files inside the seeds directory:

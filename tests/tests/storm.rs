@@ -1,4 +1,5 @@
-//! Storms: 32 `init` processes at once on a new database, on both backends.
+//! Storms: 32 `init` processes at once on a new database, on every backend
+//! (and 16 on MySQL).
 //! All succeed, migrations are applied once, seed rows exist once; with a
 //! deliberately short lock timeout the losers exit with the lock-timeout
 //! code and a rerun succeeds.
@@ -6,7 +7,7 @@
 use std::process::{Child, Stdio};
 
 use dbinit_tests::dump::dump_blocking;
-use dbinit_tests::{pg_url, unique_database};
+use dbinit_tests::{mysql_url, pg_url, unique_database};
 
 const STORM: usize = 32;
 
@@ -21,9 +22,10 @@ fn spawn(url: &str, extra: &[&str]) -> Child {
         .expect("spawn dbinit-demo")
 }
 
-/// Runs the storm and returns each process's exit code and applied count.
-fn storm(url: &str, extra: &[&str]) -> Vec<(i32, usize)> {
-    let children: Vec<Child> = (0..STORM).map(|_| spawn(url, extra)).collect();
+/// Runs a storm of `n` and returns each process's exit code and applied
+/// count.
+fn storm(url: &str, extra: &[&str], n: usize) -> Vec<(i32, usize)> {
+    let children: Vec<Child> = (0..n).map(|_| spawn(url, extra)).collect();
     children
         .into_iter()
         .map(|child| {
@@ -38,8 +40,8 @@ fn storm(url: &str, extra: &[&str]) -> Vec<(i32, usize)> {
         .collect()
 }
 
-fn check(url: &str, reference: &str) {
-    let results = storm(url, &[]);
+fn check(url: &str, reference: &str, n: usize) {
+    let results = storm(url, &[], n);
     assert!(results.iter().all(|(code, _)| *code == 0), "{results:?}");
     assert_eq!(
         results.iter().map(|(_, a)| a).sum::<usize>(),
@@ -69,13 +71,22 @@ fn sqlite_storm_of_32() {
     check(
         &format!("sqlite://{}/storm.db", dir.path().display()),
         &reference,
+        STORM,
     );
 }
 
 #[test]
 fn postgres_storm_of_32() {
     let reference = reference(&pg_url(&unique_database("storm_ref")));
-    check(&pg_url(&unique_database("storm32")), &reference);
+    check(&pg_url(&unique_database("storm32")), &reference, STORM);
+}
+
+#[test]
+fn mysql_storms_of_16_and_32() {
+    let reference = reference(&mysql_url(&unique_database("storm_ref")));
+    for n in [16, STORM] {
+        check(&mysql_url(&unique_database("storm")), &reference, n);
+    }
 }
 
 #[test]
@@ -84,15 +95,16 @@ fn short_lock_timeout_losers_exit_30_and_a_rerun_succeeds() {
     for url in [
         format!("sqlite://{}/short.db", dir.path().display()),
         pg_url(&unique_database("storm_short")),
+        mysql_url(&unique_database("storm_short")),
     ] {
         // A slow first migration keeps the winner inside the lock: long
         // enough that 32 processes started one after another on a loaded
         // machine arrive while it holds it.
         let migrations = tempfile::tempdir().unwrap();
-        let slow = if url.starts_with("sqlite") {
-            "CREATE TABLE slow (id INTEGER); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;"
-        } else {
-            "CREATE TABLE slow (id INTEGER); SELECT pg_sleep(4);"
+        let slow = match url.split(':').next() {
+            Some("sqlite") => "CREATE TABLE slow (id INTEGER); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT count(*) FROM c;",
+            Some("mysql") => "CREATE TABLE slow (id INTEGER); SELECT SLEEP(4);",
+            _ => "CREATE TABLE slow (id INTEGER); SELECT pg_sleep(4);",
         };
         std::fs::write(migrations.path().join("V1__slow.sql"), slow).unwrap();
         let dir_arg = migrations.path().display().to_string();
@@ -105,6 +117,7 @@ fn short_lock_timeout_losers_exit_30_and_a_rerun_succeeds() {
                 "--migrations",
                 &dir_arg,
             ],
+            STORM,
         );
         let winners = results.iter().filter(|(code, _)| *code == 0).count();
         let losers = results.iter().filter(|(code, _)| *code == 30).count();

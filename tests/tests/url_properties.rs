@@ -37,7 +37,7 @@ proptest! {
     }
 
     #[test]
-    fn never_panics_on_url_shaped_noise(input in "(sqlite|file|postgres|postgresql|mysql)?:?/{0,3}[ -~]{0,40}") {
+    fn never_panics_on_url_shaped_noise(input in "(sqlite|file|postgres|postgresql|mysql|mariadb)?:?/{0,3}[ -~]{0,40}") {
         dbinit_tests::link();
         if let Ok(url) = DatabaseUrl::parse(&input) {
             let _ = (url.to_string(), format!("{url:?}"), url.is_keywords(), url.scheme());
@@ -46,7 +46,7 @@ proptest! {
 
     #[test]
     fn passwords_in_urls_are_never_shown(
-        scheme in prop_oneof!["postgres", "postgresql", "mysql"],
+        scheme in prop_oneof!["postgres", "postgresql", "mysql", "mariadb"],
         user in word(),
         host in word(),
         db in word(),
@@ -127,11 +127,18 @@ fn each_backend_reads_its_own_forms() {
         "host='unterminated password=x",
         "sqlite://user:Zqzz-secret@/tmp/x.db",
         "file://u:Zqzz-secret@/tmp/x.db",
+        "mariadb://",
+        "mysql://u:Zqzz-secret@h",
+        "mysql://u:Zqzz-secret@h/db?ssl-mode=sometimes",
+        "mysql://u@h/db?password=Zqzz-secret",
     ] {
         let err = DatabaseUrl::parse(refused).expect_err(refused);
         assert_eq!(err.kind(), ErrorKind::InvalidUrl, "{refused}: {err}");
         assert!(!err.to_string().contains("Zqzz"), "{refused}: {err}");
     }
+    let maria = parse("mariadb://app:Secret1@db:3307/app?ssl-mode=VERIFY_IDENTITY&charset=utf8mb4");
+    assert_eq!(maria.scheme(), "mariadb");
+    assert!(!format!("{maria} {maria:?}").contains("Secret1"));
     let sqlcipher = parse("sqlite://app.db?key=Secret1&mode=rwc");
     assert!(!format!("{sqlcipher} {sqlcipher:?}").contains("Secret1"));
     assert!(sqlcipher.expose_secret().contains("Secret1"));

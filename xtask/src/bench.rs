@@ -9,7 +9,9 @@
 //! - peak RSS of the no-op `init`;
 //! - on a throwaway PostgreSQL cluster: no-op `init` vs the real `psql`
 //!   reading `max(version)`, fresh 200-migration `init` vs `psql -1 -f`, and
-//!   sixteen concurrent `init`s on a new database vs one.
+//!   sixteen concurrent `init`s on a new database vs one;
+//! - on a throwaway MariaDB server: the same against the `mariadb` client
+//!   (`bench_mysql.rs`).
 //!
 //! Runs are interleaved (A, B, A, B, ...) so that machine noise hits both.
 
@@ -41,6 +43,9 @@ pub(crate) struct BenchCmd {
     /// Skip the PostgreSQL part.
     #[arg(long)]
     skip_postgres: bool,
+    /// Skip the MySQL part.
+    #[arg(long)]
+    skip_mysql: bool,
     /// Skip the SQLite part (and the example service on SQLite).
     #[arg(long)]
     skip_sqlite: bool,
@@ -141,6 +146,17 @@ impl BenchCmd {
         }
         if !self.skip_postgres {
             self.postgres(&xtask, dir.path())?;
+        }
+        if !self.skip_mysql {
+            crate::bench_mysql::MysqlBench {
+                xtask: &xtask,
+                dir: dir.path(),
+                runs: self.pg_runs,
+                fresh_runs: self.fresh_runs,
+                migrations: self.migrations,
+                seed: (!self.skip_seed).then_some((self.seed_rows, self.seed_runs)),
+            }
+            .run()?;
         }
         Ok(())
     }

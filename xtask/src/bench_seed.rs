@@ -340,7 +340,7 @@ fn check_rows_psql(psql: &Path, url: &str, rows: usize) -> anyhow::Result<()> {
 
 /// `rows` people: an integer key, two texts, a real, a boolean and a
 /// timestamp, deterministic.
-fn write_people(path: &Path, rows: usize) -> anyhow::Result<()> {
+pub(crate) fn write_people(path: &Path, rows: usize) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
     writeln!(out, "id,name,email,score,active,created_at")?;

@@ -5,6 +5,7 @@
 
 mod bench;
 mod bench_health;
+mod bench_mysql;
 mod bench_seed;
 mod measure;
 mod migration_gen;

@@ -1,6 +1,8 @@
 //! A deterministic, realistic migration set for benchmarks: one table per
 //! migration with foreign keys to earlier tables, two indexes on most tables,
-//! and an `ALTER TABLE ... ADD COLUMN` every tenth migration.
+//! and an `ALTER TABLE ... ADD COLUMN` every tenth migration. In SQLite's
+//! and PostgreSQL's SQL, or MySQL's (indexed text has a length, a
+//! timestamp is a `DATETIME`, foreign keys are table constraints).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -28,30 +30,47 @@ impl Lcg {
 }
 
 /// The SQL of migration `i` (1-based) of a set of `count`.
-fn migration_sql(i: usize, count: usize, rng: &mut Lcg, stats: &mut Generated) -> String {
+fn migration_sql(
+    i: usize,
+    count: usize,
+    mysql: bool,
+    rng: &mut Lcg,
+    stats: &mut Generated,
+) -> String {
     let mut sql = String::new();
+    let (key, time) = if mysql {
+        ("VARCHAR(64)", "DATETIME(6)")
+    } else {
+        ("TEXT", "TEXT")
+    };
     let mut columns = vec![
         "id INTEGER PRIMARY KEY".to_owned(),
         "tenant_id INTEGER NOT NULL".to_owned(),
-        "code TEXT NOT NULL".to_owned(),
+        format!("code {key} NOT NULL"),
         "name TEXT NOT NULL CHECK (length(name) <= 200)".to_owned(),
-        "status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived'))".to_owned(),
+        format!("status {key} NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'archived'))"),
         "amount REAL NOT NULL DEFAULT 0".to_owned(),
         "payload TEXT".to_owned(),
-        "created_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP".to_owned(),
-        "updated_at TEXT".to_owned(),
+        format!("created_at {time} NOT NULL DEFAULT CURRENT_TIMESTAMP"),
+        format!("updated_at {time}"),
     ];
+    let mut foreign = |column: &str, table: usize, action: &str| {
+        if mysql {
+            columns.push(format!("{column} INTEGER"));
+            columns.push(format!(
+                "FOREIGN KEY ({column}) REFERENCES t{table:03} (id) ON DELETE {action}"
+            ));
+        } else {
+            columns.push(format!(
+                "{column} INTEGER REFERENCES t{table:03} (id) ON DELETE {action}"
+            ));
+        }
+    };
     if i > 1 {
-        let parent = 1 + rng.below(i - 1);
-        columns.push(format!(
-            "parent_id INTEGER REFERENCES t{parent:03} (id) ON DELETE CASCADE"
-        ));
+        foreign("parent_id", 1 + rng.below(i - 1), "CASCADE");
     }
     if i > 10 {
-        let owner = 1 + rng.below(i - 1);
-        columns.push(format!(
-            "owner_id INTEGER REFERENCES t{owner:03} (id) ON DELETE SET NULL"
-        ));
+        foreign("owner_id", 1 + rng.below(i - 1), "SET NULL");
     }
     columns.push("UNIQUE (tenant_id, code)".to_owned());
     let _ = writeln!(
@@ -81,6 +100,11 @@ fn migration_sql(i: usize, count: usize, rng: &mut Lcg, stats: &mut Generated) -
 
 /// Writes `V{i}__create_t{i}.sql` for `i` in `1..=count` into `dir`.
 pub(crate) fn generate(dir: &Path, count: usize) -> std::io::Result<Generated> {
+    generate_in(dir, count, false)
+}
+
+/// [`generate`], in MySQL's SQL when `mysql`.
+pub(crate) fn generate_in(dir: &Path, count: usize, mysql: bool) -> std::io::Result<Generated> {
     std::fs::create_dir_all(dir)?;
     let mut rng = Lcg(0x5eed);
     let mut stats = Generated {
@@ -90,7 +114,7 @@ pub(crate) fn generate(dir: &Path, count: usize) -> std::io::Result<Generated> {
         alters: 0,
     };
     for i in 1..=count {
-        let sql = migration_sql(i, count, &mut rng, &mut stats);
+        let sql = migration_sql(i, count, mysql, &mut rng, &mut stats);
         std::fs::write(dir.join(format!("V{i}__create_t{i:03}.sql")), &sql)?;
         stats.all_sql.push_str(&sql);
     }

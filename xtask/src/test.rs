@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use dbinit_tests::pg::{Cluster, ClusterOptions};
-use dbinit_tests::{MYSQL_URL_VAR, PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
+use dbinit_tests::{MYSQL_CA_VAR, MYSQL_URL_VAR, PG_LOG_VAR, PG_SOCKET_VAR, PG_URL_VAR};
 
 use crate::measure::run;
 use crate::servers;
@@ -64,7 +64,6 @@ impl TestCmd {
             .map_err(anyhow::Error::msg)
             .context("cannot start the MariaDB test server (MySQL tests never skip)")?;
         println!("MariaDB test server on 127.0.0.1:{}", mariadb.port());
-        let mysql = mariadb.url("mysql");
         let newer = match self.servers {
             Servers::Installed => None,
             Servers::Both | Servers::Newer => Some(servers::newer_postgres()?),
@@ -76,7 +75,7 @@ impl TestCmd {
             pass(
                 &cargo,
                 None,
-                &mysql,
+                &mariadb,
                 self.nextest_args.is_empty(),
                 &self.nextest_args,
             )
@@ -88,7 +87,7 @@ impl TestCmd {
                 } else {
                     self.nextest_args.clone()
                 };
-                pass(&cargo, Some(&bin), &mysql, false, &args).context(format!(
+                pass(&cargo, Some(&bin), &mariadb, false, &args).context(format!(
                     "the pass on PostgreSQL {}",
                     servers::NEWER_POSTGRES
                 ))
@@ -99,13 +98,13 @@ impl TestCmd {
     }
 }
 
-/// One pass: a cluster from `bin` (default: the installed server), the
-/// doctests if asked, then nextest with `args`. The cluster is stopped on
-/// every exit path, Ctrl-C included.
+/// One pass, beside the `mariadb` server: a cluster from `bin` (default:
+/// the installed server), the doctests if asked, then nextest with `args`.
+/// The cluster is stopped on every exit path, Ctrl-C included.
 fn pass(
     cargo: &str,
     bin: Option<&Path>,
-    mysql: &str,
+    mariadb: &dbinit_tests::mariadb::Server,
     doctests: bool,
     args: &[String],
 ) -> anyhow::Result<()> {
@@ -136,7 +135,8 @@ fn pass(
             .env(PG_URL_VAR, &url)
             .env(PG_LOG_VAR, &log)
             .env(PG_SOCKET_VAR, &socket)
-            .env(MYSQL_URL_VAR, mysql)
+            .env(MYSQL_URL_VAR, mariadb.url("mysql"))
+            .env(MYSQL_CA_VAR, mariadb.ca_path())
             .args(args);
         if let Some(bin) = bin {
             // Tests that start a server of their own start this one too.

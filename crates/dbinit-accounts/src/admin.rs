@@ -21,10 +21,14 @@ async fn find(cx: &mut SeedContext<'_>, username: &str) -> Result<Option<(i64, b
     let rows = cx
         .session
         .query(
-            "SELECT u.id, (SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
-                           WHERE ur.user_id = u.id AND r.name = 'admin' AND r.tenant_id = t.id) AS granted \
-             FROM users u JOIN tenants t ON t.id = u.tenant_id \
-             WHERE t.slug = $1 AND u.username = $2",
+            &crate::sql(
+                cx,
+                "SELECT u.id, (SELECT count(*) FROM user_roles ur JOIN roles r ON r.id = ur.role_id \
+                               WHERE ur.user_id = u.id AND r.name = 'admin' AND r.tenant_id = t.id) \
+                        AS granted \
+                 FROM users u JOIN tenants t ON t.id = u.tenant_id \
+                 WHERE t.slug = $1 AND u.username = $2",
+            ),
             &[SYSTEM_TENANT_SLUG.into(), username.into()],
         )
         .await?;
@@ -84,35 +88,43 @@ impl Seeder for AdminUser {
                 // must not pay for argon2.
                 let password = password::obtain(cx.secrets, &username, cx.environment)?;
                 let hash = password::hash(&password)?;
-                let rows = cx
-                    .session
-                    .query(
-                        "INSERT INTO users (tenant_id, username, email, password_hash) \
-                         SELECT id, $2, $3, $4 FROM tenants WHERE slug = $1 RETURNING id",
+                // No RETURNING: MySQL has none; the user is looked up again.
+                let insert = crate::sql(
+                    cx,
+                    "INSERT INTO users (tenant_id, username, email, password_hash) \
+                     SELECT id, $1, $2, $3 FROM tenants WHERE slug = $4",
+                );
+                cx.session
+                    .execute(
+                        &insert,
                         &[
-                            SYSTEM_TENANT_SLUG.into(),
                             username.as_str().into(),
                             email().into(),
                             Value::Text(hash),
+                            SYSTEM_TENANT_SLUG.into(),
                         ],
                     )
                     .await?;
                 outcome.created += 1;
-                rows.first()
+                find(cx, &username)
+                    .await?
                     .ok_or_else(|| CoreError::SeedFailed {
                         seeder: self.name().to_owned(),
                         message: format!("the `{SYSTEM_TENANT_SLUG}` tenant does not exist"),
                         source: None,
                     })?
-                    .get::<i64>("id")?
+                    .0
             }
         };
         let granted = cx
             .session
             .execute(
-                "INSERT INTO user_roles (user_id, role_id) \
-                 SELECT $1, r.id FROM roles r JOIN tenants t ON t.id = r.tenant_id \
-                 WHERE t.slug = $2 AND r.name = 'admin'",
+                &crate::sql(
+                    cx,
+                    "INSERT INTO user_roles (user_id, role_id) \
+                     SELECT $1, r.id FROM roles r JOIN tenants t ON t.id = r.tenant_id \
+                     WHERE t.slug = $2 AND r.name = 'admin'",
+                ),
                 &[Value::Int(user_id), SYSTEM_TENANT_SLUG.into()],
             )
             .await?;

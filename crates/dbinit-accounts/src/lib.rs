@@ -37,8 +37,29 @@ pub use roles::{SystemRoles, SYSTEM_ROLES};
 pub use tenant::{SystemTenant, SYSTEM_TENANT_SLUG};
 
 use dbinit_core::migration::EmbeddedMigration;
-use dbinit_core::{CoreError, MigrationSets};
+use dbinit_core::{CoreError, MigrationSets, SeedContext};
 use dbinit_datafiles::SeedFiles;
+
+/// `sql` with its `$1`, `$2`, ... written in the session's dialect (`?` on
+/// MySQL, which binds by position: parameters appear in order).
+pub(crate) fn sql(cx: &SeedContext<'_>, sql: &str) -> String {
+    let dialect = cx.session.dialect();
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        match rest[at + 1..at + 1 + digits].parse() {
+            Ok(n) => out.push_str(&dialect.placeholder(n)),
+            Err(_) => out.push('$'),
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
 
 static MIGRATIONS: &[(&str, &[EmbeddedMigration])] =
     include!(concat!(env!("OUT_DIR"), "/migrations.rs"));

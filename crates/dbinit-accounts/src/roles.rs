@@ -19,7 +19,11 @@ impl SystemRoles {
         let rows = cx
             .session
             .query(
-                "SELECT r.name FROM roles r JOIN tenants t ON t.id = r.tenant_id WHERE t.slug = $1",
+                &crate::sql(
+                    cx,
+                    "SELECT r.name FROM roles r JOIN tenants t ON t.id = r.tenant_id \
+                     WHERE t.slug = $1",
+                ),
                 &[SYSTEM_TENANT_SLUG.into()],
             )
             .await?;
@@ -58,15 +62,19 @@ impl Seeder for SystemRoles {
                 outcome.skipped += 1;
                 continue;
             }
+            let insert = crate::sql(
+                cx,
+                "INSERT INTO roles (tenant_id, name, description, is_system) \
+                 SELECT id, $1, $2, $3 FROM tenants WHERE slug = $4",
+            );
             cx.session
                 .execute(
-                    "INSERT INTO roles (tenant_id, name, description, is_system) \
-                     SELECT id, $2, $3, $4 FROM tenants WHERE slug = $1",
+                    &insert,
                     &[
-                        SYSTEM_TENANT_SLUG.into(),
                         (*name).into(),
                         (*description).into(),
                         Value::Bool(true),
+                        SYSTEM_TENANT_SLUG.into(),
                     ],
                 )
                 .await?;

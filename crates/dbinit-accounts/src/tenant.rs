@@ -23,7 +23,7 @@ impl Seeder for SystemTenant {
         let rows = cx
             .session
             .query(
-                "SELECT id FROM tenants WHERE slug = $1",
+                &crate::sql(cx, "SELECT id FROM tenants WHERE slug = $1"),
                 &[SYSTEM_TENANT_SLUG.into()],
             )
             .await?;
@@ -36,7 +36,10 @@ impl Seeder for SystemTenant {
         }
         cx.session
             .execute(
-                "INSERT INTO tenants (slug, name, is_system) VALUES ($1, $2, $3)",
+                &crate::sql(
+                    cx,
+                    "INSERT INTO tenants (slug, name, is_system) VALUES ($1, $2, $3)",
+                ),
                 &[
                     SYSTEM_TENANT_SLUG.into(),
                     "System".into(),

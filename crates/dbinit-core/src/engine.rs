@@ -6,9 +6,13 @@
 //!
 //! Order of each step, and why:
 //! - a migration runs in one transaction with its history row; a
-//!   `-- dbinit:no-transaction` one runs statement by statement and its row
-//!   is written after it succeeds (so a failure means "may be partly
-//!   applied; the next run retries it");
+//!   `-- dbinit:no-transaction` one runs statement by statement, its
+//!   session is reset, and its row is written after it succeeds, in a
+//!   transaction of its own (so a failure means "may be partly applied;
+//!   the next run retries it");
+//! - the backend hears that a script is recorded inside the transaction
+//!   that records it (`MigrationScripts::recorded`: a journal of its
+//!   statements goes with it);
 //! - session state is reset after every script, before its history row is
 //!   written (a `SET search_path` must not hide the history table) and
 //!   inside its transaction, without releasing the lock
@@ -155,9 +159,10 @@ pub async fn plan<'a>(
     let pending = set.pending(&applied)?;
     if applied.is_empty() && !pending.is_empty() {
         // Tables but no history: another application's database, or one
-        // made before dbinit. Never build a schema on top of it.
+        // made before dbinit (unless a crash interrupted dbinit's first
+        // script). Never build a schema on top of it.
         let tables = session.tables().await?;
-        if !tables.is_empty() {
+        if !tables.is_empty() && session.interrupted().await?.is_empty() {
             return Err(CoreError::ForeignDatabase { tables });
         }
     }
@@ -246,16 +251,11 @@ fn unrecordable(migration: &MigrationFile, e: CoreError) -> CoreError {
     }
 }
 
-/// Runs `body` in one transaction when `in_transaction` (rolled back if it
-/// fails), or as it is otherwise.
+/// Runs `body` in one transaction, rolled back if it fails.
 async fn atomically<T>(
     session: &mut dyn Session,
-    in_transaction: bool,
     body: impl AsyncFnOnce(&mut dyn Session) -> Result<T, CoreError>,
 ) -> Result<T, CoreError> {
-    if !in_transaction {
-        return body(session).await;
-    }
     session.begin().await?;
     let result = match body(&mut *session).await {
         Ok(value) => session.commit().await.map(|()| value),
@@ -277,21 +277,16 @@ async fn apply_one(
 ) -> Result<(), CoreError> {
     let in_transaction = migration.runs_in_transaction();
     let file = migration.file_name();
-    atomically(session, in_transaction, async |s| {
-        s.execute_migration(Script {
-            file: &file,
-            sql: migration.sql(),
-            in_transaction,
-        })
-        .await
-        .map_err(|e| {
-            if in_transaction {
-                e
-            } else {
-                partly_applied(e, "fix it and run init again")
-            }
-        })?;
-        s.reset_session().await?;
+    let script = Script {
+        file: &file,
+        version: migration.version(),
+        down: false,
+        sql: migration.sql(),
+        in_transaction,
+    };
+    // A no-transaction script's session is reset outside the transaction
+    // that records it: SQLite's pragmas cannot change inside one.
+    let record = async |s: &mut dyn Session| {
         fault::point("migration.executed");
         s.execute(
             &insert_history(s.dialect()),
@@ -300,11 +295,38 @@ async fn apply_one(
         .await
         .map_err(|e| unrecordable(migration, e))?;
         fault::point("migration.recorded");
-        Ok(())
-    })
-    .await?;
+        s.recorded(script).await
+    };
+    if in_transaction {
+        atomically(session, async |s| {
+            s.execute_migration(script).await?;
+            s.reset_session().await?;
+            record(s).await
+        })
+        .await?;
+    } else {
+        if let Err(e) = session.execute_migration(script).await {
+            return Err(if resumes(session, migration).await {
+                e
+            } else {
+                partly_applied(e, "fix it and run init again")
+            });
+        }
+        session.reset_session().await?;
+        atomically(session, record).await?;
+    }
     fault::point("migration.committed");
     Ok(())
+}
+
+/// Whether the backend journaled how far `migration`'s failed script got
+/// (MySQL): its own error then says where the next run resumes. Unknown
+/// (a lost connection) counts as no: the script's own error is kept.
+async fn resumes(session: &mut dyn Session, migration: &MigrationFile) -> bool {
+    session
+        .interrupted()
+        .await
+        .is_ok_and(|v| v.contains(&migration.version()))
 }
 
 /// A no-transaction script's failure: nothing was rolled back, so say what
@@ -478,14 +500,29 @@ async fn roll_back_one(
     let sql = migration.down().unwrap_or_default();
     let in_transaction = !is_no_transaction(sql);
     let file = migration.down_file_name();
-    atomically(session, in_transaction, async |s| {
-        s.execute_migration(Script {
-            file: &file,
-            sql,
-            in_transaction,
-        })
-        .await
-        .map_err(|e| match e {
+    let script = Script {
+        file: &file,
+        version: migration.version(),
+        down: true,
+        sql,
+        in_transaction,
+    };
+    let record = async |s: &mut dyn Session| {
+        fault::point("rollback.executed");
+        s.execute(
+            &delete_history(s.dialect()),
+            &[Value::Int(migration.version())],
+        )
+        .await?;
+        fault::point("rollback.recorded");
+        audit(s, "rollback", migration, Some(migration.checksum()), None).await?;
+        s.recorded(script).await
+    };
+    let failed = async |s: &mut dyn Session, e: CoreError| {
+        if resumes(s, migration).await {
+            return e;
+        }
+        match e {
             e if !in_transaction => partly_applied(e, "fix the down script and run rollback again"),
             CoreError::MigrationFailed {
                 file,
@@ -505,18 +542,24 @@ async fn roll_back_one(
                 }
             }
             e => e,
-        })?;
-        s.reset_session().await?;
-        fault::point("rollback.executed");
-        s.execute(
-            &delete_history(s.dialect()),
-            &[Value::Int(migration.version())],
-        )
+        }
+    };
+    if in_transaction {
+        atomically(session, async |s| {
+            if let Err(e) = s.execute_migration(script).await {
+                return Err(failed(s, e).await);
+            }
+            s.reset_session().await?;
+            record(s).await
+        })
         .await?;
-        fault::point("rollback.recorded");
-        audit(s, "rollback", migration, Some(migration.checksum()), None).await
-    })
-    .await?;
+    } else {
+        if let Err(e) = session.execute_migration(script).await {
+            return Err(failed(session, e).await);
+        }
+        session.reset_session().await?;
+        atomically(session, record).await?;
+    }
     fault::point("rollback.committed");
     Ok(())
 }
@@ -586,7 +629,7 @@ pub async fn baseline(
     ensure_history(session).await?;
     ensure_audit(session).await?;
     let applied_on = timestamp_now();
-    atomically(session, true, async |s| {
+    atomically(session, async |s| {
         let mut records = Vec::with_capacity(adopted.len());
         for migration in &adopted {
             s.execute(
@@ -654,7 +697,7 @@ pub async fn repair(
         Value::Int(version),
     ];
     ensure_audit(session).await?;
-    atomically(session, true, async |s| {
+    atomically(session, async |s| {
         s.execute(&update_checksum(s.dialect()), &row).await?;
         audit(
             s,

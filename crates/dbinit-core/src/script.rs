@@ -11,6 +11,12 @@ use crate::CoreError;
 pub struct Script<'a> {
     /// The file, for errors: `V3__users.sql` or `V3__users.down.sql`.
     pub file: &'a str,
+    /// The migration's version, and whether this is its down script: the
+    /// key under which a backend that journals progress within a script
+    /// (MySQL) finds how far an interrupted run got.
+    pub version: i64,
+    /// Whether this is the down script.
+    pub down: bool,
     /// The SQL.
     pub sql: &'a str,
     /// Whether the engine opened a transaction around it; `false` for a
@@ -48,5 +54,23 @@ pub trait MigrationScripts: Query {
     /// the engine writes the history row. The default has nothing to undo.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
         Ok(())
+    }
+
+    /// Called in the transaction that records `script` in the history (its
+    /// row written, or removed for a down script), before it commits: a
+    /// backend that journals progress within a script forgets it here, so
+    /// that the journal and the history change together. The default has
+    /// nothing to forget.
+    async fn recorded(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        let _ = script;
+        Ok(())
+    }
+
+    /// The versions whose scripts a crash interrupted part way, for a
+    /// backend that journals progress within a script (MySQL, whose DDL
+    /// commits implicitly); the engine then knows that the tables it finds
+    /// beside an empty history are its own, and resumes. The default: none.
+    async fn interrupted(&mut self) -> Result<Vec<i64>, CoreError> {
+        Ok(Vec::new())
     }
 }

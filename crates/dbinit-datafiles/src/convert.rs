@@ -5,8 +5,8 @@ use dbinit_core::literal::{parse_date, parse_timestamp, parse_uuid, Decimal};
 use dbinit_core::{excerpt, Column, Value};
 use serde_json::value::RawValue;
 
-/// What a column holds, from its declared type (SQLite) or
-/// `format_type` (PostgreSQL).
+/// What a column holds, from its declared type (SQLite), `format_type`
+/// (PostgreSQL) or `COLUMN_TYPE` (MySQL).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Int,
@@ -35,12 +35,19 @@ impl Kind {
         if t.ends_with("[]") || t.starts_with('_') || t.contains("array") {
             // An array: the database parses its text form.
             Kind::Other
-        } else if t.starts_with("timestamp") || t == "datetime" {
+        } else if t.starts_with("timestamp") || t.starts_with("datetime") {
             Kind::Timestamp
         } else if t == "date" {
             Kind::Date
-        } else if t.starts_with("interval") || t == "point" {
+        } else if t.starts_with("interval")
+            || ["point", "linestring", "polygon", "geometry"]
+                .iter()
+                .any(|g| t.contains(g))
+        {
             Kind::Other
+        } else if t.starts_with("tinyint(1)") {
+            // MySQL's BOOLEAN.
+            Kind::Bool
         } else if t.contains("int") || t.contains("serial") {
             // SQLite's affinity rule: "INT" anywhere makes an integer.
             Kind::Int
@@ -66,7 +73,7 @@ impl Kind {
                 precision,
                 scale: precision.map(|_| numbers.next().flatten().unwrap_or(0)),
             }
-        } else if t == "bytea" || t == "blob" {
+        } else if t == "bytea" || t.ends_with("blob") || t.contains("binary(") {
             Kind::Bytes
         } else {
             Kind::Other
@@ -326,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn kinds_follow_both_backends_type_names() {
+    fn kinds_follow_every_backends_type_names() {
         for (t, k) in [
             ("INTEGER", Kind::Int),
             ("bigint", Kind::Int),
@@ -337,6 +344,13 @@ mod tests {
             ("double precision", Kind::Float),
             ("REAL", Kind::Float),
             ("boolean", Kind::Bool),
+            ("tinyint(1)", Kind::Bool),
+            ("tinyint(4)", Kind::Int),
+            ("bigint(20) unsigned", Kind::Int),
+            ("datetime(6)", Kind::Timestamp),
+            ("multilinestring", Kind::Other),
+            ("longblob", Kind::Bytes),
+            ("varbinary(16)", Kind::Bytes),
             ("timestamp with time zone", Kind::Timestamp),
             ("TIMESTAMP", Kind::Timestamp),
             ("date", Kind::Date),

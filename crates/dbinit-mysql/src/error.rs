@@ -24,6 +24,11 @@ pub(crate) mod code {
     pub(crate) const PRIVILEGE: [u16; 2] = [1227, 1142];
     /// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR`.
     pub(crate) const NO_PASSWORD: u16 = 1698;
+    /// `ER_NO_SUCH_TABLE`.
+    pub(crate) const NO_SUCH_TABLE: u16 = 1146;
+    /// "It exists already": a table, column, key name, primary key,
+    /// routine, trigger, foreign key name.
+    pub(crate) const EXISTS: [u16; 7] = [1050, 1060, 1061, 1068, 1304, 1359, 1826];
 }
 
 /// The server's error code, if the server sent one.
@@ -31,6 +36,18 @@ pub(crate) fn server_code(err: &Error) -> Option<u16> {
     match err {
         Error::Server(e) => Some(e.code),
         _ => None,
+    }
+}
+
+/// Whether the TLS handshake failed: rustls reports a refused certificate
+/// inside an I/O error.
+fn is_tls(err: &Error) -> bool {
+    match err {
+        Error::Io(IoError::Tls(_)) => true,
+        Error::Io(IoError::Io(e)) => e
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
     }
 }
 
@@ -75,7 +92,7 @@ pub(crate) fn classify(context: impl std::fmt::Display, err: Error) -> CoreError
             Some("the database does not exist; run `init` to create it"),
         ),
         Error::Server(e) if e.code == code::QUERY_INTERRUPTED => (ErrorKind::Interrupted, None),
-        Error::Io(IoError::Tls(_)) => (
+        e if is_tls(e) => (
             ErrorKind::Tls,
             Some("check ssl-mode and ssl-ca, and that the server has TLS on"),
         ),

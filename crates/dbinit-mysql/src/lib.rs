@@ -14,8 +14,12 @@
 mod connector;
 mod dialect;
 mod error;
+mod journal;
+mod load;
+mod script;
 mod session;
 mod split;
+mod target;
 mod types;
 mod url;
 

@@ -2,27 +2,38 @@
 //! introspection through `information_schema`.
 
 use std::any::Any;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use dbinit_core::dialect::Dialect;
 use dbinit_core::{
-    BoxError, BulkLoad, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking,
+    Canceller, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking,
     MigrationScripts, Query, Row, Script, Session, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use crate::dialect::MysqlDialect;
-use crate::error::{self, describe};
-use crate::split;
+use crate::error;
+use crate::journal;
+use crate::script;
 use crate::types;
 use crate::url::Target;
 
 /// One connection to a MySQL or MariaDB database.
 pub struct MysqlSession {
-    conn: Conn,
+    pub(crate) conn: Conn,
     database: String,
+    /// The script whose journal rows go with its history row: version and
+    /// direction (`MigrationScripts::recorded`).
+    journaled: Option<(i64, bool)>,
+    /// The journal's rows, read before the first script (only scripts
+    /// this session runs change them).
+    journal: Option<journal::Rows>,
+    /// What restores the session's settings (`script::SETTINGS`) and
+    /// database after each migration script, read before the first.
+    reset: Option<String>,
 }
 
 impl MysqlSession {
@@ -30,6 +41,9 @@ impl MysqlSession {
         MysqlSession {
             conn,
             database: target.database.clone(),
+            journaled: None,
+            journal: None,
+            reset: None,
         }
     }
 
@@ -118,6 +132,35 @@ impl Query for MysqlSession {
 
     async fn begin(&mut self) -> Result<(), CoreError> {
         self.execute_batch("START TRANSACTION").await
+    }
+
+    fn canceller(&self) -> Option<Arc<dyn Canceller>> {
+        Some(Arc::new(KillQuery {
+            opts: self.conn.opts().clone(),
+            id: self.conn.id(),
+        }))
+    }
+}
+
+/// Cancels the session's running statement: `KILL QUERY` from a second
+/// connection, as the `mysql` client does on Ctrl-C. No `Debug`: the
+/// options hold the password.
+struct KillQuery {
+    opts: mysql_async::Opts,
+    id: u32,
+}
+
+#[async_trait]
+impl Canceller for KillQuery {
+    async fn cancel(&self) {
+        let kill = async {
+            let mut conn = Conn::new(self.opts.clone()).await?;
+            conn.query_drop(format!("KILL QUERY {}", self.id)).await?;
+            conn.disconnect().await
+        };
+        if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(5), kill).await {
+            tracing::warn!(error = %error::describe(&e), "could not cancel the running statement");
+        }
     }
 }
 
@@ -208,6 +251,8 @@ impl Introspect for MysqlSession {
             .query(
                 "SELECT TABLE_NAME FROM information_schema.TABLES \
                  WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' \
+                   AND TABLE_NAME <> 'refinery_schema_history' \
+                   AND TABLE_NAME NOT LIKE 'dbinit!_%' ESCAPE '!' \
                  ORDER BY TABLE_NAME",
             )
             .await
@@ -265,46 +310,69 @@ impl Introspect for MysqlSession {
     }
 }
 
-impl BulkLoad for MysqlSession {}
-
 #[async_trait]
 impl MigrationScripts for MysqlSession {
     /// Runs the script statement by statement (the `mysql` client's
-    /// splitting, `DELIMITER` included), so that a failure names its line.
+    /// splitting, `DELIMITER` included): in the engine's transaction when
+    /// nothing in it commits, through the statement journal otherwise.
     async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
-        let failed =
-            |message: String, source: Option<mysql_async::Error>| CoreError::MigrationFailed {
-                file: script.file.to_owned(),
-                message,
-                source: source.map(|e| Box::new(e) as BoxError),
-            };
-        let statements = split::split(script.sql).map_err(|reason| failed(reason, None))?;
-        if script.in_transaction {
-            if let Some(ddl) = statements
-                .iter()
-                .find(|s| split::commits_implicitly(&s.sql))
-            {
-                // Until the statement journal (issue 20) resumes such a
-                // file after a crash, say that it is not atomic here.
-                tracing::warn!(
-                    file = script.file,
-                    line = ddl.line,
-                    "MySQL commits this statement implicitly: the migration is not atomic"
-                );
+        if self.reset.is_none() {
+            // Read typed (binary protocol): numbers stay numbers.
+            let settings: Option<mysql_async::Row> = self
+                .conn
+                .exec_first(format!("SELECT {}", script::SETTINGS), ())
+                .await
+                .map_err(|e| error::classify("cannot read the session's settings", e))?;
+            self.reset = settings.map(|row| script::restore(row.unwrap(), &self.database));
+        }
+        let rows = match &mut self.journal {
+            Some(rows) => rows,
+            None => self
+                .journal
+                .insert(journal::load(&mut self.conn, &self.database).await?),
+        };
+        match script::execute(&mut self.conn, &self.database, script, rows).await {
+            Ok(journaled) => {
+                self.journaled = journaled.then_some((script.version, script.down));
+                Ok(())
+            }
+            Err(e) => {
+                // It may have written rows: read them again next time.
+                self.journal = None;
+                Err(e)
             }
         }
-        for statement in &statements {
-            self.conn
-                .query_drop(statement.sql.as_str())
-                .await
-                .map_err(|e| {
-                    failed(
-                        format!("{} at line {}", describe(&e), statement.line),
-                        Some(e),
-                    )
-                })?;
+    }
+
+    /// Forgets the journal of a script now recorded in the history, in
+    /// the transaction that records it.
+    async fn recorded(&mut self, script: Script<'_>) -> Result<(), CoreError> {
+        if self.journaled.take() != Some((script.version, script.down)) {
+            return Ok(());
         }
-        Ok(())
+        let key = journal::Key {
+            database: &self.database,
+            version: script.version,
+            down: script.down,
+        };
+        journal::forget(&mut self.conn, key, 0).await
+    }
+
+    /// Restores the settings a script may change (`SET FOREIGN_KEY_CHECKS
+    /// = 0`, `sql_mode`, the character sets, `USE`) to what they were
+    /// before the first script.
+    async fn reset_session(&mut self) -> Result<(), CoreError> {
+        let Some(reset) = &self.reset else {
+            return Ok(());
+        };
+        self.conn
+            .query_drop(reset.as_str())
+            .await
+            .map_err(|e| error::classify("cannot reset the session after a migration", e))
+    }
+
+    async fn interrupted(&mut self) -> Result<Vec<i64>, CoreError> {
+        journal::interrupted(&mut self.conn, &self.database).await
     }
 }
 

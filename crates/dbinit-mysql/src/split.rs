@@ -206,24 +206,97 @@ fn quoted_end(bytes: &[u8], i: usize, line: &mut usize) -> Option<usize> {
     None
 }
 
-/// Whether MySQL commits the open transaction before (and after) running
-/// `sql`: data definition and account statements do; `CREATE TEMPORARY
-/// TABLE` and `DROP TEMPORARY TABLE` do not.
+/// Whether `sql` may commit: everything but the statements known to run
+/// inside a transaction (data changes, queries, `SET`, `DO`, temporary
+/// tables). Unknown statements count as committing, which only costs the
+/// journal a round trip: it commits before every such statement anyway.
 pub(crate) fn commits_implicitly(sql: &str) -> bool {
-    let words: Vec<String> = words(sql).take(2).collect();
-    let first = words.first().map(String::as_str).unwrap_or_default();
-    let second = words.get(1).map(String::as_str).unwrap_or_default();
-    match first {
+    let (first, second) = first_words(sql);
+    match first.as_str() {
         "CREATE" | "DROP" => second != "TEMPORARY",
-        "ALTER" | "RENAME" | "TRUNCATE" | "GRANT" | "REVOKE" | "ANALYZE" | "OPTIMIZE"
-        | "REPAIR" | "LOCK" | "UNLOCK" | "INSTALL" | "UNINSTALL" | "FLUSH" => true,
+        // `SET STATEMENT … FOR` runs a statement of any kind.
+        "SET" => ["PASSWORD", "DEFAULT", "STATEMENT"].contains(&second.as_str()),
+        "PREPARE" | "DEALLOCATE" => false,
+        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "SELECT" | "WITH" | "VALUES" | "TABLE"
+        | "DO" | "HANDLER" | "EXPLAIN" | "DESCRIBE" | "DESC" | "SHOW" | "LOAD" | "(" => false,
+        _ => true,
+    }
+}
+
+/// What a statement leaves in the session alone, which a journaled script
+/// that resumes in a new session does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionState {
+    /// A setting or the current database (`SET sql_mode = …`, `SET NAMES`,
+    /// `SET ROLE`, `USE`): the statement runs again, to the same effect.
+    Replayed,
+    /// A temporary table, a prepared statement or a user variable
+    /// (`SET @x`, `SELECT … INTO @x`): running it again in a new session
+    /// may give another value, so the script cannot resume after it.
+    Lost,
+}
+
+/// What `sql` leaves in the session alone, if anything.
+pub(crate) fn session_state(sql: &str) -> Option<SessionState> {
+    let (first, second) = first_words(sql);
+    let t: Vec<&str> = tokens(sql).collect();
+    // `@x`, not `@@x` (a setting).
+    let user_variable = (1..t.len())
+        .any(|i| t[i] == "@" && t[i - 1] != "@" && t.get(i + 1).is_some_and(|n| *n != "@"));
+    let reads_data = t.iter().any(|w| w.eq_ignore_ascii_case("SELECT"));
+    match first.as_str() {
+        "CREATE" | "DROP" if second == "TEMPORARY" => Some(SessionState::Lost),
+        "PREPARE" | "DEALLOCATE" => Some(SessionState::Lost),
+        "SET"
+            if ["PASSWORD", "DEFAULT", "GLOBAL", "PERSIST", "STATEMENT"]
+                .contains(&second.as_str()) =>
+        {
+            None
+        }
+        "SET" if user_variable || reads_data => Some(SessionState::Lost),
+        "SET" | "USE" => Some(SessionState::Replayed),
+        _ if user_variable && t.iter().any(|w| w.eq_ignore_ascii_case("INTO")) => {
+            Some(SessionState::Lost)
+        }
+        _ => None,
+    }
+}
+
+/// Transaction control and table locks, which would break the engine's
+/// transaction and the journal: `BEGIN` (not MariaDB's `BEGIN NOT ATOMIC`
+/// block), `START TRANSACTION`, `COMMIT`, `ROLLBACK`, savepoints, XA,
+/// `LOCK TABLES` and `UNLOCK TABLES` (as `mysqldump` writes them), `FLUSH
+/// TABLES WITH READ LOCK`, and `SET autocommit` or `completion_type`.
+pub(crate) fn controls_transaction(sql: &str) -> bool {
+    let (first, second) = first_words(sql);
+    let mentions = |word: &str| {
+        tokens(sql)
+            .any(|t| t.eq_ignore_ascii_case(word) || t.eq_ignore_ascii_case(&format!("`{word}`")))
+    };
+    match first.as_str() {
+        "BEGIN" => second != "NOT",
+        "START" => second == "TRANSACTION",
+        "COMMIT" | "ROLLBACK" | "SAVEPOINT" | "XA" => true,
+        "RELEASE" => second == "SAVEPOINT",
+        "LOCK" | "UNLOCK" => ["TABLES", "TABLE"].contains(&second.as_str()),
+        "FLUSH" => mentions("LOCK"),
+        "SET" => mentions("autocommit") || mentions("completion_type"),
         _ => false,
     }
 }
 
-/// The leading words of `sql`, upper-cased, comments skipped (an
-/// executable comment's words count: MySQL runs them).
-fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
+/// The first two tokens of `sql`, upper-cased.
+fn first_words(sql: &str) -> (String, String) {
+    let mut t = tokens(sql).map(str::to_ascii_uppercase);
+    let first = t.next().unwrap_or_default();
+    (first, t.next().unwrap_or_default())
+}
+
+/// The tokens of `sql` from its start: words (letters, digits, `_`, `$`),
+/// quoted identifiers and strings as written, single punctuation marks.
+/// Comments are skipped; an executable comment's text counts (MySQL runs
+/// it).
+pub(crate) fn tokens(sql: &str) -> impl Iterator<Item = &str> + '_ {
     let mut rest = sql;
     std::iter::from_fn(move || loop {
         rest = rest.trim_start();
@@ -234,23 +307,32 @@ fn words(sql: &str) -> impl Iterator<Item = String> + '_ {
             rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
             continue;
         }
+        if rest.starts_with("*/") {
+            rest = &rest[2..];
+            continue;
+        }
         if rest.starts_with("/*") {
             rest = rest.find("*/").map_or("", |n| &rest[n + 2..]);
             continue;
         }
-        if rest.starts_with('#') || rest.starts_with("-- ") {
+        let dash_comment = rest
+            .strip_prefix("--")
+            .is_some_and(|after| after.is_empty() || after.starts_with(char::is_whitespace));
+        if rest.starts_with('#') || dash_comment {
             rest = rest.find('\n').map_or("", |n| &rest[n..]);
             continue;
         }
-        let end = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        if end == 0 {
-            return None;
-        }
-        let word = rest[..end].to_ascii_uppercase();
-        rest = &rest[end..];
-        return Some(word);
+        let first = rest.chars().next()?;
+        let end = match first {
+            '`' | '\'' | '"' => quoted_end(rest.as_bytes(), 0, &mut 0).unwrap_or(rest.len()),
+            c if c.is_alphanumeric() || c == '_' || c == '$' => rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(rest.len()),
+            c => c.len_utf8(),
+        };
+        let (token, after) = rest.split_at(end);
+        rest = after;
+        return Some(token);
     })
 }
 
@@ -376,6 +458,9 @@ mod tests {
             "RENAME TABLE a TO b",
             "TRUNCATE a",
             "-- why\nCREATE INDEX i ON a (x)",
+            "--\twhy\nALTER TABLE a ADD z INT",
+            "CALL refill()",
+            "SET PASSWORD = PASSWORD('x')",
         ] {
             assert!(commits_implicitly(sql), "{sql}");
         }
@@ -385,8 +470,68 @@ mod tests {
             "CREATE TEMPORARY TABLE t (x INT)",
             "DROP TEMPORARY TABLE t",
             "SET FOREIGN_KEY_CHECKS = 0",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "LOAD DATA INFILE '/tmp/x' INTO TABLE a",
+            "/*!40000 INSERT INTO a VALUES (2) */",
         ] {
             assert!(!commits_implicitly(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn transaction_control_is_recognised() {
+        for sql in [
+            "BEGIN",
+            "begin work",
+            "START TRANSACTION READ WRITE",
+            "COMMIT",
+            "ROLLBACK TO SAVEPOINT s",
+            "SAVEPOINT s",
+            "RELEASE SAVEPOINT s",
+            "XA START 'x'",
+            "SET autocommit = 0",
+            "SET @@session.AUTOCOMMIT = 0",
+            "LOCK TABLES a WRITE",
+            "UNLOCK TABLES",
+            "FLUSH TABLES WITH READ LOCK",
+            "SET completion_type = 2",
+        ] {
+            assert!(controls_transaction(sql), "{sql}");
+        }
+        for sql in [
+            "BEGIN NOT ATOMIC SELECT 1; END",
+            "SET FOREIGN_KEY_CHECKS = 0",
+            "START SLAVE",
+            "INSERT INTO a VALUES ('COMMIT')",
+            "SET @x = 'autocommit'",
+            "FLUSH TABLES a",
+        ] {
+            assert!(!controls_transaction(sql), "{sql}");
+        }
+    }
+
+    #[test]
+    fn session_statements_are_recognised() {
+        use SessionState::{Lost, Replayed};
+        for (sql, state) in [
+            ("SET FOREIGN_KEY_CHECKS = 0", Some(Replayed)),
+            ("SET @@session.sql_mode = ''", Some(Replayed)),
+            ("SET NAMES utf8mb4", Some(Replayed)),
+            ("USE other", Some(Replayed)),
+            ("set @x = 1", Some(Lost)),
+            ("SET sql_mode = (SELECT 'x')", Some(Lost)),
+            ("CREATE TEMPORARY TABLE t AS SELECT 1", Some(Lost)),
+            ("PREPARE s FROM @q", Some(Lost)),
+            ("SELECT max(id) INTO @m FROM t", Some(Lost)),
+            ("SET GLOBAL x = 1", None),
+            (
+                "SET STATEMENT max_statement_time = 1 FOR INSERT INTO t VALUES (1)",
+                None,
+            ),
+            ("CREATE TABLE t (x INT)", None),
+            ("INSERT INTO t VALUES (1)", None),
+        ] {
+            assert_eq!(session_state(sql), state, "{sql}");
         }
     }
 }

@@ -29,6 +29,59 @@ fn param(value: &Value) -> mysql_async::Value {
     }
 }
 
+/// Appends `value` to `sql` as an SQL literal; `no_backslash_escapes`:
+/// the session's `sql_mode` has it (a backslash is then a plain character).
+/// Text is UTF-8, as the connection is: no byte of a character can be
+/// taken for a quote or a backslash.
+///
+/// # Errors
+///
+/// A NaN or infinite float, which MySQL cannot store.
+pub(crate) fn push_literal(
+    sql: &mut String,
+    value: &Value,
+    no_backslash_escapes: bool,
+) -> Result<(), CoreError> {
+    use std::fmt::Write as _;
+    match value {
+        Value::Null => sql.push_str("NULL"),
+        Value::Bool(b) => sql.push(if *b { '1' } else { '0' }),
+        Value::Int(i) => {
+            let _ = write!(sql, "{i}");
+        }
+        Value::Float(f) if !f.is_finite() => {
+            return Err(CoreError::backend(
+                ErrorKind::Database,
+                format!("`{f}` cannot be stored: MySQL has no NaN or infinite floats"),
+            ))
+        }
+        // `{:?}` keeps a float a float: `1.0`, `1e300`.
+        Value::Float(f) => {
+            let _ = write!(sql, "{f:?}");
+        }
+        Value::Text(text) => {
+            sql.push('\'');
+            for c in text.chars() {
+                match c {
+                    '\'' => sql.push_str("''"),
+                    '\\' if !no_backslash_escapes => sql.push_str("\\\\"),
+                    c => sql.push(c),
+                }
+            }
+            sql.push('\'');
+        }
+        Value::Bytes(bytes) => {
+            sql.push_str("X'");
+            for b in bytes {
+                let _ = write!(sql, "{b:02X}");
+            }
+            sql.push('\'');
+        }
+        other => sql.push_str(&param(other).as_sql(no_backslash_escapes)),
+    }
+    Ok(())
+}
+
 /// Rows as dbinit's, columns named as the server sent them.
 pub(crate) fn rows(rows: Vec<mysql_async::Row>) -> Result<Vec<Row>, CoreError> {
     let Some(first) = rows.first() else {
@@ -133,4 +186,26 @@ fn from_bytes(
         }
         _ => Value::Text(text(bytes)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn literal(value: Value, no_backslash_escapes: bool) -> String {
+        let mut sql = String::new();
+        push_literal(&mut sql, &value, no_backslash_escapes).unwrap();
+        sql
+    }
+
+    #[test]
+    fn literals_are_escaped_as_the_sql_mode_reads_them() {
+        let text = || Value::Text("it's a \\' test".into());
+        assert_eq!(literal(text(), false), r"'it''s a \\'' test'");
+        assert_eq!(literal(text(), true), r"'it''s a \'' test'");
+        assert_eq!(literal(Value::Bytes(vec![0, 39, 255]), false), "X'0027FF'");
+        assert_eq!(literal(Value::Float(1.0), false), "1.0");
+        assert_eq!(literal(Value::Bool(true), false), "1");
+        assert!(push_literal(&mut String::new(), &Value::Float(f64::NAN), false).is_err());
+    }
 }

@@ -88,6 +88,8 @@ pub fn link_builtin_plugins() {
     dbinit_sqlite::link();
     #[cfg(feature = "postgres")]
     dbinit_postgres::link();
+    #[cfg(feature = "mysql")]
+    dbinit_mysql::link();
     #[cfg(feature = "accounts")]
     dbinit_accounts::link();
 }

@@ -405,12 +405,19 @@ impl MigrationScripts for SqliteSession {
     async fn execute_migration(&mut self, script: Script<'_>) -> Result<(), CoreError> {
         self.start_writing().await?;
         let (file, sql) = (script.file.to_owned(), script.sql.to_owned());
-        let in_transaction = script.in_transaction;
+        let Script {
+            version,
+            down,
+            in_transaction,
+            ..
+        } = script;
         self.interact(move |c| {
             script::run(
                 c,
                 Script {
                     file: &file,
+                    version,
+                    down,
                     sql: &sql,
                     in_transaction,
                 },

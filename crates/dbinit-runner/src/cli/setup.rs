@@ -120,7 +120,7 @@ pub(crate) fn build(
     if explicit.is_some() && url.redacted().contains("***") {
         tracing::warn!(
             "the password in --database-url is visible to every user of this machine (ps, \
-             /proc); set DATABASE_URL in the environment or .env, or use PGPASSWORD / ~/.pgpass"
+             /proc); set DATABASE_URL in the environment or .env instead"
         );
     }
     let mut options = ConnectOptions::default();
