@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use dbinit_core::dialect::{Dialect, OnConflict};
+use dbinit_core::load::{LoadSpec, RowBatches};
 use dbinit_core::{
     ConnectOptions, Connector, DatabaseCreated, DatabaseUrl, ErrorKind, Script, Value,
 };
@@ -456,4 +457,121 @@ async fn tls_is_negotiated_and_a_certificate_from_another_ca_is_refused() {
             "{mode}: it retried"
         );
     }
+}
+
+/// Rows from memory, in batches.
+struct Batches(std::collections::VecDeque<Vec<Vec<Value>>>);
+
+#[dbinit_core::async_trait]
+impl RowBatches for Batches {
+    async fn next_batch(&mut self) -> Option<Result<Vec<Vec<Value>>, dbinit_core::CoreError>> {
+        self.0.pop_front().map(Ok)
+    }
+}
+
+fn spec(table: &str, into_empty: bool) -> LoadSpec {
+    LoadSpec {
+        table: table.to_owned(),
+        columns: ["id", "body", "raw", "ratio"].map(str::to_owned).to_vec(),
+        key: vec!["id".to_owned()],
+        into_empty,
+    }
+}
+
+/// Loads `batches` into two fresh tables, one through `LOAD DATA` (empty)
+/// and one through `INSERT`; both must say and store the same.
+async fn both_ways(s: &mut Box<dyn dbinit_core::Session>, batches: &[Vec<Vec<Value>>]) -> u64 {
+    s.execute_batch(
+        "DROP TABLE IF EXISTS streamed, inserted; \
+         CREATE TABLE streamed (id INT PRIMARY KEY, body TEXT, raw BLOB, ratio DOUBLE); \
+         CREATE TABLE inserted LIKE streamed",
+    )
+    .await
+    .unwrap();
+    let mut outcomes = Vec::new();
+    for (table, into_empty) in [("streamed", true), ("inserted", false)] {
+        s.begin().await.unwrap();
+        let mut rows = Batches(batches.iter().cloned().collect());
+        let spec = spec(table, into_empty);
+        outcomes.push(s.load_rows(&spec, &mut rows).await.unwrap());
+        s.commit().await.unwrap();
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    let dump = "SELECT id, HEX(body), HEX(raw), ratio FROM {} ORDER BY id";
+    let streamed = s.query(&dump.replace("{}", "streamed"), &[]).await.unwrap();
+    let inserted = s.query(&dump.replace("{}", "inserted"), &[]).await.unwrap();
+    assert_eq!(streamed, inserted);
+    outcomes[0].created
+}
+
+/// Into an empty table batches go through `LOAD DATA LOCAL INFILE`; what
+/// comes back is what the `INSERT` path stores, byte for byte, in either
+/// sql_mode. A refused row fails the load, named, and the transaction
+/// leaves nothing.
+#[tokio::test]
+async fn batches_through_load_data_match_the_insert_path() {
+    let target = url(&mysql_url(&unique_database("my_infile")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    let hostile = [
+        "tab\there",
+        "new\nline",
+        "cr\r\nlf",
+        "back\\slash\\",
+        "\\N",
+        "nul \0 byte",
+        "東京 🚀",
+        "",
+        "\\t\\n",
+        "'quoted'",
+    ];
+    let rows: Vec<Vec<Value>> = hostile
+        .iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let mut raw = text.as_bytes().to_vec();
+            raw.extend_from_slice(&[0xff, 0x00, b'\t', b'\n', b'\\', 0x80]);
+            vec![
+                Value::Int(i as i64),
+                if i == 7 {
+                    Value::Null
+                } else {
+                    Value::from(*text)
+                },
+                Value::Bytes(raw),
+                Value::Float(i as f64 / 3.0),
+            ]
+        })
+        .collect();
+    let split = vec![rows[..4].to_vec(), rows[4..].to_vec()];
+    for mode in ["''", "'NO_BACKSLASH_ESCAPES,STRICT_TRANS_TABLES'"] {
+        s.execute_batch(&format!("SET SESSION sql_mode = {mode}"))
+            .await
+            .unwrap();
+        assert_eq!(both_ways(&mut s, &split).await, 10, "{mode}");
+    }
+
+    // A value the column refuses, in the second batch, a key twice (an
+    // empty table takes no upsert) and a float MySQL cannot store: named,
+    // rolled back.
+    s.execute_batch("SET SESSION sql_mode = DEFAULT; TRUNCATE streamed")
+        .await
+        .unwrap();
+    let mut text = rows.clone();
+    text[6][3] = Value::from("not a number");
+    let mut twice = rows.clone();
+    twice[5][0] = Value::Int(2);
+    let mut nan = rows.clone();
+    nan[3][3] = Value::Float(f64::NAN);
+    for (bad, row) in [(text, 6), (twice, 5), (nan, 3)] {
+        s.begin().await.unwrap();
+        let mut batches = Batches(vec![bad[..4].to_vec(), bad[4..].to_vec()].into());
+        let failure = s
+            .load_rows(&spec("streamed", true), &mut batches)
+            .await
+            .expect_err("refused");
+        s.rollback().await.unwrap();
+        assert_eq!(failure.row, Some(row), "{}", failure.error);
+    }
+    let left = s.query("SELECT count(*) FROM streamed", &[]).await.unwrap();
+    assert_eq!(left[0].values(), &[Value::Int(0)]);
 }

@@ -34,6 +34,7 @@ mod error;
 pub mod fault;
 mod health;
 mod introspect;
+pub mod lease;
 pub mod literal;
 pub mod load;
 mod lock;

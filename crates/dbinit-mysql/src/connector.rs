@@ -58,7 +58,11 @@ impl Connector for MysqlConnector {
     ) -> Result<Box<dyn Session>, CoreError> {
         let target = url::parse(url.expose_secret())?;
         let conn = wait(&target, Some(&target.database), options, url).await?;
-        Ok(Box::new(MysqlSession::new(conn, &target)))
+        Ok(Box::new(MysqlSession::new(
+            conn,
+            &target,
+            &options.application_name,
+        )))
     }
 
     /// Connects to the database first and creates it only when the server
@@ -71,7 +75,7 @@ impl Connector for MysqlConnector {
         let target = url::parse(url.expose_secret())?;
         match wait(&target, Some(&target.database), options, url).await {
             Ok(conn) => Ok((
-                Box::new(MysqlSession::new(conn, &target)),
+                Box::new(MysqlSession::new(conn, &target, &options.application_name)),
                 DatabaseCreated::Existed,
             )),
             Err(e) if missing_database(&e) => {
@@ -80,7 +84,10 @@ impl Connector for MysqlConnector {
                 let _ = server.disconnect().await;
                 let created = created?;
                 let conn = wait(&target, Some(&target.database), options, url).await?;
-                Ok((Box::new(MysqlSession::new(conn, &target)), created))
+                Ok((
+                    Box::new(MysqlSession::new(conn, &target, &options.application_name)),
+                    created,
+                ))
             }
             Err(e) => Err(e),
         }

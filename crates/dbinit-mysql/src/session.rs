@@ -1,15 +1,16 @@
-//! A session on one MySQL connection: queries, the init lock (`GET_LOCK`),
+//! A session on one MySQL connection: queries, the init lock (`lock.rs`),
 //! introspection through `information_schema`.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use dbinit_core::dialect::Dialect;
 use dbinit_core::{
-    Canceller, Column, CoreError, ErrorKind, Index, InitLock, Introspect, Locking,
-    MigrationScripts, Query, Row, Script, Session, Value,
+    Canceller, Column, CoreError, Index, InitLock, Introspect, Locking, MigrationScripts, Query,
+    Row, Script, Session, Value,
 };
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -17,6 +18,8 @@ use mysql_async::Conn;
 use crate::dialect::MysqlDialect;
 use crate::error;
 use crate::journal;
+use crate::lease;
+use crate::lock::{self, Lock};
 use crate::script;
 use crate::types;
 use crate::url::Target;
@@ -34,35 +37,38 @@ pub struct MysqlSession {
     /// What restores the session's settings (`script::SETTINGS`) and
     /// database after each migration script, read before the first.
     reset: Option<String>,
+    lock: Lock,
 }
 
 impl MysqlSession {
-    pub(crate) fn new(conn: Conn, target: &Target) -> Self {
+    pub(crate) fn new(conn: Conn, target: &Target, application: &str) -> Self {
         MysqlSession {
             conn,
             database: target.database.clone(),
             journaled: None,
             journal: None,
             reset: None,
+            lock: Lock::new(&target.database, target.lock, target.lease_ttl, application),
         }
     }
 
-    /// The init lock's name: `GET_LOCK` names are server-wide, so it
-    /// carries the database; hashed when longer than the server's 64
-    /// characters.
-    pub fn lock_name(&self) -> String {
-        lock_name(&self.database)
+    fn kill_query(&self) -> KillQuery {
+        KillQuery {
+            opts: self.conn.opts().clone(),
+            id: self.conn.id(),
+            cancelled: self.lock.cancelled.clone(),
+        }
     }
-}
 
-/// `dbinit:DATABASE`, or `dbinit:` and a hash when that is too long.
-pub(crate) fn lock_name(database: &str) -> String {
-    let name = format!("dbinit:{database}");
-    if name.chars().count() <= 64 {
-        return name;
+    async fn lock(&mut self, wait: Duration, share_if_busy: bool) -> Result<InitLock, CoreError> {
+        let opts = self.conn.opts().clone();
+        let on = lock::On {
+            cancel: Arc::new(self.kill_query()),
+            conn: &mut self.conn,
+            opts: &opts,
+        };
+        self.lock.acquire(on, wait, share_if_busy).await
     }
-    let hash = xxhash_rust::xxh3::xxh3_128(database.as_bytes());
-    format!("dbinit:{hash:032x}")
 }
 
 /// `err` from running `sql`, named by the statement's first line.
@@ -134,11 +140,19 @@ impl Query for MysqlSession {
         self.execute_batch("START TRANSACTION").await
     }
 
+    /// Under a lease, commits only while the lease is still ours.
+    async fn commit(&mut self) -> Result<(), CoreError> {
+        if let Some(held) = self.lock.lease() {
+            if let Err(e) = lease::fence(&mut self.conn, held).await {
+                let _ = self.rollback().await;
+                return Err(e);
+            }
+        }
+        self.execute_batch("COMMIT").await
+    }
+
     fn canceller(&self) -> Option<Arc<dyn Canceller>> {
-        Some(Arc::new(KillQuery {
-            opts: self.conn.opts().clone(),
-            id: self.conn.id(),
-        }))
+        Some(Arc::new(self.kill_query()))
     }
 }
 
@@ -148,11 +162,14 @@ impl Query for MysqlSession {
 struct KillQuery {
     opts: mysql_async::Opts,
     id: u32,
+    /// Stops a lease wait between polls.
+    cancelled: Arc<AtomicBool>,
 }
 
 #[async_trait]
 impl Canceller for KillQuery {
     async fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
         let kill = async {
             let mut conn = Conn::new(self.opts.clone()).await?;
             conn.query_drop(format!("KILL QUERY {}", self.id)).await?;
@@ -167,67 +184,16 @@ impl Canceller for KillQuery {
 #[async_trait]
 impl Locking for MysqlSession {
     async fn acquire_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
-        let name = self.lock_name();
-        let started = Instant::now();
-        // Fractions of a second are honoured by MySQL 5.7+ and MariaDB.
-        let seconds = format!("{:.3}", wait.as_secs_f64());
-        let got: Option<Option<i64>> = self
-            .conn
-            .exec_first("SELECT GET_LOCK(?, ?)", (name.as_str(), seconds))
-            .await
-            .map_err(|e| error::classify("cannot take the init lock", e))?;
-        match got.flatten() {
-            Some(1) => Ok(InitLock::exclusive(name, started.elapsed())),
-            Some(_) => Err(CoreError::LockTimeout {
-                lock: name.clone(),
-                waited: started.elapsed(),
-                holder: self.holder(&name).await,
-            }),
-            None => Err(CoreError::backend(
-                ErrorKind::Database,
-                format!("GET_LOCK('{name}') failed (the server returned NULL)"),
-            )),
-        }
+        self.lock(wait, false).await
     }
 
-    async fn release_init_lock(&mut self, lock: InitLock) -> Result<(), CoreError> {
-        self.conn
-            .exec_drop("DO RELEASE_LOCK(?)", (lock.name.as_str(),))
-            .await
-            .map_err(|e| error::classify("cannot release the init lock", e))
+    async fn acquire_or_share_init_lock(&mut self, wait: Duration) -> Result<InitLock, CoreError> {
+        self.lock(wait, true).await
     }
-}
 
-impl MysqlSession {
-    /// Who holds lock `name`: connection id, user and host, from the
-    /// process list (visible with the PROCESS privilege, or when it is the
-    /// same user).
-    async fn holder(&mut self, name: &str) -> Option<String> {
-        let id: Option<u64> = self
-            .conn
-            .exec_first("SELECT IS_USED_LOCK(?)", (name,))
-            .await
-            .ok()
-            .flatten()
-            .flatten();
-        let id = id?;
-        let who: Option<(Option<String>, Option<String>)> = self
-            .conn
-            .exec_first(
-                "SELECT USER, HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
-                (id,),
-            )
-            .await
-            .ok()
-            .flatten();
-        Some(match who {
-            Some((user, host)) => format!(
-                "connection {id} ({}@{})",
-                user.unwrap_or_default(),
-                host.unwrap_or_default()
-            ),
-            None => format!("connection {id}"),
-        })
+    async fn release_init_lock(&mut self, _lock: InitLock) -> Result<(), CoreError> {
+        let opts = self.conn.opts().clone();
+        self.lock.release(&mut self.conn, &opts).await
     }
 }
 

@@ -3,8 +3,12 @@
 //! URL. The parameters dbinit honours are listed; any other is refused
 //! rather than ignored (an ignored `ssl-mode` would mean plain text).
 
+use std::time::Duration;
+
 use dbinit_core::url::{decode, invalid, is_secret_key, standard};
 use dbinit_core::CoreError;
+
+use crate::lock::Choice;
 
 /// How the connection uses TLS (`?ssl-mode=`, MySQL's names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +36,10 @@ pub(crate) struct Target {
     pub(crate) ssl_ca: Option<String>,
     pub(crate) charset: String,
     pub(crate) collation: Option<String>,
+    /// `?dbinit_lock=`: `GET_LOCK`, the lease, or chosen by the server.
+    pub(crate) lock: Choice,
+    /// `?dbinit_lease_ttl=`.
+    pub(crate) lease_ttl: Duration,
 }
 
 /// The character set a database is made with unless `?charset=` says.
@@ -85,6 +93,8 @@ pub(crate) fn parse(raw: &str) -> Result<Target, CoreError> {
         ssl_ca: None,
         charset: DEFAULT_CHARSET.to_owned(),
         collation: None,
+        lock: Choice::Auto,
+        lease_ttl: dbinit_core::lease::DEFAULT_TTL,
     };
     let mut ssl_mode = None;
     for (key, value) in url.query_pairs() {
@@ -120,10 +130,25 @@ pub(crate) fn parse(raw: &str) -> Result<Target, CoreError> {
                         .ok_or_else(|| bad("collation is a name such as utf8mb4_unicode_ci"))?,
                 );
             }
+            "dbinit_lock" => {
+                target.lock = match value.as_ref() {
+                    "auto" => Choice::Auto,
+                    "advisory" => Choice::Advisory,
+                    "lease" => Choice::Lease,
+                    other => {
+                        return Err(bad(&format!(
+                            "unknown dbinit_lock `{other}` (auto, advisory for GET_LOCK, or lease)"
+                        )))
+                    }
+                };
+            }
+            "dbinit_lease_ttl" => {
+                target.lease_ttl = dbinit_core::lease::parse_ttl(&value).map_err(|e| bad(&e))?;
+            }
             other => {
                 return Err(bad(&format!(
                     "`{other}` is not a parameter dbinit's MySQL backend reads; it reads \
-                     ssl-mode, ssl-ca, charset and collation"
+                     ssl-mode, ssl-ca, charset, collation, dbinit_lock and dbinit_lease_ttl"
                 )))
             }
         }

@@ -47,13 +47,6 @@ pub(crate) struct Target {
     pub(crate) lease_ttl: Duration,
 }
 
-/// The default lease: a crashed holder delays the others at most this long.
-pub(crate) const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(30);
-/// Bounds for `dbinit_lease_ttl`: below a second, a busy server or network
-/// could miss heartbeats; above an hour a crash blocks deploys for hours.
-const LEASE_TTL_RANGE: std::ops::RangeInclusive<Duration> =
-    Duration::from_secs(1)..=Duration::from_secs(3600);
-
 impl Target {
     /// The database name tokio-postgres will use (libpq's default: the user).
     pub(crate) fn database(&self) -> String {
@@ -85,7 +78,7 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
     let mut tls = TlsMode::Prefer;
     let mut root_cert = None;
     let mut lock = LockChoice::Auto;
-    let mut lease_ttl = DEFAULT_LEASE_TTL;
+    let mut lease_ttl = dbinit_core::lease::DEFAULT_TTL;
     for (key, value) in own {
         match key.as_str() {
             "dbinit_lock" => {
@@ -101,7 +94,9 @@ pub(crate) fn parse(url: &DatabaseUrl, application_name: &str) -> Result<Target,
                     }
                 }
             }
-            "dbinit_lease_ttl" => lease_ttl = parse_ttl(&value).map_err(|e| invalid(url, e))?,
+            "dbinit_lease_ttl" => {
+                lease_ttl = dbinit_core::lease::parse_ttl(&value).map_err(|e| invalid(url, e))?
+            }
             "sslmode" => {
                 tls = match value.as_str() {
                     "disable" => TlsMode::Disable,
@@ -157,23 +152,6 @@ fn is_own_key(key: &str) -> bool {
         key,
         "sslmode" | "sslrootcert" | "dbinit_lock" | "dbinit_lease_ttl"
     )
-}
-
-/// `30s`, `2m`, or bare seconds.
-fn parse_ttl(text: &str) -> Result<Duration, String> {
-    let ttl = match text.parse::<u64>() {
-        Ok(secs) => Duration::from_secs(secs),
-        Err(_) => humantime::parse_duration(text)
-            .map_err(|e| format!("dbinit_lease_ttl `{text}`: {e}"))?,
-    };
-    if LEASE_TTL_RANGE.contains(&ttl) {
-        Ok(ttl)
-    } else {
-        Err(format!(
-            "dbinit_lease_ttl `{text}` is outside 1s..=1h: shorter leases expire under a \
-             busy server, longer ones block the other processes that long after a crash"
-        ))
-    }
 }
 
 type Split = (String, Vec<(String, String)>);

@@ -17,6 +17,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error;
+use dbinit_core::lease::{self, Holder};
 use dbinit_core::wait::Poll;
 
 /// The table, in the current schema beside the migration history.
@@ -68,34 +69,6 @@ pub(crate) struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.heartbeat.abort();
-    }
-}
-
-/// Who this process is, in the row.
-struct Me {
-    token: String,
-    host: String,
-    pid: i32,
-    application: String,
-}
-
-impl Me {
-    fn new(application: &str) -> Me {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .ok()
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown".to_owned());
-        let pid = std::process::id();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        Me {
-            token: format!("{host}/{pid}/{nanos}"),
-            host,
-            pid: i32::try_from(pid).unwrap_or(i32::MAX),
-            application: application.to_owned(),
-        }
     }
 }
 
@@ -151,7 +124,7 @@ pub(crate) async fn acquire(
     if let Err(e) = ensure_table(client).await {
         return unavailable(e, poll.elapsed());
     }
-    let me = Me::new(cx.application);
+    let me = Holder::current(cx.application);
     let mut waited_for: Option<String> = None;
     // The first turn tries to take it. While someone holds it, a process
     // that may share only looks, and tries again once the lease expired. A
@@ -227,7 +200,7 @@ pub(crate) async fn acquire(
 /// One attempt: (taken, previous holder, whether it had expired).
 async fn take(
     client: &Client,
-    me: &Me,
+    me: &Holder,
     ttl: Duration,
 ) -> Result<(bool, Option<String>, bool), CoreError> {
     let row = client
@@ -353,16 +326,7 @@ pub(crate) async fn fence(client: &Client, lease: &Lease) -> Result<(), CoreErro
         return Ok(());
     }
     lease.lost.store(true, Ordering::SeqCst);
-    Err(lost())
-}
-
-fn lost() -> CoreError {
-    CoreError::backend(
-        ErrorKind::LockTimeout,
-        "the initialization lease was lost while this process held it (no heartbeat reached \
-         the server for longer than dbinit_lease_ttl, and another process took it over); \
-         this process committed nothing after that. Run init again to verify",
-    )
+    Err(lease::lost())
 }
 
 /// How long a release over a fresh connection may take.
@@ -439,5 +403,5 @@ pub(crate) async fn release(
     if deleted == 1 && !lease.lost.load(Ordering::SeqCst) {
         return Ok(());
     }
-    Err(lost())
+    Err(lease::lost())
 }

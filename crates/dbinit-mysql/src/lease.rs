@@ -1,0 +1,309 @@
+//! The lease: a row in `dbinit_lock` with an expiry, for servers where
+//! `GET_LOCK` is unavailable (TiDB, proxies that do not pin a connection)
+//! or when the URL asks for it (`?dbinit_lock=lease`).
+//!
+//! Every statement commits on its own, so nothing depends on one server
+//! connection. The holder writes who it is and an expiry; a heartbeat on a
+//! second connection pushes the expiry forward every third of the lease's
+//! life and cancels the holder's statement if the row is gone or someone
+//! else's. Nobody takes the row over before it expires, so a crashed holder
+//! delays the others by at most `dbinit_lease_ttl`. All times are the
+//! server's, in UTC (a session's time zone would skew them).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dbinit_core::lease::{self, Holder};
+use dbinit_core::wait::Poll;
+use dbinit_core::{Canceller, CoreError, ErrorKind, InitLock};
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts};
+
+use crate::error::{self, code, server_code};
+
+/// The table, beside the migration history.
+pub(crate) const TABLE: &str = "dbinit_lock";
+
+const CREATE: &str = "CREATE TABLE IF NOT EXISTS dbinit_lock (\
+     name VARCHAR(64) NOT NULL PRIMARY KEY, holder VARCHAR(255) NOT NULL, \
+     host VARCHAR(255) NOT NULL, pid INT NOT NULL, application VARCHAR(255) NOT NULL, \
+     acquired_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB";
+
+/// The holder as waiters name it, and whether its lease expired.
+const HOLDER: &str = "SELECT CONCAT('host ', host, ' pid ', pid, ' (', application, ')'), \
+       expires_at < UTC_TIMESTAMP(6) FROM dbinit_lock WHERE name = 'init'";
+
+const CLAIM_EXPIRED: &str =
+    "DELETE FROM dbinit_lock WHERE name = 'init' AND expires_at < UTC_TIMESTAMP(6)";
+
+const TAKE: &str = "INSERT INTO dbinit_lock \
+       (name, holder, host, pid, application, acquired_at, expires_at) \
+       VALUES ('init', ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)";
+
+const RENEW: &str =
+    "UPDATE dbinit_lock SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND \
+       WHERE name = 'init' AND holder = ?";
+
+const FENCE: &str = "SELECT 1 FROM dbinit_lock WHERE name = 'init' AND holder = ? FOR UPDATE";
+
+const RELEASE: &str = "DELETE FROM dbinit_lock WHERE name = 'init' AND holder = ?";
+
+/// `ER_DUP_ENTRY`: someone else inserted the row first.
+const DUPLICATE: u16 = 1062;
+
+/// A held lease. Dropping it stops the heartbeat; the row then expires.
+pub(crate) struct Lease {
+    token: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+    lost: Arc<AtomicBool>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+/// What taking the lease needs besides the connection.
+pub(crate) struct LeaseContext<'a> {
+    /// For the heartbeat's connection.
+    pub(crate) opts: &'a Opts,
+    pub(crate) ttl: Duration,
+    pub(crate) application: &'a str,
+    /// Set by the session's canceller: stop waiting.
+    pub(crate) cancelled: &'a AtomicBool,
+    /// Cancels the holder's statement when the lease is lost.
+    pub(crate) cancel: Arc<dyn Canceller>,
+}
+
+/// How the lock is named in reports.
+pub(crate) fn name(ttl: Duration) -> String {
+    format!("lease {TABLE} (ttl {}s)", ttl.as_secs())
+}
+
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Takes the lease, waiting at most `wait`. With `share_if_busy`, returns a
+/// shared hold on nothing once a busy lease is gone: the caller verifies
+/// and comes back for the lease only if work is left. A role that may not
+/// write the lease verifies only.
+pub(crate) async fn acquire(
+    conn: &mut Conn,
+    cx: LeaseContext<'_>,
+    wait: Duration,
+    share_if_busy: bool,
+) -> Result<(Option<Lease>, InitLock), CoreError> {
+    let mut poll = Poll::new(wait, cx.cancelled);
+    let verify_only = |e: CoreError, waited: Duration| {
+        if share_if_busy && e.kind() == ErrorKind::PermissionDenied {
+            tracing::info!(error = %e, "this user cannot take the lease; verifying only");
+            let what = format!("{} unavailable to this user (verifying only)", name(cx.ttl));
+            Ok((None, InitLock::shared(what, waited, None)))
+        } else {
+            Err(e.with_hint(
+                "the lease needs CREATE, INSERT, UPDATE and DELETE on the database; run init \
+                 once with a user that has them",
+            ))
+        }
+    };
+    if let Err(e) = conn.query_drop(CREATE).await {
+        return verify_only(
+            error::classify("cannot create the lease table dbinit_lock", e),
+            poll.elapsed(),
+        );
+    }
+    let me = Holder::current(cx.application);
+    let mut waited_for: Option<String> = None;
+    loop {
+        let held: Option<(String, bool)> = conn
+            .query_first(HOLDER)
+            .await
+            .map_err(|e| error::classify("cannot read the initialization lease", e))?;
+        match held {
+            Some((holder, false)) => {
+                if waited_for.is_none() {
+                    tracing::info!(holder = %holder, "another process is initializing; waiting");
+                }
+                waited_for = Some(holder.clone());
+                poll.pause(&name(cx.ttl), Some(holder)).await?;
+                continue;
+            }
+            Some((holder, true)) => {
+                tracing::warn!(
+                    previous = %holder,
+                    "took over an expired initialization lease: its holder stopped renewing it"
+                );
+                conn.query_drop(CLAIM_EXPIRED)
+                    .await
+                    .map_err(|e| error::classify("cannot claim the expired lease", e))?;
+            }
+            // The holder finished while this process waited: verify.
+            None if share_if_busy && waited_for.is_some() => {
+                return Ok((
+                    None,
+                    InitLock::shared(name(cx.ttl), poll.elapsed(), waited_for),
+                ));
+            }
+            None => {}
+        }
+        let taken = conn
+            .exec_drop(
+                TAKE,
+                (&me.token, &me.host, me.pid, &me.application, micros(cx.ttl)),
+            )
+            .await;
+        match taken {
+            Ok(()) => {
+                let lease = heartbeat(&cx, me.token.clone());
+                let mut held = InitLock::exclusive(name(cx.ttl), poll.elapsed());
+                held.waited_for = waited_for;
+                return Ok((Some(lease), held));
+            }
+            // Another process inserted it first: look again.
+            Err(e) if server_code(&e) == Some(DUPLICATE) => {}
+            Err(e) => {
+                return verify_only(
+                    error::classify("cannot take the initialization lease", e),
+                    poll.elapsed(),
+                )
+            }
+        }
+    }
+}
+
+/// `host H pid P (app)` of a lease that has not expired, if any (none
+/// when there is no lease table).
+pub(crate) async fn live_holder(conn: &mut Conn) -> Result<Option<String>, CoreError> {
+    match conn.query_first::<(String, bool), _>(HOLDER).await {
+        Ok(row) => Ok(row
+            .filter(|(_, expired)| !expired)
+            .map(|(holder, _)| holder)),
+        Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(None),
+        Err(e) => Err(error::classify("cannot read the initialization lease", e)),
+    }
+}
+
+/// Renews the lease every third of its life on a connection of its own.
+/// A renewal that finds the row gone or someone else's means the lease was
+/// lost: the holder's running statement is cancelled and release fails.
+fn heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
+    let lost = Arc::new(AtomicBool::new(false));
+    let (opts, ttl, flag, mine) = (cx.opts.clone(), cx.ttl, lost.clone(), token.clone());
+    let cancel = cx.cancel.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut conn: Option<Conn> = None;
+        loop {
+            tokio::time::sleep(ttl / 3).await;
+            let renewed = async {
+                let c = match &mut conn {
+                    Some(c) => c,
+                    None => conn.insert(Conn::new(opts.clone()).await?),
+                };
+                c.exec_drop(RENEW, (micros(ttl), &mine)).await?;
+                Ok::<_, mysql_async::Error>(c.affected_rows())
+            }
+            .await;
+            match renewed {
+                Ok(1) => tracing::debug!("initialization lease renewed"),
+                Ok(_) => {
+                    tracing::error!(
+                        "the initialization lease was lost: it expired and another process \
+                         took it over; stopping this run"
+                    );
+                    flag.store(true, Ordering::SeqCst);
+                    cancel.cancel().await;
+                    return;
+                }
+                // The next beat may still be in time; if not, the row
+                // expires and the renewal after that finds it lost.
+                Err(e) => {
+                    conn = None;
+                    tracing::warn!(error = %error::describe(&e), "cannot renew the initialization lease");
+                }
+            }
+        }
+    });
+    Lease {
+        token,
+        heartbeat,
+        lost,
+    }
+}
+
+/// Whether the lease is still this holder's, checked inside the caller's
+/// transaction just before it commits; the row lock keeps a takeover from
+/// committing in between. (Statements that commit implicitly cannot be
+/// fenced: the heartbeat cancels them instead.)
+///
+/// # Errors
+///
+/// When it is not: the caller rolls back.
+pub(crate) async fn fence(conn: &mut Conn, lease: &Lease) -> Result<(), CoreError> {
+    let ours: Option<i64> = conn
+        .exec_first(FENCE, (&lease.token,))
+        .await
+        .map_err(|e| error::classify("cannot check the initialization lease", e))?;
+    if ours.is_some() && !lease.lost.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    lease.lost.store(true, Ordering::SeqCst);
+    Err(lease::lost())
+}
+
+/// Stops the heartbeat and deletes the row: over the session's connection,
+/// or over a fresh one when that one is gone. When neither works, says how
+/// to clear it rather than let the next run wait out the TTL in silence.
+///
+/// # Errors
+///
+/// When the lease was lost while held, or cannot be deleted.
+pub(crate) async fn release(
+    conn: &mut Conn,
+    opts: &Opts,
+    lease: Lease,
+    ttl: Duration,
+) -> Result<(), CoreError> {
+    lease.heartbeat.abort();
+    let deleted = match conn.exec_drop(RELEASE, (&lease.token,)).await {
+        Ok(()) => Ok(conn.affected_rows()),
+        Err(first) if server_code(&first).is_none() => {
+            tracing::debug!(error = %error::describe(&first), "releasing the lease over a fresh connection");
+            let fresh = async {
+                let mut fresh = Conn::new(opts.clone()).await?;
+                fresh.exec_drop(RELEASE, (&lease.token,)).await?;
+                let n = fresh.affected_rows();
+                let _ = fresh.disconnect().await;
+                Ok::<_, mysql_async::Error>(n)
+            };
+            match tokio::time::timeout(Duration::from_secs(10), fresh).await {
+                Ok(done) => {
+                    done.map_err(|e| error::classify("cannot release the initialization lease", e))
+                }
+                Err(_) => Err(CoreError::backend(
+                    ErrorKind::Unreachable,
+                    "cannot release the initialization lease: no connection within 10 s",
+                )),
+            }
+        }
+        Err(e) => Err(error::classify(
+            "cannot release the initialization lease",
+            e,
+        )),
+    };
+    let deleted = deleted.inspect_err(|e| {
+        tracing::error!(
+            error = %e,
+            "the initialization lease stays until it expires (at most {}s): the next run waits \
+             for it. To clear it now: DELETE FROM {TABLE} WHERE name = 'init' AND holder = '{}'",
+            ttl.as_secs(),
+            lease.token
+        );
+    })?;
+    if deleted == 1 && !lease.lost.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    Err(lease::lost())
+}
