@@ -292,6 +292,16 @@ fn url_forms_are_checked_before_connecting() {
         ("mysql://u@h/db?ssl-mode=maybe", "ssl-mode is"),
         ("mysql://u@h/db?charset=utf8;drop", "charset is"),
         ("mariadb://h/db", "names its user"),
+        ("mysql://u@h/a%00b", "no NUL character"),
+        ("mysql://u@h/a%20", "does not end with a space"),
+        (
+            "mysql://u@h/db?ssl-mode=REQUIRED&sslmode=DISABLED",
+            "given twice",
+        ),
+        (
+            "mysql://u@h/db?dbinit_lock=lease&dbinit_lock=advisory",
+            "given twice",
+        ),
     ] {
         let err = DatabaseUrl::parse(raw)
             .err()
@@ -549,6 +559,19 @@ async fn batches_through_load_data_match_the_insert_path() {
             .unwrap();
         assert_eq!(both_ways(&mut s, &split).await, 10, "{mode}");
     }
+    // One batch of long rows, longer than the server's max_allowed_packet
+    // (16 MiB) in all.
+    let long: Vec<Vec<Value>> = (0..2100)
+        .map(|i| {
+            vec![
+                Value::Int(i),
+                Value::Text("x".repeat(8500)),
+                Value::Null,
+                Value::Null,
+            ]
+        })
+        .collect();
+    assert_eq!(both_ways(&mut s, &[long]).await, 2100);
 
     // A value the column refuses, in the second batch, a key twice (an
     // empty table takes no upsert) and a float MySQL cannot store: named,
@@ -574,4 +597,66 @@ async fn batches_through_load_data_match_the_insert_path() {
     }
     let left = s.query("SELECT count(*) FROM streamed", &[]).await.unwrap();
     assert_eq!(left[0].values(), &[Value::Int(0)]);
+}
+
+/// Data files give timestamps in UTC: a `TIMESTAMP` column stores that
+/// instant whatever the session's time zone, which the load leaves as it
+/// was. An unknown `ENUM` label (SQLSTATE 01000 in strict mode) is named
+/// by its row on both paths.
+#[tokio::test]
+async fn timestamps_load_as_utc_and_a_bad_enum_label_is_named() {
+    let target = url(&mysql_url(&unique_database("my_tz")));
+    let (mut s, _) = MysqlConnector.open(&target, &options()).await.unwrap();
+    s.execute_batch(
+        "CREATE TABLE t (id INT PRIMARY KEY, at TIMESTAMP NULL, e ENUM('a','b')); \
+         SET time_zone = '+05:00'",
+    )
+    .await
+    .unwrap();
+    let spec = |into_empty| LoadSpec {
+        table: "t".to_owned(),
+        columns: ["id", "at", "e"].map(str::to_owned).to_vec(),
+        key: vec!["id".to_owned()],
+        into_empty,
+    };
+    let row = |id: i64, e: &str| {
+        vec![
+            Value::Int(id),
+            Value::from("2024-05-01 12:30:00"),
+            Value::from(e),
+        ]
+    };
+    for into_empty in [true, false] {
+        s.begin().await.unwrap();
+        let mut rows = Batches(vec![vec![row(1, "a"), row(2, "b")]].into());
+        s.load_rows(&spec(into_empty), &mut rows).await.unwrap();
+        s.commit().await.unwrap();
+        let back = s
+            .query(
+                "SELECT @@SESSION.time_zone, CONVERT_TZ(at, @@SESSION.time_zone, '+00:00') \
+                 FROM t ORDER BY id",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            back[0].values(),
+            &[Value::from("+05:00"), Value::from("2024-05-01 12:30:00")],
+            "into_empty {into_empty}"
+        );
+
+        let bad: Vec<Vec<Value>> = (10..16)
+            .map(|id| row(id, if id == 13 { "c" } else { "a" }))
+            .collect();
+        s.execute_batch("TRUNCATE t").await.unwrap();
+        s.begin().await.unwrap();
+        let mut rows = Batches(vec![bad].into());
+        let failure = s
+            .load_rows(&spec(into_empty), &mut rows)
+            .await
+            .expect_err("an unknown label");
+        s.rollback().await.unwrap();
+        assert_eq!(failure.row, Some(3), "{}", failure.error);
+        s.execute_batch("TRUNCATE t").await.unwrap();
+    }
 }

@@ -93,6 +93,10 @@ async fn a_script_with_ddl_resumes_after_the_statements_it_committed() {
         text.contains("statement 5 at line 5") && text.contains("resumes at statement 5"),
         "{text}"
     );
+    assert!(
+        text.contains("failed part way") && !text.contains("nothing of it was kept"),
+        "{text}"
+    );
     // What committed stays, journaled; the history has no row; the
     // database is not mistaken for another application's.
     assert_eq!(tables(&mut *s).await, ["a", "b"]);

@@ -249,3 +249,87 @@ fn lock_parameters_are_checked() {
         .unwrap()
         .starts_with("dbinit:"));
 }
+
+/// A holder stopped (SIGSTOP) mid-migration past its lease's expiry is
+/// taken over: the process that takes over ends the stopped holder's
+/// session first (its statement would otherwise run on), and the stopped
+/// holder, resumed, commits nothing more. Every statement runs once.
+#[test]
+fn a_holder_stopped_past_its_lease_commits_nothing_more() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let database = unique_database("mylease_stop");
+    let url = lease(&database, "1s");
+    let sql = "CREATE TABLE x (id INT PRIMARY KEY, a INT);\n\
+               SELECT SLEEP(3) AS frozen_one;\n\
+               ALTER TABLE x ADD INDEX (a);\n\
+               ALTER TABLE x ADD COLUMN b INT;";
+    let migrations = dbinit_tests::cli::migration_dir("mysql", &[("V10__frozen", sql)]);
+    let dir = migrations.path().to_str().unwrap().to_owned();
+    let args = [
+        "--no-seed",
+        "--migrations",
+        dir.as_str(),
+        "--lock-timeout",
+        "30s",
+    ];
+    let a = spawn(&url, &args, &[]);
+    running("frozen_one");
+    let pid = Pid::from_raw(a.id() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let b = spawn(&url, &args, &[]).wait_with_output().unwrap();
+    kill(pid, Signal::SIGCONT).unwrap();
+    let a = a.wait_with_output().unwrap();
+    assert_eq!(code(&b), 0, "{}", stderr(&b));
+    assert!(stderr(&b).contains("ending the session"), "{}", stderr(&b));
+    assert_ne!(code(&a), 0, "the stopped holder went on: {}", stderr(&a));
+    let create = scalar_blocking(&mysql_url(&database), "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'x' AND COLUMN_NAME = 'a'");
+    assert_eq!(create, "1", "the index was made twice");
+    assert_eq!(
+        scalar_blocking(
+            &mysql_url(&database),
+            "SELECT COUNT(*) FROM dbinit_statement_journal"
+        ),
+        "0",
+        "journal rows were left"
+    );
+    // Run again: nothing left to do, nothing refused.
+    let again = spawn(&url, &args, &[]).wait_with_output().unwrap();
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_eq!(json(&again)["migrations"]["applied"], serde_json::json!([]));
+}
+
+/// A user that may only read verifies a ready database (with `GET_LOCK`
+/// and with the lease, whose table it may not create) and is refused work
+/// as a permission problem (exit 22), not as bad SQL.
+#[test]
+fn a_user_that_may_only_read_verifies_and_is_refused_work() {
+    let database = unique_database("myreader");
+    let owner = mysql_url(&database);
+    let ready = dbinit_tests::cli::migration_dir("mysql", &[]);
+    let pending =
+        dbinit_tests::cli::migration_dir("mysql", &[("V10__more", "CREATE TABLE more (id INT);")]);
+    let dir = |d: &tempfile::TempDir| d.path().to_str().unwrap().to_owned();
+    let out = init(&owner, &["--no-seed", "--migrations", &dir(&ready)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let user = format!("r{}", &database[database.len() - 12..]);
+    execute_blocking(
+        &mysql_url("mysql"),
+        &format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY 'Rd-pw-9'; \
+             GRANT SELECT ON `{database}`.* TO '{user}'@'%'"
+        ),
+    );
+    let (scheme, rest) = owner.split_once("://").unwrap();
+    let host = rest.split_once('@').unwrap().1;
+    let reader = format!("{scheme}://{user}:Rd-pw-9@{host}");
+    for lock in ["", "?dbinit_lock=lease"] {
+        let url = format!("{reader}{lock}");
+        let out = init(&url, &["--no-seed", "--migrations", &dir(&ready)]);
+        assert_eq!(code(&out), 0, "{lock}: {}", stderr(&out));
+        let out = init(&url, &["--no-seed", "--migrations", &dir(&pending)]);
+        assert_eq!(code(&out), 22, "{lock}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("Rd-pw-9"), "{}", stderr(&out));
+    }
+}

@@ -63,11 +63,12 @@ impl Kind {
             Kind::Uuid
         } else if t.starts_with("numeric") || t.starts_with("decimal") {
             // `numeric(10,2)`: the database rounds to the scale silently.
+            // `decimal(10,2) unsigned zerofill`: what is between the brackets.
             let declared = t.split_once('(').map_or("", |(_, rest)| rest);
-            let mut numbers = declared
-                .trim_end_matches(')')
-                .split(',')
-                .map(|n| n.trim().parse::<u32>().ok());
+            let declared = declared
+                .split_once(')')
+                .map_or(declared, |(inside, _)| inside);
+            let mut numbers = declared.split(',').map(|n| n.trim().parse::<u32>().ok());
             let precision = numbers.next().flatten();
             Kind::Numeric {
                 precision,
@@ -347,6 +348,13 @@ mod tests {
             ("tinyint(1)", Kind::Bool),
             ("tinyint(4)", Kind::Int),
             ("bigint(20) unsigned", Kind::Int),
+            (
+                "decimal(10,2) unsigned zerofill",
+                Kind::Numeric {
+                    precision: Some(10),
+                    scale: Some(2),
+                },
+            ),
             ("datetime(6)", Kind::Timestamp),
             ("multilinestring", Kind::Other),
             ("longblob", Kind::Bytes),

@@ -20,8 +20,9 @@ pub(crate) mod code {
     pub(crate) const TOO_MANY_CONNECTIONS: u16 = 1040;
     /// `ER_QUERY_INTERRUPTED`: `KILL QUERY`.
     pub(crate) const QUERY_INTERRUPTED: u16 = 1317;
-    /// `ER_SPECIFIC_ACCESS_DENIED_ERROR`, `ER_TABLEACCESS_DENIED_ERROR`.
-    pub(crate) const PRIVILEGE: [u16; 2] = [1227, 1142];
+    /// `ER_SPECIFIC_ACCESS_DENIED_ERROR`, `ER_TABLEACCESS_DENIED_ERROR`,
+    /// `ER_COLUMNACCESS_DENIED_ERROR`.
+    pub(crate) const PRIVILEGE: [u16; 3] = [1227, 1142, 1143];
     /// `ER_ACCESS_DENIED_NO_PASSWORD_ERROR`.
     pub(crate) const NO_PASSWORD: u16 = 1698;
     /// `ER_NO_SUCH_TABLE`.

@@ -35,16 +35,28 @@ pub(crate) fn statement(spec: &LoadSpec, no_backslash_escapes: bool) -> String {
 }
 
 impl MysqlSession {
-    /// Runs `sql` (from [`statement`]) on `lines`. Returns false, with the
-    /// batch undone, when the server warned or refused it.
-    pub(crate) async fn load_data(&mut self, sql: &str, lines: Bytes) -> Result<bool, CoreError> {
+    /// Runs `sql` (from [`statement`]) on `lines`, sent `piece` bytes at a
+    /// time. Returns false, with the batch undone, when the server warned
+    /// or refused it.
+    pub(crate) async fn load_data(
+        &mut self,
+        sql: &str,
+        lines: Bytes,
+        piece: usize,
+    ) -> Result<bool, CoreError> {
         let savepoint = |what| move |e| error::classify(what, e);
         self.conn
             .query_drop("SAVEPOINT dbinit_load")
             .await
             .map_err(savepoint("cannot set a savepoint for the load"))?;
+        // In pieces: the driver sends each as one packet, which must stay
+        // under the server's max_allowed_packet.
+        let pieces: Vec<std::io::Result<Bytes>> = (0..lines.len())
+            .step_by(piece)
+            .map(|at| Ok(lines.slice(at..lines.len().min(at + piece))))
+            .collect();
         self.conn
-            .set_infile_handler(async move { Ok(futures_util::stream::iter([Ok(lines)]).boxed()) });
+            .set_infile_handler(async move { Ok(futures_util::stream::iter(pieces).boxed()) });
         let clean = match self.conn.query_drop(sql).await {
             Ok(()) => self.conn.get_warnings() == 0,
             Err(e @ mysql_async::Error::Server(_)) => {

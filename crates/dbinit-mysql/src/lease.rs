@@ -26,20 +26,28 @@ use crate::error::{self, code, server_code};
 pub(crate) const TABLE: &str = "dbinit_lock";
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS dbinit_lock (\
-     name VARCHAR(64) NOT NULL PRIMARY KEY, holder VARCHAR(255) NOT NULL, \
-     host VARCHAR(255) NOT NULL, pid INT NOT NULL, application VARCHAR(255) NOT NULL, \
+     name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, \
+     holder VARCHAR(255) NOT NULL, host VARCHAR(255) NOT NULL, pid INT NOT NULL, \
+     application VARCHAR(255) NOT NULL, connection BIGINT UNSIGNED NOT NULL, \
      acquired_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB";
 
-/// The holder as waiters name it, and whether its lease expired.
+/// The holder as waiters name it, whether its lease expired, and its
+/// session's connection id.
 const HOLDER: &str = "SELECT CONCAT('host ', host, ' pid ', pid, ' (', application, ')'), \
-       expires_at < UTC_TIMESTAMP(6) FROM dbinit_lock WHERE name = 'init'";
+       expires_at < UTC_TIMESTAMP(6), connection FROM dbinit_lock WHERE name = 'init'";
+
+/// Whether the lease is this holder's and not expired. A locking read: it
+/// sees the row as it is now, not as the transaction's snapshot had it.
+const CHECK: &str = "SELECT 1 FROM dbinit_lock \
+     WHERE name = 'init' AND holder = ? AND expires_at > UTC_TIMESTAMP(6) FOR UPDATE";
 
 const CLAIM_EXPIRED: &str =
     "DELETE FROM dbinit_lock WHERE name = 'init' AND expires_at < UTC_TIMESTAMP(6)";
 
 const TAKE: &str = "INSERT INTO dbinit_lock \
-       (name, holder, host, pid, application, acquired_at, expires_at) \
-       VALUES ('init', ?, ?, ?, ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)";
+       (name, holder, host, pid, application, connection, acquired_at, expires_at) \
+       VALUES ('init', ?, ?, ?, ?, CONNECTION_ID(), UTC_TIMESTAMP(6), \
+               UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND)";
 
 const RENEW: &str =
     "UPDATE dbinit_lock SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND \
@@ -118,12 +126,27 @@ pub(crate) async fn acquire(
     let me = Holder::current(cx.application);
     let mut waited_for: Option<String> = None;
     loop {
-        let held: Option<(String, bool)> = conn
+        let held: Option<(String, bool, u64)> = conn
             .query_first(HOLDER)
             .await
             .map_err(|e| error::classify("cannot read the initialization lease", e))?;
         match held {
-            Some((holder, false)) => {
+            Some((holder, false, _)) => {
+                let holder = shown(&holder);
+                if waited_for.is_none() && implausible(conn).await? {
+                    return Err(CoreError::backend(
+                        ErrorKind::LockTimeout,
+                        format!(
+                            "the lease in {TABLE} (held by {holder}) expires more than an hour \
+                             from now, longer than any lease dbinit takes: no dbinit process \
+                             wrote it so, or the server's clock went back"
+                        ),
+                    )
+                    .with_hint(format!(
+                        "if no process is initializing, delete it: DELETE FROM {TABLE} WHERE \
+                         name = 'init'"
+                    )));
+                }
                 if waited_for.is_none() {
                     tracing::info!(holder = %holder, "another process is initializing; waiting");
                 }
@@ -131,11 +154,12 @@ pub(crate) async fn acquire(
                 poll.pause(&name(cx.ttl), Some(holder)).await?;
                 continue;
             }
-            Some((holder, true)) => {
+            Some((holder, true, connection)) => {
                 tracing::warn!(
-                    previous = %holder,
+                    previous = %shown(&holder),
                     "took over an expired initialization lease: its holder stopped renewing it"
                 );
+                end_session(conn, connection, &mut poll).await?;
                 conn.query_drop(CLAIM_EXPIRED)
                     .await
                     .map_err(|e| error::classify("cannot claim the expired lease", e))?;
@@ -174,13 +198,79 @@ pub(crate) async fn acquire(
     }
 }
 
+/// Whether the lease row expires further ahead than the longest TTL.
+async fn implausible(conn: &mut Conn) -> Result<bool, CoreError> {
+    let far: Option<i64> = conn
+        .query_first(
+            "SELECT 1 FROM dbinit_lock \
+             WHERE name = 'init' AND expires_at > UTC_TIMESTAMP(6) + INTERVAL 1 HOUR",
+        )
+        .await
+        .map_err(|e| error::classify("cannot read the initialization lease", e))?;
+    Ok(far.is_some())
+}
+
+/// The holder as read from the row, with any control character escaped
+/// (the row is anyone's to write).
+fn shown(holder: &str) -> String {
+    holder.chars().flat_map(char::escape_debug).collect()
+}
+
+/// Ends the session of an expired lease's holder before taking over: a
+/// holder killed mid-statement leaves the statement running on the server,
+/// and DDL commits on its own. `KILL` stops it; without the privilege to,
+/// the wait lasts until the statement ends.
+async fn end_session(conn: &mut Conn, id: u64, poll: &mut Poll<'_>) -> Result<(), CoreError> {
+    let mut warned = false;
+    loop {
+        let alive: Option<i64> = conn
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE ID = ? AND ID <> CONNECTION_ID()",
+                (id,),
+            )
+            .await
+            .map_err(|e| error::classify("cannot look up the expired holder's session", e))?;
+        if alive.unwrap_or(0) == 0 {
+            return Ok(());
+        }
+        if !warned {
+            warned = true;
+            tracing::warn!(
+                connection = id,
+                "ending the session of the expired lease's holder"
+            );
+            if let Err(e) = conn.query_drop(format!("KILL CONNECTION {id}")).await {
+                tracing::warn!(error = %error::describe(&e), "cannot end it; waiting for it to end");
+            }
+            continue;
+        }
+        let what = format!("the session of an expired lease (connection {id})");
+        poll.pause(&what, Some(format!("connection {id}"))).await?;
+    }
+}
+
+/// Fails once the lease is no longer this holder's, or has expired: checked
+/// before anything commits outside a transaction, where no fence can hold.
+pub(crate) async fn check(conn: &mut Conn, lease: &Lease) -> Result<(), CoreError> {
+    let ours: Option<i64> = conn
+        .exec_first(CHECK, (&lease.token,))
+        .await
+        .map_err(|e| error::classify("cannot check the initialization lease", e))?;
+    if ours.is_some() && !lease.lost.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    lease.lost.store(true, Ordering::SeqCst);
+    Err(lease::lost())
+}
+
 /// `host H pid P (app)` of a lease that has not expired, if any (none
 /// when there is no lease table).
 pub(crate) async fn live_holder(conn: &mut Conn) -> Result<Option<String>, CoreError> {
-    match conn.query_first::<(String, bool), _>(HOLDER).await {
+    match conn.query_first::<(String, bool, u64), _>(HOLDER).await {
         Ok(row) => Ok(row
-            .filter(|(_, expired)| !expired)
-            .map(|(holder, _)| holder)),
+            .filter(|(_, expired, _)| !expired)
+            .map(|(holder, _, _)| shown(&holder))),
         Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(None),
         Err(e) => Err(error::classify("cannot read the initialization lease", e)),
     }
@@ -206,6 +296,11 @@ fn heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
                 Ok::<_, mysql_async::Error>(c.affected_rows())
             }
             .await;
+            // The table dropped under it counts as the lease taken away.
+            let renewed = match renewed {
+                Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(0),
+                other => other,
+            };
             match renewed {
                 Ok(1) => tracing::debug!("initialization lease renewed"),
                 Ok(_) => {
@@ -269,6 +364,8 @@ pub(crate) async fn release(
     lease.heartbeat.abort();
     let deleted = match conn.exec_drop(RELEASE, (&lease.token,)).await {
         Ok(()) => Ok(conn.affected_rows()),
+        // The table is gone: so is the lease.
+        Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(0),
         Err(first) if server_code(&first).is_none() => {
             tracing::debug!(error = %error::describe(&first), "releasing the lease over a fresh connection");
             let fresh = async {

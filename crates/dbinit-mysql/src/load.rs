@@ -51,7 +51,36 @@ impl BulkLoad for MysqlSession {
         if spec.into_empty && insert.local_infile {
             insert.infile = Some(infile::statement(spec, insert.no_backslash_escapes));
         }
-        let insert = Arc::new(insert);
+        // Data files give timestamps in UTC, and a TIMESTAMP column reads
+        // them in the session's time zone.
+        let zone = std::mem::take(&mut insert.time_zone);
+        let utc = zone != "+00:00";
+        if utc {
+            self.time_zone("+00:00").await?;
+        }
+        let loaded = self.load_batches(Arc::new(insert), rows).await;
+        if utc {
+            self.time_zone(&zone).await?;
+        }
+        loaded
+    }
+}
+
+impl MysqlSession {
+    async fn time_zone(&mut self, zone: &str) -> Result<(), CoreError> {
+        self.conn
+            .exec_drop("SET time_zone = ?", (zone,))
+            .await
+            .map_err(|e| error::classify("cannot set the session's time zone", e))
+    }
+
+    /// The batches of `rows`, each written on a blocking thread while the
+    /// server takes the previous one.
+    async fn load_batches(
+        &mut self,
+        insert: Arc<Insert>,
+        rows: &mut dyn RowBatches,
+    ) -> Result<LoadOutcome, LoadFailure> {
         let mut outcome = LoadOutcome::default();
         let mut seen = 0u64;
         let mut writing: Option<JoinHandle<Written>> = None;
@@ -99,6 +128,8 @@ struct Insert {
     local_infile: bool,
     /// The `LOAD DATA` statement, when the load goes that way.
     infile: Option<String>,
+    /// The session's time zone before the load.
+    time_zone: String,
 }
 
 impl Insert {
@@ -175,15 +206,15 @@ impl MysqlSession {
         columns: &[S],
         clause: &str,
     ) -> Result<Insert, CoreError> {
-        let (mode, packet, charset, local_infile): (String, u64, String, bool) = self
+        let settings: Option<(String, u64, String, bool, String)> = self
             .conn
             .query_first(
                 "SELECT @@SESSION.sql_mode, @@max_allowed_packet, \
-                 @@SESSION.character_set_client, @@GLOBAL.local_infile",
+                 @@SESSION.character_set_client, @@GLOBAL.local_infile, @@SESSION.time_zone",
             )
             .await
-            .map_err(|e| error::classify("cannot read sql_mode", e))?
-            .unwrap_or_default();
+            .map_err(|e| error::classify("cannot read sql_mode", e))?;
+        let (mode, packet, charset, local_infile, time_zone) = settings.unwrap_or_default();
         // Literals are escaped for UTF-8 (a seeder's `SET NAMES gbk` would
         // let a character's second byte end a string).
         if !["utf8mb4", "utf8mb3", "utf8"].contains(&charset.as_str()) {
@@ -209,6 +240,7 @@ impl MysqlSession {
                 .max(1 << 16),
             local_infile,
             infile: None,
+            time_zone,
         })
     }
 
@@ -245,7 +277,7 @@ impl MysqlSession {
             }
             Carrier::Infile(Ok(lines)) => {
                 let sql = insert.infile.as_deref().unwrap_or_default();
-                if self.load_data(sql, lines).await? {
+                if self.load_data(sql, lines, insert.budget).await? {
                     outcome.created += batch.len() as u64;
                     return Ok(());
                 }
@@ -299,15 +331,16 @@ impl MysqlSession {
 }
 
 /// Whether `error` is a row's fault: a value refused before sending (no
-/// server error), or by the server (SQLSTATE class 22, data exception, or
-/// 23, integrity constraint), which leaves the transaction open; a
-/// deadlock or a lost connection does not.
+/// server error), or by the server (SQLSTATE class 22, data exception; 23,
+/// integrity constraint; 01, a warning strict mode made an error, such as
+/// an unknown `ENUM` label), which leaves the transaction open; a deadlock
+/// or a lost connection does not.
 fn refuses_data(error: &CoreError) -> bool {
     match std::error::Error::source(error) {
         None => true,
         Some(source) => matches!(
             source.downcast_ref::<mysql_async::Error>(),
-            Some(mysql_async::Error::Server(e)) if e.state.starts_with("22") || e.state.starts_with("23")
+            Some(mysql_async::Error::Server(e)) if ["01", "22", "23"].iter().any(|class| e.state.starts_with(class))
         ),
     }
 }

@@ -9,6 +9,7 @@ use mysql_async::Conn;
 
 use crate::error::{code, describe, server_code};
 use crate::journal::{self, Entry, Key};
+use crate::lease::{self, Lease};
 use crate::split::{self, SessionState, Statement};
 use crate::target;
 
@@ -22,6 +23,7 @@ pub(crate) async fn execute(
     database: &str,
     script: Script<'_>,
     rows: &mut journal::Rows,
+    lease: Option<&Lease>,
 ) -> Result<bool, CoreError> {
     let statements = split::split(script.sql).map_err(|reason| failed(&script, reason, None))?;
     if let Some(s) = statements
@@ -64,6 +66,7 @@ pub(crate) async fn execute(
         key,
         open: script.in_transaction,
         committed: 0,
+        lease,
     }
     .run(&statements, &entries, &mut rows.table)
     .await
@@ -78,6 +81,9 @@ struct Journaled<'c, 's> {
     key: Key<'s>,
     open: bool,
     committed: usize,
+    /// The lease this process holds, if the lock is one: checked before
+    /// anything commits (DDL cannot be fenced inside a transaction).
+    lease: Option<&'s Lease>,
 }
 
 impl Journaled<'_, '_> {
@@ -113,9 +119,23 @@ impl Journaled<'_, '_> {
         if self.script.in_transaction && !self.open {
             self.simple("START TRANSACTION").await?;
         } else if !self.script.in_transaction && self.open {
-            self.simple("COMMIT").await?;
+            self.commit().await?;
         }
         Ok(())
+    }
+
+    /// Fails once the lease is no longer this process's: a holder that
+    /// was stopped past its lease's expiry commits nothing more.
+    async fn still_held(&mut self) -> Result<(), CoreError> {
+        match self.lease {
+            Some(held) => lease::check(self.conn, held).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn commit(&mut self) -> Result<(), CoreError> {
+        self.still_held().await?;
+        self.simple("COMMIT").await
     }
 
     /// A new session resumes `statements` at `resume`: the statements
@@ -176,6 +196,7 @@ impl Journaled<'_, '_> {
         index: usize,
         running: Option<&Entry>,
     ) -> Result<(), CoreError> {
+        self.still_held().await?;
         let targets = target::targets(&statement.sql);
         let now = match &targets {
             Some(objects) => Some(target::fingerprint(self.conn, objects).await?),
@@ -266,7 +287,7 @@ impl Journaled<'_, '_> {
         journal::record(self.conn, self.key, index, &statement.sql, None).await?;
         fault::point("mysql.statement.after");
         if !self.script.in_transaction {
-            self.simple("COMMIT").await?;
+            self.commit().await?;
             self.open = false;
             self.committed = index + 1;
         }
@@ -293,25 +314,39 @@ fn failed_at(
     e: mysql_async::Error,
     committed: usize,
 ) -> CoreError {
-    let stays = if committed == 0 {
-        String::new()
-    } else {
-        format!(
-            "; statements 1 to {committed} stay committed (MySQL commits DDL implicitly) and \
-             the next run resumes at statement {}",
-            committed + 1
+    let message = format!(
+        "statement {} at line {}: {}",
+        index + 1,
+        statement.line,
+        describe(&e)
+    );
+    let denied = server_code(&e)
+        .is_some_and(|c| code::PRIVILEGE.contains(&c) || c == code::DB_ACCESS_DENIED);
+    if denied {
+        return CoreError::backend(
+            ErrorKind::PermissionDenied,
+            format!("migration {} was refused: {message}", script.file),
         )
-    };
-    failed(
-        script,
+        .with_hint(
+            "the user may not change the schema: run init with a user that has ALL on the \
+             database, or grant it",
+        )
+        .with_source(e);
+    }
+    if committed == 0 {
+        return failed(script, message, Some(e));
+    }
+    // Not `MigrationFailed`'s "nothing of it was kept": some of it was.
+    CoreError::backend(
+        ErrorKind::MigrationFailed,
         format!(
-            "statement {} at line {}: {}{stays}",
-            index + 1,
-            statement.line,
-            describe(&e)
+            "migration {} failed part way: {message}; statements 1 to {committed} stay \
+             committed (MySQL commits DDL implicitly) and the next run resumes at statement {}",
+            script.file,
+            committed + 1
         ),
-        Some(e),
     )
+    .with_source(e)
 }
 
 /// Where a journaled script resumes: after its recorded statements, which

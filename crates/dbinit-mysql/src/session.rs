@@ -297,7 +297,8 @@ impl MigrationScripts for MysqlSession {
                 .journal
                 .insert(journal::load(&mut self.conn, &self.database).await?),
         };
-        match script::execute(&mut self.conn, &self.database, script, rows).await {
+        let lease = self.lock.lease();
+        match script::execute(&mut self.conn, &self.database, script, rows, lease).await {
             Ok(journaled) => {
                 self.journaled = journaled.then_some((script.version, script.down));
                 Ok(())

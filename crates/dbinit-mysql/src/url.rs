@@ -69,6 +69,12 @@ pub(crate) fn parse(raw: &str) -> Result<Target, CoreError> {
     if database.contains('/') {
         return Err(bad("a database name has no `/`"));
     }
+    // The server's rules, said before connecting.
+    if database.contains('\0') || database.ends_with(' ') {
+        return Err(bad(
+            "a MySQL database name has no NUL character and does not end with a space",
+        ));
+    }
     // MySQL's limit: a longer name is refused by the server, after a
     // connection; say it before.
     if database.chars().count() > 64 {
@@ -97,11 +103,18 @@ pub(crate) fn parse(raw: &str) -> Result<Target, CoreError> {
         lease_ttl: dbinit_core::lease::DEFAULT_TTL,
     };
     let mut ssl_mode = None;
+    let mut seen = std::collections::HashSet::new();
     for (key, value) in url.query_pairs() {
         if is_secret_key(&key) {
             return Err(bad(
                 "a secret parameter belongs in the user information (USER:PASSWORD@HOST)",
             ));
+        }
+        // `ssl-mode`, `sslmode` and `ssl_mode` are one parameter.
+        if !seen.insert(key.replace(['-', '_'], "")) {
+            return Err(bad(&format!(
+                "`{key}` is given twice: say it once, so that no one has to guess which counts"
+            )));
         }
         match key.as_ref() {
             "ssl-mode" | "sslmode" | "ssl_mode" => {
