@@ -24,8 +24,10 @@ pub(crate) async fn execute(
     script: Script<'_>,
     rows: &mut journal::Rows,
     lease: Option<&Lease>,
+    keeps_session: &mut bool,
 ) -> Result<bool, CoreError> {
     let statements = split::split(script.sql).map_err(|reason| failed(&script, reason, None))?;
+    *keeps_session = statements.iter().all(|s| split::keeps_session(&s.sql));
     if let Some(s) = statements
         .iter()
         .find(|s| split::controls_transaction(&s.sql))
@@ -197,7 +199,17 @@ impl Journaled<'_, '_> {
         running: Option<&Entry>,
     ) -> Result<(), CoreError> {
         self.still_held().await?;
-        let targets = target::targets(&statement.sql);
+        // A `CREATE` answers for itself when run again: it runs, says the
+        // object exists (it ran), or is idempotent (`IF NOT EXISTS`, `OR
+        // REPLACE`). Other DDL is told by the definitions of its targets.
+        let creates = split::tokens(&statement.sql)
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("CREATE"));
+        let targets = if creates {
+            None
+        } else {
+            target::targets(&statement.sql)
+        };
         let now = match &targets {
             Some(objects) => Some(target::fingerprint(self.conn, objects).await?),
             None => None,
@@ -241,7 +253,7 @@ impl Journaled<'_, '_> {
             // with the connection, or run before without a way to tell,
             // stays started.
             let refused = server_code(&e).is_some_and(|c| c != code::QUERY_INTERRUPTED);
-            if refused && (running.is_none() || targets.is_some()) {
+            if refused && (running.is_none() || targets.is_some() || creates) {
                 let _ = journal::forget(self.conn, self.key, index).await;
             } else if running.is_some() {
                 let error = self.failed_at(statement, index, e);

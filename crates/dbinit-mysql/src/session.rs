@@ -37,6 +37,9 @@ pub struct MysqlSession {
     /// What restores the session's settings (`script::SETTINGS`) and
     /// database after each migration script, read before the first.
     reset: Option<String>,
+    /// Whether the last script was plain DDL and DML, which leaves the
+    /// settings and database as they were: no reset needed.
+    keeps_session: bool,
     lock: Lock,
 }
 
@@ -48,6 +51,7 @@ impl MysqlSession {
             journaled: None,
             journal: None,
             reset: None,
+            keeps_session: false,
             lock: Lock::new(&target.database, target.lock, target.lease_ttl, application),
         }
     }
@@ -298,7 +302,8 @@ impl MigrationScripts for MysqlSession {
                 .insert(journal::load(&mut self.conn, &self.database).await?),
         };
         let lease = self.lock.lease();
-        match script::execute(&mut self.conn, &self.database, script, rows, lease).await {
+        let keeps = &mut self.keeps_session;
+        match script::execute(&mut self.conn, &self.database, script, rows, lease, keeps).await {
             Ok(journaled) => {
                 self.journaled = journaled.then_some((script.version, script.down));
                 Ok(())
@@ -329,7 +334,7 @@ impl MigrationScripts for MysqlSession {
     /// = 0`, `sql_mode`, the character sets, `USE`) to what they were
     /// before the first script.
     async fn reset_session(&mut self) -> Result<(), CoreError> {
-        let Some(reset) = &self.reset else {
+        let Some(reset) = self.reset.as_ref().filter(|_| !self.keeps_session) else {
             return Ok(());
         };
         self.conn

@@ -262,6 +262,17 @@ pub(crate) fn session_state(sql: &str) -> Option<SessionState> {
     }
 }
 
+/// Whether `sql` leaves the session's settings and database as they were:
+/// plain DDL and DML. A `SET`, `USE`, `CALL`, `EXECUTE` or anything else
+/// may not, and the session is reset after the script.
+pub(crate) fn keeps_session(sql: &str) -> bool {
+    let (first, second) = first_words(sql);
+    let plain = [
+        "CREATE", "ALTER", "DROP", "RENAME", "TRUNCATE", "INSERT", "UPDATE", "DELETE", "REPLACE",
+    ];
+    plain.contains(&first.as_str()) && second != "TEMPORARY"
+}
+
 /// Transaction control and table locks, which would break the engine's
 /// transaction and the journal: `BEGIN` (not MariaDB's `BEGIN NOT ATOMIC`
 /// block), `START TRANSACTION`, `COMMIT`, `ROLLBACK`, savepoints, XA,
