@@ -53,8 +53,6 @@ const RENEW: &str =
     "UPDATE dbinit_lock SET expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND \
        WHERE name = 'init' AND holder = ?";
 
-const FENCE: &str = "SELECT 1 FROM dbinit_lock WHERE name = 'init' AND holder = ? FOR UPDATE";
-
 const RELEASE: &str = "DELETE FROM dbinit_lock WHERE name = 'init' AND holder = ?";
 
 /// `ER_DUP_ENTRY`: someone else inserted the row first.
@@ -250,8 +248,15 @@ async fn end_session(conn: &mut Conn, id: u64, poll: &mut Poll<'_>) -> Result<()
     }
 }
 
-/// Fails once the lease is no longer this holder's, or has expired: checked
-/// before anything commits outside a transaction, where no fence can hold.
+/// Fails once the lease is no longer this holder's, or has expired:
+/// checked before anything commits. Inside a transaction, just before
+/// `COMMIT`: the row lock keeps a takeover from committing in between.
+/// Before a statement that commits on its own, which no transaction can
+/// fence, the heartbeat's cancel covers the rest.
+///
+/// # Errors
+///
+/// When it is not: the caller rolls back, or stops.
 pub(crate) async fn check(conn: &mut Conn, lease: &Lease) -> Result<(), CoreError> {
     let ours: Option<i64> = conn
         .exec_first(CHECK, (&lease.token,))
@@ -326,26 +331,6 @@ fn heartbeat(cx: &LeaseContext<'_>, token: String) -> Lease {
         heartbeat,
         lost,
     }
-}
-
-/// Whether the lease is still this holder's, checked inside the caller's
-/// transaction just before it commits; the row lock keeps a takeover from
-/// committing in between. (Statements that commit implicitly cannot be
-/// fenced: the heartbeat cancels them instead.)
-///
-/// # Errors
-///
-/// When it is not: the caller rolls back.
-pub(crate) async fn fence(conn: &mut Conn, lease: &Lease) -> Result<(), CoreError> {
-    let ours: Option<i64> = conn
-        .exec_first(FENCE, (&lease.token,))
-        .await
-        .map_err(|e| error::classify("cannot check the initialization lease", e))?;
-    if ours.is_some() && !lease.lost.load(Ordering::SeqCst) {
-        return Ok(());
-    }
-    lease.lost.store(true, Ordering::SeqCst);
-    Err(lease::lost())
 }
 
 /// Stops the heartbeat and deletes the row: over the session's connection,

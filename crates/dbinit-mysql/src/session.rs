@@ -147,7 +147,7 @@ impl Query for MysqlSession {
     /// Under a lease, commits only while the lease is still ours.
     async fn commit(&mut self) -> Result<(), CoreError> {
         if let Some(held) = self.lock.lease() {
-            if let Err(e) = lease::fence(&mut self.conn, held).await {
+            if let Err(e) = lease::check(&mut self.conn, held).await {
                 let _ = self.rollback().await;
                 return Err(e);
             }
