@@ -219,33 +219,34 @@ fn shown(holder: &str) -> String {
 /// and DDL commits on its own. `KILL` stops it; without the privilege to,
 /// the wait lasts until the statement ends.
 async fn end_session(conn: &mut Conn, id: u64, poll: &mut Poll<'_>) -> Result<(), CoreError> {
-    let mut warned = false;
-    loop {
-        let alive: Option<i64> = conn
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE ID = ? AND ID <> CONNECTION_ID()",
-                (id,),
-            )
-            .await
-            .map_err(|e| error::classify("cannot look up the expired holder's session", e))?;
-        if alive.unwrap_or(0) == 0 {
-            return Ok(());
-        }
-        if !warned {
-            warned = true;
-            tracing::warn!(
-                connection = id,
-                "ending the session of the expired lease's holder"
-            );
-            if let Err(e) = conn.query_drop(format!("KILL CONNECTION {id}")).await {
-                tracing::warn!(error = %error::describe(&e), "cannot end it; waiting for it to end");
-            }
-            continue;
-        }
+    if !session_alive(conn, id).await? {
+        return Ok(());
+    }
+    tracing::warn!(
+        connection = id,
+        "ending the session of the expired lease's holder"
+    );
+    if let Err(e) = conn.query_drop(format!("KILL CONNECTION {id}")).await {
+        tracing::warn!(error = %error::describe(&e), "cannot end it; waiting for it to end");
+    }
+    while session_alive(conn, id).await? {
         let what = format!("the session of an expired lease (connection {id})");
         poll.pause(&what, Some(format!("connection {id}"))).await?;
     }
+    Ok(())
+}
+
+/// Whether connection `id` (not this one) is still on the server.
+async fn session_alive(conn: &mut Conn, id: u64) -> Result<bool, CoreError> {
+    let alive: Option<i64> = conn
+        .exec_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE ID = ? AND ID <> CONNECTION_ID()",
+            (id,),
+        )
+        .await
+        .map_err(|e| error::classify("cannot look up the expired holder's session", e))?;
+    Ok(alive.unwrap_or(0) > 0)
 }
 
 /// Fails once the lease is no longer this holder's, or has expired:
@@ -270,14 +271,26 @@ pub(crate) async fn check(conn: &mut Conn, lease: &Lease) -> Result<(), CoreErro
 }
 
 /// `host H pid P (app)` of a lease that has not expired, if any (none
-/// when there is no lease table).
+/// when there is no lease table). An expired lease whose holder's session
+/// is still on the server (a killed client's statement runs on) counts as
+/// held until that session ends; then the row is deleted.
 pub(crate) async fn live_holder(conn: &mut Conn) -> Result<Option<String>, CoreError> {
-    match conn.query_first::<(String, bool, u64), _>(HOLDER).await {
-        Ok(row) => Ok(row
-            .filter(|(_, expired, _)| !expired)
-            .map(|(holder, _, _)| shown(&holder))),
-        Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => Ok(None),
-        Err(e) => Err(error::classify("cannot read the initialization lease", e)),
+    let row = match conn.query_first::<(String, bool, u64), _>(HOLDER).await {
+        Ok(row) => row,
+        Err(e) if server_code(&e) == Some(code::NO_SUCH_TABLE) => return Ok(None),
+        Err(e) => return Err(error::classify("cannot read the initialization lease", e)),
+    };
+    match row {
+        None => Ok(None),
+        Some((holder, false, _)) => Ok(Some(shown(&holder))),
+        Some((_, true, id)) if session_alive(conn, id).await? => Ok(Some(format!(
+            "connection {id}, the session of an expired lease, still on the server"
+        ))),
+        Some(_) => {
+            // Best effort: a user that may not delete it leaves it be.
+            let _ = conn.query_drop(CLAIM_EXPIRED).await;
+            Ok(None)
+        }
     }
 }
 

@@ -144,7 +144,9 @@ impl Lock {
             };
             self.held = Some(held);
             self.release(on.conn, on.opts).await?;
-            tracing::info!(holder = %rival, "another process holds the lock of the other strategy; waiting");
+            if waited_for.is_none() {
+                tracing::info!(holder = %rival, "another process holds the lock of the other strategy; waiting");
+            }
             if started.elapsed() >= wait {
                 return Err(CoreError::LockTimeout {
                     lock: lock.name,

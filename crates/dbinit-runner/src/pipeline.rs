@@ -305,7 +305,12 @@ async fn lock_or_verify(cx: &Context, session: &mut dyn Session) -> Result<Locke
             took,
         })),
         None => {
-            tracing::info!("work is left after the other process; taking the lock");
+            match &held.waited_for {
+                Some(other) => {
+                    tracing::info!(holder = %other, "work is left after the other process; taking the lock")
+                }
+                None => tracing::info!("work is left; taking the lock"),
+            }
             let left = timeout.saturating_sub(started.elapsed());
             Ok(Locked::Exclusive(session.acquire_init_lock(left).await?))
         }
