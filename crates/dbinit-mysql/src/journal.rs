@@ -140,34 +140,53 @@ pub(crate) async fn create(conn: &mut Conn, key: Key<'_>) -> Result<(), CoreErro
     .map_err(|e| error::classify("cannot create the statement journal", e))
 }
 
-/// Records statement `index`: `done`, or (with `before`, the definitions
-/// of what it changes) `started` when it commits on its own and its
-/// outcome is not known until it returns.
+/// Records statement `index` (`sql`) done, in the caller's transaction.
 pub(crate) async fn record(
     conn: &mut Conn,
     key: Key<'_>,
     index: usize,
     sql: &str,
-    started: Option<Option<String>>,
 ) -> Result<(), CoreError> {
-    let state = if started.is_some() { "started" } else { "done" };
     conn.exec_drop(
         format!(
-            "INSERT INTO {} (`version`, `direction`, `statement`, `checksum`, `state`, `before`) \
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO {} (`version`, `direction`, `statement`, `checksum`, `state`) \
+             VALUES (?, ?, ?, ?, 'done')",
             key.table()
         ),
-        (
-            key.version,
-            key.direction(),
-            index,
-            checksum(sql),
-            state,
-            started.flatten(),
-        ),
+        (key.version, key.direction(), index, checksum(sql)),
     )
     .await
     .map_err(|e| error::classify("cannot write the statement journal", e))
+}
+
+/// Records statement `index` (`sql`) started, with the fingerprint of its
+/// targets (`before`), and commits it with whatever the transaction held
+/// (`commit`: one is open). One round trip: every value is a number or a
+/// hex digest, written as a literal.
+pub(crate) async fn start(
+    conn: &mut Conn,
+    key: Key<'_>,
+    index: usize,
+    sql: &str,
+    before: Option<&str>,
+    commit: bool,
+) -> Result<(), CoreError> {
+    let before = before.filter(|b| b.bytes().all(|c| c.is_ascii_hexdigit()));
+    let mut statement = format!(
+        "INSERT INTO {} (`version`, `direction`, `statement`, `checksum`, `state`, `before`) \
+         VALUES ({}, '{}', {index}, '{}', 'started', {})",
+        key.table(),
+        key.version,
+        key.direction(),
+        checksum(sql),
+        before.map_or_else(|| "NULL".to_owned(), |b| format!("'{b}'"))
+    );
+    if commit {
+        statement.push_str("; COMMIT");
+    }
+    conn.query_drop(statement)
+        .await
+        .map_err(|e| error::classify("cannot write the statement journal", e))
 }
 
 /// Marks started statement `index` done.

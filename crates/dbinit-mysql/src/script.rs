@@ -225,13 +225,22 @@ impl Journaled<'_, '_> {
                 self.committed = index + 1;
                 return journal::finish(self.conn, self.key, index).await;
             }
+            Some(_) if self.open => self.simple("COMMIT").await?,
             Some(_) => {}
-            None => journal::record(self.conn, self.key, index, &statement.sql, Some(now)).await?,
+            None => {
+                let before = now.as_deref();
+                journal::start(
+                    self.conn,
+                    self.key,
+                    index,
+                    &statement.sql,
+                    before,
+                    self.open,
+                )
+                .await?;
+            }
         }
-        if self.open {
-            self.simple("COMMIT").await?;
-            self.open = false;
-        }
+        self.open = false;
         self.committed = index;
         fault::point("mysql.statement.before");
         if let Err(e) = self.conn.query_drop(statement.sql.as_str()).await {
@@ -296,7 +305,7 @@ impl Journaled<'_, '_> {
             self.open = false;
             return Err(self.failed_at(statement, index, e));
         }
-        journal::record(self.conn, self.key, index, &statement.sql, None).await?;
+        journal::record(self.conn, self.key, index, &statement.sql).await?;
         fault::point("mysql.statement.after");
         if !self.script.in_transaction {
             self.commit().await?;
